@@ -1,0 +1,18 @@
+"""A thin typed client for tiergate's ``TaskService``.
+
+    from tiergate.client import TaskClient
+    from tiergate.v1 import task_service_pb2 as pb
+
+    with TaskClient("localhost:50051") as client:
+        reply = client.classify(pb.ClassifyRequest(text="I was charged twice", labels=[...]))
+        print(reply.label, reply.usage.cost.total_nanos)
+
+Errors arrive as :class:`TiergateError` with the rich details decoded.
+"""
+
+from __future__ import annotations
+
+from tiergate.client._client import TaskClient
+from tiergate.client._errors import FieldViolation, TiergateError
+
+__all__ = ["FieldViolation", "TaskClient", "TiergateError"]

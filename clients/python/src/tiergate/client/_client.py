@@ -1,0 +1,90 @@
+"""The synchronous client: one channel, one typed method per RPC, errors decoded."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any
+
+import grpc
+
+from tiergate.client._errors import TiergateError
+from tiergate.v1 import task_service_pb2 as pb
+from tiergate.v1 import task_service_pb2_grpc
+
+
+class TaskClient:
+    """Calls a tiergate server; every call has a deadline (``timeout_s``) unless told otherwise."""
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        timeout_s: float = 30.0,
+        metadata: Sequence[tuple[str, str]] = (),
+        channel: grpc.Channel | None = None,
+    ) -> None:
+        self._channel = channel or grpc.insecure_channel(target)
+        self._stub = task_service_pb2_grpc.TaskServiceStub(self._channel)
+        self._timeout_s = timeout_s
+        self._metadata = tuple(metadata)
+
+    def __enter__(self) -> TaskClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def _call(self, method: Callable[..., Any], request: object, timeout_s: float | None) -> Any:
+        try:
+            return method(
+                request,
+                timeout=self._timeout_s if timeout_s is None else timeout_s,
+                metadata=self._metadata,
+            )
+        except grpc.RpcError as error:
+            raise TiergateError.from_rpc_error(error) from None
+
+    def classify(
+        self, request: pb.ClassifyRequest, *, timeout_s: float | None = None
+    ) -> pb.ClassifyResponse:
+        reply: pb.ClassifyResponse = self._call(self._stub.Classify, request, timeout_s)
+        return reply
+
+    def summarize(
+        self, request: pb.SummarizeRequest, *, timeout_s: float | None = None
+    ) -> pb.SummarizeResponse:
+        reply: pb.SummarizeResponse = self._call(self._stub.Summarize, request, timeout_s)
+        return reply
+
+    def extract(
+        self, request: pb.ExtractRequest, *, timeout_s: float | None = None
+    ) -> pb.ExtractResponse:
+        reply: pb.ExtractResponse = self._call(self._stub.Extract, request, timeout_s)
+        return reply
+
+    def answer(
+        self, request: pb.AnswerRequest, *, timeout_s: float | None = None
+    ) -> pb.AnswerResponse:
+        reply: pb.AnswerResponse = self._call(self._stub.Answer, request, timeout_s)
+        return reply
+
+    def moderate(
+        self, request: pb.ModerateRequest, *, timeout_s: float | None = None
+    ) -> pb.ModerateResponse:
+        reply: pb.ModerateResponse = self._call(self._stub.Moderate, request, timeout_s)
+        return reply
+
+    def reason(
+        self, request: pb.ReasonRequest, *, timeout_s: float | None = None
+    ) -> pb.ReasonResponse:
+        reply: pb.ReasonResponse = self._call(self._stub.Reason, request, timeout_s)
+        return reply

@@ -1,0 +1,1 @@
+"""Generated from protos/tiergate/v1 by make proto."""

@@ -1,0 +1,142 @@
+"""Service configuration: ``TIERGATE_*`` environment variables, overridable by flags.
+
+Every setting is one field of :class:`Settings`, documented where it is declared; the
+environment variable is the field name upper-cased with the ``TIERGATE_`` prefix (the
+Anthropic key and base URL keep their standard ``ANTHROPIC_*`` names).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from tiergate.ledger import PriceTable
+from tiergate.tiers import DEFAULT_MODELS, Tier
+
+CacheTtl = Literal["5m", "1h"]
+EmulatorLatency = Literal["none", "seed"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service can be told at start-up."""
+
+    host: str = "0.0.0.0"
+    """Interface the gRPC server listens on (all interfaces, as inside a pod)."""
+    port: int = 50051
+    """gRPC port."""
+    fast_model: str = DEFAULT_MODELS[Tier.FAST]
+    """Model serving the fast tier (Classify, Summarize, Extract, Answer, Moderate)."""
+    balanced_model: str = DEFAULT_MODELS[Tier.BALANCED]
+    """Model serving the balanced tier (Reason)."""
+    frontier_model: str = DEFAULT_MODELS[Tier.FRONTIER]
+    """Model serving the frontier tier (no RPC uses it yet; still priced at start-up)."""
+    cache_ttl: CacheTtl = "5m"
+    """TTL of the prompt-cache breakpoints: 5m (writes at 1.25x) or 1h (writes at 2x)."""
+    upstream_timeout_s: float = 60.0
+    """Longest single upstream attempt; the caller's deadline shortens it further."""
+    max_attempts: int = 3
+    """Upstream attempts per model call (first try plus retries on 429/5xx/connection errors)."""
+    max_reasks: int = 1
+    """Extra billed calls allowed when the model's output is truncated, malformed or invalid."""
+    max_message_bytes: int = 4 * 1024 * 1024
+    """Largest gRPC request accepted."""
+    max_concurrency: int = 256
+    """Model calls in flight per tier on this replica; beyond it callers wait briefly."""
+    queue_timeout_s: float = 0.5
+    """How long a call waits for a free slot before RESOURCE_EXHAUSTED."""
+    drain_grace_s: float = 25.0
+    """On SIGTERM, how long in-flight RPCs may take to finish before the process exits."""
+    max_connection_age_s: float = 300.0
+    """Clients reconnect after this long, so new replicas get traffic behind kube-proxy."""
+    max_connection_age_grace_s: float = 120.0
+    """After max_connection_age_s, how long an open connection's calls may still finish."""
+    metrics_port: int = 0
+    """Port of the Prometheus /metrics endpoint; 0 turns it off."""
+    emulator_port: int = 0
+    """Port of the embedded emulator (0 = any free port); used only without an API key."""
+    emulator_latency: EmulatorLatency = "none"
+    """Simulated latency of the embedded emulator: none, or the seed article's per-model figures."""
+    emulator_fixed_delay_s: float = 0.0
+    """Extra delay the embedded emulator adds to every answer (for load tests)."""
+    anthropic_api_key: str | None = field(default=None, repr=False)
+    """ANTHROPIC_API_KEY: with it the real API is called, without it the embedded emulator."""
+    anthropic_base_url: str | None = None
+    """ANTHROPIC_BASE_URL: where the real API is (the SDK default when unset)."""
+
+    def __post_init__(self) -> None:
+        # Flags and environment both land here, so every value is checked once, in one place.
+        if self.cache_ttl not in ("5m", "1h"):
+            raise ValueError(f"cache_ttl must be 5m or 1h, not {self.cache_ttl!r}")
+        if self.emulator_latency not in ("none", "seed"):
+            raise ValueError(
+                f"emulator_latency must be none or seed, not {self.emulator_latency!r}"
+            )
+        for name in ("port", "metrics_port", "emulator_port"):
+            if not 0 <= getattr(self, name) <= 65535:
+                raise ValueError(f"{name} must be a port number from 0 to 65535")
+        for name in ("max_attempts", "max_concurrency", "max_message_bytes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if self.max_reasks < 0:
+            raise ValueError("max_reasks must be 0 or more")
+
+    def model_for(self, tier: Tier) -> str:
+        return {
+            Tier.FAST: self.fast_model,
+            Tier.BALANCED: self.balanced_model,
+            Tier.FRONTIER: self.frontier_model,
+        }[tier]
+
+    @property
+    def uses_emulator(self) -> bool:
+        return not self.anthropic_api_key
+
+    def check_priced(self, table: PriceTable) -> None:
+        """Refuse to run a model the ledger cannot price (raises UnpricedModelError)."""
+        for tier in Tier:
+            table.facts(self.model_for(tier))
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+_STANDARD_NAMES = {
+    "anthropic_api_key": "ANTHROPIC_API_KEY",
+    "anthropic_base_url": "ANTHROPIC_BASE_URL",
+}
+
+
+def env_name(field_name: str) -> str:
+    return _STANDARD_NAMES.get(field_name, f"TIERGATE_{field_name.upper()}")
+
+
+def from_env(environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from the environment; unknown values raise ValueError naming the variable."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(Settings):
+        raw = env.get(env_name(f.name))
+        if raw is None or raw == "":
+            continue
+        values[f.name] = _parse(f, raw)
+    return Settings(**values)
+
+
+def _parse(f: dataclasses.Field[Any], raw: str) -> Any:
+    default = f.default
+    try:
+        if isinstance(default, bool):
+            return raw.strip().lower() in {"1", "true", "yes", "on"}
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+    except ValueError:
+        raise ValueError(
+            f"{env_name(f.name)}={raw!r} is not a valid {type(default).__name__}"
+        ) from None
+    return raw

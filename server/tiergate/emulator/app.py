@@ -1,0 +1,273 @@
+"""The emulator's HTTP server: the Messages API routes plus a few control routes.
+
+Routes:
+
+- ``POST /v1/messages`` (non-streaming) and ``POST /v1/messages/count_tokens``, as the API.
+- ``POST /_emulator/faults`` (a JSON list of faults), ``GET /_emulator/requests`` (recorded bodies,
+  newest last), ``POST /_emulator/reset`` and ``GET /_emulator/health``.
+
+Every response carries ``request-id`` and ``x-tiergate-emulator: 1``; message ids start with
+``msg_emu_``. The answers are heuristics (see :mod:`tiergate.emulator.responder`), not a model's.
+
+    >>> emulator = Emulator()
+    >>> base_url = await emulator.start()  # doctest: +SKIP
+    >>> client = anthropic.AsyncAnthropic(base_url=base_url, api_key="anything")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from aiohttp import web
+
+from .cache import DEFAULT_MIN_CACHEABLE_TOKENS, CachePlan, PrefixCache
+from .errors import ApiError, invalid_request, new_request_id
+from .evidence import Evidence
+from .faults import Fault, FaultQueue, apply_output_fault
+from .latency import LatencyModel
+from .responder import Output, respond
+from .validation import MessageRequest, validate_request
+
+EMULATOR_HEADER = "x-tiergate-emulator"
+_log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ApiHandler = Callable[[web.Request, str], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    """How the emulator behaves; the defaults answer at once and accept any key."""
+
+    api_key: str | None = None
+    """When set, requests must carry it (``x-api-key`` or ``Authorization: Bearer``), else 401."""
+    latency: Literal["none", "seed"] = "none"
+    """``seed`` simulates the seed article's per-family first-token time and output rate."""
+    latency_scale: float = 1.0
+    """Multiplies the seed latency (tests use small values)."""
+    fixed_delay_s: float = 0.0
+    """Seconds added before every response begins, in either latency mode."""
+    min_cacheable_tokens: Mapping[str, int] = field(
+        default_factory=lambda: dict(DEFAULT_MIN_CACHEABLE_TOKENS)
+    )
+    """Minimum cacheable prefix per model; its keys are the known models (others get 404)."""
+    context_window_tokens: int = 200_000
+    """Longest prompt accepted."""
+    max_output_tokens: int = 64_000
+    """Largest ``max_tokens`` accepted."""
+    clock: Callable[[], float] = time.monotonic
+    """Clock for cache TTLs, injectable so tests can advance time."""
+
+
+class Emulator:
+    """An in-process Messages API emulator served over real HTTP."""
+
+    def __init__(self, config: EmulatorConfig | None = None) -> None:
+        self.config = config or EmulatorConfig()
+        self.cache = PrefixCache(self.config.min_cacheable_tokens, self.config.clock)
+        self.requests: list[dict[str, Any]] = []
+        """Accepted ``/v1/messages`` bodies (never headers), newest last."""
+        self.faults = FaultQueue()
+        self._latency = LatencyModel(
+            self.config.latency, self.config.latency_scale, self.config.fixed_delay_s
+        )
+        self._runner: web.AppRunner | None = None
+        self._base_url: str | None = None
+
+    @property
+    def base_url(self) -> str:
+        """``http://host:port`` of the running server."""
+        if self._base_url is None:
+            raise RuntimeError("the emulator is not running; await start() first")
+        return self._base_url
+
+    def inject(self, *faults: Fault) -> None:
+        """Queue faults for the next requests (FIFO)."""
+        self.faults.push(*faults)
+
+    def reset(self) -> None:
+        """Clear the cache, the recorded requests and the queued faults."""
+        self.cache.clear()
+        self.requests.clear()
+        self.faults.clear()
+
+    def application(self) -> web.Application:
+        """The aiohttp application, for mounting or custom runners."""
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.add_routes(
+            [
+                web.post("/v1/messages", self._guarded(self._messages)),
+                web.post("/v1/messages/count_tokens", self._guarded(self._count_tokens)),
+                web.post("/_emulator/faults", self._guarded(self._post_faults)),
+                web.get("/_emulator/requests", self._get_requests),
+                web.post("/_emulator/reset", self._post_reset),
+                web.get("/_emulator/health", self._health),
+            ]
+        )
+        return app
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Serve on ``host:port`` (0 picks a free port); return the base URL."""
+        if self._runner is not None:
+            return self.base_url
+        runner = web.AppRunner(self.application(), access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        self._runner = runner
+        bound_host, bound_port = runner.addresses[0][:2]
+        self._base_url = f"http://{bound_host}:{bound_port}"
+        return self._base_url
+
+    async def stop(self) -> None:
+        """Stop serving; in-flight requests are dropped."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+        self._runner = None
+        self._base_url = None
+
+    # -- request handling ---------------------------------------------------------------------
+
+    def _guarded(self, handler: ApiHandler) -> Handler:
+        """Turn ``ApiError`` into the API's error body; tag every response."""
+
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            request_id = new_request_id()
+            try:
+                return await handler(request, request_id)
+            except ApiError as error:
+                return _error_response(error, request_id)
+            except Exception:
+                # A bug in a heuristic must still look like the API's 500, not an HTML page.
+                _log.exception("emulator failed on %s %s", request.method, request.path)
+                return _error_response(
+                    ApiError(500, "api_error", "Internal server error"), request_id
+                )
+
+        return guarded
+
+    def _authenticate(self, request: web.Request) -> None:
+        expected = self.config.api_key
+        if expected is None:
+            return  # no key configured: anything goes
+        bearer = request.headers.get("authorization", "")
+        if request.headers.get("x-api-key") == expected or bearer == f"Bearer {expected}":
+            return
+        raise ApiError(401, "authentication_error", "invalid x-api-key")
+
+    async def _body(self, request: web.Request) -> Any:
+        try:
+            return await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise invalid_request(f"The request body is not valid JSON: {exc}") from exc
+
+    def _validate(self, body: Any, count_only: bool = False) -> MessageRequest:
+        return validate_request(
+            body,
+            known_models=self.config.min_cacheable_tokens,
+            max_output_tokens=self.config.max_output_tokens,
+            context_window_tokens=self.config.context_window_tokens,
+            count_only=count_only,
+        )
+
+    async def _messages(self, request: web.Request, request_id: str) -> web.StreamResponse:
+        self._authenticate(request)
+        body = await self._body(request)
+        message = self._validate(body)
+        self.requests.append(body)
+        fault = self.faults.take(message.model)
+        if fault is not None:
+            error = fault.error()
+            if error is not None:
+                raise error  # error faults bill nothing and touch no cache
+            if fault.kind == "disconnect":
+                return self._drop_connection(request)
+        plan = self.cache.plan(message.model, message.prompt.segments)
+        prompt = message.prompt
+        evidence = Evidence(prompt.request_text, prompt.context_text, prompt.question)
+        output = apply_output_fault(fault, respond(message.schema, evidence, message.max_tokens))
+        delays = self._latency.plan(message.model, output.output_tokens)
+        first_token_s = delays.first_token_s + (
+            fault.delay_s if fault and fault.kind == "slow" else 0
+        )
+        if first_token_s > 0:
+            await asyncio.sleep(first_token_s)
+        # The response has begun: only now do its cache writes become readable.
+        self.cache.commit(plan)
+        if delays.generation_s > 0:
+            await asyncio.sleep(delays.generation_s)
+        headers = {"request-id": request_id, EMULATOR_HEADER: "1"}
+        return web.json_response(self._message_body(message, plan, output), headers=headers)
+
+    def _drop_connection(self, request: web.Request) -> web.StreamResponse:
+        transport = request.transport
+        if transport is not None:
+            transport.abort()  # the client sees the connection close without a response
+        # aiohttp cannot write to an aborted transport and skips this response quietly.
+        return web.Response(status=500)
+
+    @staticmethod
+    def _message_body(message: MessageRequest, plan: CachePlan, output: Output) -> dict[str, Any]:
+        content = [] if output.text is None else [{"type": "text", "text": output.text}]
+        return {
+            "id": f"msg_emu_{uuid.uuid4().hex[:24]}",
+            "type": "message",
+            "role": "assistant",
+            "model": message.model,
+            "content": content,
+            "stop_reason": output.stop_reason,
+            "stop_sequence": None,
+            "stop_details": output.stop_details,
+            "usage": {
+                "input_tokens": plan.input_tokens,
+                "output_tokens": output.output_tokens,
+                "cache_creation_input_tokens": plan.creation_tokens,
+                "cache_read_input_tokens": plan.read_tokens,
+                "cache_creation": {
+                    "ephemeral_5m_input_tokens": plan.creation_5m_tokens,
+                    "ephemeral_1h_input_tokens": plan.creation_1h_tokens,
+                },
+                "service_tier": "standard",
+            },
+        }
+
+    async def _count_tokens(self, request: web.Request, request_id: str) -> web.StreamResponse:
+        self._authenticate(request)
+        message = self._validate(await self._body(request), count_only=True)
+        headers = {"request-id": request_id, EMULATOR_HEADER: "1"}
+        return web.json_response({"input_tokens": message.prompt.total_tokens}, headers=headers)
+
+    # -- control routes -----------------------------------------------------------------------
+
+    async def _post_faults(self, request: web.Request, request_id: str) -> web.StreamResponse:
+        data = await self._body(request)
+        if not isinstance(data, list):
+            raise invalid_request("expected a JSON list of faults")
+        faults = [Fault.from_json(item) for item in data]
+        self.inject(*faults)
+        return self._control({"queued": len(faults), "pending": self.faults.pending()})
+
+    async def _get_requests(self, request: web.Request) -> web.StreamResponse:
+        return self._control({"requests": self.requests})
+
+    async def _post_reset(self, request: web.Request) -> web.StreamResponse:
+        self.reset()
+        return self._control({"reset": True})
+
+    async def _health(self, request: web.Request) -> web.StreamResponse:
+        return self._control({"status": "ok", "emulator": True})
+
+    @staticmethod
+    def _control(payload: dict[str, Any]) -> web.StreamResponse:
+        return web.json_response(payload, headers={EMULATOR_HEADER: "1"})
+
+
+def _error_response(error: ApiError, request_id: str) -> web.StreamResponse:
+    headers = {"request-id": request_id, EMULATOR_HEADER: "1", **error.headers}
+    return web.json_response(error.body(request_id), status=error.status, headers=headers)

@@ -1,0 +1,173 @@
+"""Injectable faults: errors, slowness and broken output on demand.
+
+Faults queue in FIFO order; each applies to the next ``count`` requests (optionally only those
+for one model). Error faults answer with the API's error body and bill nothing; billed faults
+(truncated, malformed, refusal, empty) change the output but report usage as a normal call would.
+
+    >>> queue = FaultQueue()
+    >>> queue.push(Fault("rate_limit", retry_after_s=2.0))
+    >>> queue.take("claude-haiku-4-5").kind
+    'rate_limit'
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import deque
+from dataclasses import dataclass, fields
+from typing import Any, Literal, cast, get_args
+
+from .errors import ApiError, invalid_request
+from .responder import Output
+from .tokens import count_tokens, truncate_to_tokens
+
+FaultKind = Literal[
+    "rate_limit",
+    "overloaded",
+    "server_error",
+    "gateway_timeout",
+    "unauthorized",
+    "forbidden",
+    "slow",
+    "truncated",
+    "malformed",
+    "refusal",
+    "empty",
+    "disconnect",
+]
+FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
+
+REFUSAL_CATEGORIES: dict[str, str] = {
+    "cyber": "The request could enable cyber harm, such as malware or exploit development.",
+    "bio": "The request could enable biological harm, such as dangerous lab methods.",
+    "frontier_llm": "The request could assist the development of competing AI models.",
+    "reasoning_extraction": "The request asks to reproduce internal reasoning in the response.",
+    "general_harms": "The request could be related to an area that was determined as harmful.",
+}
+
+_ERRORS: dict[str, tuple[int, str, str]] = {
+    "rate_limit": (429, "rate_limit_error", "Number of requests has exceeded your rate limit."),
+    "overloaded": (529, "overloaded_error", "Overloaded"),
+    "server_error": (500, "api_error", "Internal server error"),
+    "gateway_timeout": (504, "timeout_error", "Request timed out before a response was produced."),
+    "unauthorized": (401, "authentication_error", "invalid x-api-key"),
+    "forbidden": (403, "permission_error", "Your API key does not have permission to use this."),
+}
+BILLED_KINDS = frozenset({"truncated", "malformed", "refusal", "empty"})
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One fault to inject into the next ``count`` matching requests."""
+
+    kind: FaultKind
+    count: int = 1
+    """How many requests it applies to."""
+    model: str | None = None
+    """Only requests for this model (as sent) match; None matches all."""
+    retry_after_s: float = 1.0
+    """rate_limit: the wait the response asks for (``retry-after`` and ``retry-after-ms``)."""
+    delay_s: float = 0.0
+    """slow: extra seconds before answering normally."""
+    category: str = "cyber"
+    """refusal: ``stop_details.category``."""
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {FAULT_KINDS}")
+        if self.count < 1:
+            raise ValueError("count must be at least 1")
+        if self.category not in REFUSAL_CATEGORIES:
+            raise ValueError(f"unknown refusal category {self.category!r}")
+        if self.retry_after_s < 0 or self.delay_s < 0:
+            raise ValueError("retry_after_s and delay_s must not be negative")
+
+    @classmethod
+    def from_json(cls, data: Any) -> Fault:
+        """Parse one fault from the control route's JSON; 400 ``ApiError`` when invalid."""
+        if not isinstance(data, dict):
+            raise invalid_request("each fault must be an object with a 'kind'")
+        allowed = {f.name for f in fields(cls)}
+        unknown = set(data) - allowed
+        if unknown:
+            raise invalid_request(f"unknown fault fields: {sorted(unknown)}")
+        try:
+            return cls(**cast(dict[str, Any], data))
+        except (TypeError, ValueError) as exc:
+            raise invalid_request(f"invalid fault: {exc}") from exc
+
+    def to_json(self) -> dict[str, Any]:
+        """The fault as the control route accepts it."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def error(self) -> ApiError | None:
+        """The error response this fault answers with, if it is an error fault."""
+        if self.kind not in _ERRORS:
+            return None
+        status, error_type, message = _ERRORS[self.kind]
+        headers: dict[str, str] = {}
+        if self.kind == "rate_limit":
+            # retry-after is whole seconds; the SDK prefers the precise retry-after-ms.
+            headers["retry-after"] = str(math.ceil(self.retry_after_s))
+            headers["retry-after-ms"] = str(round(self.retry_after_s * 1000))
+        return ApiError(status, error_type, message, headers)
+
+
+class FaultQueue:
+    """FIFO queue of faults; safe to fill from another thread than the server's."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queue: deque[tuple[Fault, int]] = deque()
+
+    def push(self, *faults: Fault) -> None:
+        """Queue faults after those already waiting."""
+        with self._lock:
+            self._queue.extend((fault, fault.count) for fault in faults)
+
+    def take(self, model: str) -> Fault | None:
+        """Consume one use of the first queued fault that matches ``model``."""
+        with self._lock:
+            for index, (fault, remaining) in enumerate(self._queue):
+                if fault.model is not None and fault.model != model:
+                    continue
+                if remaining > 1:
+                    self._queue[index] = (fault, remaining - 1)
+                else:
+                    del self._queue[index]
+                return fault
+        return None
+
+    def pending(self) -> list[dict[str, Any]]:
+        """Queued faults with their remaining counts."""
+        with self._lock:
+            return [{**fault.to_json(), "count": left} for fault, left in self._queue]
+
+    def clear(self) -> None:
+        """Drop every queued fault."""
+        with self._lock:
+            self._queue.clear()
+
+
+def apply_output_fault(fault: Fault | None, output: Output) -> Output:
+    """Turn a normal output into what a billed fault returns."""
+    if fault is None or fault.kind not in BILLED_KINDS or output.text is None:
+        return output
+    text = output.text
+    if fault.kind == "truncated":
+        # The real API cuts at max_tokens: JSON stops mid-way and does not parse.
+        half = max(1, count_tokens(text) // 2)
+        return Output(truncate_to_tokens(text, half), "max_tokens")
+    if fault.kind == "malformed":
+        return Output(
+            f"Sure! Here is the result:\n{text}\nLet me know if you need more.", "end_turn"
+        )
+    if fault.kind == "refusal":
+        details = {
+            "type": "refusal",
+            "category": fault.category,
+            "explanation": REFUSAL_CATEGORIES[fault.category],
+        }
+        return Output("I can't help with that request.", "refusal", details)
+    return Output(None, "end_turn")

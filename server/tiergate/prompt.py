@@ -1,0 +1,105 @@
+"""Prompt layout for prompt caching, shared by every task.
+
+The Messages API caches prefixes matched byte-exactly in the order tools -> system -> messages.
+A task therefore hands over three parts and this module owns their order:
+
+1. ``instructions``: the task's fixed text, identical for every caller (first system block,
+   breakpoint 1);
+2. ``context``: the caller's stable context (labels, examples, policy, schema, documents),
+   serialized deterministically (following system blocks, breakpoint 2 on the last one);
+3. ``request``: the per-request text, alone in the user message, after the last breakpoint,
+   so it is never part of a cached prefix.
+
+The output schema travels in ``output_config`` and depends on stable parts only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from xml.sax.saxutils import quoteattr
+
+JsonObject = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """What a task asks the model, split by how it may be cached."""
+
+    instructions: str
+    """Fixed task instructions, the same bytes for every call of the task."""
+    context: tuple[str, ...]
+    """The caller's stable context, one block per part; may be empty."""
+    request: str
+    """The per-request text; never cached."""
+    output_schema: JsonObject
+    """JSON Schema the model's output must follow (structured outputs)."""
+    max_tokens: int
+    """Tight output budget for this task."""
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+def render_params(prompt: Prompt, *, model: str, ttl: Literal["5m", "1h"]) -> dict[str, Any]:
+    """The Messages API request body for ``prompt``, laid out for caching."""
+    breakpoint_ = {"type": "ephemeral", "ttl": ttl}
+    system: list[dict[str, Any]] = [{"type": "text", "text": prompt.instructions}]
+    system.extend({"type": "text", "text": part} for part in prompt.context)
+    # Breakpoint 1 after the task's own instructions (shared by every caller of the task),
+    # breakpoint 2 after the caller's context; lookback finds the longest one still cached.
+    system[0]["cache_control"] = breakpoint_
+    if len(system) > 1:
+        system[-1]["cache_control"] = breakpoint_
+    return {
+        "model": model,
+        "max_tokens": prompt.max_tokens,
+        "system": system,
+        "messages": [{"role": "user", "content": [{"type": "text", "text": prompt.request}]}],
+        "output_config": {"format": {"type": "json_schema", "schema": prompt.output_schema}},
+    }
+
+
+def section(title: str, body: str) -> str:
+    """A titled block of stable context."""
+    return f"<{title}>\n{body}\n</{title}>"
+
+
+def items(tag: str, entries: Iterable[Mapping[str, str]], text_key: str = "text") -> str:
+    """Entries as XML-ish elements: attributes in the given order, ``text_key`` as the body.
+
+    Deterministic: the same entries give the same bytes; order is the caller's. Bodies are not
+    escaped, so a quote copied from a document matches the caller's text byte for byte.
+    """
+    lines = []
+    for entry in entries:
+        attrs = "".join(
+            f" {key}={quoteattr(value)}" for key, value in entry.items() if key != text_key
+        )
+        lines.append(f"<{tag}{attrs}>{entry.get(text_key, '')}</{tag}>")
+    return "\n".join(lines)
+
+
+def canonical_json(value: Any) -> str:
+    """Compact JSON with sorted keys: the same value always gives the same bytes."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def string_array(*, enum: Sequence[str] | None = None, min_items: int = 0) -> JsonObject:
+    items_schema: JsonObject = {"type": "string"}
+    if enum is not None:
+        items_schema["enum"] = list(enum)
+    schema: JsonObject = {"type": "array", "items": items_schema}
+    if min_items:
+        schema["minItems"] = min_items
+    return schema
+
+
+def object_schema(properties: Mapping[str, JsonObject]) -> JsonObject:
+    """A closed object with every property required (what structured outputs accept)."""
+    return {
+        "type": "object",
+        "properties": dict(properties),
+        "required": list(properties),
+        "additionalProperties": False,
+    }

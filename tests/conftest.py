@@ -1,0 +1,62 @@
+"""Shared fixtures: a real emulator and a real tiergate server on loopback, in one background
+event loop, called over real gRPC channels."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import pytest
+
+from harness import BackgroundLoop, Upstream
+from tiergate.app import App
+from tiergate.config import Settings
+from tiergate.emulator import Emulator
+from tiergate.v1 import task_service_pb2_grpc
+
+
+@pytest.fixture(scope="session")
+def background() -> Iterator[BackgroundLoop]:
+    loop = BackgroundLoop()
+    yield loop
+    loop.close()
+
+
+@pytest.fixture(scope="session")
+def upstream(background: BackgroundLoop) -> Iterator[Upstream]:
+    emulator = Emulator()
+    background.run(emulator.start())
+    yield Upstream(emulator, background)
+    background.run(emulator.stop())
+
+
+def start_app(background: BackgroundLoop, upstream: Upstream, **settings: Any) -> App:
+    app = App(Settings(host="127.0.0.1", port=0, **settings), emulator_url=upstream.url)
+    background.run(app.start())
+    return app
+
+
+@pytest.fixture(scope="session")
+def app(background: BackgroundLoop, upstream: Upstream) -> Iterator[App]:
+    app = start_app(background, upstream)
+    yield app
+    background.run(app.stop(grace=1))
+
+
+@pytest.fixture(scope="session")
+def channel(app: App) -> Iterator[grpc.Channel]:
+    with grpc.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+        yield channel
+
+
+@pytest.fixture(scope="session")
+def stub(channel: grpc.Channel) -> task_service_pb2_grpc.TaskServiceStub:
+    return task_service_pb2_grpc.TaskServiceStub(channel)
+
+
+@pytest.fixture(autouse=True)
+def fresh_upstream(request: pytest.FixtureRequest) -> None:
+    """Every test that uses the emulator starts with an empty cache, log and fault queue."""
+    if "upstream" in request.fixturenames:
+        request.getfixturevalue("upstream").reset()
