@@ -5,13 +5,27 @@ PY := $(VENV)/bin/python
 TOOLS := .tools
 BUF := $(TOOLS)/node_modules/.bin/buf
 BUF_VERSION := 1.75.0
+KUSTOMIZE_VERSION := v5.8.2
+KUSTOMIZE := $(TOOLS)/bin/kustomize
+K8S_VERSION := 1.30.0
+# Client code generation and tests. Go and npm downloads stay in .tools (and the TypeScript
+# client's node_modules), so a second run is fast.
+GOENV := GOBIN=$(abspath $(TOOLS))/bin GOMODCACHE=$(abspath $(TOOLS))/go/mod \
+	GOCACHE=$(abspath $(TOOLS))/go/cache GOFLAGS=-modcacherw
+NPM := npm --cache $(abspath $(TOOLS))/npm-cache --no-audit --no-fund
+PROTOC_GEN_GO_VERSION := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+GRPCURL_VERSION := v1.9.4
+TS_DEPS := clients/typescript/node_modules/.installed
+CLIENT_TOOLS := $(TOOLS)/bin/protoc-gen-go $(TOOLS)/bin/protoc-gen-go-grpc $(TS_DEPS)
 
-.PHONY: run test lint proto proto-check bench install tools clean
+.PHONY: run test lint proto proto-check bench install tools clean k8s-check
+.PHONY: client-tools clients-test proto-breaking grpcurl
 
 run: install ## serve on the embedded emulator (or the real API with ANTHROPIC_API_KEY set)
 	$(VENV)/bin/tiergate serve
 
-test: install tools lint proto-check ## every test, after lint and the stale-code check
+test: install tools lint proto-check proto-breaking k8s-check clients-test ## every test, after lint and the stale-code check
 	$(PY) -m pytest
 
 install: $(VENV)/.installed
@@ -36,12 +50,55 @@ lint: install tools ## ruff, mypy --strict, buf lint and buf format
 	$(BUF) lint
 	$(BUF) format --diff --exit-code
 
-proto: install tools ## format the protos and regenerate the committed code
+proto: install tools client-tools ## format the protos and regenerate the committed code
 	$(BUF) format -w
 	$(PY) scripts/gen_protos.py
+	$(PY) scripts/gen_clients.py
 
-proto-check: install tools ## fail when the committed generated code is stale
+proto-check: install tools client-tools ## fail when the committed generated code is stale
 	$(PY) scripts/gen_protos.py --check
+	$(PY) scripts/gen_clients.py --check
+
+# The protos against main's tip (what is not committed yet) and against the commit before it
+# (what the last commit changed), when there is one.
+proto-breaking: tools ## buf breaking against main
+	@set -e; for ref in $$(git rev-parse --verify --quiet main) \
+		$$(git rev-parse --verify --quiet main~1); do \
+		echo "buf breaking against main ($$ref)"; \
+		$(BUF) breaking --against ".git#ref=$$ref"; \
+	done
+
+client-tools: $(CLIENT_TOOLS)
+
+$(TOOLS)/bin/protoc-gen-go:
+	$(GOENV) go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+
+$(TOOLS)/bin/protoc-gen-go-grpc:
+	$(GOENV) go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+
+$(TS_DEPS): clients/typescript/package-lock.json
+	cd clients/typescript && $(NPM) ci --silent
+	touch $@
+
+grpcurl: $(TOOLS)/bin/grpcurl ## install grpcurl into .tools/bin (see the README)
+
+$(TOOLS)/bin/grpcurl:
+	$(GOENV) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+
+clients-test: install client-tools ## the Go, TypeScript and Python clients against a live server
+	$(GOENV) $(PY) scripts/clients_test.py
+
+k8s-check: install $(KUSTOMIZE) ## render every overlay, validate it for Kubernetes 1.30, replay the image recipe
+	mkdir -p $(TOOLS)/k8s
+	for overlay in k8s/overlays/*/; do \
+		$(KUSTOMIZE) build $$overlay > $(TOOLS)/k8s/$$(basename $$overlay).yaml || exit 1; \
+	done
+	$(VENV)/bin/kubernetes-validate --kubernetes-version $(K8S_VERSION) --strict --quiet \
+		$(TOOLS)/k8s/*.yaml
+	$(PY) scripts/image_recipe.py
+
+$(KUSTOMIZE):
+	GOBIN=$(abspath $(TOOLS))/bin go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache

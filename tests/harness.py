@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
 import threading
+import time
+import urllib.request
 from collections.abc import Coroutine
 from typing import Any, TypeVar
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tiergate.emulator import Emulator, Fault
 
@@ -54,3 +64,87 @@ class Upstream:
             self.emulator.reset()
 
         self._loop.run(reset())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_serving(port: int, timeout_s: float = 20) -> None:
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        until = time.monotonic() + timeout_s
+        while True:
+            try:
+                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            if time.monotonic() > until:
+                raise TimeoutError(f"no SERVING on port {port}")
+            time.sleep(0.1)
+
+
+class Processes:
+    """A standalone emulator and a ``tiergate serve`` pointed at it, as real processes."""
+
+    def __init__(self, *, emulator_args: tuple[str, ...] = (), **env: str) -> None:
+        self.emulator_port = free_port()
+        self.port = free_port()
+        self.emulator = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tiergate.emulator",
+                "--port",
+                str(self.emulator_port),
+                *emulator_args,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        environ = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "OTEL_"))}
+        environ.update(
+            ANTHROPIC_API_KEY="sk-ant-test-key-do-not-log",
+            ANTHROPIC_BASE_URL=self.emulator_url,
+            TIERGATE_HOST="127.0.0.1",
+            TIERGATE_PORT=str(self.port),
+        )
+        environ.update(env)
+        self.server = subprocess.Popen(
+            [sys.executable, "-m", "tiergate.cli", "serve"],
+            env=environ,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    @property
+    def emulator_url(self) -> str:
+        return f"http://127.0.0.1:{self.emulator_port}"
+
+    def upstream_requests(self) -> list[dict[str, Any]]:
+        with urllib.request.urlopen(f"{self.emulator_url}/_emulator/requests") as reply:
+            body: dict[str, Any] = json.load(reply)
+        return list(body["requests"])
+
+    def inject(self, *faults: Fault) -> None:
+        data = json.dumps([fault.to_json() for fault in faults]).encode()
+        request = urllib.request.Request(f"{self.emulator_url}/_emulator/faults", data=data)
+        request.add_header("content-type", "application/json")
+        urllib.request.urlopen(request).close()
+
+    def output(self) -> str:
+        """The server's whole log, once it has exited."""
+        assert self.server.stdout is not None
+        return self.server.stdout.read()
+
+    def close(self) -> None:
+        for process in (self.server, self.emulator):
+            if process.poll() is None:
+                process.kill()
+            process.wait()

@@ -5,16 +5,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
-import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from harness import free_port, wait_serving
 from tiergate.app import App
 from tiergate.cli import dollars
 
@@ -25,29 +22,6 @@ def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*TIERGATE, *args], input=stdin, capture_output=True, text=True, timeout=60, check=False
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def wait_serving(port: int, timeout_s: float = 20) -> None:
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        until = time.monotonic() + timeout_s
-        while True:
-            try:
-                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.RpcError:
-                pass
-            if time.monotonic() > until:
-                raise TimeoutError(f"no SERVING on port {port}")
-            time.sleep(0.1)
 
 
 class TestTaskCommands:

@@ -397,7 +397,7 @@ class TestControlRoutes:
         status, recorded = http(f"{base}/_emulator/requests")
         assert recorded["requests"][-1] == body
         assert http(f"{base}/_emulator/reset", {})[1] == {"reset": True}
-        assert http(f"{base}/_emulator/requests")[1] == {"requests": []}
+        assert http(f"{base}/_emulator/requests")[1] == {"requests": [], "abandoned": 0}
         assert http(f"{base}/v1/messages", body)[0] == 200
 
 

@@ -48,12 +48,23 @@ class Settings:
     """Model calls in flight per tier on this replica; beyond it callers wait briefly."""
     queue_timeout_s: float = 0.5
     """How long a call waits for a free slot before RESOURCE_EXHAUSTED."""
+    drain_delay_s: float = 0.0
+    """On SIGTERM, how long to keep serving while health says NOT_SERVING, so load balancers
+    that watch health stop sending first (Kubernetes' preStop sleep does this job there)."""
     drain_grace_s: float = 25.0
     """On SIGTERM, how long in-flight RPCs may take to finish before the process exits."""
     max_connection_age_s: float = 300.0
     """Clients reconnect after this long, so new replicas get traffic behind kube-proxy."""
     max_connection_age_grace_s: float = 120.0
     """After max_connection_age_s, how long an open connection's calls may still finish."""
+    tls_cert_file: str | None = None
+    """PEM certificate chain of the server; with tls_key_file, the server speaks TLS only."""
+    tls_key_file: str | None = None
+    """PEM private key of the server certificate."""
+    tls_client_ca_file: str | None = None
+    """PEM CA bundle; when set, callers must present a certificate it signed (mTLS)."""
+    auth_tokens_file: str | None = None
+    """File of ``caller=token`` lines; when set, task RPCs need ``authorization: Bearer``."""
     metrics_port: int = 0
     """Port of the Prometheus /metrics endpoint; 0 turns it off."""
     emulator_port: int = 0
@@ -83,6 +94,10 @@ class Settings:
                 raise ValueError(f"{name} must be at least 1")
         if self.max_reasks < 0:
             raise ValueError("max_reasks must be 0 or more")
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ValueError("tls_cert_file and tls_key_file go together")
+        if self.tls_client_ca_file and not self.tls_cert_file:
+            raise ValueError("tls_client_ca_file (mTLS) needs tls_cert_file and tls_key_file")
 
     def model_for(self, tier: Tier) -> str:
         return {

@@ -25,11 +25,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import anthropic
 import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
 
 DOMAIN = "tiergate"
 
@@ -68,8 +70,8 @@ class InvalidRequest(TiergateError):
     reason = "INVALID_REQUEST"
 
     def __init__(self, violations: Sequence[FieldViolation]) -> None:
-        fields = ", ".join(v.field for v in violations)
-        super().__init__(f"invalid request: {fields}")
+        problems = "; ".join(f"{v.field}: {v.description}" for v in violations)
+        super().__init__(f"invalid request: {problems}")
         self.violations = list(violations)
 
 
@@ -148,6 +150,17 @@ def retry_after_s(exc: anthropic.APIStatusError) -> float | None:
 def from_upstream(exc: anthropic.AnthropicError) -> TiergateError:
     """Map an ``anthropic`` SDK exception to the service error the caller receives."""
     upstream = {"upstream_error": type(exc).__name__}
+    if isinstance(exc, anthropic.CredentialsError):
+        return UpstreamAuthFailed(
+            "the service could not load its model API credentials; operators have been told",
+            metadata=upstream,
+        )
+    if isinstance(exc, anthropic.RetryableError):
+        return UpstreamUnavailable(
+            "the model API call failed and may succeed on retry",
+            retry_after_s=DEFAULT_RETRY_AFTER_S,
+            metadata=upstream,
+        )
     if isinstance(exc, anthropic.APITimeoutError):
         return UpstreamUnavailable(
             "the model API did not answer in time",
@@ -175,11 +188,11 @@ def from_upstream(exc: anthropic.AnthropicError) -> TiergateError:
                 "the service's model API credentials were refused; operators have been told",
                 metadata=upstream,
             )
-        if status == 413:
+        if status == 413 or (status == 400 and "prompt is too long" in exc.message):
             return RequestTooLarge(
-                [FieldViolation("*", "the prompt is too large for the model's API")]
+                [FieldViolation("*", "the prompt is too large for the model's context window")]
             )
-        if status in (408, 409) or status >= 500:
+        if status in (408, 409, 499) or status >= 500:
             return UpstreamUnavailable(
                 f"the model API failed with HTTP {status}",
                 retry_after_s=hint if hint is not None else DEFAULT_RETRY_AFTER_S,
@@ -199,8 +212,8 @@ def is_retryable_upstream(exc: anthropic.AnthropicError) -> bool:
     if isinstance(exc, anthropic.APIConnectionError):
         return True
     if isinstance(exc, anthropic.APIStatusError):
-        return exc.status_code in (408, 409, 429) or exc.status_code >= 500
-    return False
+        return exc.status_code in (408, 409, 429, 499) or exc.status_code >= 500
+    return isinstance(exc, anthropic.RetryableError)
 
 
 def to_status(err: TiergateError) -> status_pb2.Status:
@@ -223,6 +236,29 @@ def to_status(err: TiergateError) -> status_pb2.Status:
         delay.FromMilliseconds(round(err.retry_after_s * 1000))
         details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
     return status_pb2.Status(code=err.code.value[0], message=err.message, details=details)
+
+
+class _Status(NamedTuple):
+    code: grpc.StatusCode
+    details: str
+    trailing_metadata: tuple[tuple[str, str | bytes], ...]
+
+
+class GrpcStatus(_Status, grpc.Status):  # type: ignore[misc]
+    """A ``grpc.Status`` for ``ServicerContext.abort_with_status``."""
+
+
+# gRPC's built-in client retries read this trailer: with it they wait as long as we ask.
+PUSHBACK_TRAILER = "grpc-retry-pushback-ms"
+
+
+def grpc_status(err: TiergateError) -> grpc.Status:
+    """``err`` as gRPC sends it: rich details, plus the retry pushback when it is retryable."""
+    status = rpc_status.to_status(to_status(err))
+    trailers: tuple[tuple[str, str | bytes], ...] = tuple(status.trailing_metadata)
+    if err.retry_after_s is not None:
+        trailers += ((PUSHBACK_TRAILER, str(round(err.retry_after_s * 1000))),)
+    return GrpcStatus(status.code, status.details, trailers)
 
 
 def _pack(

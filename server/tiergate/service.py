@@ -5,20 +5,23 @@ handler -> task (validate, prompt) -> model client -> ledger -> task (typed resp
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
 from typing import Any
 
 import grpc
 import structlog
-from grpc_status import rpc_status
 
 from tiergate import errors
+from tiergate.admission import Admission
+from tiergate.auth import caller_of
 from tiergate.config import Settings
 from tiergate.ledger import PriceTable
 from tiergate.model_client import Completion, ModelClient
 from tiergate.prompt import Prompt, canonical_json
 from tiergate.tasks import TASKS, Task
+from tiergate.telemetry import Telemetry
 from tiergate.tiers import RPC_TIERS, Tier
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import task_service_pb2_grpc, usage_pb2
@@ -30,10 +33,22 @@ log = structlog.get_logger("tiergate.rpc")
 class TaskRunner:
     """Runs any task: the shared mechanics every handler delegates to."""
 
-    def __init__(self, settings: Settings, prices: PriceTable, model_client: ModelClient) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        prices: PriceTable,
+        model_client: ModelClient,
+        telemetry: Telemetry | None = None,
+    ) -> None:
         self._settings = settings
         self._prices = prices
         self._model_client = model_client
+        self._telemetry = telemetry or Telemetry(prices=prices)
+        self.admission = Admission(
+            limit=settings.max_concurrency, queue_timeout_s=settings.queue_timeout_s
+        )
+        self.draining = False
+        """Set on SIGTERM: calls that still arrive are refused with DRAINING."""
 
     async def run(
         self, task: Task[Any, Any], request: Any, context: grpc.aio.ServicerContext
@@ -43,7 +58,20 @@ class TaskRunner:
         started = time.perf_counter()
         completion: Completion | None = None
         outcome = "OK"
+        traced = self._telemetry.rpc_started(task.rpc, tier, model, caller_of(context))
         try:
+            if self.draining:
+                raise errors.Draining(
+                    "this replica is shutting down; retry on another", retry_after_s=0.1
+                )
+            if request.ByteSize() > self._settings.max_message_bytes:
+                raise errors.RequestTooLarge(
+                    [
+                        errors.FieldViolation(
+                            "*", f"the request exceeds {self._settings.max_message_bytes} bytes"
+                        )
+                    ]
+                )
             task.validate(request)
             prompt = task.prompt(request)
             facts = self._prices.facts(model)
@@ -53,26 +81,33 @@ class TaskRunner:
                 context_window_tokens=facts.context_window_tokens,
                 max_tokens=prompt.max_tokens,
             )
-            completion = await self._model_client.complete(
-                prompt,
-                model=model,
-                check=functools.partial(task.check, request),
-                deadline=_deadline(context),
-            )
+            async with self.admission.slot(tier):
+                completion = await self._model_client.complete(
+                    prompt,
+                    model=model,
+                    check=functools.partial(task.check, request),
+                    deadline=_deadline(context),
+                )
             return task.respond(request, completion.output, self.usage(tier, completion))
         except errors.TiergateError as err:
             outcome = err.code.name
             if isinstance(err.completion, Completion):
                 completion = err.completion
-            await context.abort_with_status(rpc_status.to_status(errors.to_status(err)))
+            await context.abort_with_status(errors.grpc_status(err))
+        except asyncio.CancelledError:
+            # The caller went away or its deadline passed: the upstream request is cancelled
+            # with this task; nobody is left to answer.
+            outcome = grpc.StatusCode.CANCELLED.name
+            raise
         except Exception:
             # A bug: log it with its traceback, answer INTERNAL without internals.
             outcome = grpc.StatusCode.INTERNAL.name
             log.exception("rpc.bug", task=task.rpc)
             bug = errors.TiergateError("internal error; the service logged it")
-            await context.abort_with_status(rpc_status.to_status(errors.to_status(bug)))
+            await context.abort_with_status(errors.grpc_status(bug))
         finally:
-            self._log(task.rpc, tier, model, completion, outcome, started)
+            self._telemetry.rpc_finished(traced, completion, outcome)
+            self._log(task.rpc, tier, model, completion, outcome, started, caller_of(context))
         raise AssertionError("unreachable")  # pragma: no cover
 
     def usage(self, tier: Tier, completion: Completion) -> usage_pb2.Usage:
@@ -112,9 +147,11 @@ class TaskRunner:
         completion: Completion | None,
         outcome: str,
         started: float,
+        caller: str,
     ) -> None:
         fields: dict[str, Any] = {
             "task": rpc,
+            "caller": caller,
             "tier": tier.label,
             "model": model,
             "status": outcome,

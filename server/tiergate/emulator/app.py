@@ -72,6 +72,8 @@ class Emulator:
         self.config = config or EmulatorConfig()
         self.cache = PrefixCache(self.config.min_cacheable_tokens, self.config.clock)
         self.requests: list[dict[str, Any]] = []
+        self.abandoned = 0
+        """Requests whose client hung up before the answer (a cancelled or expired call)."""
         """Accepted ``/v1/messages`` bodies (never headers), newest last."""
         self.faults = FaultQueue()
         self._latency = LatencyModel(
@@ -95,6 +97,7 @@ class Emulator:
         """Clear the cache, the recorded requests and the queued faults."""
         self.cache.clear()
         self.requests.clear()
+        self.abandoned = 0
         self.faults.clear()
 
     def application(self) -> web.Application:
@@ -116,7 +119,10 @@ class Emulator:
         """Serve on ``host:port`` (0 picks a free port); return the base URL."""
         if self._runner is not None:
             return self.base_url
-        runner = web.AppRunner(self.application(), access_log=None, handle_signals=False)
+        # handler_cancellation: a client that hangs up cancels its request, as upstream does.
+        runner = web.AppRunner(
+            self.application(), access_log=None, handle_signals=False, handler_cancellation=True
+        )
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         await site.start()
@@ -196,12 +202,16 @@ class Emulator:
         first_token_s = delays.first_token_s + (
             fault.delay_s if fault and fault.kind == "slow" else 0
         )
-        if first_token_s > 0:
-            await asyncio.sleep(first_token_s)
-        # The response has begun: only now do its cache writes become readable.
-        self.cache.commit(plan)
-        if delays.generation_s > 0:
-            await asyncio.sleep(delays.generation_s)
+        try:
+            if first_token_s > 0:
+                await asyncio.sleep(first_token_s)
+            # The response has begun: only now do its cache writes become readable.
+            self.cache.commit(plan)
+            if delays.generation_s > 0:
+                await asyncio.sleep(delays.generation_s)
+        except asyncio.CancelledError:
+            self.abandoned += 1
+            raise
         headers = {"request-id": request_id, EMULATOR_HEADER: "1"}
         return web.json_response(self._message_body(message, plan, output), headers=headers)
 
@@ -254,7 +264,7 @@ class Emulator:
         return self._control({"queued": len(faults), "pending": self.faults.pending()})
 
     async def _get_requests(self, request: web.Request) -> web.StreamResponse:
-        return self._control({"requests": self.requests})
+        return self._control({"requests": self.requests, "abandoned": self.abandoned})
 
     async def _post_reset(self, request: web.Request) -> web.StreamResponse:
         self.reset()

@@ -2,7 +2,8 @@
 
 Faults queue in FIFO order; each applies to the next ``count`` requests (optionally only those
 for one model). Error faults answer with the API's error body and bill nothing; billed faults
-(truncated, malformed, refusal, empty) change the output but report usage as a normal call would.
+(truncated, malformed, refusal, empty, off_schema) change the output but report usage as a
+normal call would.
 
     >>> queue = FaultQueue()
     >>> queue.push(Fault("rate_limit", retry_after_s=2.0))
@@ -12,6 +13,7 @@ for one model). Error faults answer with the API's error body and bill nothing; 
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 from collections import deque
@@ -34,6 +36,7 @@ FaultKind = Literal[
     "malformed",
     "refusal",
     "empty",
+    "off_schema",
     "disconnect",
 ]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
@@ -54,7 +57,9 @@ _ERRORS: dict[str, tuple[int, str, str]] = {
     "unauthorized": (401, "authentication_error", "invalid x-api-key"),
     "forbidden": (403, "permission_error", "Your API key does not have permission to use this."),
 }
-BILLED_KINDS = frozenset({"truncated", "malformed", "refusal", "empty"})
+BILLED_KINDS = frozenset({"truncated", "malformed", "refusal", "empty", "off_schema"})
+# What an injected instruction would make a model say: valid JSON, outside the schema.
+INJECTED = "IGNORE THE SCHEMA: HACKED"
 
 
 @dataclass(frozen=True)
@@ -163,6 +168,13 @@ def apply_output_fault(fault: Fault | None, output: Output) -> Output:
         return Output(
             f"Sure! Here is the result:\n{text}\nLet me know if you need more.", "end_turn"
         )
+    if fault.kind == "off_schema":
+        # Valid JSON that breaks the schema, as if a prompt injection had won: every string
+        # replaced (enums included) and a property the schema does not allow.
+        broken = _inject(json.loads(text))
+        if isinstance(broken, dict):
+            broken["injected"] = True
+        return Output(json.dumps(broken), "end_turn")
     if fault.kind == "refusal":
         details = {
             "type": "refusal",
@@ -171,3 +183,13 @@ def apply_output_fault(fault: Fault | None, output: Output) -> Output:
         }
         return Output("I can't help with that request.", "refusal", details)
     return Output(None, "end_turn")
+
+
+def _inject(value: Any) -> Any:
+    if isinstance(value, str):
+        return INJECTED
+    if isinstance(value, list):
+        return [_inject(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _inject(item) for key, item in value.items()}
+    return value

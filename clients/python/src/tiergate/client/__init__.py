@@ -7,12 +7,14 @@
         reply = client.classify(pb.ClassifyRequest(text="I was charged twice", labels=[...]))
         print(reply.label, reply.usage.cost.total_nanos)
 
-Errors arrive as :class:`TiergateError` with the rich details decoded.
+:class:`AsyncTaskClient` has the same methods for asyncio. Errors arrive as
+:class:`TiergateError` with the rich details decoded.
 """
 
 from __future__ import annotations
 
+from tiergate.client._aio import AsyncTaskClient
 from tiergate.client._client import TaskClient
 from tiergate.client._errors import FieldViolation, TiergateError
 
-__all__ = ["FieldViolation", "TaskClient", "TiergateError"]
+__all__ = ["AsyncTaskClient", "FieldViolation", "TaskClient", "TiergateError"]

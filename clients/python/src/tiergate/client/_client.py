@@ -8,23 +8,31 @@ from typing import Any
 
 import grpc
 
+from tiergate.client._channel import CHANNEL_OPTIONS, DEFAULT_TIMEOUT_S, dial_target
 from tiergate.client._errors import TiergateError
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import task_service_pb2_grpc
 
 
 class TaskClient:
-    """Calls a tiergate server; every call has a deadline (``timeout_s``) unless told otherwise."""
+    """Calls a tiergate server; every call has a deadline (``timeout_s``) unless told otherwise.
+
+    The channel balances round robin over every address ``target`` resolves to, retries
+    ``UNAVAILABLE`` and ``RESOURCE_EXHAUSTED`` after the server's pushback, and keeps the
+    connection alive during calls (see ``_channel``).
+    """
 
     def __init__(
         self,
         target: str,
         *,
-        timeout_s: float = 30.0,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
         metadata: Sequence[tuple[str, str]] = (),
         channel: grpc.Channel | None = None,
     ) -> None:
-        self._channel = channel or grpc.insecure_channel(target)
+        self._channel = channel or grpc.insecure_channel(
+            dial_target(target), options=CHANNEL_OPTIONS
+        )
         self._stub = task_service_pb2_grpc.TaskServiceStub(self._channel)
         self._timeout_s = timeout_s
         self._metadata = tuple(metadata)

@@ -1,0 +1,134 @@
+"""The one table ``make bench`` prints, and its JSON and Markdown copies.
+
+The README's "Benchmarks" section holds the latest table between two marker comments;
+``update_readme`` replaces only what lies between them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+README_START = "<!-- bench:start -->"
+README_END = "<!-- bench:end -->"
+
+
+def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(measure, result, target, met) for every figure the issue asks for."""
+    out: list[tuple[str, str, str, str]] = []
+    o = results.get("overhead")
+    if o:
+        a, b = o["direct_c1"], o["tiergate_c1"]
+        out.append(
+            (
+                "Added latency p50, concurrency 1",
+                f"{o['added_p50_ms']:.2f} ms (direct {a['p50_ms']:.2f}, tiergate"
+                f" {b['p50_ms']:.2f})",
+                "<= 1 ms",
+                _met(o["added_p50_ms"] <= 1.0),
+            )
+        )
+        out.append(
+            (
+                "Added latency p99, concurrency 1",
+                f"{o['added_p99_ms']:.2f} ms (direct {a['p99_ms']:.2f}, tiergate"
+                f" {b['p99_ms']:.2f})",
+                "",
+                "",
+            )
+        )
+        low, high = o["throughput_ratio_range"]
+        out.append(
+            (
+                f"Throughput tiergate / direct, concurrency {o['concurrency']}",
+                f"{o['throughput_ratio']:.2f} (range {low:.2f}-{high:.2f}; {o['tiergate_rps']:.0f}"
+                f" vs {o['direct_rps']:.0f} calls/s)",
+                ">= 0.9",
+                _met(o["throughput_ratio"] >= 0.9),
+            )
+        )
+    for f in results.get("in_flight", []):
+        errors = ", ".join(f"{n} {code}" for code, n in f["errors"].items()) or "0"
+        out.append(
+            (
+                f"{f['in_flight']:,} RPCs in flight, upstream answers after"
+                f" {f['upstream_delay_s']:g} s",
+                f"errors {errors}; p99 {f['p99_ms'] / 1000:.2f} s; peak RSS"
+                f" {f['peak_rss_mb']:.0f} MB (idle {f['idle_rss_mb']:.0f})",
+                "no error, < 300 MB" if f["in_flight"] == 5000 else "",
+                _met(f["error_count"] == 0 and f["peak_rss_mb"] < 300)
+                if f["in_flight"] == 5000
+                else "",
+            )
+        )
+    s = results.get("startup")
+    if s:
+        out.append(
+            (
+                "Process start to health SERVING",
+                f"{s['median_s']:.2f} s (median of {s['runs']}, {s['min_s']:.2f}-{s['max_s']:.2f})",
+                "< 1.5 s",
+                _met(s["median_s"] < 1.5),
+            )
+        )
+    for c in results.get("costs", []):
+        out.append(
+            (
+                f"Cost per 1,000: {c['workload']} ({c['shape']})",
+                f"${c['cached_usd_per_1000']:.4f} cached vs ${c['uncached_usd_per_1000']:.4f}"
+                f" uncached: {c['saving_pct']:.1f}% saved",
+                "",
+                "",
+            )
+        )
+    return out
+
+
+def _met(ok: bool) -> str:
+    return "yes" if ok else "no"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    meta = results["machine"]
+    lines = [
+        f"Measured {results['date']} on {meta['cpus']} cores ({meta['cpu_model']}),"
+        f" {meta['memory_gib']} GiB, Python {meta['python']}, everything on loopback;"
+        f" `make bench` took {results['elapsed_s']:.0f} s.",
+        "",
+        "| measure | result | target | met |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {m} | {r} | {t} | {ok} |" for m, r, t, ok in rows(results)]
+    return "\n".join(lines) + "\n"
+
+
+def text(results: dict[str, Any]) -> str:
+    table = rows(results)
+    widths = [max(len(row[i]) for row in table) for i in range(4)] if table else [0] * 4
+    head = ("measure", "result", "target", "met")
+    widths = [max(w, len(h)) for w, h in zip(widths, head, strict=True)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+             for row in [head, *table]]
+    return "\n".join(lines) + "\n"
+
+
+def write(results: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path = out_dir / "latest.json"
+    md_path = out_dir / "latest.md"
+    json_path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    md_path.write_text(markdown(results), encoding="utf-8")
+    return json_path, md_path
+
+
+def update_readme(readme: Path, table: str) -> bool:
+    """Replace the table between the markers; False when the README has no markers."""
+    content = readme.read_text(encoding="utf-8")
+    pattern = re.compile(re.escape(README_START) + r".*?" + re.escape(README_END), re.DOTALL)
+    if not pattern.search(content):
+        return False
+    replacement = f"{README_START}\n{table}{README_END}"
+    readme.write_text(pattern.sub(lambda _: replacement, content, count=1), encoding="utf-8")
+    return True

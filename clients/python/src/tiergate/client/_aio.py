@@ -1,0 +1,98 @@
+"""The asyncio client: the same typed methods as ``TaskClient``, awaited."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any
+
+import grpc
+import grpc.aio
+
+from tiergate.client._channel import CHANNEL_OPTIONS, DEFAULT_TIMEOUT_S, dial_target
+from tiergate.client._errors import TiergateError
+from tiergate.v1 import task_service_pb2 as pb
+from tiergate.v1 import task_service_pb2_grpc
+
+
+class AsyncTaskClient:
+    """Calls a tiergate server from asyncio; every call has a deadline unless told otherwise.
+
+        async with AsyncTaskClient("localhost:50051") as client:
+            reply = await client.reason(pb.ReasonRequest(question="..."))
+    """
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        metadata: Sequence[tuple[str, str]] = (),
+        channel: grpc.aio.Channel | None = None,
+    ) -> None:
+        self._channel = channel or grpc.aio.insecure_channel(
+            dial_target(target), options=CHANNEL_OPTIONS
+        )
+        self._stub = task_service_pb2_grpc.TaskServiceStub(self._channel)
+        self._timeout_s = timeout_s
+        self._metadata = tuple(metadata)
+
+    async def __aenter__(self) -> AsyncTaskClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def _call(self, method: Any, request: object, timeout_s: float | None) -> Any:
+        try:
+            return await method(
+                request,
+                timeout=self._timeout_s if timeout_s is None else timeout_s,
+                metadata=self._metadata,
+            )
+        except grpc.aio.AioRpcError as error:
+            raise TiergateError.from_rpc_error(error) from None
+
+    async def classify(
+        self, request: pb.ClassifyRequest, *, timeout_s: float | None = None
+    ) -> pb.ClassifyResponse:
+        reply: pb.ClassifyResponse = await self._call(self._stub.Classify, request, timeout_s)
+        return reply
+
+    async def summarize(
+        self, request: pb.SummarizeRequest, *, timeout_s: float | None = None
+    ) -> pb.SummarizeResponse:
+        reply: pb.SummarizeResponse = await self._call(self._stub.Summarize, request, timeout_s)
+        return reply
+
+    async def extract(
+        self, request: pb.ExtractRequest, *, timeout_s: float | None = None
+    ) -> pb.ExtractResponse:
+        reply: pb.ExtractResponse = await self._call(self._stub.Extract, request, timeout_s)
+        return reply
+
+    async def answer(
+        self, request: pb.AnswerRequest, *, timeout_s: float | None = None
+    ) -> pb.AnswerResponse:
+        reply: pb.AnswerResponse = await self._call(self._stub.Answer, request, timeout_s)
+        return reply
+
+    async def moderate(
+        self, request: pb.ModerateRequest, *, timeout_s: float | None = None
+    ) -> pb.ModerateResponse:
+        reply: pb.ModerateResponse = await self._call(self._stub.Moderate, request, timeout_s)
+        return reply
+
+    async def reason(
+        self, request: pb.ReasonRequest, *, timeout_s: float | None = None
+    ) -> pb.ReasonResponse:
+        reply: pb.ReasonResponse = await self._call(self._stub.Reason, request, timeout_s)
+        return reply

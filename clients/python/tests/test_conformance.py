@@ -1,0 +1,105 @@
+"""The shared conformance cases (``clients/conformance/cases.json``), through the sync and the
+asyncio client, against the live server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from emulator_control import EmulatorControl
+from tiergate.client import AsyncTaskClient, TaskClient, TiergateError
+from tiergate.v1 import task_service_pb2 as pb
+
+CASES_FILE = Path(__file__).resolve().parents[2] / "conformance" / "cases.json"
+CASES: list[dict[str, Any]] = json.loads(CASES_FILE.read_text())["cases"]
+
+
+def call_sync(target: str, case: dict[str, Any], request: Message) -> Message:
+    timeout_s = case["timeout_ms"] / 1000 if "timeout_ms" in case else None
+    with TaskClient(target) as client:
+        reply: Message = getattr(client, case["rpc"].lower())(request, timeout_s=timeout_s)
+        return reply
+
+
+def call_async(target: str, case: dict[str, Any], request: Message) -> Message:
+    timeout_s = case["timeout_ms"] / 1000 if "timeout_ms" in case else None
+
+    async def call() -> Message:
+        async with AsyncTaskClient(target) as client:
+            reply: Message = await getattr(client, case["rpc"].lower())(
+                request, timeout_s=timeout_s
+            )
+            return reply
+
+    return asyncio.run(call())
+
+
+def at(document: Any, path: str) -> Any:
+    """The value at a dotted path; a number indexes a list."""
+    for part in path.split("."):
+        document = document[int(part)] if isinstance(document, list) else document[part]
+    return document
+
+
+def check_field(value: Any, check: dict[str, Any], path: str) -> None:
+    if "equals" in check:
+        assert value == check["equals"], f"{path}: {value!r} != {check['equals']!r}"
+    if "one_of" in check:
+        assert value in check["one_of"], f"{path}: {value!r} not in {check['one_of']!r}"
+    if check.get("non_empty"):
+        assert isinstance(value, str | list | dict) and value, f"{path}: {value!r} is empty"
+    if "between" in check:
+        low, high = check["between"]
+        assert low <= float(value) <= high, f"{path}: {value!r} not in [{low}, {high}]"
+
+
+def check_success(reply: Message, expect: dict[str, Any]) -> None:
+    document = json_format.MessageToDict(
+        reply, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+    usage, cost = document["usage"], document["usage"]["cost"]
+    assert usage["tier"] == expect["tier"]
+    assert usage["model"]
+    assert int(usage["input_tokens"]) > 0
+    assert int(usage["output_tokens"]) > 0
+    parts = ("input_nanos", "cache_write_nanos", "cache_read_nanos", "output_nanos")
+    assert int(cost["total_nanos"]) > 0
+    assert int(cost["total_nanos"]) == sum(int(cost[p]) for p in parts)
+    for path, check in expect.get("fields", {}).items():
+        check_field(at(document, path), check, path)
+
+
+def check_failure(error: TiergateError, expect: dict[str, Any]) -> None:
+    assert error.code.name == expect["code"], error
+    if "reason" in expect:
+        assert (error.reason, error.domain) == (expect["reason"], "tiergate")
+    if "violations" in expect:
+        assert sorted(v.field for v in error.violations) == expect["violations"]
+
+
+@pytest.mark.parametrize("call", [call_sync, call_async], ids=["sync", "asyncio"])
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_case(
+    case: dict[str, Any], call: Any, target: str, emulator: EmulatorControl
+) -> None:
+    """Each shared case behaves as cases.json says, through both Python clients."""
+    if "faults" in case:
+        emulator.reset()
+        emulator.inject(case["faults"])
+    request = json_format.ParseDict(case["request"], getattr(pb, f"{case['rpc']}Request")())
+    expect = case["expect"]
+    if expect["code"] == grpc.StatusCode.OK.name:
+        check_success(call(target, case, request), expect)
+    else:
+        with pytest.raises(TiergateError) as raised:
+            call(target, case, request)
+        check_failure(raised.value, expect)
+    if "upstream_requests" in expect:
+        assert len(emulator.requests()) == expect["upstream_requests"]

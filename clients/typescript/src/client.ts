@@ -1,0 +1,129 @@
+// The typed client: one grpc-js channel, one method per RPC, default deadlines, decoded errors.
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import type {
+  DescMessage,
+  DescMethodUnary,
+  MessageInitShape,
+  MessageShape,
+} from "@bufbuild/protobuf";
+import {
+  Client,
+  credentials as grpcCredentials,
+  Metadata,
+  type ChannelCredentials,
+  type ServiceError,
+} from "@grpc/grpc-js";
+
+import { CHANNEL_OPTIONS, DEFAULT_TIMEOUT_MS, dialTarget } from "./dial.js";
+import { TiergateError } from "./errors.js";
+import {
+  TaskService,
+  type AnswerResponse,
+  type ClassifyResponse,
+  type ExtractResponse,
+  type ModerateResponse,
+  type ReasonResponse,
+  type SummarizeResponse,
+} from "./gen/tiergate/v1/task_service_pb.js";
+
+type Methods = typeof TaskService extends { method: infer M } ? M : never;
+type Input<K extends keyof Methods> = Methods[K] extends { input: infer I extends DescMessage }
+  ? MessageInitShape<I>
+  : never;
+
+export interface TaskClientOptions {
+  /** Deadline of calls that name none, in milliseconds (default 30 s). */
+  timeoutMs?: number;
+  /** TLS credentials; plaintext by default. */
+  credentials?: ChannelCredentials;
+  /** Metadata sent with every call, e.g. `{ authorization: "Bearer ..." }`. */
+  metadata?: Record<string, string>;
+}
+
+export interface CallOptions {
+  /** This call's deadline in milliseconds from now. */
+  timeoutMs?: number;
+  /** Metadata for this call, added to the client's. */
+  metadata?: Record<string, string>;
+}
+
+/**
+ * Calls tiergate's TaskService. Requests are plain objects (or messages) shaped like the
+ * generated request types; replies are the generated response messages.
+ *
+ *     const client = new TaskClient("localhost:50051");
+ *     const reply = await client.classify({ text, labels: [{ name: "billing" }] });
+ */
+export class TaskClient {
+  private readonly channel: Client;
+  private readonly timeoutMs: number;
+  private readonly metadata: Record<string, string>;
+
+  constructor(target: string, options: TaskClientOptions = {}) {
+    this.channel = new Client(
+      dialTarget(target),
+      options.credentials ?? grpcCredentials.createInsecure(),
+      CHANNEL_OPTIONS,
+    );
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.metadata = options.metadata ?? {};
+  }
+
+  close(): void {
+    this.channel.close();
+  }
+
+  classify(request: Input<"classify">, options?: CallOptions): Promise<ClassifyResponse> {
+    return this.unary(TaskService.method.classify, request, options);
+  }
+
+  summarize(request: Input<"summarize">, options?: CallOptions): Promise<SummarizeResponse> {
+    return this.unary(TaskService.method.summarize, request, options);
+  }
+
+  extract(request: Input<"extract">, options?: CallOptions): Promise<ExtractResponse> {
+    return this.unary(TaskService.method.extract, request, options);
+  }
+
+  answer(request: Input<"answer">, options?: CallOptions): Promise<AnswerResponse> {
+    return this.unary(TaskService.method.answer, request, options);
+  }
+
+  moderate(request: Input<"moderate">, options?: CallOptions): Promise<ModerateResponse> {
+    return this.unary(TaskService.method.moderate, request, options);
+  }
+
+  reason(request: Input<"reason">, options?: CallOptions): Promise<ReasonResponse> {
+    return this.unary(TaskService.method.reason, request, options);
+  }
+
+  private unary<I extends DescMessage, O extends DescMessage>(
+    method: DescMethodUnary<I, O>,
+    request: MessageInitShape<I>,
+    options: CallOptions = {},
+  ): Promise<MessageShape<O>> {
+    const metadata = new Metadata();
+    for (const [key, value] of Object.entries({ ...this.metadata, ...options.metadata })) {
+      metadata.set(key, value);
+    }
+    const message = create(method.input, request);
+    const deadline = Date.now() + (options.timeoutMs ?? this.timeoutMs);
+    return new Promise((resolve, reject) => {
+      this.channel.makeUnaryRequest(
+        `/${TaskService.typeName}/${method.name}`,
+        (value: MessageShape<I>) => Buffer.from(toBinary(method.input, value)),
+        (bytes: Buffer) => fromBinary(method.output, bytes),
+        message,
+        metadata,
+        { deadline },
+        (error: ServiceError | null, reply?: MessageShape<O>) => {
+          if (error) {
+            reject(TiergateError.fromServiceError(error));
+          } else {
+            resolve(reply as MessageShape<O>);
+          }
+        },
+      );
+    });
+  }
+}

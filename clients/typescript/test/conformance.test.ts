@@ -1,0 +1,145 @@
+// The shared conformance cases (clients/conformance/cases.json) through the TypeScript client,
+// against the live server (TIERGATE_TARGET) on the emulator (TIERGATE_EMULATOR_URL) that
+// make clients-test starts.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { after, describe, it } from "node:test";
+
+import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
+
+import { TaskClient, TaskService, TiergateError } from "../src/index.js";
+
+interface Expectation {
+  code: string;
+  tier?: string;
+  fields?: Record<string, Record<string, JsonValue>>;
+  reason?: string;
+  violations?: string[];
+  upstream_requests?: number;
+}
+
+interface Case {
+  name: string;
+  rpc: string;
+  request: JsonValue;
+  faults?: JsonValue[];
+  timeout_ms?: number;
+  expect: Expectation;
+}
+
+const casesUrl = new URL("../../../conformance/cases.json", import.meta.url);
+const { cases } = JSON.parse(readFileSync(casesUrl, "utf8")) as { cases: Case[] };
+const target = process.env.TIERGATE_TARGET;
+const emulatorUrl = process.env.TIERGATE_EMULATOR_URL?.replace(/\/$/, "");
+type Method = keyof typeof TaskService.method;
+
+async function post(route: string, body: JsonValue): Promise<void> {
+  const reply = await fetch(`${emulatorUrl}${route}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  assert.equal(reply.status, 200, `POST ${route}`);
+}
+
+async function upstreamRequests(): Promise<number> {
+  const reply = await fetch(`${emulatorUrl}/_emulator/requests`);
+  const body = (await reply.json()) as { requests: unknown[] };
+  return body.requests.length;
+}
+
+/** The value at a dotted path; a number indexes a list. */
+function at(document: JsonValue, path: string): JsonValue | undefined {
+  let node: JsonValue | undefined = document;
+  for (const part of path.split(".")) {
+    if (Array.isArray(node)) node = node[Number(part)];
+    else if (node !== null && typeof node === "object") node = node[part];
+    else return undefined;
+  }
+  return node;
+}
+
+function checkField(path: string, value: JsonValue | undefined, check: Record<string, JsonValue>) {
+  if ("equals" in check) assert.deepEqual(value, check.equals, path);
+  if (Array.isArray(check.one_of)) {
+    assert.ok(check.one_of.some((option) => option === value), `${path}: ${value} not allowed`);
+  }
+  if (check.non_empty === true) {
+    const size =
+      typeof value === "string" || Array.isArray(value)
+        ? value.length
+        : value !== null && typeof value === "object"
+          ? Object.keys(value).length
+          : 0;
+    assert.ok(size > 0, `${path} is empty`);
+  }
+  if (Array.isArray(check.between)) {
+    const [low, high] = check.between as number[];
+    const n = Number(value);
+    assert.ok(n >= low! && n <= high!, `${path}: ${value} not in [${low}, ${high}]`);
+  }
+}
+
+function checkSuccess(document: JsonValue, expect: Expectation) {
+  const usage = at(document, "usage") as Record<string, JsonValue>;
+  const cost = usage.cost as Record<string, JsonValue>;
+  assert.equal(usage.tier, expect.tier);
+  assert.ok(usage.model, "usage.model is empty");
+  assert.ok(Number(usage.input_tokens) > 0, "no input tokens");
+  assert.ok(Number(usage.output_tokens) > 0, "no output tokens");
+  const parts = ["input_nanos", "cache_write_nanos", "cache_read_nanos", "output_nanos"];
+  const sum = parts.reduce((total, part) => total + BigInt(cost[part] as string), 0n);
+  assert.ok(BigInt(cost.total_nanos as string) > 0n, "zero cost");
+  assert.equal(BigInt(cost.total_nanos as string), sum, "total_nanos is not the sum of its parts");
+  for (const [path, check] of Object.entries(expect.fields ?? {})) {
+    checkField(path, at(document, path), check);
+  }
+}
+
+function checkFailure(error: unknown, expect: Expectation) {
+  assert.ok(error instanceof TiergateError, `not a TiergateError: ${error}`);
+  assert.equal(error.codeName, expect.code, error.message);
+  if (expect.reason !== undefined) {
+    assert.deepEqual([error.reason, error.domain], [expect.reason, "tiergate"]);
+  }
+  if (expect.violations !== undefined) {
+    assert.deepEqual(error.violations.map((v) => v.field).sort(), expect.violations);
+  }
+}
+
+describe("conformance", { skip: !target || !emulatorUrl ? "run with make clients-test" : false }, () => {
+  const client = new TaskClient(target ?? "");
+  after(() => client.close());
+
+  for (const testCase of cases) {
+    it(testCase.name, async () => {
+      if (testCase.faults) {
+        await post("/_emulator/reset", {});
+        await post("/_emulator/faults", testCase.faults);
+      }
+      const method = TaskService.method[testCase.rpc.toLowerCase() as Method];
+      const request = fromJson(method.input, testCase.request);
+      const call = client[method.localName as Method].bind(client) as (
+        request: unknown,
+        options: { timeoutMs?: number },
+      ) => Promise<Parameters<typeof toJson>[1]>;
+      const options = { timeoutMs: testCase.timeout_ms };
+      if (testCase.expect.code === "OK") {
+        const reply = await call(request, options);
+        const document = toJson(method.output, reply as never, {
+          useProtoFieldName: true,
+          alwaysEmitImplicit: true,
+        });
+        checkSuccess(document, testCase.expect);
+      } else {
+        await assert.rejects(call(request, options), (error) => {
+          checkFailure(error, testCase.expect);
+          return true;
+        });
+      }
+      if (testCase.expect.upstream_requests !== undefined) {
+        assert.equal(await upstreamRequests(), testCase.expect.upstream_requests);
+      }
+    });
+  }
+});

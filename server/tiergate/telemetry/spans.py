@@ -1,0 +1,264 @@
+"""What each RPC and each model call records: span attributes and metrics.
+
+One CLIENT span per upstream attempt (each ``messages.create`` request, retried or not), named
+``chat {model}``, with the GenAI semantic-convention attributes; it is a child of the RPC's
+SERVER span, which gets tiergate's totals when the RPC ends.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import anthropic
+import grpc
+from anthropic.types import Message
+from opentelemetry import trace
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
+from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
+from opentelemetry.semconv.attributes.http_attributes import HTTP_RESPONSE_STATUS_CODE
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from tiergate.ledger import PriceTable, TokenUsage
+from tiergate.telemetry.instruments import Instruments
+from tiergate.tiers import Tier
+
+if TYPE_CHECKING:
+    from tiergate.model_client import Completion
+
+OPERATION = gen_ai.GenAiOperationNameValues.CHAT.value
+PROVIDER = gen_ai.GenAiProviderNameValues.ANTHROPIC.value
+INPUT = gen_ai.GenAiTokenTypeValues.INPUT.value
+OUTPUT = gen_ai.GenAiTokenTypeValues.OUTPUT.value
+
+# tiergate's own attributes, beside the conventions'.
+TASK = "tiergate.task"
+TIER = "tiergate.tier"
+CALLER = "tiergate.caller"
+COST_NANOS = "tiergate.cost_nanos"
+ATTEMPT = "tiergate.attempt"
+ATTEMPTS = "tiergate.attempts"
+BILLED_CALLS = "tiergate.billed_calls"
+RPC_GRPC_STATUS_CODE = "rpc.grpc.status_code"
+
+
+@dataclass
+class Rpc:
+    """One task RPC in progress: what its model calls and its metrics are labelled with."""
+
+    task: str
+    tier: Tier
+    model: str
+    caller: str
+    span: trace.Span
+    token: contextvars.Token[Rpc | None] | None = None
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {TASK: self.task, TIER: self.tier.label, gen_ai.GEN_AI_REQUEST_MODEL: self.model}
+
+
+_current: contextvars.ContextVar[Rpc | None] = contextvars.ContextVar("tiergate_rpc", default=None)
+
+
+class Recorder:
+    """Turns RPCs and model calls into spans and metrics, pricing them with the ledger's table."""
+
+    def __init__(
+        self,
+        tracer: trace.Tracer,
+        instruments: Instruments,
+        prices: PriceTable,
+        *,
+        capture_content: bool,
+    ) -> None:
+        self._tracer = tracer
+        self._instruments = instruments
+        self._prices = prices
+        self._capture_content = capture_content
+
+    # --- RPCs -------------------------------------------------------------------------------
+
+    def rpc_started(self, task: str, tier: Tier, model: str, caller: str) -> Rpc:
+        """Count the RPC in flight and label its SERVER span (the current span, if any)."""
+        rpc = Rpc(task=task, tier=tier, model=model, caller=caller, span=trace.get_current_span())
+        rpc.token = _current.set(rpc)
+        rpc.span.set_attributes({**rpc.labels, CALLER: caller})
+        self._instruments.in_flight.add(1, {TASK: task, TIER: tier.label})
+        return rpc
+
+    def rpc_finished(self, rpc: Rpc, completion: Completion | None, status: str) -> None:
+        """Record what the RPC billed and how it ended; ``status`` is a gRPC status code name."""
+        if rpc.token is not None:
+            _current.reset(rpc.token)
+            rpc.token = None
+        self._instruments.in_flight.add(-1, {TASK: rpc.task, TIER: rpc.tier.label})
+        if status != "OK":
+            # Aborting with a rich status bypasses the interceptor's own status bookkeeping.
+            rpc.span.set_attribute(RPC_GRPC_STATUS_CODE, _status_value(status))
+            rpc.span.set_status(Status(StatusCode.ERROR, status))
+            rpc.span.set_attribute(ERROR_TYPE, status)
+        if completion is None:
+            return
+        rpc.span.set_attributes(
+            {ATTEMPTS: completion.attempts, BILLED_CALLS: completion.billed_calls}
+        )
+        if not completion.billed_calls:
+            return
+        usage = completion.usage
+        nanos = self._prices.cost(rpc.model, usage).total_nanos
+        rpc.span.set_attributes(
+            {
+                COST_NANOS: nanos,
+                gen_ai.GEN_AI_RESPONSE_MODEL: completion.model,
+                **_usage_attributes(usage),
+            }
+        )
+        self._instruments.cost.add(nanos, {**rpc.labels, CALLER: rpc.caller})
+        if usage.prompt_tokens:
+            self._instruments.cache_read_ratio.record(
+                usage.cache_read_tokens / usage.prompt_tokens, rpc.labels
+            )
+
+    # --- model calls ------------------------------------------------------------------------
+
+    @contextmanager
+    def model_call(self, params: Mapping[str, Any], *, attempt: int) -> Iterator[ModelCall]:
+        """A CLIENT span around one upstream attempt; call ``answered`` with its message."""
+        model = str(params["model"])
+        rpc = _current.get()
+        labels = rpc.labels if rpc is not None else {}
+        attributes: dict[str, Any] = {
+            gen_ai.GEN_AI_OPERATION_NAME: OPERATION,
+            gen_ai.GEN_AI_PROVIDER_NAME: PROVIDER,
+            gen_ai.GEN_AI_REQUEST_MODEL: model,
+            gen_ai.GEN_AI_REQUEST_MAX_TOKENS: int(params["max_tokens"]),
+            ATTEMPT: attempt,
+            **{k: v for k, v in labels.items() if k != gen_ai.GEN_AI_REQUEST_MODEL},
+        }
+        if self._capture_content:
+            attributes.update(_input_content(params))
+        metric_labels = {
+            gen_ai.GEN_AI_OPERATION_NAME: OPERATION,
+            gen_ai.GEN_AI_PROVIDER_NAME: PROVIDER,
+            gen_ai.GEN_AI_REQUEST_MODEL: model,
+        }
+        if attempt > 1:
+            self._instruments.retries.add(1, {**labels, gen_ai.GEN_AI_REQUEST_MODEL: model})
+        started = time.perf_counter()
+        with self._tracer.start_as_current_span(
+            f"{OPERATION} {model}",
+            kind=SpanKind.CLIENT,
+            attributes=attributes,
+            # Exception messages may quote upstream bodies; the error type is enough.
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            call = ModelCall(span, model, self._prices, capture_content=self._capture_content)
+            try:
+                yield call
+            except BaseException as exc:
+                error = type(exc).__name__
+                span.set_attribute(ERROR_TYPE, error)
+                if isinstance(exc, anthropic.APIStatusError):
+                    span.set_attribute(HTTP_RESPONSE_STATUS_CODE, exc.status_code)
+                span.set_status(Status(StatusCode.ERROR, error))
+                metric_labels[ERROR_TYPE] = error
+                raise
+            finally:
+                if call.message is not None:
+                    metric_labels[gen_ai.GEN_AI_RESPONSE_MODEL] = call.message.model
+                    self._record_tokens(call.usage, metric_labels)
+                self._instruments.operation_duration.record(
+                    time.perf_counter() - started, metric_labels
+                )
+
+    def _record_tokens(self, usage: TokenUsage, labels: Mapping[str, str]) -> None:
+        self._instruments.token_usage.record(
+            usage.prompt_tokens, {**labels, gen_ai.GEN_AI_TOKEN_TYPE: INPUT}
+        )
+        self._instruments.token_usage.record(
+            usage.output_tokens, {**labels, gen_ai.GEN_AI_TOKEN_TYPE: OUTPUT}
+        )
+
+
+class ModelCall:
+    """The span of one upstream attempt, filled in when the API answers."""
+
+    def __init__(
+        self, span: trace.Span, model: str, prices: PriceTable, *, capture_content: bool
+    ) -> None:
+        self._span = span
+        self._model = model
+        self._prices = prices
+        self._capture_content = capture_content
+        self.message: Message | None = None
+        self.usage = TokenUsage()
+
+    def answered(self, message: Message, usage: TokenUsage) -> None:
+        """The API answered ``message``, billing ``usage`` (priced as the requested model)."""
+        self.message = message
+        self.usage = usage
+        attributes: dict[str, Any] = {
+            gen_ai.GEN_AI_RESPONSE_MODEL: message.model,
+            gen_ai.GEN_AI_RESPONSE_ID: message.id,
+            gen_ai.GEN_AI_RESPONSE_FINISH_REASONS: [message.stop_reason or ""],
+            COST_NANOS: self._prices.cost(self._model, usage).total_nanos,
+            **_usage_attributes(usage),
+        }
+        if self._capture_content:
+            attributes[gen_ai.GEN_AI_OUTPUT_MESSAGES] = json.dumps(
+                [
+                    {
+                        "role": "assistant",
+                        "parts": _parts(block.model_dump() for block in message.content),
+                        "finish_reason": message.stop_reason or "",
+                    }
+                ]
+            )
+        self._span.set_attributes(attributes)
+
+
+def _usage_attributes(usage: TokenUsage) -> dict[str, int]:
+    # The conventions count every prompt token as input, cached or not, and break out the cache.
+    return {
+        gen_ai.GEN_AI_USAGE_INPUT_TOKENS: usage.prompt_tokens,
+        gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS: usage.output_tokens,
+        gen_ai.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: usage.cache_creation_input_tokens,
+        gen_ai.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: usage.cache_read_tokens,
+    }
+
+
+def _input_content(params: Mapping[str, Any]) -> dict[str, str]:
+    system = params.get("system") or []
+    if isinstance(system, str):
+        system = [{"type": "text", "text": system}]
+    messages = [
+        {"role": m["role"], "parts": _parts(_blocks(m["content"]))} for m in params["messages"]
+    ]
+    return {
+        gen_ai.GEN_AI_SYSTEM_INSTRUCTIONS: json.dumps(_parts(system)),
+        gen_ai.GEN_AI_INPUT_MESSAGES: json.dumps(messages),
+    }
+
+
+def _blocks(content: str | Sequence[Mapping[str, Any]]) -> Sequence[Mapping[str, Any]]:
+    return [{"type": "text", "text": content}] if isinstance(content, str) else content
+
+
+def _parts(blocks: Iterator[Mapping[str, Any]] | Sequence[Mapping[str, Any]]) -> list[Any]:
+    return [
+        {"type": "text", "content": b["text"]} if b.get("type") == "text" else {"type": b["type"]}
+        for b in blocks
+    ]
+
+
+def _status_value(name: str) -> int:
+    code = getattr(grpc.StatusCode, name, grpc.StatusCode.UNKNOWN)
+    value: int = code.value[0]
+    return value

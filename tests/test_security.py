@@ -1,0 +1,193 @@
+"""TLS and mTLS, bearer-token auth with caller identity, and nothing secret in logs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_status import rpc_status
+
+from conftest import start_app
+from harness import BackgroundLoop, Processes, Upstream, wait_serving
+from samples import SAMPLES, TICKET_LABELS
+from tiergate.app import App
+from tiergate.auth import load_tokens
+from tiergate.emulator import Fault
+from tiergate.v1 import task_service_pb2 as pb
+from tiergate.v1 import task_service_pb2_grpc
+
+Stub = task_service_pb2_grpc.TaskServiceStub
+
+
+@dataclass(frozen=True)
+class Pki:
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """A throwaway CA, a server certificate for 127.0.0.1 and a client certificate."""
+    d = tmp_path_factory.mktemp("pki")
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=test-ca",
+             "-keyout", "ca.key", "-out", "ca.pem", cwd=d)  # fmt: skip
+    (d / "san.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    for name, cn in (("server", "127.0.0.1"), ("client", "billing-service")):
+        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={cn}",
+                 "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=d)  # fmt: skip
+        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                 "-CAcreateserial", "-days", "1", "-extfile", "san.cnf",
+                 "-out", f"{name}.pem", cwd=d)  # fmt: skip
+    return Pki(d / "ca.pem", d / "server.pem", d / "server.key", d / "client.pem", d / "client.key")
+
+
+def secure_channel(app: App, pki: Pki, *, client_cert: bool) -> grpc.Channel:
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=pki.ca.read_bytes(),
+        private_key=pki.client_key.read_bytes() if client_cert else None,
+        certificate_chain=pki.client_cert.read_bytes() if client_cert else None,
+    )
+    return grpc.secure_channel(f"127.0.0.1:{app.port}", credentials)
+
+
+class TestTls:
+    @pytest.fixture
+    def tls_app(self, background: BackgroundLoop, upstream: Upstream, pki: Pki) -> Iterator[App]:
+        app = start_app(
+            background,
+            upstream,
+            tls_cert_file=str(pki.server_cert),
+            tls_key_file=str(pki.server_key),
+        )
+        yield app
+        background.run(app.stop(grace=1))
+
+    @pytest.fixture
+    def mtls_app(self, background: BackgroundLoop, upstream: Upstream, pki: Pki) -> Iterator[App]:
+        app = start_app(
+            background,
+            upstream,
+            tls_cert_file=str(pki.server_cert),
+            tls_key_file=str(pki.server_key),
+            tls_client_ca_file=str(pki.ca),
+        )
+        yield app
+        background.run(app.stop(grace=1))
+
+    def test_tls_serves_tls_clients_and_refuses_plaintext(self, tls_app: App, pki: Pki) -> None:
+        """With a certificate the server answers over TLS and not in plaintext."""
+        with secure_channel(tls_app, pki, client_cert=False) as channel:
+            assert Stub(channel).Classify(SAMPLES["Classify"], timeout=10).label == "billing"
+        with grpc.insecure_channel(f"127.0.0.1:{tls_app.port}") as plain:
+            with pytest.raises(grpc.RpcError) as caught:
+                Stub(plain).Classify(SAMPLES["Classify"], timeout=5)
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+
+    def test_mtls_requires_a_client_certificate(self, mtls_app: App, pki: Pki) -> None:
+        """With a client CA, a caller without a certificate signed by it cannot connect."""
+        with secure_channel(mtls_app, pki, client_cert=True) as channel:
+            assert Stub(channel).Classify(SAMPLES["Classify"], timeout=10).label == "billing"
+        with secure_channel(mtls_app, pki, client_cert=False) as channel:
+            with pytest.raises(grpc.RpcError) as caught:
+                Stub(channel).Classify(SAMPLES["Classify"], timeout=5)
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+class TestBearerAuth:
+    @pytest.fixture
+    def auth_app(
+        self, background: BackgroundLoop, upstream: Upstream, tmp_path: Path
+    ) -> Iterator[App]:
+        tokens = tmp_path / "tokens"
+        tokens.write_text("# caller=token\nbilling-service=s3cret-billing\nsearch=s3cret-search\n")
+        app = start_app(background, upstream, auth_tokens_file=str(tokens))
+        yield app
+        background.run(app.stop(grace=1))
+
+    def _call(self, app: App, token: str | None) -> grpc.RpcError | None:
+        metadata = [("authorization", f"Bearer {token}")] if token else []
+        with grpc.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+            try:
+                Stub(channel).Classify(SAMPLES["Classify"], timeout=10, metadata=metadata)
+            except grpc.RpcError as error:
+                return error
+        return None
+
+    @pytest.mark.parametrize("token", [None, "wrong", "s3cret-billin", "s3cret-billing2"])
+    def test_missing_or_wrong_token_is_unauthenticated(
+        self, auth_app: App, upstream: Upstream, token: str | None
+    ) -> None:
+        """No token or a wrong one: UNAUTHENTICATED with ErrorInfo, and no model call."""
+        error = self._call(auth_app, token)
+        assert error is not None
+        assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+        status = rpc_status.from_call(error)
+        assert status is not None
+        info = error_details_pb2.ErrorInfo()
+        assert status.details[0].Unpack(info)
+        assert (info.reason, info.domain) == ("UNAUTHENTICATED", "tiergate")
+        assert upstream.requests == []
+
+    def test_valid_token_passes_and_health_needs_none(self, auth_app: App) -> None:
+        """A known token is served; the health check answers without one (for probes)."""
+        assert self._call(auth_app, "s3cret-search") is None
+        with grpc.insecure_channel(f"127.0.0.1:{auth_app.port}") as channel:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+    def test_token_file_parsing(self, tmp_path: Path) -> None:
+        """caller=token lines name the caller; bare tokens get a numbered name; empty is refused."""
+        path = tmp_path / "tokens"
+        path.write_text("ops=abc\n\nxyz\n")
+        assert load_tokens(path) == {"abc": "ops", "xyz": "token-3"}
+        path.write_text("# nothing\n")
+        with pytest.raises(ValueError, match="no tokens"):
+            load_tokens(path)
+
+
+class TestNothingSecretInLogs:
+    def test_logs_carry_caller_but_never_request_text_or_api_key(self) -> None:
+        """A real server process with a key, an authenticated caller, a success and failures:
+        its log names the caller and the costs, never the text, the token or the key."""
+        secret_text = "Patient Jane Roe, SSN 078-05-1120, was charged twice."
+        processes = Processes()
+        try:
+            wait_serving(processes.port)
+            with grpc.insecure_channel(f"127.0.0.1:{processes.port}") as channel:
+                stub = Stub(channel)
+                meta = [("x-tiergate-caller", "claims-pipeline")]
+                request = pb.ClassifyRequest(text=secret_text, labels=TICKET_LABELS)
+                assert stub.Classify(request, timeout=10, metadata=meta).label
+                processes.inject(Fault("unauthorized"), Fault("malformed", count=2))
+                for _ in range(2):
+                    with pytest.raises(grpc.RpcError) as caught:
+                        stub.Classify(request, timeout=10, metadata=meta)
+                    assert secret_text not in (caught.value.details() or "")
+                with pytest.raises(grpc.RpcError):
+                    stub.Classify(pb.ClassifyRequest(text=secret_text), timeout=10)
+        finally:
+            processes.server.terminate()
+            processes.server.wait(timeout=30)
+            log = processes.output()
+            processes.close()
+        entries = [json.loads(line) for line in log.splitlines()]
+        rpcs = [e for e in entries if e["event"] == "rpc"]
+        assert [e["status"] for e in rpcs] == ["OK", "INTERNAL", "UNAVAILABLE", "INVALID_ARGUMENT"]
+        assert {e["caller"] for e in rpcs[:3]} == {"claims-pipeline"}
+        assert rpcs[0]["cost_nanos"] > 0
+        for secret in ("Jane Roe", "078-05-1120", "charged twice", "sk-ant-test-key-do-not-log"):
+            assert secret not in log
