@@ -47,8 +47,10 @@ lint: install tools ## ruff, mypy --strict, buf lint and buf format
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy clients/python/tests  # alone: its conftest would clash with tests/conftest
 	$(BUF) lint
 	$(BUF) format --diff --exit-code
+	@unformatted=$$(gofmt -l clients/go); test -z "$$unformatted" || { echo "gofmt: $$unformatted"; exit 1; }
 
 proto: install tools client-tools ## format the protos and regenerate the committed code
 	$(BUF) format -w
@@ -98,7 +100,14 @@ k8s-check: install $(KUSTOMIZE) ## render every overlay, validate it for Kuberne
 	$(PY) scripts/image_recipe.py
 
 $(KUSTOMIZE):
-	GOBIN=$(abspath $(TOOLS))/bin go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+	$(GOENV) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+
+bench: install $(VENV)/.bench-installed ## overhead, in-flight scale, start-up, cost per 1,000 requests
+	$(PY) -m bench.run --update-readme
+
+$(VENV)/.bench-installed: pyproject.toml constraints.txt
+	$(PY) -m pip install --quiet -c constraints.txt --config-settings editable_mode=compat -e '.[bench]'
+	touch $@
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache

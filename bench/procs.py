@@ -1,8 +1,8 @@
 """The processes under test: the emulator and ``tiergate serve``, each its own OS process.
 
-    with EmulatorProcess(fixed_delay_s=2) as upstream:
-        with ServerProcess(upstream.url, max_concurrency=10000) as server:
-            server.startup_s, server.target, server.peak_rss_mb()
+with EmulatorProcess(fixed_delay_s=2) as upstream:
+    with ServerProcess(upstream.url, max_concurrency=10000) as server:
+        server.startup_s, server.target, server.peak_rss_mb()
 """
 
 from __future__ import annotations
@@ -97,6 +97,7 @@ class _Child:
 
     def check_alive(self) -> None:
         if self.process.poll() is not None:
+            self._reader.join(timeout=5)  # so the error below holds the process's last words
             raise RuntimeError(f"{self.process.args!r} exited:\n{self.stderr_tail()}")
 
     def stop(self) -> None:

@@ -109,8 +109,10 @@ def text(results: dict[str, Any]) -> str:
     widths = [max(len(row[i]) for row in table) for i in range(4)] if table else [0] * 4
     head = ("measure", "result", "target", "met")
     widths = [max(w, len(h)) for w, h in zip(widths, head, strict=True)]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-             for row in [head, *table]]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in [head, *table]
+    ]
     return "\n".join(lines) + "\n"
 
 

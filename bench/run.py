@@ -1,8 +1,8 @@
 """``make bench``: run every scenario, print one table, write it under ``bench/results/``.
 
-    .venv/bin/python -m bench.run                 # the full run (a few minutes)
-    .venv/bin/python -m bench.run --quick         # small counts: checks the harness, not speed
-    .venv/bin/python -m bench.run --update-readme # also refresh the README's table
+.venv/bin/python -m bench.run                 # the full run (a few minutes)
+.venv/bin/python -m bench.run --quick         # small counts: checks the harness, not speed
+.venv/bin/python -m bench.run --update-readme # also refresh the README's table
 """
 
 from __future__ import annotations
@@ -52,7 +52,6 @@ def machine() -> dict[str, Any]:
 
 async def _profile_server(server: ServerProcess, seconds: float, out: Path) -> dict[str, Any]:
     """Sample the server while the gateway path runs at full concurrency."""
-    out.mkdir(parents=True, exist_ok=True)
     collapsed = out / "profile-server.txt"
     spy = profiling.start(server.pid, seconds, collapsed)
     gateway = GatewayCall(server.target, OVERHEAD_REQUEST)
@@ -91,13 +90,16 @@ def main() -> None:
             )
             if not args.no_profile and profiling.available():
                 print("profile ...", flush=True)
+                args.out.mkdir(parents=True, exist_ok=True)
                 results["profile"] = asyncio.run(
                     _profile_server(server, 3 if quick else 10, args.out)
                 )
                 upstream.reset()
             print("cost per 1,000 requests ...", flush=True)
             workloads = cost_workloads(40 if quick else 1000)
-            results["costs"] = asyncio.run(scenarios.cache_costs(upstream, server.target, workloads))
+            results["costs"] = asyncio.run(
+                scenarios.cache_costs(upstream, server.target, workloads)
+            )
     print("in flight ...", flush=True)
     results["in_flight"] = scenarios.in_flight(
         (100, 500) if quick else (1000, 5000), delay_s=0.5 if quick else 2.0

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import statistics
 import threading
 import time
@@ -23,6 +24,7 @@ import grpc
 
 from bench.load import (
     MODEL,
+    Call,
     DirectCall,
     GatewayCall,
     Run,
@@ -64,8 +66,9 @@ async def overhead(
         # Throughput at concurrency 64: a and b alternate stretch by stretch.
         per_round: list[dict[str, Any]] = []
         for i in range(rounds):
-            order = [("direct", direct), ("tiergate", gateway)][:: 1 if i % 2 == 0 else -1]
-            figures = {}
+            paths: list[tuple[str, Call]] = [("direct", direct), ("tiergate", gateway)]
+            order = paths[:: 1 if i % 2 == 0 else -1]
+            figures: dict[str, Any] = {}
             for name, call in order:
                 processes = {"emulator": upstream.pid, "server": server.pid}
                 before = {key: cpu_s(pid) for key, pid in processes.items()}
@@ -208,8 +211,8 @@ async def cache_costs(
                 "rpc": workload.rpc,
                 "shape": workload.description,
                 "requests": len(workload.requests),
-                "cached_usage": vars(cached.usage),
-                "uncached_usage": vars(uncached.usage),
+                "cached_usage": dataclasses.asdict(cached.usage),
+                "uncached_usage": dataclasses.asdict(uncached.usage),
                 "cached_billed_calls": cached.billed_calls,
                 "uncached_billed_calls": uncached.billed_calls,
                 "ledger_matches_service": cached.service_nanos

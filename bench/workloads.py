@@ -15,14 +15,19 @@ from google.protobuf.message import Message
 from tiergate.emulator.tokens import count_tokens, truncate_to_tokens
 from tiergate.v1 import task_service_pb2 as pb
 
-_WORDS = (
-    "account invoice refund charge subscription plan annual monthly payment card bank "
-    "dashboard login password reset email address profile export report error crash outage "
-    "latency timeout upgrade downgrade renewal cancellation trial discount coupon receipt tax "
-    "region team member admin role permission token integration webhook api limit quota "
-    "storage backup restore migration release feature request bug screen mobile browser "
-    "customer agent escalation priority response resolution policy days hours business week"
-).split()
+_WORDS = tuple(
+    " ".join(
+        (
+            "account invoice refund charge subscription plan annual monthly payment card bank",
+            "dashboard login password reset email address profile export report error crash",
+            "outage latency timeout upgrade downgrade renewal cancellation trial discount coupon",
+            "receipt tax region team member admin role permission token integration webhook api",
+            "limit quota storage backup restore migration release feature request bug screen",
+            "mobile browser customer agent escalation priority response resolution policy days",
+            "hours business week",
+        )
+    ).split()
+)
 
 TICKET_LABELS = (
     pb.Label(name="Billing", description="charges, refunds, invoices, payment methods and taxes"),

@@ -211,7 +211,9 @@ class Replay:
     def run(self, stage: Stage, instruction: Instruction) -> None:
         options, command = flags(instruction.text)
         literal = [
-            p for p in re.findall(r"""(?:^|[\s="'])(/[\w.-][\w./-]*)""", command) if p != "/dev/null"
+            p
+            for p in re.findall(r"""(?:^|[\s="'])(/[\w.-][\w./-]*)""", command)
+            if p != "/dev/null"
         ]
         if literal:
             raise RecipeError(
@@ -237,9 +239,13 @@ class Replay:
         cwd.mkdir(parents=True, exist_ok=True)
         print(f"+ [{stage.name}] RUN {command}", flush=True)
         try:
-            subprocess.run(["/bin/sh", "-c", command], cwd=cwd, env=env, check=True)
-        except subprocess.CalledProcessError as exc:
-            raise RecipeError(f"line {instruction.line}: RUN failed with {exc.returncode}") from exc
+            # Quiet unless it fails: the installers' progress would drown the test log.
+            done = subprocess.run(
+                ["/bin/sh", "-c", command], cwd=cwd, env=env, capture_output=True, text=True
+            )
+            if done.returncode != 0:
+                print(done.stdout, done.stderr, sep="\n", file=sys.stderr)
+                raise RecipeError(f"line {instruction.line}: RUN failed with {done.returncode}")
         finally:
             for link in links:
                 link.unlink()
@@ -270,7 +276,9 @@ def replay(containerfile: Path, context: Path, root: Path) -> tuple[Replay, Stag
             (stage.env if stage else global_args)[name.strip()] = default.strip()
         elif ins.keyword == "FROM":
             image, _, name = ins.text.partition(" AS ")
-            stage = Stage(name=name.strip() or f"stage{len(stages)}", image=expand(image, global_args))
+            stage = Stage(
+                name=name.strip() or f"stage{len(stages)}", image=expand(image, global_args)
+            )
             stages[stage.name] = stage
         elif stage is None:
             raise RecipeError(f"line {ins.line}: {ins.keyword} before FROM")
@@ -316,9 +324,7 @@ def check_recipe(stages: list[Stage]) -> None:
     uid = final.user.split(":")[0]
     if not uid.isdigit() or int(uid) == 0:
         raise RecipeError(f"USER {final.user}: use a numeric non-root uid")
-    if not final.entrypoint or Path(final.entrypoint[0]).name != "tiergate" or final.entrypoint[
-        1:
-    ] != ["serve"]:
+    if final.entrypoint[1:] != ["serve"] or Path(final.entrypoint[0]).name != "tiergate":
         raise RecipeError(f"ENTRYPOINT {final.entrypoint} does not run `tiergate serve`")
     if final.env.get("TIERGATE_HOST") != "0.0.0.0":
         raise RecipeError("the image must listen on all interfaces (TIERGATE_HOST=0.0.0.0)")
@@ -363,8 +369,14 @@ def start_and_probe(fs: Replay, final: Stage) -> dict[str, float]:
     env.update(TIERGATE_HOST="127.0.0.1", TIERGATE_PORT=str(port), HOME=str(fs.root))
     argv = [str(fs.host(final.entrypoint[0])), *final.entrypoint[1:]]
     started = time.monotonic()
-    server = subprocess.Popen(argv, env=env, cwd=fs.host(final.workdir), stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        argv,
+        env=env,
+        cwd=fs.host(final.workdir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     figures: dict[str, float] = {}
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:

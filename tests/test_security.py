@@ -92,18 +92,22 @@ class TestTls:
         """With a certificate the server answers over TLS and not in plaintext."""
         with secure_channel(tls_app, pki, client_cert=False) as channel:
             assert Stub(channel).Classify(SAMPLES["Classify"], timeout=10).label == "billing"
-        with grpc.insecure_channel(f"127.0.0.1:{tls_app.port}") as plain:
-            with pytest.raises(grpc.RpcError) as caught:
-                Stub(plain).Classify(SAMPLES["Classify"], timeout=5)
+        with (
+            grpc.insecure_channel(f"127.0.0.1:{tls_app.port}") as plain,
+            pytest.raises(grpc.RpcError) as caught,
+        ):
+            Stub(plain).Classify(SAMPLES["Classify"], timeout=5)
         assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
 
     def test_mtls_requires_a_client_certificate(self, mtls_app: App, pki: Pki) -> None:
         """With a client CA, a caller without a certificate signed by it cannot connect."""
         with secure_channel(mtls_app, pki, client_cert=True) as channel:
             assert Stub(channel).Classify(SAMPLES["Classify"], timeout=10).label == "billing"
-        with secure_channel(mtls_app, pki, client_cert=False) as channel:
-            with pytest.raises(grpc.RpcError) as caught:
-                Stub(channel).Classify(SAMPLES["Classify"], timeout=5)
+        with (
+            secure_channel(mtls_app, pki, client_cert=False) as channel,
+            pytest.raises(grpc.RpcError) as caught,
+        ):
+            Stub(channel).Classify(SAMPLES["Classify"], timeout=5)
         assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
 
 

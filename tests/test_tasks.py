@@ -46,6 +46,13 @@ class TestClassify:
         assert 0.0 <= reply.confidence <= 1.0
         assert_usage(reply.usage, "claude-haiku-4-5", usage_pb2.TIER_FAST)
 
+    def test_label_descriptions_guide_the_choice(self, stub: Stub) -> None:
+        """A text sharing no word with any label name is matched through the descriptions."""
+        request = pb.ClassifyRequest(
+            text="My password reset link never arrives.", labels=TICKET_LABELS
+        )
+        assert stub.Classify(request, timeout=10).label == "account"
+
     def test_multi_label_returns_a_subset_with_the_label_first(self, stub: Stub) -> None:
         """With multi_label, labels is a non-empty subset of the names, led by label."""
         request = pb.ClassifyRequest(

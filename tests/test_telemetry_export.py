@@ -8,6 +8,7 @@ import socket
 import threading
 import urllib.request
 from collections.abc import Iterator
+from concurrent import futures
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -16,6 +17,7 @@ import pytest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -89,7 +91,20 @@ def attributes(pairs: list[KeyValue]) -> dict[str, object]:
     return values
 
 
-class TestOtlpHttpExport:
+class TraceSink(trace_service_pb2_grpc.TraceServiceServicer):
+    """An OTLP/gRPC trace receiver that keeps what it is sent."""
+
+    def __init__(self) -> None:
+        self.requests: list[ExportTraceServiceRequest] = []
+
+    def Export(
+        self, request: ExportTraceServiceRequest, context: grpc.ServicerContext
+    ) -> ExportTraceServiceResponse:
+        self.requests.append(request)
+        return ExportTraceServiceResponse()
+
+
+class TestOtlpExport:
     def test_spans_and_metrics_arrive_at_the_configured_endpoint(
         self, background: BackgroundLoop, upstream: Upstream, receiver: Receiver
     ) -> None:
@@ -145,6 +160,41 @@ class TestOtlpHttpExport:
             for metric in scope.metrics
         }
         assert {"gen_ai.client.token.usage", "tiergate.cost"} <= names
+
+    def test_spans_arrive_over_grpc_when_the_protocol_says_so(
+        self, background: BackgroundLoop, upstream: Upstream
+    ) -> None:
+        """With ``OTEL_EXPORTER_OTLP_PROTOCOL=grpc`` the same spans go to an OTLP/gRPC
+        receiver at the endpoint as given."""
+        sink = TraceSink()
+        receiver = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(sink, receiver)  # type: ignore[no-untyped-call]  # generated without types
+        port = receiver.add_insecure_port("127.0.0.1:0")
+        receiver.start()
+        environ = {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+            "OTEL_METRICS_EXPORTER": "none",
+        }
+        settings = Settings(host="127.0.0.1", port=0)
+        app = App(
+            settings, emulator_url=upstream.url, telemetry=Telemetry.from_env(settings, environ)
+        )
+        background.run(app.start())
+        try:
+            with grpc.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+                task_service_pb2_grpc.TaskServiceStub(channel).Reason(SAMPLES["Reason"])
+        finally:
+            background.run(app.stop(grace=1))
+            receiver.stop(None)
+        names = {
+            span.name
+            for request in sink.requests
+            for resource_spans in request.resource_spans
+            for scope in resource_spans.scope_spans
+            for span in scope.spans
+        }
+        assert names == {"/tiergate.v1.TaskService/Reason", "chat claude-sonnet-4-6"}
 
 
 class TestPrometheusEndpoint:
@@ -273,8 +323,17 @@ class TestEnvironment:
         assert environment.captures_content({environment.CONTENT_CAPTURE: "true"})
         assert environment.captures_content({environment.CONTENT_CAPTURE: "SPAN_ONLY"})
 
-    def test_sdk_disabled_records_nothing(self) -> None:
-        """``OTEL_SDK_DISABLED=true`` gives no-op providers."""
-        telemetry = Telemetry.from_env(Settings(), {"OTEL_SDK_DISABLED": "true"})
+    def test_sdk_disabled_records_no_spans_but_keeps_the_metrics_endpoint(self) -> None:
+        """``OTEL_SDK_DISABLED=true`` makes no spans; a metrics port asked for is still served,
+        since it is tiergate's own setting."""
+        environ = {"OTEL_SDK_DISABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}
+        telemetry = Telemetry.from_env(Settings(), environ)
         span = telemetry.tracer_provider.get_tracer("t").start_span("s")
         assert not span.is_recording()
+        served = Telemetry.from_env(Settings(metrics_port=free_port()), environ)
+        try:
+            port = served.start_metrics("127.0.0.1", free_port())
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+                assert reply.status == 200
+        finally:
+            served.shutdown()

@@ -73,6 +73,7 @@ class App:
         # gRPC's own limit sits above ours so an oversized request still gets the rich error
         # (REQUEST_TOO_LARGE); only far larger ones meet gRPC's bare RESOURCE_EXHAUSTED.
         size = self.settings.max_message_bytes + 1024 * 1024
+        pending = max(3000, 2 * self.settings.max_concurrency * len(Tier))
         # Tracing comes first, so calls the later interceptors refuse still get a span.
         interceptors: list[grpc.aio.ServerInterceptor] = [self.telemetry.server_interceptor()]
         if self.settings.auth_tokens_file:
@@ -90,6 +91,11 @@ class App:
                 # The clients ping every 30 s during calls; gRPC's default (one ping per 5 min)
                 # would answer a long call's pings with GOAWAY too_many_pings.
                 ("grpc.http2.min_ping_interval_without_data_ms", 20_000),
+                # gRPC cancels calls that wait for the event loop to pick them up beyond 1,000
+                # (soft) and 3,000 (hard) by default: a burst must reach admission control,
+                # which answers RESOURCE_EXHAUSTED with RetryInfo instead of a bare CANCELLED.
+                ("grpc.server.max_pending_requests", pending),
+                ("grpc.server.max_pending_requests_hard_limit", pending),
             ],
         )
         task_service_pb2_grpc.add_TaskServiceServicer_to_server(TaskService(runner), server)

@@ -158,7 +158,7 @@ def _add_tasks(commands: Any) -> None:
     c.add_argument("--text", type=_text, required=True, help="the text, - for stdin, @file")
     c.add_argument("--label", action="append", default=[], help="NAME or NAME:DESCRIPTION")
     c.add_argument("--example", action="append", default=[], help="LABEL:TEXT")
-    c.add_argument("--instructions", default="")
+    c.add_argument("--instructions", type=_text, default="", help="text, or @file")
     c.add_argument("--multi-label", action="store_true")
 
     s = task("summarize", "summarize a text")
@@ -170,7 +170,7 @@ def _add_tasks(commands: Any) -> None:
     e = task("extract", "extract data matching a JSON Schema")
     e.add_argument("--text", type=_text, required=True, help="the text, - for stdin, @file")
     e.add_argument("--schema", type=_text, required=True, help="JSON Schema, or @file")
-    e.add_argument("--instructions", default="")
+    e.add_argument("--instructions", type=_text, default="", help="text, or @file")
 
     a = task("answer", "answer a question from documents, with citations")
     a.add_argument("--question", required=True)

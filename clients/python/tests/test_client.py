@@ -6,8 +6,8 @@ import asyncio
 
 import grpc
 import pytest
-
 from emulator_control import EmulatorControl
+
 from tiergate.client import AsyncTaskClient, TaskClient, TiergateError
 from tiergate.client._channel import dial_target
 from tiergate.v1 import task_service_pb2 as pb

@@ -10,10 +10,10 @@ from typing import Any
 
 import grpc
 import pytest
+from emulator_control import EmulatorControl
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from emulator_control import EmulatorControl
 from tiergate.client import AsyncTaskClient, TaskClient, TiergateError
 from tiergate.v1 import task_service_pb2 as pb
 
@@ -54,7 +54,8 @@ def check_field(value: Any, check: dict[str, Any], path: str) -> None:
     if "one_of" in check:
         assert value in check["one_of"], f"{path}: {value!r} not in {check['one_of']!r}"
     if check.get("non_empty"):
-        assert isinstance(value, str | list | dict) and value, f"{path}: {value!r} is empty"
+        assert isinstance(value, str | list | dict), f"{path}: {value!r} has no length"
+        assert value, f"{path} is empty"
     if "between" in check:
         low, high = check["between"]
         assert low <= float(value) <= high, f"{path}: {value!r} not in [{low}, {high}]"
@@ -86,9 +87,7 @@ def check_failure(error: TiergateError, expect: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("call", [call_sync, call_async], ids=["sync", "asyncio"])
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
-def test_case(
-    case: dict[str, Any], call: Any, target: str, emulator: EmulatorControl
-) -> None:
+def test_case(case: dict[str, Any], call: Any, target: str, emulator: EmulatorControl) -> None:
     """Each shared case behaves as cases.json says, through both Python clients."""
     if "faults" in case:
         emulator.reset()

@@ -5,9 +5,9 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, describe, it } from "node:test";
 
-import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
+import { fromJson, toJson, type JsonValue, type Message } from "@bufbuild/protobuf";
 
-import { TaskClient, TaskService, TiergateError } from "../src/index.js";
+import { TaskClient, TaskService, TiergateError, type CallOptions } from "../src/index.js";
 
 interface Expectation {
   code: string;
@@ -32,6 +32,8 @@ const { cases } = JSON.parse(readFileSync(casesUrl, "utf8")) as { cases: Case[] 
 const target = process.env.TIERGATE_TARGET;
 const emulatorUrl = process.env.TIERGATE_EMULATOR_URL?.replace(/\/$/, "");
 type Method = keyof typeof TaskService.method;
+// Every typed method has this shape once its request type is erased.
+type Rpc = (request: Message, options: CallOptions) => Promise<Message>;
 
 async function post(route: string, body: JsonValue): Promise<void> {
   const reply = await fetch(`${emulatorUrl}${route}`, {
@@ -119,10 +121,7 @@ describe("conformance", { skip: !target || !emulatorUrl ? "run with make clients
       }
       const method = TaskService.method[testCase.rpc.toLowerCase() as Method];
       const request = fromJson(method.input, testCase.request);
-      const call = client[method.localName as Method].bind(client) as (
-        request: unknown,
-        options: { timeoutMs?: number },
-      ) => Promise<Parameters<typeof toJson>[1]>;
+      const call = (client[method.localName as Method] as Rpc).bind(client);
       const options = { timeoutMs: testCase.timeout_ms };
       if (testCase.expect.code === "OK") {
         const reply = await call(request, options);

@@ -282,6 +282,10 @@ class Evidence:
         """How well an enum value fits the request: shared words, plus category evidence."""
         score = len(content_words(value.replace("_", " ")) & self.request_words)
         key = value.lower().replace("-", "_").replace(" ", "_")
+        # A label's description in the context counts too ("billing: charges, refunds"), with
+        # a crude stem so "charged" meets "charges".
+        described = {w[:5] for w in content_words(self.category_description(value)) if len(w) > 3}
+        score += sum(1 for w in self.request_words if len(w) > 3 and w[:5] in described)
         if key in CATEGORY_TERMS or self.category_description(key):
             score += 2 if self.flagged(key) else 0
         if key in SENTIMENT_TERMS:
@@ -303,6 +307,10 @@ class Evidence:
     def category_description(self, category: str) -> str:
         """A description of ``category`` given in the context (``name: description``), if any."""
         label = re.escape(category).replace("_", "[ _-]")
+        # Either an element such as <label name="billing">charges</label> or "billing: charges".
+        element = re.search(rf'name="{label}"[^>]*>([^<]+)<', self.context_text, re.I)
+        if element:
+            return element.group(1)
         match = re.search(rf"\b{label}\b\s*[:\u2013-]\s*(.+)", self.context_plain, re.I)
         return match.group(1) if match else ""
 

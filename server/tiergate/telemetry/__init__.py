@@ -20,6 +20,7 @@ from wsgiref.simple_server import WSGIServer
 import grpc
 from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
+from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader
 
 from tiergate.ledger import PriceTable
@@ -78,8 +79,6 @@ class Telemetry(Recorder):
         Prometheus reader when ``settings.metrics_port`` is set. ``shutdown`` flushes them."""
         env = os.environ if environ is None else environ
         capture = environment.captures_content(env)
-        if environment.sdk_disabled(env):
-            return cls(prices=prices, capture_content=capture)
         resource = environment.resource(env)
         readers: list[MetricReader] = []
         registry = None
@@ -90,6 +89,17 @@ class Telemetry(Recorder):
             # A registry of our own: the process-wide default would mix several instances.
             registry = CollectorRegistry(auto_describe=True)
             readers.append(PrometheusMetricReader(registry=registry))
+        if environment.sdk_disabled(env):
+            # No spans and no OTLP; /metrics is tiergate's own setting and stays if asked for.
+            return cls(
+                meter_provider=MeterProvider(resource=resource, metric_readers=readers)
+                if readers
+                else None,
+                prices=prices,
+                capture_content=capture,
+                prometheus=registry,
+                owned=True,
+            )
         return cls(
             tracer_provider=environment.tracer_provider(env, resource),
             meter_provider=environment.meter_provider(env, resource, readers),

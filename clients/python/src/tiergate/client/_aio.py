@@ -18,8 +18,8 @@ from tiergate.v1 import task_service_pb2_grpc
 class AsyncTaskClient:
     """Calls a tiergate server from asyncio; every call has a deadline unless told otherwise.
 
-        async with AsyncTaskClient("localhost:50051") as client:
-            reply = await client.reason(pb.ReasonRequest(question="..."))
+    async with AsyncTaskClient("localhost:50051") as client:
+        reply = await client.reason(pb.ReasonRequest(question="..."))
     """
 
     def __init__(
