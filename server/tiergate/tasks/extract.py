@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -53,8 +54,13 @@ _UNSUPPORTED = frozenset(
 )
 
 
+@functools.lru_cache(maxsize=256)
 def parse_schema(raw: str) -> JsonObject | str:
-    """The caller's schema, or why it is not acceptable."""
+    """The caller's schema, or why it is not acceptable.
+
+    Cached: callers reuse one schema across calls, and checking it against the metaschema
+    costs more than the rest of the request's validation. Callers must not mutate the result.
+    """
     if not raw.strip():
         return "must be a JSON Schema document describing an object"
     if len(raw.encode()) > MAX_SCHEMA_BYTES:
