@@ -5,8 +5,9 @@
 Starts a standalone emulator (seed-article latency) and ``tiergate serve`` pointed at it, keeps
 ``--concurrency`` callers busy with a mix of all six RPCs for ``--seconds``, and every second
 queues a fault (429 with retry-after, 529, 500, 401, a slow answer, malformed, truncated, empty,
-off-schema and refused output; some outlast the retries). Reports requests, outcomes by status, latency p50/p99 and the server's RSS after
-warm-up and at the end; exits 1 if any call ended in UNKNOWN or the RSS grew 10% or more.
+off-schema and refused output; some outlast the retries). Reports requests, outcomes by
+status, latency p50/p99 and the server's RSS after warm-up and at the end; exits 1 if any call
+ended in UNKNOWN or the RSS grew 10% or more.
 Not part of ``make test``: it is a load run, and only ever targets loopback.
 """
 
