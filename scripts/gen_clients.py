@@ -12,7 +12,6 @@ into a scratch folder and fails when the committed files differ.
 from __future__ import annotations
 
 import argparse
-import filecmp
 import os
 import shutil
 import subprocess
@@ -21,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 import google.rpc
+from gen_protos import stale  # the same staleness rule for every language
 
 ROOT = Path(__file__).resolve().parent.parent
 BUF = ROOT / ".tools" / "node_modules" / ".bin" / "buf"
@@ -48,19 +48,6 @@ def generate(out: Path) -> None:
         for name in RPC_PROTOS:
             shutil.copyfile(installed / name, rpc / name)
         buf_generate("buf.gen.ts.yaml", out, source=Path(scratch))
-
-
-def stale(committed: Path, fresh: Path) -> list[str]:
-    """Files that differ, are missing or are extra under ``committed`` compared with ``fresh``."""
-    names = {p.relative_to(committed) for p in committed.rglob("*") if p.is_file()}
-    names |= {p.relative_to(fresh) for p in fresh.rglob("*") if p.is_file()}
-    return sorted(
-        str(n)
-        for n in names
-        if not (committed / n).exists()
-        or not (fresh / n).exists()
-        or not filecmp.cmp(committed / n, fresh / n, shallow=False)
-    )
 
 
 def main() -> int:

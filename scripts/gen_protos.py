@@ -48,11 +48,13 @@ def generate(out: Path) -> None:
     (package / "__init__.py").write_text('"""Generated from protos/tiergate/v1 by make proto."""\n')
 
 
-def stale(committed: Path, fresh: Path) -> list[str]:
-    """Files that differ, are missing or are extra in ``committed`` compared with ``fresh``."""
-    names = {p.name for p in committed.glob("*.py*")} | {p.name for p in fresh.glob("*.py*")}
+def stale(committed: Path, fresh: Path, pattern: str = "**/*") -> list[str]:
+    """Files matching ``pattern`` that differ, are missing or are extra in ``committed``
+    compared with ``fresh`` (also used by ``gen_clients.py``)."""
+    names = {p.relative_to(committed) for p in committed.glob(pattern) if p.is_file()}
+    names |= {p.relative_to(fresh) for p in fresh.glob(pattern) if p.is_file()}
     return sorted(
-        n
+        str(n)
         for n in names
         if not (committed / n).exists()
         or not (fresh / n).exists()
@@ -68,7 +70,8 @@ def main() -> int:
         return 0
     with tempfile.TemporaryDirectory() as scratch:
         generate(Path(scratch))
-        different = stale(OUT / GENERATED, Path(scratch) / GENERATED)
+        # Only the generated sources: a committed tree may hold __pycache__ beside them.
+        different = stale(OUT / GENERATED, Path(scratch) / GENERATED, pattern="*.py*")
     if different:
         print(f"generated Python code is stale (run make proto): {', '.join(different)}")
         return 1
