@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import anthropic
 import grpc
 import pytest
 
@@ -13,6 +14,7 @@ from harness import BackgroundLoop, Upstream
 from tiergate.app import App
 from tiergate.config import Settings
 from tiergate.emulator import Emulator
+from tiergate.emulator.testing import ThreadedEmulator
 from tiergate.v1 import task_service_pb2_grpc
 
 
@@ -60,3 +62,21 @@ def fresh_upstream(request: pytest.FixtureRequest) -> None:
     """Every test that uses the emulator starts with an empty cache, log and fault queue."""
     if "upstream" in request.fixturenames:
         request.getfixturevalue("upstream").reset()
+
+
+# The emulator alone, for the tests that drive it directly with the SDK (test_emulator*.py).
+@pytest.fixture(scope="module")
+def served() -> Iterator[ThreadedEmulator]:
+    with ThreadedEmulator() as running:
+        yield running
+
+
+@pytest.fixture
+def emulator(served: ThreadedEmulator) -> Emulator:
+    served.emulator.reset()
+    return served.emulator
+
+
+@pytest.fixture
+def client(served: ThreadedEmulator, emulator: Emulator) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=served.base_url, api_key="any-key", max_retries=0)

@@ -63,6 +63,9 @@ class EmulatorConfig:
     """Largest ``max_tokens`` accepted."""
     clock: Callable[[], float] = time.monotonic
     """Clock for cache TTLs, injectable so tests can advance time."""
+    max_recorded_requests: int = 1000
+    """How many request bodies ``requests`` keeps, newest last; a long-running emulator
+    (``tiergate serve`` without a key) must not grow without bound."""
 
 
 class Emulator:
@@ -187,6 +190,8 @@ class Emulator:
         body = await self._body(request)
         message = self._validate(body)
         self.requests.append(body)
+        if len(self.requests) > self.config.max_recorded_requests:
+            del self.requests[0]
         fault = self.faults.take(message.model)
         if fault is not None:
             error = fault.error()
