@@ -132,6 +132,7 @@ class TestValidation:
         self, tree: list[Doc]
     ) -> None:
         """Each rendered resource matches the 1.30 schema with no unknown field."""
+        assert tree
         for doc in tree:
             kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
 
