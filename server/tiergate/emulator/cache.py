@@ -20,20 +20,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from tiergate.ledger import PriceTable
+
 from .errors import not_found
 from .prompt import Segment, Ttl
 
 DEFAULT_MIN_CACHEABLE_TOKENS: Mapping[str, int] = MappingProxyType(
-    {
-        "claude-haiku-4-5": 4096,
-        "claude-sonnet-4-5": 1024,
-        "claude-sonnet-4-6": 1024,
-        "claude-opus-4-5": 4096,
-        "claude-opus-4-6": 4096,
-        "claude-opus-4-7": 2048,
-    }
+    {model: facts.min_cacheable_tokens for model, facts in PriceTable.load().models.items()}
 )
-"""Minimum cacheable prefix per model; its keys are also the models the emulator knows."""
+"""Minimum cacheable prefix per model, from the one model-facts table (``models.toml``); its
+keys are also the models the emulator knows."""
 
 LOOKBACK_SEGMENTS = 20
 """How many segments before a breakpoint a read may find an entry."""
