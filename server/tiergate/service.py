@@ -58,7 +58,8 @@ class TaskRunner:
         started = time.perf_counter()
         completion: Completion | None = None
         outcome = "OK"
-        traced = self._telemetry.rpc_started(task.rpc, tier, model, caller_of(context))
+        caller = caller_of(context)
+        traced = self._telemetry.rpc_started(task.rpc, tier, model, caller)
         try:
             if self.draining:
                 raise errors.Draining(
@@ -107,7 +108,7 @@ class TaskRunner:
             await context.abort_with_status(errors.grpc_status(bug))
         finally:
             self._telemetry.rpc_finished(traced, completion, outcome)
-            self._log(task.rpc, tier, model, completion, outcome, started, caller_of(context))
+            self._log(task.rpc, tier, model, completion, outcome, started, caller)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def usage(self, tier: Tier, completion: Completion) -> usage_pb2.Usage:
