@@ -17,7 +17,7 @@ from grpc_status import rpc_status
 
 from harness import Upstream
 from samples import SAMPLES, TICKET_LABELS
-from tiergate import errors
+from tiergate import status, upstream_errors
 from tiergate.emulator import Fault
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import task_service_pb2_grpc
@@ -137,10 +137,10 @@ class TestEverySdkErrorIsMapped:
         """Each exception the SDK can raise has a row in the table, and the mapping follows it;
         a new SDK exception fails here until it is mapped on purpose."""
         assert cls.__name__ in EXPECTED, f"unmapped SDK exception {cls.__name__}"
-        mapped = errors.from_upstream(_sdk_error(cls))
+        mapped = upstream_errors.from_upstream(_sdk_error(cls))
         assert (mapped.code, mapped.reason) == EXPECTED[cls.__name__]
-        status = errors.to_status(mapped)
-        infos = [d for d in status.details if d.Is(error_details_pb2.ErrorInfo.DESCRIPTOR)]
+        encoded = status.to_status(mapped)
+        infos = [d for d in encoded.details if d.Is(error_details_pb2.ErrorInfo.DESCRIPTOR)]
         assert len(infos) == 1
         retryable = mapped.code in (
             grpc.StatusCode.UNAVAILABLE,
@@ -155,7 +155,7 @@ class TestEverySdkErrorIsMapped:
         exc = anthropic.BadRequestError(
             "prompt is too long: 210000 tokens > 200000 maximum", response=response, body=None
         )
-        assert errors.from_upstream(exc).reason == "REQUEST_TOO_LARGE"
+        assert upstream_errors.from_upstream(exc).reason == "REQUEST_TOO_LARGE"
 
 
 class TestUpstreamFaults:
@@ -169,7 +169,7 @@ class TestUpstreamFaults:
         assert found.code == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert found.reason == "UPSTREAM_RATE_LIMITED"
         assert found.retry_after_ms == 30_000
-        assert found.trailers[errors.PUSHBACK_TRAILER] == "30000"
+        assert found.trailers[status.PUSHBACK_TRAILER] == "30000"
         assert len(upstream.requests) == 1
 
     def test_rate_limit_within_the_deadline_is_retried(

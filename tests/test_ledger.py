@@ -51,6 +51,7 @@ class TestPriceTable:
             '[source]\ndocuments = ["https://example.invalid"]\nretrieved = "2026-01-01"\n'
             "[models.m]\ninput = 0\ncache_write_5m = 1\ncache_write_1h = 1\ncache_read = 1\n"
             "output = 1\nmin_cacheable_tokens = 1\ncontext_window_tokens = 1\n"
+            "max_output_tokens = 1\nus_inference_percent = 100\n"
         )
         with pytest.raises(ValueError, match="non-positive"):
             PriceTable.load(table)

@@ -19,7 +19,7 @@ from typing import Any
 import grpc
 from grpc_status import rpc_status
 
-from tiergate import errors
+from tiergate import errors, status
 
 CALLER_METADATA = "x-tiergate-caller"
 ANONYMOUS = "anonymous"
@@ -99,7 +99,7 @@ def _with_caller(handler: grpc.RpcMethodHandler, caller: str | None) -> grpc.Rpc
     async def behaviour(request: Any, context: grpc.aio.ServicerContext) -> Any:
         if caller is None:
             err = errors.Unauthenticated("a valid bearer token is required")
-            await context.abort_with_status(rpc_status.to_status(errors.to_status(err)))
+            await context.abort_with_status(rpc_status.to_status(status.to_status(err)))
         token = _caller.set(caller)
         try:
             return await inner(request, context)

@@ -43,6 +43,12 @@ class ModelFacts:
     """Shortest prefix the API will cache for this model."""
     context_window_tokens: int
     """Largest prompt plus output the model accepts."""
+    max_output_tokens: int
+    """Largest ``max_tokens`` the model accepts."""
+    us_inference_percent: int
+    """Every category's price in percent when ``usage.inference_geo`` is ``us`` (100: no change)."""
+    retires: str | None = None
+    """ISO date the model stops answering, when announced."""
 
 
 @dataclass(frozen=True)
@@ -104,10 +110,7 @@ class PriceTable:
     @classmethod
     def load(cls, path: Path = DEFAULT_TABLE) -> PriceTable:
         data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
-        models = {
-            name: ModelFacts(model=name, **{k: int(v) for k, v in row.items()})
-            for name, row in data["models"].items()
-        }
+        models = {name: _facts(name, row) for name, row in data["models"].items()}
         for facts in models.values():
             prices = (facts.input, facts.cache_write_5m, facts.cache_write_1h, facts.cache_read)
             if min(*prices, facts.output) <= 0:
@@ -126,6 +129,11 @@ class PriceTable:
 
     def cost(self, model: str, usage: TokenUsage) -> Cost:
         return price(self.facts(model), usage)
+
+
+def _facts(model: str, row: dict[str, Any]) -> ModelFacts:
+    retires = row.pop("retires", None)
+    return ModelFacts(model=model, retires=retires, **{k: int(v) for k, v in row.items()})
 
 
 def price(facts: ModelFacts, usage: TokenUsage) -> Cost:

@@ -24,7 +24,7 @@ import httpx2
 import jsonschema
 from anthropic.types import Message
 
-from tiergate import errors
+from tiergate import errors, upstream_errors
 from tiergate.config import Settings
 from tiergate.ledger import TokenUsage
 from tiergate.prompt import JsonObject, Prompt, render_params
@@ -138,10 +138,13 @@ class ModelClient:
                     message: Message = await self._client.messages.create(**params, timeout=timeout)
                     call.answered(message, billed_usage(message))
             except anthropic.AnthropicError as exc:
-                mapped = _with_usage(errors.from_upstream(exc), completion)
+                mapped = _with_usage(upstream_errors.from_upstream(exc), completion)
                 if isinstance(exc, anthropic.APITimeoutError) and _expired(deadline):
                     raise _with_usage(_deadline_error(), completion) from exc
-                if not errors.is_retryable_upstream(exc) or attempt == self._settings.max_attempts:
+                if (
+                    not upstream_errors.is_retryable_upstream(exc)
+                    or attempt == self._settings.max_attempts
+                ):
                     raise mapped from exc
                 wait = _wait_before_retry(exc, attempt)
                 if deadline is not None and time.monotonic() + wait >= deadline:
@@ -247,7 +250,7 @@ def _reask_params(params: dict[str, Any], message: Message, bad: _BadOutput) -> 
 
 def _wait_before_retry(exc: anthropic.AnthropicError, attempt: int) -> float:
     if isinstance(exc, anthropic.APIStatusError):
-        hint = errors.retry_after_s(exc)
+        hint = upstream_errors.retry_after_s(exc)
         if hint is not None:
             return hint
     return random.uniform(0, min(_BACKOFF_BASE_S * 2 ** (attempt - 1), _BACKOFF_CAP_S))

@@ -13,7 +13,7 @@ from typing import Any
 import grpc
 import structlog
 
-from tiergate import errors
+from tiergate import errors, status
 from tiergate.admission import Admission
 from tiergate.auth import caller_of
 from tiergate.config import Settings
@@ -94,7 +94,7 @@ class TaskRunner:
             outcome = err.code.name
             if isinstance(err.completion, Completion):
                 completion = err.completion
-            await context.abort_with_status(errors.grpc_status(err))
+            await context.abort_with_status(status.grpc_status(err))
         except asyncio.CancelledError:
             # The caller went away or its deadline passed: the upstream request is cancelled
             # with this task; nobody is left to answer.
@@ -105,7 +105,7 @@ class TaskRunner:
             outcome = grpc.StatusCode.INTERNAL.name
             log.exception("rpc.bug", task=task.rpc)
             bug = errors.TiergateError("internal error; the service logged it")
-            await context.abort_with_status(errors.grpc_status(bug))
+            await context.abort_with_status(status.grpc_status(bug))
         finally:
             self._telemetry.rpc_finished(traced, completion, outcome)
             self._log(task.rpc, tier, model, completion, outcome, started, caller)
