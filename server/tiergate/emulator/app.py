@@ -3,8 +3,9 @@
 Routes:
 
 - ``POST /v1/messages`` (non-streaming) and ``POST /v1/messages/count_tokens``, as the API.
-- ``POST /_emulator/faults`` (a JSON list of faults), ``GET /_emulator/requests`` (recorded bodies,
-  newest last), ``POST /_emulator/reset`` and ``GET /_emulator/health``.
+- ``POST /_emulator/faults`` (a JSON list of faults), ``POST /_emulator/script`` (a JSON list of
+  scripted replies, or one), ``GET /_emulator/requests`` (recorded bodies, newest last),
+  ``POST /_emulator/reset`` and ``GET /_emulator/health``.
 
 Every response carries ``request-id`` and ``x-tiergate-emulator: 1``; message ids start with
 ``msg_emu_``. The answers are heuristics (see :mod:`tiergate.emulator.responder`), not a model's.
@@ -32,7 +33,9 @@ from .errors import ApiError, invalid_request, new_request_id
 from .evidence import Evidence
 from .faults import Fault, FaultQueue, apply_output_fault
 from .latency import LatencyModel
+from .queues import CountedQueue
 from .responder import Output, respond
+from .scripts import Script
 from .validation import MessageRequest, validate_request
 
 EMULATOR_HEADER = "x-tiergate-emulator"
@@ -79,6 +82,7 @@ class Emulator:
         """Requests whose client hung up before the answer (a cancelled or expired call)."""
         """Accepted ``/v1/messages`` bodies (never headers), newest last."""
         self.faults = FaultQueue()
+        self.scripts: CountedQueue[Script] = CountedQueue()
         self._latency = LatencyModel(
             self.config.latency, self.config.latency_scale, self.config.fixed_delay_s
         )
@@ -96,12 +100,17 @@ class Emulator:
         """Queue faults for the next requests (FIFO)."""
         self.faults.push(*faults)
 
+    def script(self, *scripts: Script) -> None:
+        """Queue scripted replies for the next matching requests (FIFO)."""
+        self.scripts.push(*scripts)
+
     def reset(self) -> None:
-        """Clear the cache, the recorded requests and the queued faults."""
+        """Clear the cache, the recorded requests, the queued faults and the scripts."""
         self.cache.clear()
         self.requests.clear()
         self.abandoned = 0
         self.faults.clear()
+        self.scripts.clear()
 
     def application(self) -> web.Application:
         """The aiohttp application, for mounting or custom runners."""
@@ -111,6 +120,7 @@ class Emulator:
                 web.post("/v1/messages", self._guarded(self._messages)),
                 web.post("/v1/messages/count_tokens", self._guarded(self._count_tokens)),
                 web.post("/_emulator/faults", self._guarded(self._post_faults)),
+                web.post("/_emulator/script", self._guarded(self._post_script)),
                 web.get("/_emulator/requests", self._get_requests),
                 web.post("/_emulator/reset", self._post_reset),
                 web.get("/_emulator/health", self._health),
@@ -199,11 +209,23 @@ class Emulator:
                 raise error  # error faults bill nothing and touch no cache
             if fault.kind == "disconnect":
                 return self._drop_connection(request)
-        plan = self.cache.plan(message.model, message.prompt.segments)
+        # A fault that answers (a broken output) leaves the script for the next request.
+        answering_fault = fault is not None and fault.kind != "slow"
+        script = None if answering_fault else self.scripts.take(message.model)
         prompt = message.prompt
-        evidence = Evidence(prompt.request_text, prompt.context_text, prompt.question)
-        output = apply_output_fault(fault, respond(message.schema, evidence, message.max_tokens))
-        delays = self._latency.plan(message.model, output.output_tokens)
+        if script is not None and script.overrides_input_usage:
+            plan = CachePlan(prompt.total_tokens, 0, ())  # no read, no write
+        else:
+            plan = self.cache.plan(message.model, prompt.segments)
+        if script is not None:
+            reply = _Reply.scripted(script)
+        else:
+            evidence = Evidence(prompt.request_text, prompt.context_text, prompt.question)
+            output = apply_output_fault(
+                fault, respond(message.schema, evidence, message.max_tokens)
+            )
+            reply = _Reply.heuristic(output)
+        delays = self._latency.plan(message.model, reply.output_tokens)
         first_token_s = delays.first_token_s + (
             fault.delay_s if fault and fault.kind == "slow" else 0
         )
@@ -217,8 +239,8 @@ class Emulator:
         except asyncio.CancelledError:
             self.abandoned += 1
             raise
-        headers = {"request-id": request_id, EMULATOR_HEADER: "1"}
-        return web.json_response(self._message_body(message, plan, output), headers=headers)
+        headers = {"request-id": request_id, EMULATOR_HEADER: "1", **reply.headers}
+        return web.json_response(self._message_body(message, plan, reply), headers=headers)
 
     def _drop_connection(self, request: web.Request) -> web.StreamResponse:
         transport = request.transport
@@ -228,28 +250,28 @@ class Emulator:
         return web.Response(status=500)
 
     @staticmethod
-    def _message_body(message: MessageRequest, plan: CachePlan, output: Output) -> dict[str, Any]:
-        content = [] if output.text is None else [{"type": "text", "text": output.text}]
+    def _message_body(message: MessageRequest, plan: CachePlan, reply: _Reply) -> dict[str, Any]:
+        usage: dict[str, Any] = {
+            "input_tokens": plan.input_tokens,
+            "output_tokens": reply.output_tokens,
+            "cache_creation_input_tokens": plan.creation_tokens,
+            "cache_read_input_tokens": plan.read_tokens,
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": plan.creation_5m_tokens,
+                "ephemeral_1h_input_tokens": plan.creation_1h_tokens,
+            },
+            "service_tier": "standard",
+        }
         return {
             "id": f"msg_emu_{uuid.uuid4().hex[:24]}",
             "type": "message",
             "role": "assistant",
             "model": message.model,
-            "content": content,
-            "stop_reason": output.stop_reason,
-            "stop_sequence": None,
-            "stop_details": output.stop_details,
-            "usage": {
-                "input_tokens": plan.input_tokens,
-                "output_tokens": output.output_tokens,
-                "cache_creation_input_tokens": plan.creation_tokens,
-                "cache_read_input_tokens": plan.read_tokens,
-                "cache_creation": {
-                    "ephemeral_5m_input_tokens": plan.creation_5m_tokens,
-                    "ephemeral_1h_input_tokens": plan.creation_1h_tokens,
-                },
-                "service_tier": "standard",
-            },
+            "content": reply.content,
+            "stop_reason": reply.stop_reason,
+            "stop_sequence": reply.stop_sequence,
+            "stop_details": reply.stop_details,
+            "usage": {**usage, **reply.usage},
         }
 
     async def _count_tokens(self, request: web.Request, request_id: str) -> web.StreamResponse:
@@ -268,6 +290,13 @@ class Emulator:
         self.inject(*faults)
         return self._control({"queued": len(faults), "pending": self.faults.pending()})
 
+    async def _post_script(self, request: web.Request, request_id: str) -> web.StreamResponse:
+        data = await self._body(request)
+        items = data if isinstance(data, list) else [data]
+        scripts = [Script.from_json(item) for item in items]
+        self.script(*scripts)
+        return self._control({"queued": len(scripts), "pending": self.scripts.pending()})
+
     async def _get_requests(self, request: web.Request) -> web.StreamResponse:
         return self._control({"requests": self.requests, "abandoned": self.abandoned})
 
@@ -281,6 +310,38 @@ class Emulator:
     @staticmethod
     def _control(payload: dict[str, Any]) -> web.StreamResponse:
         return web.json_response(payload, headers={EMULATOR_HEADER: "1"})
+
+
+@dataclass(frozen=True)
+class _Reply:
+    """What the assistant message says, before usage is added."""
+
+    content: list[dict[str, Any]]
+    stop_reason: str
+    stop_details: dict[str, Any] | None
+    output_tokens: int
+    stop_sequence: str | None = None
+    usage: Mapping[str, Any] = field(default_factory=dict)
+    """Usage fields that replace the computed ones."""
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def heuristic(cls, output: Output) -> _Reply:
+        content = [] if output.text is None else [{"type": "text", "text": output.text}]
+        return cls(content, output.stop_reason, output.stop_details, output.output_tokens)
+
+    @classmethod
+    def scripted(cls, script: Script) -> _Reply:
+        details = None if script.stop_details is None else dict(script.stop_details)
+        return cls(
+            script.blocks(),
+            script.stop_reason,
+            details,
+            script.output_tokens(),
+            script.stop_sequence,
+            script.usage,
+            script.headers,
+        )
 
 
 def _error_response(error: ApiError, request_id: str) -> web.StreamResponse:

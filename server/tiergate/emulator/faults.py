@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import json
 import math
-import threading
-from collections import deque
 from dataclasses import dataclass, fields
 from typing import Any, Literal, cast, get_args
 
 from .errors import ApiError, invalid_request
+from .queues import CountedQueue
 from .responder import Output
 from .tokens import count_tokens, truncate_to_tokens
 
@@ -119,40 +118,8 @@ class Fault:
         return ApiError(status, error_type, message, headers)
 
 
-class FaultQueue:
+class FaultQueue(CountedQueue[Fault]):
     """FIFO queue of faults; safe to fill from another thread than the server's."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._queue: deque[tuple[Fault, int]] = deque()
-
-    def push(self, *faults: Fault) -> None:
-        """Queue faults after those already waiting."""
-        with self._lock:
-            self._queue.extend((fault, fault.count) for fault in faults)
-
-    def take(self, model: str) -> Fault | None:
-        """Consume one use of the first queued fault that matches ``model``."""
-        with self._lock:
-            for index, (fault, remaining) in enumerate(self._queue):
-                if fault.model is not None and fault.model != model:
-                    continue
-                if remaining > 1:
-                    self._queue[index] = (fault, remaining - 1)
-                else:
-                    del self._queue[index]
-                return fault
-        return None
-
-    def pending(self) -> list[dict[str, Any]]:
-        """Queued faults with their remaining counts."""
-        with self._lock:
-            return [{**fault.to_json(), "count": left} for fault, left in self._queue]
-
-    def clear(self) -> None:
-        """Drop every queued fault."""
-        with self._lock:
-            self._queue.clear()
 
 
 def apply_output_fault(fault: Fault | None, output: Output) -> Output:
