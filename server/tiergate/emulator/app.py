@@ -28,15 +28,18 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from .cache import DEFAULT_MIN_CACHEABLE_TOKENS, CachePlan, PrefixCache
+from .cache import CachePlan, PrefixCache
 from .errors import ApiError, invalid_request, new_request_id
 from .evidence import Evidence
 from .faults import Fault, FaultQueue, apply_output_fault
 from .latency import LatencyModel
+from .models import MODELS, ModelLimits, resolve_model
 from .queues import CountedQueue
+from .ratelimits import RateLimiter, RateLimits
 from .responder import Output, respond
 from .scripts import Script
-from .validation import MessageRequest, validate_request
+from .tokens import truncate_to_tokens
+from .validation import INFERENCE_GEOS, MessageRequest, validate_request
 
 EMULATOR_HEADER = "x-tiergate-emulator"
 _log = logging.getLogger(__name__)
@@ -56,19 +59,25 @@ class EmulatorConfig:
     """Multiplies the seed latency (tests use small values)."""
     fixed_delay_s: float = 0.0
     """Seconds added before every response begins, in either latency mode."""
-    min_cacheable_tokens: Mapping[str, int] = field(
-        default_factory=lambda: dict(DEFAULT_MIN_CACHEABLE_TOKENS)
-    )
-    """Minimum cacheable prefix per model; its keys are the known models (others get 404)."""
-    context_window_tokens: int = 200_000
-    """Longest prompt accepted."""
-    max_output_tokens: int = 64_000
-    """Largest ``max_tokens`` accepted."""
+    models: Mapping[str, ModelLimits] = field(default_factory=lambda: dict(MODELS))
+    """Context window, max output and cache minimum per model; its keys are the known models
+    (others get 404). Defaults to the emulator's own table (:mod:`tiergate.emulator.models`)."""
+    default_inference_geo: str = "global"
+    """The workspace's ``default_inference_geo``: ``usage.inference_geo`` when a request sets
+    none (``global`` or ``us``)."""
+    rate_limits: RateLimits = field(default_factory=RateLimits)
+    """Requests, input and output tokens per minute, one set of buckets per model."""
     clock: Callable[[], float] = time.monotonic
     """Clock for cache TTLs, injectable so tests can advance time."""
     max_recorded_requests: int = 1000
     """How many request bodies ``requests`` keeps, newest last; a long-running emulator
     (``tiergate serve`` without a key) must not grow without bound."""
+
+    def __post_init__(self) -> None:
+        if self.default_inference_geo not in INFERENCE_GEOS:
+            raise ValueError(f"default_inference_geo must be one of {INFERENCE_GEOS}")
+        if not self.models:
+            raise ValueError("models must name at least one model")
 
 
 class Emulator:
@@ -76,7 +85,11 @@ class Emulator:
 
     def __init__(self, config: EmulatorConfig | None = None) -> None:
         self.config = config or EmulatorConfig()
-        self.cache = PrefixCache(self.config.min_cacheable_tokens, self.config.clock)
+        self.cache = PrefixCache(
+            {name: limits.min_cacheable_tokens for name, limits in self.config.models.items()},
+            self.config.clock,
+        )
+        self.rate_limiter = RateLimiter(self.config.rate_limits, self.config.clock)
         self.requests: list[dict[str, Any]] = []
         self.abandoned = 0
         """Requests whose client hung up before the answer (a cancelled or expired call)."""
@@ -105,12 +118,13 @@ class Emulator:
         self.scripts.push(*scripts)
 
     def reset(self) -> None:
-        """Clear the cache, the recorded requests, the queued faults and the scripts."""
+        """Clear the cache, the recorded requests, faults, scripts and rate-limit usage."""
         self.cache.clear()
         self.requests.clear()
         self.abandoned = 0
         self.faults.clear()
         self.scripts.clear()
+        self.rate_limiter.clear()
 
     def application(self) -> web.Application:
         """The aiohttp application, for mounting or custom runners."""
@@ -187,13 +201,7 @@ class Emulator:
             raise invalid_request(f"The request body is not valid JSON: {exc}") from exc
 
     def _validate(self, body: Any, count_only: bool = False) -> MessageRequest:
-        return validate_request(
-            body,
-            known_models=self.config.min_cacheable_tokens,
-            max_output_tokens=self.config.max_output_tokens,
-            context_window_tokens=self.config.context_window_tokens,
-            count_only=count_only,
-        )
+        return validate_request(body, models=self.config.models, count_only=count_only)
 
     async def _messages(self, request: web.Request, request_id: str) -> web.StreamResponse:
         self._authenticate(request)
@@ -202,29 +210,32 @@ class Emulator:
         self.requests.append(body)
         if len(self.requests) > self.config.max_recorded_requests:
             del self.requests[0]
+        model_id = resolve_model(message.model, self.config.models)
         fault = self.faults.take(message.model)
         if fault is not None:
             error = fault.error()
             if error is not None:
+                error.headers.update(self.rate_limiter.headers(model_id))
                 raise error  # error faults bill nothing and touch no cache
             if fault.kind == "disconnect":
                 return self._drop_connection(request)
         # A fault that answers (a broken output) leaves the script for the next request.
         answering_fault = fault is not None and fault.kind != "slow"
-        script = None if answering_fault else self.scripts.take(message.model)
+        script = None if answering_fault else self.scripts.peek(message.model)
         prompt = message.prompt
         if script is not None and script.overrides_input_usage:
             plan = CachePlan(prompt.total_tokens, 0, ())  # no read, no write
         else:
             plan = self.cache.plan(message.model, prompt.segments)
+        self.rate_limiter.admit(
+            model_id,
+            input_tokens=plan.input_tokens + plan.creation_tokens,
+            max_tokens=message.max_tokens,
+        )
         if script is not None:
-            reply = _Reply.scripted(script)
-        else:
-            evidence = Evidence(prompt.request_text, prompt.context_text, prompt.question)
-            output = apply_output_fault(
-                fault, respond(message.schema, evidence, message.max_tokens)
-            )
-            reply = _Reply.heuristic(output)
+            self.scripts.take(message.model)  # admitted: only now is the script used up
+        reply = self._reply(message, fault, script)
+        self.rate_limiter.settle(model_id, reserved=message.max_tokens, used=reply.output_tokens)
         delays = self._latency.plan(message.model, reply.output_tokens)
         first_token_s = delays.first_token_s + (
             fault.delay_s if fault and fault.kind == "slow" else 0
@@ -239,8 +250,28 @@ class Emulator:
         except asyncio.CancelledError:
             self.abandoned += 1
             raise
-        headers = {"request-id": request_id, EMULATOR_HEADER: "1", **reply.headers}
-        return web.json_response(self._message_body(message, plan, reply), headers=headers)
+        headers = {
+            "request-id": request_id,
+            EMULATOR_HEADER: "1",
+            **self.rate_limiter.headers(model_id),
+            **reply.headers,
+        }
+        body = self._message_body(message, plan, reply, self.config.default_inference_geo)
+        return web.json_response(body, headers=headers)
+
+    @staticmethod
+    def _reply(message: MessageRequest, fault: Fault | None, script: Script | None) -> _Reply:
+        """The scripted reply verbatim, else the heuristic answer within the model's limits."""
+        if script is not None:
+            return _Reply.scripted(script)
+        prompt = message.prompt
+        evidence = Evidence(prompt.request_text, prompt.context_text, prompt.question)
+        output = apply_output_fault(fault, respond(message.schema, evidence, message.max_tokens))
+        room = message.room_tokens
+        if output.text is not None and output.output_tokens > room:
+            # The prompt fit but prompt + max_tokens did not: the answer stops at the window.
+            output = Output(truncate_to_tokens(output.text, room), "model_context_window_exceeded")
+        return _Reply.heuristic(output)
 
     def _drop_connection(self, request: web.Request) -> web.StreamResponse:
         transport = request.transport
@@ -250,7 +281,9 @@ class Emulator:
         return web.Response(status=500)
 
     @staticmethod
-    def _message_body(message: MessageRequest, plan: CachePlan, reply: _Reply) -> dict[str, Any]:
+    def _message_body(
+        message: MessageRequest, plan: CachePlan, reply: _Reply, default_geo: str
+    ) -> dict[str, Any]:
         usage: dict[str, Any] = {
             "input_tokens": plan.input_tokens,
             "output_tokens": reply.output_tokens,
@@ -261,6 +294,7 @@ class Emulator:
                 "ephemeral_1h_input_tokens": plan.creation_1h_tokens,
             },
             "service_tier": "standard",
+            "inference_geo": message.inference_geo or default_geo,
         }
         return {
             "id": f"msg_emu_{uuid.uuid4().hex[:24]}",

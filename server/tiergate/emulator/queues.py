@@ -38,6 +38,14 @@ class CountedQueue(Generic[E]):
         with self._lock:
             self._queue.extend((entry, entry.count) for entry in entries)
 
+    def peek(self, model: str) -> E | None:
+        """The entry ``take`` would consume next for ``model``, without consuming it."""
+        with self._lock:
+            for entry, _ in self._queue:
+                if entry.model is None or entry.model == model:
+                    return entry
+        return None
+
     def take(self, model: str) -> E | None:
         """Consume one use of the first queued entry that matches ``model``."""
         with self._lock:
