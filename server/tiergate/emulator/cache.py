@@ -33,6 +33,7 @@ LOOKBACK_SEGMENTS = 20
 
 TTL_SECONDS: Mapping[Ttl, float] = MappingProxyType({"5m": 300.0, "1h": 3600.0})
 
+
 @dataclass
 class _Entry:
     ttl: Ttl

@@ -162,7 +162,7 @@ class _Checker:
         if "$ref" in node:
             if "allOf" in node:
                 raise self.fail(path, "'allOf' cannot be combined with '$ref'")
-            self._follow(node["$ref"], path + ("$ref",))
+            self._follow(node["$ref"], (*path, "$ref"))
         self._check_children(node, path)
 
     def _follow(self, ref: Any, path: tuple[str, ...]) -> None:
@@ -216,11 +216,14 @@ class _Checker:
             raise self.fail(path, "'pattern' must be a string")
         problem = complex_pattern(pattern)
         if problem is not None:
-            raise self.fail(path, f"pattern {pattern!r} is too complex ({problem} are not supported)")
+            raise self.fail(
+                path, f"pattern {pattern!r} is too complex ({problem} are not supported)"
+            )
         try:
             re.compile(pattern)
         except re.error as exc:
-            raise self.fail(path, f"pattern {pattern!r} is not a valid regular expression: {exc}")
+            problem = f"pattern {pattern!r} is not a valid regular expression: {exc}"
+            raise self.fail(path, problem) from exc
 
     def _check_object(self, node: dict[str, Any], path: tuple[str, ...]) -> None:
         kind = node.get("type")
@@ -239,12 +242,12 @@ class _Checker:
         for name, sub in properties.items():
             if name not in required:
                 self.complexity.optional_properties += 1
-            if self._is_union(sub, path + ("properties", name)):
+            if self._is_union(sub, (*path, "properties", name)):
                 self.complexity.union_properties += 1
 
     def _is_union(self, node: Any, path: tuple[str, ...]) -> bool:
         if isinstance(node, dict) and "$ref" in node:
-            _, node = self.resolve(node["$ref"], path + ("$ref",))
+            _, node = self.resolve(node["$ref"], (*path, "$ref"))
         if not isinstance(node, dict):
             return False
         return "anyOf" in node or isinstance(node.get("type"), list)
@@ -257,11 +260,11 @@ class _Checker:
             if not isinstance(children, dict):
                 raise self.fail(path, f"'{key}' must be an object")
             for name, sub in children.items():
-                self._walk_definition(sub, path + (key, name), key != "properties")
+                self._walk_definition(sub, (*path, key, name), key != "properties")
         if "items" in node:
             if isinstance(node["items"], list):
                 raise self.fail(path, "tuple 'items' (a list) is not supported")
-            self.walk(node["items"], path + ("items",))
+            self.walk(node["items"], (*path, "items"))
         for key in ("anyOf", "allOf"):
             if key not in node:
                 continue
@@ -270,8 +273,8 @@ class _Checker:
                 raise self.fail(path, f"'{key}' must be a non-empty list")
             for i, branch in enumerate(branches):
                 if key == "allOf" and isinstance(branch, dict) and "$ref" in branch:
-                    raise self.fail(path + (key, str(i)), "'allOf' cannot be combined with '$ref'")
-                self.walk(branch, path + (key, str(i)))
+                    raise self.fail((*path, key, str(i)), "'allOf' cannot be combined with '$ref'")
+                self.walk(branch, (*path, key, str(i)))
 
     def _walk_definition(self, node: Any, path: tuple[str, ...], definition: bool) -> None:
         if not definition:

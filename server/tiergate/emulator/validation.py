@@ -145,5 +145,7 @@ def validate_request(
     prompt = build_prompt(body)
     window = limits.context_window_tokens
     if not count_only and prompt.total_tokens > window:
-        raise invalid_request(f"prompt is too long: {prompt.total_tokens} tokens > {window} maximum")
+        raise invalid_request(
+            f"prompt is too long: {prompt.total_tokens} tokens > {window} maximum"
+        )
     return MessageRequest(model, max_tokens, schema, prompt, limits, geo)
