@@ -35,8 +35,8 @@ def cached_blocks(body: dict[str, Any]) -> list[str]:
     blocks = [*body.get("system", [])]
     for message in body["messages"]:
         blocks.extend(message["content"])
-    last = max(i for i, block in enumerate(blocks) if "cache_control" in block)
-    return [json.dumps(block) for block in blocks[: last + 1]]
+    marked = [i for i, block in enumerate(blocks) if "cache_control" in block]
+    return [json.dumps(block) for block in blocks[: max(marked, default=-1) + 1]]
 
 
 class TestCacheHits:
