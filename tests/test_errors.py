@@ -5,65 +5,20 @@ from __future__ import annotations
 
 import inspect
 import time
-from dataclasses import dataclass, field
 
 import anthropic
 import anthropic._exceptions as sdk_exceptions
 import grpc
 import httpx2
 import pytest
+from failures import Stub, classify_fails, failure
 from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from harness import Upstream
 from samples import SAMPLES, TICKET_LABELS
 from tiergate import status, upstream_errors
 from tiergate.emulator import Fault
 from tiergate.v1 import task_service_pb2 as pb
-from tiergate.v1 import task_service_pb2_grpc
-
-Stub = task_service_pb2_grpc.TaskServiceStub
-
-
-@dataclass
-class Failure:
-    """A failed call as the caller sees it."""
-
-    code: grpc.StatusCode
-    message: str
-    reason: str = ""
-    metadata: dict[str, str] = field(default_factory=dict)
-    retry_after_ms: int | None = None
-    infos: int = 0
-    trailers: dict[str, str] = field(default_factory=dict)
-
-
-def failure(call: grpc.RpcError) -> Failure:
-    status = rpc_status.from_call(call)
-    assert status is not None, "every error carries google.rpc.Status details"
-    found = Failure(call.code(), call.details() or "")
-    for detail in status.details:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            assert info.domain == "tiergate"
-            found.reason, found.metadata = info.reason, dict(info.metadata)
-            found.infos += 1
-        if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
-            retry = error_details_pb2.RetryInfo()
-            detail.Unpack(retry)
-            found.retry_after_ms = retry.retry_delay.ToMilliseconds()
-    found.trailers = {k: v for k, v in call.trailing_metadata() or () if isinstance(v, str)}
-    return found
-
-
-def classify_fails(stub: Stub, timeout: float = 10) -> Failure:
-    with pytest.raises(grpc.RpcError) as caught:
-        stub.Classify(SAMPLES["Classify"], timeout=timeout)
-    found = failure(caught.value)
-    assert found.infos == 1, "exactly one ErrorInfo"
-    assert found.code != grpc.StatusCode.UNKNOWN
-    return found
 
 
 def _sdk_error(cls: type[anthropic.AnthropicError]) -> anthropic.AnthropicError:
