@@ -3,21 +3,18 @@ counted by the free count_tokens endpoint, and a refusal names the field that is
 
 from __future__ import annotations
 
-from typing import Any
-
-import anthropic
 import grpc
 import pytest
+from failures import model_client_failure
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from harness import BackgroundLoop, Upstream
 from tiergate import errors, sizing
-from tiergate.config import Settings
 from tiergate.emulator import Script
 from tiergate.ledger import PriceTable
-from tiergate.model_client import Completion, ModelClient
-from tiergate.tasks import TASKS, no_problems
+from tiergate.model_client import Completion
+from tiergate.tasks import TASKS
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import task_service_pb2_grpc
 
@@ -213,32 +210,6 @@ class TestServedOrRefused:
         assert too_large(caught.value).field == "text"
 
 
-def _complete(
-    background: BackgroundLoop, upstream: Upstream, request: Any, rpc: str = "Classify"
-) -> errors.TiergateError:
-    """Run one model-client completion against the emulator; return the error it raised."""
-    task = TASKS[rpc]
-
-    async def run() -> errors.TiergateError:
-        client = ModelClient(
-            anthropic.AsyncAnthropic(base_url=upstream.url, api_key="k"), Settings()
-        )
-        try:
-            await client.complete(
-                task.prompt(request),
-                facts=HAIKU,
-                check=no_problems,
-                size_field=lambda: sizing.largest_field(request),
-            )
-        except errors.TiergateError as err:
-            return err
-        finally:
-            await client.close()
-        raise AssertionError("expected a failure")
-
-    return background.run(run())
-
-
 class TestContextWindowExceeded:
     def test_is_request_too_large_without_a_reask(self, stub: Stub, upstream: Upstream) -> None:
         """``stop_reason: model_context_window_exceeded``: INVALID_ARGUMENT REQUEST_TOO_LARGE
@@ -254,7 +225,7 @@ class TestContextWindowExceeded:
     ) -> None:
         """The failure carries what was billed, for the log and telemetry."""
         upstream.script(Script(text='{"label": "bil', stop_reason="model_context_window_exceeded"))
-        err = _complete(background, upstream, classify("I was charged twice."))
+        err = model_client_failure(background, upstream, classify("I was charged twice."))
         assert isinstance(err, errors.RequestTooLarge)
         completion = err.completion
         assert isinstance(completion, Completion)
