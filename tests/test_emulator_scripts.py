@@ -6,15 +6,20 @@ for any call, faults take precedence, and scripts are consumed FIFO per matching
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import anthropic
 import pytest
 from anthropic.types import TextBlock, ThinkingBlock
 from emulator_calls import QUESTION, SONNET, ask, http
+from google.protobuf import json_format
 
+from harness import Upstream
+from samples import SAMPLES
 from tiergate.emulator import Emulator, Fault, Script, count_tokens
 from tiergate.emulator.testing import ThreadedEmulator
+from tiergate.v1 import task_service_pb2_grpc
 
 HAIKU = "claude-haiku-4-5"
 
@@ -227,3 +232,18 @@ class TestScriptControlRoute:
         )
         served.emulator.reset()
         assert served.emulator.scripts.pending() == []
+
+
+class TestScriptsThroughTheService:
+    def test_upstream_script_is_what_extract_returns(
+        self, stub: task_service_pb2_grpc.TaskServiceStub, upstream: Upstream
+    ) -> None:
+        """Upstream.script feeds the service the exact answer; the reply carries it and bills
+        its tokens, so service tests state their expected output."""
+        answer = '{"email": "billing@example.org", "amount": 42.5, "date": "2026-11-03"}'
+        upstream.script(Script(text=answer, model=HAIKU))
+        reply = stub.Extract(SAMPLES["Extract"], timeout=10)
+        assert json_format.MessageToDict(reply.data) == json.loads(answer)
+        assert reply.usage.output_tokens == count_tokens(answer)
+        assert reply.usage.billed_calls == 1
+        assert upstream.emulator.scripts.pending() == []

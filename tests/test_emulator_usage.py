@@ -7,7 +7,7 @@ from typing import Any
 
 import anthropic
 import pytest
-from anthropic.types import TextBlockParam
+from anthropic.types import TextBlock, TextBlockParam
 from emulator_calls import QUESTION, SONNET, ask
 
 from tiergate.emulator import Emulator, EmulatorConfig, Fault, Script, count_tokens
@@ -120,17 +120,23 @@ class TestRequestBucket:
             remaining(client)
             assert remaining(client, model=SONNET)["requests"] == 0
 
-    def test_a_refused_call_consumes_no_script(self, clock: ManualClock) -> None:
-        """A 429 leaves the queued script for the next admitted call."""
+    def test_a_refused_call_consumes_no_script_or_output_fault(self, clock: ManualClock) -> None:
+        """A 429 leaves the queued output fault and script for the next admitted calls."""
         with limited(RateLimits(requests_per_minute=1), clock) as served:
             client = sdk(served)
             remaining(client)
+            served.emulator.inject(Fault("empty"))
             served.emulator.script(Script(text="later"))
             with pytest.raises(anthropic.RateLimitError):
                 ask(client, model=HAIKU)
+            assert len(served.emulator.faults.pending()) == 1
+            assert len(served.emulator.scripts.pending()) == 1
             clock.advance(60)
-            assert ask(client, model=HAIKU).content[0].type == "text"
-            assert served.emulator.scripts.pending() == []
+            assert ask(client, model=HAIKU).content == []  # the fault answers first
+            clock.advance(60)
+            later = ask(client, model=HAIKU).content[0]
+            assert isinstance(later, TextBlock)
+            assert later.text == "later"
 
 
 def cached_system() -> list[TextBlockParam]:

@@ -21,19 +21,24 @@ from .app import EMULATOR_HEADER, Emulator, EmulatorConfig
 from .cache import DEFAULT_MIN_CACHEABLE_TOKENS, CachePlan, PrefixCache
 from .errors import ApiError
 from .faults import Fault, FaultKind
+from .models import MODELS, ModelLimits
+from .ratelimits import RateLimits
 from .scripts import Script
 from .tokens import count_tokens
 
 __all__ = [
     "DEFAULT_MIN_CACHEABLE_TOKENS",
     "EMULATOR_HEADER",
+    "MODELS",
     "ApiError",
     "CachePlan",
     "Emulator",
     "EmulatorConfig",
     "Fault",
     "FaultKind",
+    "ModelLimits",
     "PrefixCache",
+    "RateLimits",
     "Script",
     "count_tokens",
 ]

@@ -211,13 +211,17 @@ class Emulator:
         if len(self.requests) > self.config.max_recorded_requests:
             del self.requests[0]
         model_id = resolve_model(message.model, self.config.models)
-        fault = self.faults.take(message.model)
+        # Order: error faults, then rate limits, then the answer (fault, script or heuristic);
+        # entries are peeked and only consumed once they decide the request.
+        fault = self.faults.peek(message.model)
         if fault is not None:
             error = fault.error()
             if error is not None:
+                self.faults.take(message.model)
                 error.headers.update(self.rate_limiter.headers(model_id))
                 raise error  # error faults bill nothing and touch no cache
             if fault.kind == "disconnect":
+                self.faults.take(message.model)
                 return self._drop_connection(request)
         # A fault that answers (a broken output) leaves the script for the next request.
         answering_fault = fault is not None and fault.kind != "slow"
@@ -232,10 +236,11 @@ class Emulator:
             input_tokens=plan.input_tokens + plan.creation_tokens,
             max_tokens=message.max_tokens,
         )
+        if fault is not None:
+            self.faults.take(message.model)
         if script is not None:
-            self.scripts.take(message.model)  # admitted: only now is the script used up
+            self.scripts.take(message.model)
         reply = self._reply(message, fault, script)
-        self.rate_limiter.settle(model_id, reserved=message.max_tokens, used=reply.output_tokens)
         delays = self._latency.plan(message.model, reply.output_tokens)
         first_token_s = delays.first_token_s + (
             fault.delay_s if fault and fault.kind == "slow" else 0
@@ -250,6 +255,10 @@ class Emulator:
         except asyncio.CancelledError:
             self.abandoned += 1
             raise
+        finally:
+            # The output reservation shrinks to what was generated once the answer ends.
+            used = reply.output_tokens
+            self.rate_limiter.settle(model_id, reserved=message.max_tokens, used=used)
         headers = {
             "request-id": request_id,
             EMULATOR_HEADER: "1",

@@ -5,9 +5,13 @@ as any other (a script never rescues an invalid request), recorded, and billed f
 and the prefix cache as a normal call, unless the script overrides usage fields. Scripts are
 consumed FIFO, one use per matching request.
 
-Precedence for one request: validation first; then a queued fault for that request, which
-answers in the script's place (an error, a dropped connection or a broken output) and leaves the
-script queued for the next matching request; a ``slow`` fault only delays the scripted reply.
+Precedence for one request: validation first (a 400 or 404 leaves the script queued); then an
+error or disconnect fault queued for that request, which answers in the script's place; then
+the rate limits (a 429 leaves every queued entry in place); then the answer: a broken-output
+fault (truncated, malformed, ...) answers in the script's place and leaves the script for the
+next matching request, a ``slow`` fault only delays the scripted reply. Only an admitted call
+consumes the script. A scripted reply is sent verbatim: it is not
+cut at ``max_tokens`` or at the context window (script the ``stop_reason`` you want to test).
 
     >>> Script(text='{"label": "billing"}').output_tokens()
     11
