@@ -7,7 +7,8 @@ character: a high one that real tokenizers stay under, and a low one they never 
 ==========================================  ========  ======  =================================
 class (by UTF-8 length)                     high      low     typical
 ==========================================  ========  ======  =================================
-ASCII letters, digits, spaces               1 / 2.5   1 / 16  English about 1 / 3.5 to 1 / 4.5
+ASCII letters, digits                       1 / 2.5   1 / 16  English about 1 / 3.5 to 1 / 4.5
+ASCII spaces, tabs, line breaks             1 / 2.5   0       long runs merge into one token
 ASCII punctuation                           1         1 / 16  often merged with a word
 2 bytes: accents, Greek, Cyrillic, Arabic   1         1 / 8   Cyrillic about 1 / 2
 3 bytes: CJK, kana, hangul, Indic, symbols  1.5       1 / 4   CJK and kana about 1
