@@ -19,6 +19,7 @@ from typing import Any
 import anthropic
 import grpc
 
+from tiergate.ledger import PriceTable
 from tiergate.prompt import render_params
 from tiergate.tasks import TASKS
 from tiergate.v1 import task_service_pb2 as pb
@@ -35,7 +36,9 @@ class DirectCall:
 
     def __init__(self, base_url: str, request: pb.ClassifyRequest) -> None:
         self.client = anthropic.AsyncAnthropic(base_url=base_url, api_key="bench", max_retries=0)
-        self.params = render_params(TASKS["Classify"].prompt(request), model=MODEL, ttl="5m")
+        self.params = render_params(
+            TASKS["Classify"].prompt(request), facts=PriceTable.load().facts(MODEL), ttl="5m"
+        )
 
     async def __call__(self) -> None:
         message = await self.client.messages.create(**self.params, timeout=_DEADLINE_S)

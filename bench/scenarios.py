@@ -260,10 +260,11 @@ async def _without_breakpoints(base_url: str, workload: CostWorkload, concurrenc
     """The same request bodies tiergate sends, every ``cache_control`` removed, via the SDK."""
     tally = _Tally()
     task = TASKS[workload.rpc]
+    facts = PriceTable.load().facts(MODEL)
     async with anthropic.AsyncAnthropic(base_url=base_url, api_key="bench") as client:
 
         async def one(request: Any) -> None:
-            params = render_params(task.prompt(request), model=MODEL, ttl="5m")
+            params = render_params(task.prompt(request), facts=facts, ttl="5m")
             for block in params["system"]:
                 block.pop("cache_control", None)
             usage = (await client.messages.create(**params, timeout=120)).usage

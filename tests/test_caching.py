@@ -11,6 +11,9 @@ from conftest import start_app
 from harness import BackgroundLoop, Upstream
 from samples import TICKET_LABELS, long_policy
 from tiergate.ledger import PriceTable, TokenUsage
+from tiergate.prompt import Prompt, canonical_json, render_params
+from tiergate.sizing import bounds
+from tiergate.tasks import TASKS
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import task_service_pb2_grpc, usage_pb2
 
@@ -35,8 +38,8 @@ def cached_blocks(body: dict[str, Any]) -> list[str]:
     blocks = [*body.get("system", [])]
     for message in body["messages"]:
         blocks.extend(message["content"])
-    last = max(i for i, block in enumerate(blocks) if "cache_control" in block)
-    return [json.dumps(block) for block in blocks[: last + 1]]
+    marked = [i for i, block in enumerate(blocks) if "cache_control" in block]
+    return [json.dumps(block) for block in blocks[: max(marked, default=-1) + 1]]
 
 
 class TestCacheHits:
@@ -139,3 +142,70 @@ class TestLayout:
         assert json.dumps(one["system"]) == json.dumps(two["system"])
         assert json.dumps(one["output_config"]) == json.dumps(two["output_config"])
         assert one["messages"] != two["messages"]
+
+
+def breakpoints(params: dict[str, Any]) -> list[int]:
+    """Indexes of the system blocks that carry a cache breakpoint."""
+    return [i for i, block in enumerate(params["system"]) if "cache_control" in block]
+
+
+def bare_prompt(instructions: str, schema: dict[str, Any], context: tuple[str, ...] = ()) -> Prompt:
+    return Prompt(
+        instructions=instructions,
+        context=context,
+        request="the per-request text",
+        output_schema=schema,
+        max_tokens=64,
+    )
+
+
+CLOSED = {"type": "object", "properties": {}, "additionalProperties": False}
+SONNET = PRICES.facts("claude-sonnet-4-6")
+OPUS_4_7 = PRICES.facts("claude-opus-4-7")
+
+
+class TestBreakpointsThatPay:
+    def test_short_instructions_get_no_breakpoint(self) -> None:
+        """About 150 tokens of instructions and a small schema can never reach Haiku's 4,096:
+        no breakpoint at all."""
+        prompt = TASKS["Classify"].prompt(pb.ClassifyRequest(text="hi", labels=TICKET_LABELS))
+        assert breakpoints(render_params(prompt, facts=HAIKU, ttl="5m")) == []
+
+    def test_a_long_context_keeps_only_the_breakpoint_that_pays(self) -> None:
+        """A long caller context: breakpoint 2 after it, none after the short instructions."""
+        prompt = TASKS["Classify"].prompt(ticket("hi"))
+        params = render_params(prompt, facts=HAIKU, ttl="5m")
+        assert breakpoints(params) == [len(params["system"]) - 1]
+        assert "cache_control" not in params["messages"][0]["content"][-1]
+
+    def test_the_output_schema_counts_towards_the_prefix(self) -> None:
+        """The schema heads the cached prefix: a large one lets breakpoint 1 pay even after
+        short instructions."""
+        properties = {f"field_{i}": {"type": "string", "description": "x" * 40} for i in range(250)}
+        schema = {**CLOSED, "properties": properties}
+        small = render_params(bare_prompt("Short instructions.", CLOSED), facts=HAIKU, ttl="5m")
+        large = render_params(bare_prompt("Short instructions.", schema), facts=HAIKU, ttl="5m")
+        assert breakpoints(small) == []
+        assert breakpoints(large) == [0]
+
+    def test_the_models_minimum_decides(self) -> None:
+        """About 2,000 tokens of instructions pay on Sonnet 4.6 (1,024) but not on Haiku (4,096)."""
+        prompt = bare_prompt(long_policy(words=1100), CLOSED)
+        assert breakpoints(render_params(prompt, facts=SONNET, ttl="5m")) == [0]
+        assert breakpoints(render_params(prompt, facts=HAIKU, ttl="5m")) == []
+
+    def test_opus_4_7_counts_its_larger_tokenizer(self) -> None:
+        """A prefix just under 2,048 tokens at the 4.6 rates is over it on Opus 4.7's tokenizer
+        (30% more tokens): the breakpoint stays there."""
+        instructions = "word " * 900
+        raw = bounds(canonical_json(CLOSED)).high + bounds(instructions).high
+        assert raw < OPUS_4_7.min_cacheable_tokens <= raw * 13 // 10
+        params = render_params(bare_prompt(instructions, CLOSED), facts=OPUS_4_7, ttl="5m")
+        assert breakpoints(params) == [0]
+
+    def test_served_request_without_a_paying_prefix_sends_no_breakpoint(
+        self, stub: Stub, upstream: Upstream
+    ) -> None:
+        """Over the wire: a short Classify goes upstream without any cache_control."""
+        stub.Classify(pb.ClassifyRequest(text="Refund please", labels=TICKET_LABELS), timeout=10)
+        assert "cache_control" not in json.dumps(upstream.requests[-1])

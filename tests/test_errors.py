@@ -5,65 +5,20 @@ from __future__ import annotations
 
 import inspect
 import time
-from dataclasses import dataclass, field
 
 import anthropic
 import anthropic._exceptions as sdk_exceptions
 import grpc
 import httpx2
 import pytest
+from failures import Stub, classify_fails, failure
 from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from harness import Upstream
 from samples import SAMPLES, TICKET_LABELS
 from tiergate import status, upstream_errors
 from tiergate.emulator import Fault
 from tiergate.v1 import task_service_pb2 as pb
-from tiergate.v1 import task_service_pb2_grpc
-
-Stub = task_service_pb2_grpc.TaskServiceStub
-
-
-@dataclass
-class Failure:
-    """A failed call as the caller sees it."""
-
-    code: grpc.StatusCode
-    message: str
-    reason: str = ""
-    metadata: dict[str, str] = field(default_factory=dict)
-    retry_after_ms: int | None = None
-    infos: int = 0
-    trailers: dict[str, str] = field(default_factory=dict)
-
-
-def failure(call: grpc.RpcError) -> Failure:
-    status = rpc_status.from_call(call)
-    assert status is not None, "every error carries google.rpc.Status details"
-    found = Failure(call.code(), call.details() or "")
-    for detail in status.details:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            assert info.domain == "tiergate"
-            found.reason, found.metadata = info.reason, dict(info.metadata)
-            found.infos += 1
-        if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
-            retry = error_details_pb2.RetryInfo()
-            detail.Unpack(retry)
-            found.retry_after_ms = retry.retry_delay.ToMilliseconds()
-    found.trailers = {k: v for k, v in call.trailing_metadata() or () if isinstance(v, str)}
-    return found
-
-
-def classify_fails(stub: Stub, timeout: float = 10) -> Failure:
-    with pytest.raises(grpc.RpcError) as caught:
-        stub.Classify(SAMPLES["Classify"], timeout=timeout)
-    found = failure(caught.value)
-    assert found.infos == 1, "exactly one ErrorInfo"
-    assert found.code != grpc.StatusCode.UNKNOWN
-    return found
 
 
 def _sdk_error(cls: type[anthropic.AnthropicError]) -> anthropic.AnthropicError:
@@ -137,7 +92,7 @@ class TestEverySdkErrorIsMapped:
         """Each exception the SDK can raise has a row in the table, and the mapping follows it;
         a new SDK exception fails here until it is mapped on purpose."""
         assert cls.__name__ in EXPECTED, f"unmapped SDK exception {cls.__name__}"
-        mapped = upstream_errors.from_upstream(_sdk_error(cls))
+        mapped = upstream_errors.from_upstream(_sdk_error(cls), size_field="text")
         assert (mapped.code, mapped.reason) == EXPECTED[cls.__name__]
         encoded = status.to_status(mapped)
         infos = [d for d in encoded.details if d.Is(error_details_pb2.ErrorInfo.DESCRIPTOR)]
@@ -155,7 +110,7 @@ class TestEverySdkErrorIsMapped:
         exc = anthropic.BadRequestError(
             "prompt is too long: 210000 tokens > 200000 maximum", response=response, body=None
         )
-        assert upstream_errors.from_upstream(exc).reason == "REQUEST_TOO_LARGE"
+        assert upstream_errors.from_upstream(exc, size_field="text").reason == "REQUEST_TOO_LARGE"
 
 
 class TestUpstreamFaults:
@@ -246,22 +201,43 @@ class TestReasks:
         assert reply.usage.billed_calls == 2
         assert reply.usage.attempts == 2
         first, second = upstream.requests
-        assert second["messages"][0] == first["messages"][0]
+        request_block = first["messages"][0]["content"][0]
+        assert second["messages"][0]["content"][0] == request_block
+        texts = [b["text"] for m in second["messages"] for b in m["content"] if b["type"] == "text"]
+        assert all(text.strip() for text in texts), "no blank text block is ever sent"
         if kind == "truncated":
             assert second["max_tokens"] == 2 * first["max_tokens"]
+        elif kind == "empty":
+            # The blank answer is not echoed: the correction joins the request's user turn.
+            assert [m["role"] for m in second["messages"]] == ["user"]
+            assert "not usable" in second["messages"][0]["content"][-1]["text"]
         else:
+            assert [m["role"] for m in second["messages"]] == ["user", "assistant", "user"]
             assert "not usable" in second["messages"][-1]["content"][0]["text"]
 
     @pytest.mark.parametrize("kind", ["malformed", "truncated", "empty", "off_schema"])
-    def test_bad_output_after_every_reask_is_output_invalid(
+    def test_the_same_bad_output_twice_is_output_invalid_without_retry(
         self, stub: Stub, upstream: Upstream, kind: str
     ) -> None:
-        """Bad output twice (max_reasks=1): UNAVAILABLE OUTPUT_INVALID with RetryInfo."""
+        """The same problem on both billed calls (max_reasks=1): UNAVAILABLE OUTPUT_INVALID
+        without RetryInfo, and the pushback trailer tells gRPC clients not to retry."""
         upstream.inject(Fault(kind, count=2))  # type: ignore[arg-type]
         found = classify_fails(stub)
         assert (found.code, found.reason) == (grpc.StatusCode.UNAVAILABLE, "OUTPUT_INVALID")
         assert "2 billed calls" in found.message
-        assert found.retry_after_ms is not None
+        assert found.retry_after_ms is None
+        assert found.trailers[status.PUSHBACK_TRAILER] == status.NO_RETRY_PUSHBACK
+
+    def test_different_bad_outputs_are_output_invalid_with_retry_info(
+        self, stub: Stub, upstream: Upstream
+    ) -> None:
+        """Two different problems look like chance: RetryInfo for the caller's own code, but
+        the failure billed calls, so the pushback still stops automatic client retries."""
+        upstream.inject(Fault("malformed"), Fault("off_schema"))
+        found = classify_fails(stub)
+        assert found.reason == "OUTPUT_INVALID"
+        assert found.retry_after_ms == 1000
+        assert found.trailers[status.PUSHBACK_TRAILER] == status.NO_RETRY_PUSHBACK
 
     def test_injected_label_never_reaches_the_caller(self, stub: Stub, upstream: Upstream) -> None:
         """Text that tries to force a label outside the set, and output that obeys it, still
@@ -290,7 +266,7 @@ class TestReasks:
             stub.Extract(request, timeout=10)
         found = failure(caught.value)
         assert found.reason == "OUTPUT_INVALID"
-        assert "minimum" in found.message or "less than" in found.message
+        assert "7" not in found.message, "the message never quotes the model's output"
         assert len(upstream.requests) == 2
 
 

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import datetime
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from harness import free_port, wait_serving
 from tiergate.app import App
 from tiergate.config import Settings
-from tiergate.ledger import PriceTable, TokenUsage, UnpricedModelError
+from tiergate.ledger import PriceTable, RetiredModelError, TokenUsage, UnpricedModelError
 
 PRICES = PriceTable.load()
+SERVE = [sys.executable, "-m", "tiergate.cli", "serve"]
 
 
 class TestPriceTable:
@@ -129,3 +136,172 @@ class TestSeedArticle:
         assert uncached == 5_000_000_000
         assert cached == 505_750_000
         assert round(1 - cached / uncached, 3) == 0.899
+
+
+EVERY_CATEGORY = TokenUsage(
+    input_tokens=1234,
+    cache_write_5m_tokens=5000,
+    cache_write_1h_tokens=7000,
+    cache_read_tokens=40_000,
+    output_tokens=321,
+)
+
+
+def in_geo(usage: TokenUsage, geo: str) -> TokenUsage:
+    return TokenUsage(
+        usage.input_tokens,
+        usage.cache_write_5m_tokens,
+        usage.cache_write_1h_tokens,
+        usage.cache_read_tokens,
+        usage.output_tokens,
+        inference_geo=geo,
+    )
+
+
+def table_with(tmp_path: Path, **row: object) -> Path:
+    fields = {
+        "input": 3000,
+        "cache_write_5m": 3750,
+        "cache_write_1h": 6000,
+        "cache_read": 300,
+        "output": 15000,
+        "min_cacheable_tokens": 1024,
+        "context_window_tokens": 1000000,
+        "max_output_tokens": 128000,
+        "us_inference_percent": 110,
+        **row,
+    }
+    body = "\n".join(f"{k} = {json.dumps(v)}" for k, v in fields.items())
+    table = tmp_path / "models.toml"
+    table.write_text(
+        '[source]\ndocuments = ["https://example.invalid"]\nretrieved = "2026-01-01"\n'
+        f"[models.m]\n{body}\n"
+    )
+    return table
+
+
+class TestInferenceGeo:
+    @pytest.mark.parametrize("model", ["claude-sonnet-4-6", "claude-opus-4-6", "claude-opus-4-7"])
+    def test_us_inference_costs_110_percent_in_every_category(self, model: str) -> None:
+        """``inference_geo: us`` costs exactly 1.1x per component on the 4.6+ models, savings
+        and write premium included, in integer nanos."""
+        base = PRICES.cost(model, in_geo(EVERY_CATEGORY, "global"))
+        us = PRICES.cost(model, in_geo(EVERY_CATEGORY, "us"))
+        for name in (
+            "input_nanos",
+            "cache_write_5m_nanos",
+            "cache_write_1h_nanos",
+            "cache_read_nanos",
+            "output_nanos",
+            "cache_savings_nanos",
+            "cache_write_premium_nanos",
+        ):
+            assert getattr(us, name) * 10 == getattr(base, name) * 11, name
+        assert us.total_nanos * 10 == base.total_nanos * 11
+
+    def test_sonnet_us_figures_by_hand(self) -> None:
+        """Sonnet 4.6 in the US: $3.30 / $16.50 per MTok, i.e. 3,300 and 16,500 nanos a token."""
+        cost = PRICES.cost(
+            "claude-sonnet-4-6", TokenUsage(1000, output_tokens=100, inference_geo="us")
+        )
+        assert (cost.input_nanos, cost.output_nanos) == (3_300_000, 1_650_000)
+
+    @pytest.mark.parametrize("model", ["claude-haiku-4-5", "claude-sonnet-4-5", "claude-opus-4-5"])
+    def test_older_models_cost_the_same_in_the_us(self, model: str) -> None:
+        """Haiku 4.5 and the 4.5 models have no US premium."""
+        assert PRICES.cost(model, in_geo(EVERY_CATEGORY, "us")) == PRICES.cost(
+            model, in_geo(EVERY_CATEGORY, "global")
+        )
+
+    def test_unreported_geo_is_priced_as_global(self) -> None:
+        """A response without ``inference_geo`` costs the base price, as ``global`` does."""
+        model = "claude-sonnet-4-6"
+        assert PRICES.cost(model, EVERY_CATEGORY) == PRICES.cost(
+            model, in_geo(EVERY_CATEGORY, "global")
+        )
+
+    def test_calls_in_different_geos_sum_exactly(self) -> None:
+        """A re-ask served in another geo: the sum keeps both geos apart, names them in call
+        order, and costs exactly the two calls priced alone."""
+        first = TokenUsage(input_tokens=900, output_tokens=40, inference_geo="global")
+        second = TokenUsage(
+            input_tokens=1000, cache_read_tokens=77, output_tokens=60, inference_geo="us"
+        )
+        third = TokenUsage(input_tokens=5, output_tokens=1, inference_geo="global")
+        total = TokenUsage() + first + second + third
+        assert total.inference_geo == "global,us"
+        assert (total.input_tokens, total.cache_read_tokens, total.output_tokens) == (1905, 77, 101)
+        model = "claude-opus-4-7"
+        expected = sum(PRICES.cost(model, u).total_nanos for u in (first, second, third))
+        assert PRICES.cost(model, total).total_nanos == expected
+        assert (
+            PRICES.cost(model, total).total_nanos
+            != PRICES.cost(model, in_geo(total, "us")).total_nanos
+        )
+
+    def test_one_geo_sums_to_that_geo(self) -> None:
+        """Calls that all report ``us`` sum to plain ``us`` usage, priced as one."""
+        a = TokenUsage(input_tokens=10, output_tokens=4, inference_geo="us")
+        total = TokenUsage() + a + a
+        assert total == TokenUsage(input_tokens=20, output_tokens=8, inference_geo="us")
+
+    def test_a_fractional_us_price_is_refused(self, tmp_path: Path) -> None:
+        """A multiplier that would make a price a fraction of a nano is a data error: the
+        ledger stays exact or the service does not start."""
+        with pytest.raises(ValueError, match="fractional"):
+            PriceTable.load(table_with(tmp_path, cache_read=305, us_inference_percent=111))
+
+
+class TestRetirement:
+    def test_sonnet_4_5_retires_on_november_30(self) -> None:
+        """The table carries the SDK's retirement date for claude-sonnet-4-5."""
+        assert PRICES.facts("claude-sonnet-4-5").retires == datetime.date(2026, 11, 30)
+        assert PRICES.facts("claude-sonnet-4-6").retires is None
+
+    def test_retiring_models_are_listed_once_before_their_day(self) -> None:
+        """Before the date, each configured retiring model is reported once; others not."""
+        models = ["claude-haiku-4-5", "claude-sonnet-4-5", "claude-sonnet-4-5"]
+        found = PRICES.retirements(models, today=datetime.date(2026, 11, 25))
+        assert [f.model for f in found] == ["claude-sonnet-4-5"]
+
+    @pytest.mark.parametrize("day", [datetime.date(2026, 11, 30), datetime.date(2027, 1, 1)])
+    def test_a_retired_model_is_refused_from_its_day_on(self, day: datetime.date) -> None:
+        """On and after its retirement day the model is refused with one line naming it."""
+        with pytest.raises(RetiredModelError) as caught:
+            PRICES.retirements(["claude-sonnet-4-5"], today=day)
+        message = str(caught.value)
+        assert "claude-sonnet-4-5" in message
+        assert "2026-11-30" in message
+        assert "\n" not in message
+
+    def test_serve_warns_or_refuses_by_todays_date(self) -> None:
+        """``tiergate serve`` with claude-sonnet-4-5 on the balanced tier: a warning line naming
+        the model and its date while it still answers, exit code 2 and one line once retired."""
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
+        env.update(TIERGATE_PORT=str(port), TIERGATE_UPSTREAM="emulator")
+        process = subprocess.Popen(
+            [*SERVE, "--host", "127.0.0.1", "--balanced-model", "claude-sonnet-4-5"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        retired = datetime.datetime.now(datetime.UTC).date() >= datetime.date(2026, 11, 30)
+        try:
+            if retired:
+                assert process.wait(timeout=60) == 2
+                assert process.stderr is not None
+                lines = process.stderr.read().strip().splitlines()
+                assert len(lines) == 1
+                assert "claude-sonnet-4-5" in lines[0]
+                return
+            wait_serving(port)
+        finally:
+            process.kill()
+            process.wait()
+        assert process.stdout is not None
+        logs = [json.loads(line) for line in process.stdout.read().splitlines() if line.strip()]
+        warning = next(entry for entry in logs if entry["event"] == "model.retiring")
+        assert (warning["model"], warning["retires"]) == ("claude-sonnet-4-5", "2026-11-30")
+        assert warning["level"] == "warning"

@@ -50,6 +50,9 @@ class App:
         self.prices = PriceTable.load()
         # Refuse to start on a model the ledger cannot price, rather than report a zero cost.
         settings.check_priced(self.prices)
+        # Warn about each configured model with a retirement date; a retired one stops start-up.
+        for facts in self.prices.retirements(map(settings.model_for, Tier)):
+            log.warning("model.retiring", model=facts.model, retires=str(facts.retires))
         self.telemetry = telemetry or Telemetry.from_env(settings, prices=self.prices)
         self._emulator_url = emulator_url
         self._emulator: Emulator | None = None

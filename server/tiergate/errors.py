@@ -13,12 +13,15 @@ The tree (status code and ``ErrorInfo.reason`` in brackets)::
     +-- Draining              [UNAVAILABLE, DRAINING]                 + RetryInfo
     +-- DeadlineExceeded      [DEADLINE_EXCEEDED, DEADLINE_EXCEEDED]
     +-- ModelRefused          [FAILED_PRECONDITION, MODEL_REFUSED]    metadata: category
+    +-- UpstreamNotRetryable  [FAILED_PRECONDITION, UPSTREAM_NOT_RETRYABLE]
+    |   +-- UpstreamSpendLimit [FAILED_PRECONDITION, UPSTREAM_SPEND_LIMIT] metadata: error_code
     +-- UpstreamAuthFailed    [INTERNAL, UPSTREAM_AUTH_FAILED]
     +-- UpstreamRejected      [INTERNAL, UPSTREAM_REJECTED]
 
+OutputInvalid carries RetryInfo only when another try may help (see ``model_client``).
 :mod:`tiergate.upstream_errors` maps every ``anthropic`` exception to the most specific of
 these; :mod:`tiergate.status` encodes one as the ``google.rpc.Status`` gRPC sends. Messages
-never quote the caller's text or the API key.
+never quote the caller's text, the model's output or the API key.
 """
 
 from __future__ import annotations
@@ -58,6 +61,18 @@ class TiergateError(Exception):
         self.message = message
         self.retry_after_s = retry_after_s
         self.metadata = dict(metadata or {})
+
+    @property
+    def billed(self) -> bool:
+        """Whether the failed RPC paid for model calls before failing."""
+        return bool(getattr(self.completion, "billed_calls", 0))
+
+    @property
+    def client_may_retry(self) -> bool:
+        """Whether a client's automatic retry policy may repeat the RPC: only when a retry may
+        help (RetryInfo) and the failure billed nothing, so automatic retries never multiply
+        billed calls; the caller's own code still sees RetryInfo and decides."""
+        return self.retry_after_s is not None and not self.billed
 
 
 class InvalidRequest(TiergateError):
@@ -112,6 +127,19 @@ class DeadlineExceeded(TiergateError):
 class ModelRefused(TiergateError):
     code = grpc.StatusCode.FAILED_PRECONDITION
     reason = "MODEL_REFUSED"
+
+
+class UpstreamNotRetryable(TiergateError):
+    """The upstream said a retry cannot help (``x-should-retry: false``): an operator acts."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+    reason = "UPSTREAM_NOT_RETRYABLE"
+
+
+class UpstreamSpendLimit(UpstreamNotRetryable):
+    """The organisation's spend limit upstream is reached; no retry helps until it is raised."""
+
+    reason = "UPSTREAM_SPEND_LIMIT"
 
 
 class UpstreamAuthFailed(TiergateError):

@@ -1,27 +1,41 @@
 """The cost ledger: token usage -> exact cost in integer nano-dollars.
 
 One price table (``models.toml`` beside this module, with its source and date) prices every
-model the service may call. Every price is a whole number of nano-dollars per token, so the
-ledger never touches floating point::
+model the service may call. Every price is a whole number of nano-dollars per token, and so is
+every price times a model's US-inference percent, so the ledger never touches floating point.
+Each billed call is priced in the inference geo its response reports; a sum of calls keeps its
+tokens apart per geo, so calls from different geos still add up exactly::
 
     >>> table = PriceTable.load()
     >>> usage = TokenUsage(input_tokens=800, output_tokens=50)
     >>> table.cost("claude-haiku-4-5", usage).total_nanos
     1050000
+    >>> us = TokenUsage(input_tokens=800, output_tokens=50, inference_geo="us")
+    >>> table.cost("claude-sonnet-4-6", us).total_nanos
+    3465000
 """
 
 from __future__ import annotations
 
+import datetime
 import tomllib
-from dataclasses import dataclass, fields
+from collections.abc import Iterable
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 DEFAULT_TABLE = Path(__file__).with_name("models.toml")
 
+US_GEO = "us"
+"""The ``usage.inference_geo`` that costs a model's ``us_inference_percent``."""
+
 
 class UnpricedModelError(LookupError):
     """A model has no row in the price table; the service refuses to run it."""
+
+
+class RetiredModelError(LookupError):
+    """A configured model has passed its retirement date; the service refuses to run it."""
 
 
 @dataclass(frozen=True)
@@ -47,19 +61,40 @@ class ModelFacts:
     """Largest ``max_tokens`` the model accepts."""
     us_inference_percent: int
     """Every category's price in percent when ``usage.inference_geo`` is ``us`` (100: no change)."""
-    retires: str | None = None
-    """ISO date the model stops answering, when announced."""
+    retires: datetime.date | None = None
+    """The day the model stops answering, when announced."""
+    tokenizer_percent: int = 100
+    """Tokens this model's tokenizer makes of a text, in percent of the 4.6 models' count."""
+
+    def geo_percent(self, inference_geo: str) -> int:
+        """Every price's percent for calls served in ``inference_geo``."""
+        return self.us_inference_percent if inference_geo == US_GEO else 100
+
+
+_COUNTS = (
+    "input_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "cache_read_tokens",
+    "output_tokens",
+)
 
 
 @dataclass(frozen=True)
 class TokenUsage:
-    """Billed tokens of one or more model calls, by billing category."""
+    """Billed tokens of one or more model calls, by billing category and inference geo."""
 
     input_tokens: int = 0
     cache_write_5m_tokens: int = 0
     cache_write_1h_tokens: int = 0
     cache_read_tokens: int = 0
     output_tokens: int = 0
+    inference_geo: str = ""
+    """Where the tokens were processed, as the response's ``usage.inference_geo`` says (``us``,
+    ``global``; empty when not reported). A sum of calls served in several geos names each,
+    comma-separated, in call order."""
+    by_geo: tuple[TokenUsage, ...] = ()
+    """For a sum over several geos: the tokens of each geo, one part per geo, in call order."""
 
     @property
     def cache_creation_input_tokens(self) -> int:
@@ -70,10 +105,30 @@ class TokenUsage:
         """The whole prompt, however it was billed."""
         return self.input_tokens + self.cache_creation_input_tokens + self.cache_read_tokens
 
+    def geo_parts(self) -> tuple[TokenUsage, ...]:
+        """The tokens per geo: each part is priced with its own geo's percent."""
+        if self.by_geo:
+            return self.by_geo
+        return () if self._empty() else (self,)
+
     def __add__(self, other: TokenUsage) -> TokenUsage:
-        return TokenUsage(
-            **{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)}
-        )
+        parts: dict[str, TokenUsage] = {}
+        for part in (*self.geo_parts(), *other.geo_parts()):
+            seen = parts.get(part.inference_geo)
+            parts[part.inference_geo] = part if seen is None else _sum_counts(seen, part)
+        totals = {name: getattr(self, name) + getattr(other, name) for name in _COUNTS}
+        if len(parts) <= 1:
+            geo = next(iter(parts), "")
+            return TokenUsage(**totals, inference_geo=geo)
+        named = ",".join(geo for geo in parts if geo)
+        return TokenUsage(**totals, inference_geo=named, by_geo=tuple(parts.values()))
+
+    def _empty(self) -> bool:
+        return not self.inference_geo and not any(getattr(self, name) for name in _COUNTS)
+
+
+def _sum_counts(a: TokenUsage, b: TokenUsage) -> TokenUsage:
+    return replace(a, **{name: getattr(a, name) + getattr(b, name) for name in _COUNTS})
 
 
 @dataclass(frozen=True)
@@ -98,6 +153,14 @@ class Cost:
     def total_nanos(self) -> int:
         return self.input_nanos + self.cache_write_nanos + self.cache_read_nanos + self.output_nanos
 
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(
+            **{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)}
+        )
+
+
+NO_COST = Cost(0, 0, 0, 0, 0, 0, 0)
+
 
 @dataclass(frozen=True)
 class PriceTable:
@@ -112,9 +175,16 @@ class PriceTable:
         data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
         models = {name: _facts(name, row) for name, row in data["models"].items()}
         for facts in models.values():
-            prices = (facts.input, facts.cache_write_5m, facts.cache_write_1h, facts.cache_read)
-            if min(*prices, facts.output) <= 0:
+            prices = (*_prices(facts), facts.output)
+            if min(prices) <= 0:
                 raise ValueError(f"{path}: {facts.model} has a non-positive price")
+            if facts.us_inference_percent < 100 or facts.tokenizer_percent < 100:
+                raise ValueError(f"{path}: {facts.model} has a percent below 100")
+            # Exact to the nano: every price in every geo must stay a whole number of nanos.
+            if any(p * facts.us_inference_percent % 100 for p in prices):
+                raise ValueError(
+                    f"{path}: {facts.model}'s us_inference_percent makes a fractional price"
+                )
         source = data["source"]
         return cls(models=models, source=tuple(source["documents"]), retrieved=source["retrieved"])
 
@@ -130,24 +200,60 @@ class PriceTable:
     def cost(self, model: str, usage: TokenUsage) -> Cost:
         return price(self.facts(model), usage)
 
+    def retirements(
+        self, models: Iterable[str], *, today: datetime.date | None = None
+    ) -> list[ModelFacts]:
+        """The configured models with an announced retirement date, each once.
+
+        Raises :class:`RetiredModelError` when one has retired by ``today`` (default: today in
+        UTC); a model answers no more from its retirement day on.
+        """
+        today = today or datetime.datetime.now(datetime.UTC).date()
+        retiring = {f.model: f for f in map(self.facts, models) if f.retires is not None}
+        for facts in retiring.values():
+            assert facts.retires is not None
+            if today >= facts.retires:
+                raise RetiredModelError(
+                    f"model {facts.model!r} retired on {facts.retires.isoformat()};"
+                    " configure a current model for its tier"
+                )
+        return list(retiring.values())
+
 
 def _facts(model: str, row: dict[str, Any]) -> ModelFacts:
     retires = row.pop("retires", None)
+    if retires is not None:
+        # TOML reads an unquoted date as a date and a quoted one as a string: take both.
+        retires = datetime.date.fromisoformat(str(retires))
     return ModelFacts(model=model, retires=retires, **{k: int(v) for k, v in row.items()})
 
 
+def _prices(facts: ModelFacts) -> tuple[int, int, int, int]:
+    return facts.input, facts.cache_write_5m, facts.cache_write_1h, facts.cache_read
+
+
 def price(facts: ModelFacts, usage: TokenUsage) -> Cost:
-    """Price ``usage`` with ``facts``; every component is tokens x integer price."""
+    """Price ``usage`` with ``facts``: per geo, every component is tokens x integer price."""
+    return sum((_price_one_geo(facts, part) for part in usage.geo_parts()), NO_COST)
+
+
+def _price_one_geo(facts: ModelFacts, usage: TokenUsage) -> Cost:
+    percent = facts.geo_percent(usage.inference_geo)
+
+    def at(nanos: int) -> int:
+        return nanos * percent // 100  # exact: the table is checked for whole nanos
+
+    input_price = at(facts.input)
     written = usage.cache_creation_input_tokens
-    write_nanos_5m = usage.cache_write_5m_tokens * facts.cache_write_5m
-    write_nanos_1h = usage.cache_write_1h_tokens * facts.cache_write_1h
-    read_nanos = usage.cache_read_tokens * facts.cache_read
+    write_nanos_5m = usage.cache_write_5m_tokens * at(facts.cache_write_5m)
+    write_nanos_1h = usage.cache_write_1h_tokens * at(facts.cache_write_1h)
+    read_nanos = usage.cache_read_tokens * at(facts.cache_read)
     return Cost(
-        input_nanos=usage.input_tokens * facts.input,
+        input_nanos=usage.input_tokens * input_price,
         cache_write_5m_nanos=write_nanos_5m,
         cache_write_1h_nanos=write_nanos_1h,
         cache_read_nanos=read_nanos,
-        output_nanos=usage.output_tokens * facts.output,
-        cache_savings_nanos=usage.cache_read_tokens * facts.input - read_nanos,
-        cache_write_premium_nanos=write_nanos_5m + write_nanos_1h - written * facts.input,
+        output_nanos=usage.output_tokens * at(facts.output),
+        cache_savings_nanos=usage.cache_read_tokens * input_price - read_nanos,
+        cache_write_premium_nanos=write_nanos_5m + write_nanos_1h - written * input_price,
     )

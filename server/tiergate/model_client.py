@@ -2,11 +2,19 @@
 
 It sends a laid-out :class:`~tiergate.prompt.Prompt`, keeps every attempt inside the caller's
 deadline, retries what may succeed on a second try, re-asks (billed) when the output is
-truncated, malformed or invalid, and sums the usage of every billed call::
+truncated, malformed or invalid, and sums the usage of every billed call, each with the
+inference geo its response reports::
 
     client = ModelClient(anthropic.AsyncAnthropic(base_url=url, api_key=key), settings)
-    completion = await client.complete(prompt, model="claude-haiku-4-5", check=task.check)
+    completion = await client.complete(
+        prompt, facts=prices.facts("claude-haiku-4-5"), check=task.check, size_field=name
+    )
     completion.output, completion.usage
+
+When every re-ask is spent, OUTPUT_INVALID carries RetryInfo only when another try may help:
+not after a truncation at the model's largest output, and not when the last two answers broke
+the same rule (the caller's constraints then look unsatisfiable). Error messages never quote
+the model's output: a schema violation is named by its path and failing keyword.
 """
 
 from __future__ import annotations
@@ -22,20 +30,29 @@ from typing import Any
 import anthropic
 import httpx2
 import jsonschema
+import structlog
 from anthropic.types import Message
 
 from tiergate import errors, upstream_errors
 from tiergate.config import Settings
-from tiergate.ledger import TokenUsage
+from tiergate.ledger import ModelFacts, TokenUsage
 from tiergate.prompt import JsonObject, Prompt, render_params
 from tiergate.telemetry import Telemetry
 from tiergate.tiers import Tier
 
+log = structlog.get_logger("tiergate.model")
+
 OutputCheck = Callable[[JsonObject], list[str]]
+SizeField = Callable[[], str]
+"""The request field to name when the prompt is too large (computed only then)."""
 
 # Backoff without a retry-after hint: min(0.5 * 2^n, 8) s, with full jitter, as the SDK does.
 _BACKOFF_BASE_S = 0.5
 _BACKOFF_CAP_S = 8.0
+# The longest piece of a validator's message a re-ask quotes back to the model.
+_PROBLEM_CHARS = 300
+# Keys of the instance path in an error message: bounded, since open maps let the model pick them.
+_PATH_CHARS = 120
 
 
 def upstream_client(
@@ -72,11 +89,24 @@ class Completion:
 
 
 class _BadOutput(Exception):
-    """The model answered, but not with something usable; a re-ask may fix it."""
+    """The model answered, but not with something usable; a re-ask may fix it.
 
-    def __init__(self, problem: str, *, truncated: bool = False) -> None:
+    ``problem`` is told to the model in the re-ask; ``public`` goes to the caller and never
+    quotes the output; ``rule`` identifies the broken rule, to tell a repeat from chance.
+    """
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        public: str | None = None,
+        rule: str | None = None,
+        truncated: bool = False,
+    ) -> None:
         super().__init__(problem)
         self.problem = problem
+        self.public = problem if public is None else public
+        self.rule = self.public if rule is None else rule
         self.truncated = truncated
 
 
@@ -101,33 +131,60 @@ class ModelClient:
         self,
         prompt: Prompt,
         *,
-        model: str,
+        facts: ModelFacts,
         check: OutputCheck,
+        size_field: SizeField,
         deadline: float | None = None,
     ) -> Completion:
-        """Ask ``model`` for ``prompt``'s output; ``deadline`` is a ``time.monotonic()`` instant."""
-        params = render_params(prompt, model=model, ttl=self._settings.cache_ttl)
-        completion = Completion(output={}, model=model)
+        """Ask ``facts.model`` for ``prompt``'s output; ``deadline`` is a ``time.monotonic()``
+        instant."""
+        params = render_params(prompt, facts=facts, ttl=self._settings.cache_ttl)
+        completion = Completion(output={}, model=facts.model)
+        previous: _BadOutput | None = None
         for reask in range(self._settings.max_reasks + 1):
-            message = await self._call(params, completion, deadline)
+            message = await self._call(params, completion, deadline, size_field)
             try:
                 completion.output = _parse(message, prompt.output_schema, check)
                 return completion
             except _BadOutput as bad:
-                if reask == self._settings.max_reasks:
-                    raise _with_usage(
-                        errors.OutputInvalid(
-                            f"the model's output was unusable after {reask + 1} billed calls:"
-                            f" {bad.problem}",
-                            retry_after_s=errors.DEFAULT_RETRY_AFTER_S,
-                        ),
-                        completion,
-                    ) from None
-                params = _reask_params(params, message, bad)
+                at_limit = bad.truncated and params["max_tokens"] >= facts.max_output_tokens
+                if reask == self._settings.max_reasks or at_limit:
+                    failure = _output_invalid(bad, previous, at_limit, completion.billed_calls)
+                    raise _with_usage(failure, completion) from None
+                params = _reask_params(params, message, bad, facts)
+                previous = bad
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def count_tokens(
+        self, prompt: Prompt, *, facts: ModelFacts, deadline: float | None = None
+    ) -> int | None:
+        """The prompt's exact input tokens from the free ``count_tokens`` endpoint, output
+        schema included; None when it cannot say (the call itself then decides)."""
+        params = render_params(prompt, facts=facts, ttl=self._settings.cache_ttl)
+        timeout = self._settings.upstream_timeout_s
+        if deadline is not None:
+            timeout = min(timeout, deadline - time.monotonic())
+            if timeout <= 0:
+                return None
+        try:
+            counted = await self._client.messages.count_tokens(
+                model=params["model"],
+                system=params["system"],
+                messages=params["messages"],
+                output_config=params["output_config"],
+                timeout=timeout,
+            )
+        except anthropic.AnthropicError as exc:
+            log.info("count_tokens.failed", model=facts.model, error=type(exc).__name__)
+            return None
+        return counted.input_tokens
+
     async def _call(
-        self, params: dict[str, Any], completion: Completion, deadline: float | None
+        self,
+        params: dict[str, Any],
+        completion: Completion,
+        deadline: float | None,
+        size_field: SizeField,
     ) -> Message:
         """One billed call, after as many unbilled retries as the deadline allows."""
         for attempt in range(1, self._settings.max_attempts + 1):
@@ -138,18 +195,15 @@ class ModelClient:
                     message: Message = await self._client.messages.create(**params, timeout=timeout)
                     call.answered(message, billed_usage(message))
             except anthropic.AnthropicError as exc:
-                mapped = _with_usage(upstream_errors.from_upstream(exc), completion)
                 if isinstance(exc, anthropic.APITimeoutError) and _expired(deadline):
                     raise _with_usage(_deadline_error(), completion) from exc
-                if (
-                    not upstream_errors.is_retryable_upstream(exc)
-                    or attempt == self._settings.max_attempts
-                ):
-                    raise mapped from exc
+                retry = upstream_errors.is_retryable_upstream(exc)
                 wait = _wait_before_retry(exc, attempt)
-                if deadline is not None and time.monotonic() + wait >= deadline:
-                    # Never sleep past the caller's deadline: fail now, saying how long to wait.
-                    raise mapped from exc
+                # Never sleep past the caller's deadline: fail now, saying how long to wait.
+                past_deadline = deadline is not None and time.monotonic() + wait >= deadline
+                if not retry or attempt == self._settings.max_attempts or past_deadline:
+                    mapped = upstream_errors.from_upstream(exc, size_field=size_field())
+                    raise _with_usage(mapped, completion) from exc
                 await asyncio.sleep(wait)
                 continue
             _bill(completion, message)
@@ -160,6 +214,20 @@ class ModelClient:
                     errors.ModelRefused(
                         f"the model refused the request (category: {category})",
                         metadata={"category": str(category)},
+                    ),
+                    completion,
+                )
+            if message.stop_reason == "model_context_window_exceeded":
+                # The prompt fit but left too little room to answer: a longer re-ask cannot help.
+                raise _with_usage(
+                    errors.RequestTooLarge(
+                        [
+                            errors.FieldViolation(
+                                size_field(),
+                                "the prompt leaves the model too little of its context window"
+                                " to answer",
+                            )
+                        ]
                     ),
                     completion,
                 )
@@ -177,7 +245,7 @@ class ModelClient:
 
 
 def billed_usage(message: Message) -> TokenUsage:
-    """What one answered call billed, by billing category."""
+    """What one answered call billed, by billing category, in the geo it was served from."""
     usage = message.usage
     created = usage.cache_creation_input_tokens or 0
     split = usage.cache_creation
@@ -188,6 +256,7 @@ def billed_usage(message: Message) -> TokenUsage:
         cache_write_1h_tokens=write_1h,
         cache_read_tokens=usage.cache_read_input_tokens or 0,
         output_tokens=usage.output_tokens,
+        inference_geo=usage.inference_geo or "",
     )
 
 
@@ -199,9 +268,13 @@ def _bill(completion: Completion, message: Message) -> None:
     completion.stop_reason = message.stop_reason or ""
 
 
-def _parse(message: Message, schema: JsonObject, check: OutputCheck) -> JsonObject:
+def _answer_text(message: Message) -> str | None:
     # Newer models may open with a thinking block: the answer is the first text block.
-    text = next((block.text for block in message.content if block.type == "text"), None)
+    return next((block.text for block in message.content if block.type == "text"), None)
+
+
+def _parse(message: Message, schema: JsonObject, check: OutputCheck) -> JsonObject:
+    text = _answer_text(message)
     if message.stop_reason == "max_tokens":
         raise _BadOutput("output truncated at max_tokens", truncated=True)
     if not text or not text.strip():
@@ -216,34 +289,59 @@ def _parse(message: Message, schema: JsonObject, check: OutputCheck) -> JsonObje
         jsonschema.Draft202012Validator(schema).iter_errors(output)
     )
     if error is not None:
-        raise _BadOutput(f"output does not match the schema at {error.json_path}: {error.message}")
+        # The validator's message quotes the output; the caller gets the path and keyword only.
+        where = f"output does not match the schema at {error.json_path[:_PATH_CHARS]}"
+        raise _BadOutput(
+            f"{where}: {error.message[:_PROBLEM_CHARS]}", public=f"{where} ({error.validator})"
+        )
     problems = check(output)
     if problems:
-        raise _BadOutput("; ".join(problems))
+        # Task checks may name values from the output or the request: kept from the caller.
+        raise _BadOutput(
+            "; ".join(problems),
+            public=f"output failed {len(problems)} of the task's checks",
+            rule="; ".join(problems),
+        )
     return output
 
 
-def _reask_params(params: dict[str, Any], message: Message, bad: _BadOutput) -> dict[str, Any]:
+def _output_invalid(
+    bad: _BadOutput, previous: _BadOutput | None, at_limit: bool, billed_calls: int
+) -> errors.OutputInvalid:
+    """OUTPUT_INVALID, with RetryInfo only when another try may help."""
+    repeated = previous is not None and previous.rule == bad.rule
+    hopeless = at_limit or repeated
+    return errors.OutputInvalid(
+        f"the model's output was unusable after {billed_calls} billed calls: {bad.public}"
+        + (" (the same problem every time)" if repeated else "")
+        + (" (at the model's largest output)" if at_limit else ""),
+        retry_after_s=None if hopeless else errors.DEFAULT_RETRY_AFTER_S,
+    )
+
+
+def _reask_params(
+    params: dict[str, Any], message: Message, bad: _BadOutput, facts: ModelFacts
+) -> dict[str, Any]:
     """The next billed call: more room when truncated, else a correction after the bad answer."""
     if bad.truncated:
-        return {**params, "max_tokens": params["max_tokens"] * 2}
-    answer = next((b.text for b in message.content if b.type == "text"), "") or "(empty)"
+        return {**params, "max_tokens": min(params["max_tokens"] * 2, facts.max_output_tokens)}
     first = params["messages"][0]
+    correction = {
+        "type": "text",
+        "text": f"That answer was not usable: {bad.problem}. Answer again with only a JSON"
+        " object that follows the schema and the instructions.",
+    }
+    answer = _answer_text(message) or ""
+    if not answer.strip():
+        # The API rejects blank text blocks: a blank answer is not echoed; the correction
+        # follows the request in the same user turn, after the last breakpoint.
+        return {**params, "messages": [{**first, "content": [*first["content"], correction]}]}
     return {
         **params,
         "messages": [
             first,
             {"role": "assistant", "content": [{"type": "text", "text": answer}]},
-            {
-                "role": "user",
-                "content": [
-                    {
-                        "type": "text",
-                        "text": f"That answer was not usable: {bad.problem}. Answer again with"
-                        " only a JSON object that follows the schema and the instructions.",
-                    }
-                ],
-            },
+            {"role": "user", "content": [correction]},
         ],
     }
 

@@ -10,7 +10,10 @@ A task therefore hands over three parts and this module owns their order:
 3. ``request``: the per-request text, alone in the user message, after the last breakpoint,
    so it is never part of a cached prefix.
 
-The output schema travels in ``output_config`` and depends on stable parts only.
+The output schema travels in ``output_config``, depends on stable parts only, and heads the
+cached prefix (changing it invalidates the cache). A breakpoint is placed only where the prefix
+before it, schema included, can reach the model's minimum cacheable length: below it the API
+caches nothing, so such a breakpoint could never pay.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from xml.sax.saxutils import quoteattr
+
+from tiergate.ledger import ModelFacts
+from tiergate.sizing import bounds, scaled_high
 
 JsonObject = dict[str, Any]
 
@@ -41,18 +47,24 @@ class Prompt:
     metadata: Mapping[str, str] = field(default_factory=dict)
 
 
-def render_params(prompt: Prompt, *, model: str, ttl: Literal["5m", "1h"]) -> dict[str, Any]:
-    """The Messages API request body for ``prompt``, laid out for caching."""
-    breakpoint_ = {"type": "ephemeral", "ttl": ttl}
+def render_params(prompt: Prompt, *, facts: ModelFacts, ttl: Literal["5m", "1h"]) -> dict[str, Any]:
+    """The Messages API request body for ``prompt`` on ``facts.model``, laid out for caching."""
     system: list[dict[str, Any]] = [{"type": "text", "text": prompt.instructions}]
     system.extend({"type": "text", "text": part} for part in prompt.context)
     # Breakpoint 1 after the task's own instructions (shared by every caller of the task),
     # breakpoint 2 after the caller's context; lookback finds the longest one still cached.
-    system[0]["cache_control"] = breakpoint_
-    if len(system) > 1:
-        system[-1]["cache_control"] = breakpoint_
+    # Each only where its prefix can reach the minimum (estimated high: a breakpoint that
+    # cannot reach it costs nothing but can never pay).
+    schema = canonical_json(prompt.output_schema)
+    prefix = bounds(schema).high
+    for index, block in enumerate(system):
+        prefix += bounds(block["text"]).high
+        if index in (0, len(system) - 1) and (
+            scaled_high(prefix, facts) >= facts.min_cacheable_tokens
+        ):
+            block["cache_control"] = {"type": "ephemeral", "ttl": ttl}
     return {
-        "model": model,
+        "model": facts.model,
         "max_tokens": prompt.max_tokens,
         "system": system,
         "messages": [{"role": "user", "content": [{"type": "text", "text": prompt.request}]}],

@@ -13,19 +13,18 @@ from typing import Any
 import grpc
 import structlog
 
-from tiergate import errors, status
+from tiergate import errors, sizing, status
 from tiergate.admission import Admission
 from tiergate.auth import caller_of
 from tiergate.config import Settings
-from tiergate.ledger import PriceTable
+from tiergate.ledger import ModelFacts, PriceTable
 from tiergate.model_client import Completion, ModelClient
-from tiergate.prompt import Prompt, canonical_json
+from tiergate.prompt import Prompt
 from tiergate.tasks import TASKS, Task
 from tiergate.telemetry import Telemetry
 from tiergate.tiers import RPC_TIERS, Tier
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import task_service_pb2_grpc, usage_pb2
-from tiergate.validation import check_fits
 
 log = structlog.get_logger("tiergate.rpc")
 
@@ -69,25 +68,23 @@ class TaskRunner:
                 raise errors.RequestTooLarge(
                     [
                         errors.FieldViolation(
-                            "*", f"the request exceeds {self._settings.max_message_bytes} bytes"
+                            sizing.largest_field(request),
+                            f"the request exceeds {self._settings.max_message_bytes} bytes",
                         )
                     ]
                 )
             task.validate(request)
             prompt = task.prompt(request)
             facts = self._prices.facts(model)
-            check_fits(
-                task.size_field,
-                _prompt_chars(prompt),
-                context_window_tokens=facts.context_window_tokens,
-                max_tokens=prompt.max_tokens,
-            )
+            deadline = _deadline(context)
+            await self._check_fits(request, prompt, facts, deadline)
             async with self.admission.slot(tier):
                 completion = await self._model_client.complete(
                     prompt,
-                    model=model,
+                    facts=facts,
                     check=functools.partial(task.check, request),
-                    deadline=_deadline(context),
+                    size_field=functools.partial(sizing.largest_field, request),
+                    deadline=deadline,
                 )
             return task.respond(request, completion.output, self.usage(tier, completion))
         except errors.TiergateError as err:
@@ -111,6 +108,24 @@ class TaskRunner:
             self._log(task.rpc, tier, model, completion, outcome, started, caller)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def _check_fits(
+        self, request: Any, prompt: Prompt, facts: ModelFacts, deadline: float | None
+    ) -> None:
+        """Refuse a prompt too large for the model's window before any billed call: by the
+        estimate when it is certain, else by the free ``count_tokens`` endpoint."""
+        fit = sizing.assess(prompt, facts)
+        if fit is sizing.Fit.FITS:
+            return
+        counted = None
+        if fit is sizing.Fit.UNSURE:
+            counted = await self._model_client.count_tokens(prompt, facts=facts, deadline=deadline)
+            if counted is None or counted <= sizing.room(facts, prompt.max_tokens):
+                return
+        tokens = counted if counted is not None else sizing.prompt_bounds(prompt, facts).low
+        raise sizing.too_large(
+            request, facts, prompt.max_tokens, tokens=tokens, counted=counted is not None
+        )
+
     def usage(self, tier: Tier, completion: Completion) -> usage_pb2.Usage:
         """The ``Usage`` message for what ``completion`` billed, priced by the ledger."""
         tokens = completion.usage
@@ -127,6 +142,7 @@ class TaskRunner:
             billed_calls=completion.billed_calls,
             attempts=completion.attempts,
             request_id=completion.request_id,
+            inference_geo=tokens.inference_geo,
             cost=usage_pb2.Cost(
                 input_nanos=cost.input_nanos,
                 cache_write_nanos=cost.cache_write_nanos,
@@ -170,11 +186,6 @@ class TaskRunner:
                 attempts=completion.attempts,
             )
         log.info("rpc", **fields)
-
-
-def _prompt_chars(prompt: Prompt) -> int:
-    parts = (prompt.instructions, *prompt.context, prompt.request)
-    return sum(map(len, parts)) + len(canonical_json(prompt.output_schema))
 
 
 def _deadline(context: grpc.aio.ServicerContext) -> float | None:

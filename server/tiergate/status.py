@@ -44,16 +44,21 @@ class GrpcStatus(_Status, grpc.Status):  # type: ignore[misc]
     """A ``grpc.Status`` for ``ServicerContext.abort_with_status``."""
 
 
-# gRPC's built-in client retries read this trailer: with it they wait as long as we ask.
+# gRPC's built-in client retries read this trailer: with it they wait as long as we ask, and
+# a negative value tells them not to retry at all (gRFC A6), whatever their status codes.
 PUSHBACK_TRAILER = "grpc-retry-pushback-ms"
+NO_RETRY_PUSHBACK = "-1"
 
 
 def grpc_status(err: TiergateError) -> grpc.Status:
-    """``err`` as gRPC sends it: rich details, plus the retry pushback when it is retryable."""
+    """``err`` as gRPC sends it: rich details, plus the retry pushback: the delay when a
+    client may retry it automatically, else "do not retry"."""
     status = rpc_status.to_status(to_status(err))
     trailers: tuple[tuple[str, str | bytes], ...] = tuple(status.trailing_metadata)
-    if err.retry_after_s is not None:
+    if err.client_may_retry and err.retry_after_s is not None:
         trailers += ((PUSHBACK_TRAILER, str(round(err.retry_after_s * 1000))),)
+    else:
+        trailers += ((PUSHBACK_TRAILER, NO_RETRY_PUSHBACK),)
     return GrpcStatus(status.code, status.details, trailers)
 
 

@@ -9,13 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from tiergate.errors import FieldViolation, InvalidRequest, RequestTooLarge
+from tiergate.errors import FieldViolation, InvalidRequest
 
-# Rough upper bound on characters per token for the size check before any model call; the
-# upstream's own "prompt is too long" answer is still mapped, in case the estimate is short.
-CHARS_PER_TOKEN = 4
 # Per-field ceiling for stable context (instructions, examples); the context-window check
-# above is what really bounds a prompt.
+# (``tiergate.sizing``) is what really bounds a prompt.
 MAX_CONTEXT_CHARS = 800_000
 
 
@@ -56,19 +53,3 @@ class Violations:
     def raise_if_any(self) -> None:
         if self._found:
             raise InvalidRequest(self._found)
-
-
-def check_fits(field: str, chars: int, *, context_window_tokens: int, max_tokens: int) -> None:
-    """Reject a prompt that cannot fit the model's context window, before any model call."""
-    estimate = -(-chars // CHARS_PER_TOKEN)
-    room = context_window_tokens - max_tokens
-    if estimate > room:
-        raise RequestTooLarge(
-            [
-                FieldViolation(
-                    field,
-                    f"the prompt is about {estimate} tokens; the model takes at most {room}"
-                    f" besides the answer (context window {context_window_tokens})",
-                )
-            ]
-        )

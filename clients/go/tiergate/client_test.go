@@ -44,6 +44,15 @@ func (s *standIn) Moderate(ctx context.Context, _ *tiergatev1.ModerateRequest) (
 	return &tiergatev1.ModerateResponse{Flagged: false}, nil
 }
 
+// Extract always fails UNAVAILABLE with a negative pushback, as the service answers a billed or
+// non-retryable OUTPUT_INVALID.
+func (s *standIn) Extract(ctx context.Context, _ *tiergatev1.ExtractRequest) (*tiergatev1.ExtractResponse, error) {
+	s.calls.Add(1)
+	_ = grpc.SetTrailer(ctx, metadata.Pairs("grpc-retry-pushback-ms", "-1"))
+	st, _ := status.New(codes.Unavailable, "output unusable").WithDetails(&errdetails.ErrorInfo{Reason: "OUTPUT_INVALID", Domain: tiergate.Domain})
+	return nil, st.Err()
+}
+
 // Summarize always fails validation.
 func (s *standIn) Summarize(context.Context, *tiergatev1.SummarizeRequest) (*tiergatev1.SummarizeResponse, error) {
 	s.calls.Add(1)
@@ -114,6 +123,20 @@ func TestRetriesAfterPushback(t *testing.T) {
 	}
 	if n := service.calls.Load(); n != 2 {
 		t.Errorf("server saw %d attempts, want 2", n)
+	}
+}
+
+// UNAVAILABLE with a negative pushback is not retried: billed calls are never multiplied.
+func TestNegativePushbackStopsRetries(t *testing.T) {
+	service, target := serve(t)
+	client := dial(t, target)
+	_, err := client.Extract(context.Background(), &tiergatev1.ExtractRequest{})
+	var terr *tiergate.Error
+	if !errors.As(err, &terr) || terr.Reason != "OUTPUT_INVALID" {
+		t.Fatalf("got %v, want OUTPUT_INVALID", err)
+	}
+	if n := service.calls.Load(); n != 1 {
+		t.Errorf("server saw %d attempts, want 1", n)
 	}
 }
 

@@ -16,8 +16,10 @@ const DefaultTimeout = 30 * time.Second
 
 // ServiceConfig balances round robin over every resolved address (one per replica behind a
 // headless Kubernetes service) and retries UNAVAILABLE and RESOURCE_EXHAUSTED. The service
-// sends grpc-retry-pushback-ms with every retryable error; gRPC's retries then wait exactly
-// that long instead of their own backoff. The Python and TypeScript clients use the same.
+// sends grpc-retry-pushback-ms with every error: the delay when a retry may help and nothing
+// was billed (gRPC's retries then wait exactly that long instead of their own backoff), else
+// -1, which stops them, so retries never multiply billed calls. The Python and TypeScript
+// clients use the same.
 const ServiceConfig = `{
   "loadBalancingConfig": [{"round_robin": {}}],
   "methodConfig": [{

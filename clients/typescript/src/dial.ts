@@ -8,8 +8,9 @@ export const DEFAULT_TIMEOUT_MS = 30_000;
 /**
  * Round robin over every resolved address (one per replica behind a headless Kubernetes
  * service); UNAVAILABLE and RESOURCE_EXHAUSTED are retried. The service sends
- * grpc-retry-pushback-ms with every retryable error, and gRPC's retries wait exactly that long
- * instead of their own backoff.
+ * grpc-retry-pushback-ms with every error: the delay when a retry may help and nothing was
+ * billed (gRPC's retries wait exactly that long instead of their own backoff), else -1, which
+ * stops them, so retries never multiply billed calls.
  */
 export const SERVICE_CONFIG = {
   loadBalancingConfig: [{ round_robin: {} }],

@@ -1,5 +1,6 @@
 // The helper's transport behaviour against an in-process grpc-js stand-in server: default
-// deadlines, retries after pushback, no retry of INVALID_ARGUMENT, errors decoded over the wire.
+// deadlines, retries after pushback, none after a negative pushback, no retry of
+// INVALID_ARGUMENT, errors decoded over the wire.
 // The real service is exercised by the conformance suite.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -52,7 +53,7 @@ function richError(code: status, reason: string): Metadata {
 
 describe("TaskClient against a stand-in server", () => {
   const server = new Server();
-  const calls: Record<string, number> = { moderate: 0, summarize: 0 };
+  const calls: Record<string, number> = { moderate: 0, summarize: 0, extract: 0 };
   let deadlineSeen = Number.NaN;
   let client: TaskClient;
 
@@ -70,6 +71,13 @@ describe("TaskClient against a stand-in server", () => {
         return;
       }
       callback(null, create(TaskService.method.moderate.output, { flagged: false }));
+    },
+    extract(_call, callback) {
+      // As the service answers a billed or non-retryable OUTPUT_INVALID.
+      calls.extract! += 1;
+      const trailers = richError(status.UNAVAILABLE, "OUTPUT_INVALID");
+      trailers.set("grpc-retry-pushback-ms", "-1");
+      callback({ code: status.UNAVAILABLE, details: "output unusable", metadata: trailers });
     },
     summarize(_call, callback) {
       calls.summarize! += 1;
@@ -103,6 +111,15 @@ describe("TaskClient against a stand-in server", () => {
     const reply = await client.moderate({ text: "x" });
     assert.equal(reply.flagged, false);
     assert.equal(calls.moderate, 2);
+  });
+
+  it("does not retry UNAVAILABLE after a negative pushback", async () => {
+    await assert.rejects(client.extract({ text: "x" }), (error) => {
+      assert.ok(error instanceof TiergateError);
+      assert.equal(error.reason, "OUTPUT_INVALID");
+      return true;
+    });
+    assert.equal(calls.extract, 1);
   });
 
   it("does not retry INVALID_ARGUMENT and decodes its details", async () => {

@@ -116,6 +116,17 @@ const (
 	// The request or its prompt is too large for the model. Status
 	// INVALID_ARGUMENT.
 	ErrorReason_ERROR_REASON_REQUEST_TOO_LARGE ErrorReason = 12
+	// The upstream model API refused the call and said a retry cannot help
+	// (`x-should-retry: false`). Status FAILED_PRECONDITION, no RetryInfo: an
+	// operator has to act; ErrorInfo metadata `upstream_status` has the HTTP
+	// status.
+	ErrorReason_ERROR_REASON_UPSTREAM_NOT_RETRYABLE ErrorReason = 13
+	// The service's organisation reached a spend limit of the upstream model API
+	// (ErrorInfo metadata `error_code`: `enforced_spend_limit_reached`,
+	// `contract_spend_limit_reached`, ...). Status FAILED_PRECONDITION, no
+	// RetryInfo: no retry helps until an operator raises the limit or the
+	// period ends.
+	ErrorReason_ERROR_REASON_UPSTREAM_SPEND_LIMIT ErrorReason = 14
 )
 
 // Enum value maps for ErrorReason.
@@ -134,21 +145,25 @@ var (
 		10: "ERROR_REASON_UPSTREAM_REJECTED",
 		11: "ERROR_REASON_DRAINING",
 		12: "ERROR_REASON_REQUEST_TOO_LARGE",
+		13: "ERROR_REASON_UPSTREAM_NOT_RETRYABLE",
+		14: "ERROR_REASON_UPSTREAM_SPEND_LIMIT",
 	}
 	ErrorReason_value = map[string]int32{
-		"ERROR_REASON_UNSPECIFIED":           0,
-		"ERROR_REASON_INVALID_REQUEST":       1,
-		"ERROR_REASON_UPSTREAM_RATE_LIMITED": 2,
-		"ERROR_REASON_UPSTREAM_UNAVAILABLE":  3,
-		"ERROR_REASON_DEADLINE_EXCEEDED":     4,
-		"ERROR_REASON_UPSTREAM_AUTH_FAILED":  5,
-		"ERROR_REASON_MODEL_REFUSED":         6,
-		"ERROR_REASON_OUTPUT_INVALID":        7,
-		"ERROR_REASON_OVERLOADED":            8,
-		"ERROR_REASON_UNAUTHENTICATED":       9,
-		"ERROR_REASON_UPSTREAM_REJECTED":     10,
-		"ERROR_REASON_DRAINING":              11,
-		"ERROR_REASON_REQUEST_TOO_LARGE":     12,
+		"ERROR_REASON_UNSPECIFIED":            0,
+		"ERROR_REASON_INVALID_REQUEST":        1,
+		"ERROR_REASON_UPSTREAM_RATE_LIMITED":  2,
+		"ERROR_REASON_UPSTREAM_UNAVAILABLE":   3,
+		"ERROR_REASON_DEADLINE_EXCEEDED":      4,
+		"ERROR_REASON_UPSTREAM_AUTH_FAILED":   5,
+		"ERROR_REASON_MODEL_REFUSED":          6,
+		"ERROR_REASON_OUTPUT_INVALID":         7,
+		"ERROR_REASON_OVERLOADED":             8,
+		"ERROR_REASON_UNAUTHENTICATED":        9,
+		"ERROR_REASON_UPSTREAM_REJECTED":      10,
+		"ERROR_REASON_DRAINING":               11,
+		"ERROR_REASON_REQUEST_TOO_LARGE":      12,
+		"ERROR_REASON_UPSTREAM_NOT_RETRYABLE": 13,
+		"ERROR_REASON_UPSTREAM_SPEND_LIMIT":   14,
 	}
 )
 
@@ -1425,7 +1440,7 @@ const file_tiergate_v1_task_service_proto_rawDesc = "" +
 	"\rSummaryFormat\x12\x1e\n" +
 	"\x1aSUMMARY_FORMAT_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18SUMMARY_FORMAT_PARAGRAPH\x10\x01\x12\x1a\n" +
-	"\x16SUMMARY_FORMAT_BULLETS\x10\x02*\xca\x03\n" +
+	"\x16SUMMARY_FORMAT_BULLETS\x10\x02*\x9a\x04\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cERROR_REASON_INVALID_REQUEST\x10\x01\x12&\n" +
@@ -1440,7 +1455,9 @@ const file_tiergate_v1_task_service_proto_rawDesc = "" +
 	"\x1eERROR_REASON_UPSTREAM_REJECTED\x10\n" +
 	"\x12\x19\n" +
 	"\x15ERROR_REASON_DRAINING\x10\v\x12\"\n" +
-	"\x1eERROR_REASON_REQUEST_TOO_LARGE\x10\f2\xb7\x03\n" +
+	"\x1eERROR_REASON_REQUEST_TOO_LARGE\x10\f\x12'\n" +
+	"#ERROR_REASON_UPSTREAM_NOT_RETRYABLE\x10\r\x12%\n" +
+	"!ERROR_REASON_UPSTREAM_SPEND_LIMIT\x10\x0e2\xb7\x03\n" +
 	"\vTaskService\x12G\n" +
 	"\bClassify\x12\x1c.tiergate.v1.ClassifyRequest\x1a\x1d.tiergate.v1.ClassifyResponse\x12J\n" +
 	"\tSummarize\x12\x1d.tiergate.v1.SummarizeRequest\x1a\x1e.tiergate.v1.SummarizeResponse\x12D\n" +

@@ -231,7 +231,14 @@ type Usage struct {
 	// overloads included).
 	Attempts int32 `protobuf:"varint,11,opt,name=attempts,proto3" json:"attempts,omitempty"`
 	// The upstream request id of the last model call, for support tickets.
-	RequestId     string `protobuf:"bytes,12,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,12,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Where the billed calls were processed, as the model API reports each
+	// call's `usage.inference_geo`: `us` (US-only inference, priced at the
+	// model's US-inference multiplier, 1.1x on Sonnet 4.6, Opus 4.6 and Opus 4.7)
+	// or `global`. When the RPC's billed calls ran in different geos, each geo,
+	// comma-separated, in call order (e.g. `global,us`); every call is priced in
+	// its own geo. Empty when no call was billed or the API did not say.
+	InferenceGeo  string `protobuf:"bytes,13,opt,name=inference_geo,json=inferenceGeo,proto3" json:"inference_geo,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -350,6 +357,13 @@ func (x *Usage) GetRequestId() string {
 	return ""
 }
 
+func (x *Usage) GetInferenceGeo() string {
+	if x != nil {
+		return x.InferenceGeo
+	}
+	return ""
+}
+
 var File_tiergate_v1_usage_proto protoreflect.FileDescriptor
 
 const file_tiergate_v1_usage_proto_rawDesc = "" +
@@ -366,7 +380,7 @@ const file_tiergate_v1_usage_proto_rawDesc = "" +
 	"\x14cache_write_5m_nanos\x18\x06 \x01(\x03R\x11cacheWrite5mNanos\x12/\n" +
 	"\x14cache_write_1h_nanos\x18\a \x01(\x03R\x11cacheWrite1hNanos\x12.\n" +
 	"\x13cache_savings_nanos\x18\b \x01(\x03R\x11cacheSavingsNanos\x129\n" +
-	"\x19cache_write_premium_nanos\x18\t \x01(\x03R\x16cacheWritePremiumNanos\"\x8f\x04\n" +
+	"\x19cache_write_premium_nanos\x18\t \x01(\x03R\x16cacheWritePremiumNanos\"\xb4\x04\n" +
 	"\x05Usage\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\x12%\n" +
 	"\x04tier\x18\x02 \x01(\x0e2\x11.tiergate.v1.TierR\x04tier\x12!\n" +
@@ -381,7 +395,8 @@ const file_tiergate_v1_usage_proto_rawDesc = "" +
 	" \x01(\x05R\vbilledCalls\x12\x1a\n" +
 	"\battempts\x18\v \x01(\x05R\battempts\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\f \x01(\tR\trequestId*Q\n" +
+	"request_id\x18\f \x01(\tR\trequestId\x12#\n" +
+	"\rinference_geo\x18\r \x01(\tR\finferenceGeo*Q\n" +
 	"\x04Tier\x12\x14\n" +
 	"\x10TIER_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tTIER_FAST\x10\x01\x12\x11\n" +

@@ -18,8 +18,10 @@ SERVICE_CONFIG: dict[str, Any] = {
     "methodConfig": [
         {
             "name": [{"service": "tiergate.v1.TaskService"}],
-            # The service marks these retryable (RetryInfo) and sends grpc-retry-pushback-ms,
-            # which gRPC's retries wait for instead of their own backoff.
+            # The service sends grpc-retry-pushback-ms with every error: the delay when a retry
+            # may help and nothing was billed (gRPC's retries wait for it instead of their own
+            # backoff), else -1, which stops these retries, so they never multiply billed
+            # calls (a non-retryable or billed OUTPUT_INVALID is UNAVAILABLE too).
             "retryPolicy": {
                 "maxAttempts": 3,
                 "initialBackoff": "0.2s",

@@ -97,6 +97,19 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """The request or its prompt is too large for the model. Status
     INVALID_ARGUMENT.
     """
+    ERROR_REASON_UPSTREAM_NOT_RETRYABLE: _ErrorReason.ValueType  # 13
+    """The upstream model API refused the call and said a retry cannot help
+    (`x-should-retry: false`). Status FAILED_PRECONDITION, no RetryInfo: an
+    operator has to act; ErrorInfo metadata `upstream_status` has the HTTP
+    status.
+    """
+    ERROR_REASON_UPSTREAM_SPEND_LIMIT: _ErrorReason.ValueType  # 14
+    """The service's organisation reached a spend limit of the upstream model API
+    (ErrorInfo metadata `error_code`: `enforced_spend_limit_reached`,
+    `contract_spend_limit_reached`, ...). Status FAILED_PRECONDITION, no
+    RetryInfo: no retry helps until an operator raises the limit or the
+    period ends.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """Stable reasons carried in `google.rpc.ErrorInfo.reason` (without the
@@ -148,6 +161,19 @@ ERROR_REASON_DRAINING: ErrorReason.ValueType  # 11
 ERROR_REASON_REQUEST_TOO_LARGE: ErrorReason.ValueType  # 12
 """The request or its prompt is too large for the model. Status
 INVALID_ARGUMENT.
+"""
+ERROR_REASON_UPSTREAM_NOT_RETRYABLE: ErrorReason.ValueType  # 13
+"""The upstream model API refused the call and said a retry cannot help
+(`x-should-retry: false`). Status FAILED_PRECONDITION, no RetryInfo: an
+operator has to act; ErrorInfo metadata `upstream_status` has the HTTP
+status.
+"""
+ERROR_REASON_UPSTREAM_SPEND_LIMIT: ErrorReason.ValueType  # 14
+"""The service's organisation reached a spend limit of the upstream model API
+(ErrorInfo metadata `error_code`: `enforced_spend_limit_reached`,
+`contract_spend_limit_reached`, ...). Status FAILED_PRECONDITION, no
+RetryInfo: no retry helps until an operator raises the limit or the
+period ends.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
 

@@ -129,6 +129,7 @@ class Usage(_message.Message):
     BILLED_CALLS_FIELD_NUMBER: _builtins.int
     ATTEMPTS_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    INFERENCE_GEO_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """The model id that served the call, e.g. `claude-haiku-4-5`."""
     tier: Global___Tier.ValueType
@@ -155,6 +156,14 @@ class Usage(_message.Message):
     """
     request_id: _builtins.str
     """The upstream request id of the last model call, for support tickets."""
+    inference_geo: _builtins.str
+    """Where the billed calls were processed, as the model API reports each
+    call's `usage.inference_geo`: `us` (US-only inference, priced at the
+    model's US-inference multiplier, 1.1x on Sonnet 4.6, Opus 4.6 and Opus 4.7)
+    or `global`. When the RPC's billed calls ran in different geos, each geo,
+    comma-separated, in call order (e.g. `global,us`); every call is priced in
+    its own geo. Empty when no call was billed or the API did not say.
+    """
     @_builtins.property
     def cost(self) -> Global___Cost:
         """The exact cost of these tokens."""
@@ -174,10 +183,11 @@ class Usage(_message.Message):
         billed_calls: _builtins.int = ...,
         attempts: _builtins.int = ...,
         request_id: _builtins.str = ...,
+        inference_geo: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "billed_calls", b"billed_calls", "cache_creation_1h_input_tokens", b"cache_creation_1h_input_tokens", "cache_creation_5m_input_tokens", b"cache_creation_5m_input_tokens", "cache_creation_input_tokens", b"cache_creation_input_tokens", "cache_read_input_tokens", b"cache_read_input_tokens", "cost", b"cost", "input_tokens", b"input_tokens", "model", b"model", "output_tokens", b"output_tokens", "request_id", b"request_id", "tier", b"tier"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "billed_calls", b"billed_calls", "cache_creation_1h_input_tokens", b"cache_creation_1h_input_tokens", "cache_creation_5m_input_tokens", b"cache_creation_5m_input_tokens", "cache_creation_input_tokens", b"cache_creation_input_tokens", "cache_read_input_tokens", b"cache_read_input_tokens", "cost", b"cost", "inference_geo", b"inference_geo", "input_tokens", b"input_tokens", "model", b"model", "output_tokens", b"output_tokens", "request_id", b"request_id", "tier", b"tier"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

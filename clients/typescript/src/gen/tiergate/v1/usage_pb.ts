@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tiergate/v1/usage.proto.
  */
 export const file_tiergate_v1_usage: GenFile = /*@__PURE__*/
-  fileDesc("Chd0aWVyZ2F0ZS92MS91c2FnZS5wcm90bxILdGllcmdhdGUudjEi9wEKBENvc3QSEwoLaW5wdXRfbmFub3MYASABKAMSGQoRY2FjaGVfd3JpdGVfbmFub3MYAiABKAMSGAoQY2FjaGVfcmVhZF9uYW5vcxgDIAEoAxIUCgxvdXRwdXRfbmFub3MYBCABKAMSEwoLdG90YWxfbmFub3MYBSABKAMSHAoUY2FjaGVfd3JpdGVfNW1fbmFub3MYBiABKAMSHAoUY2FjaGVfd3JpdGVfMWhfbmFub3MYByABKAMSGwoTY2FjaGVfc2F2aW5nc19uYW5vcxgIIAEoAxIhChljYWNoZV93cml0ZV9wcmVtaXVtX25hbm9zGAkgASgDItcCCgVVc2FnZRINCgVtb2RlbBgBIAEoCRIfCgR0aWVyGAIgASgOMhEudGllcmdhdGUudjEuVGllchIUCgxpbnB1dF90b2tlbnMYAyABKAMSIwobY2FjaGVfY3JlYXRpb25faW5wdXRfdG9rZW5zGAQgASgDEh8KF2NhY2hlX3JlYWRfaW5wdXRfdG9rZW5zGAUgASgDEhUKDW91dHB1dF90b2tlbnMYBiABKAMSHwoEY29zdBgHIAEoCzIRLnRpZXJnYXRlLnYxLkNvc3QSJgoeY2FjaGVfY3JlYXRpb25fNW1faW5wdXRfdG9rZW5zGAggASgDEiYKHmNhY2hlX2NyZWF0aW9uXzFoX2lucHV0X3Rva2VucxgJIAEoAxIUCgxiaWxsZWRfY2FsbHMYCiABKAUSEAoIYXR0ZW1wdHMYCyABKAUSEgoKcmVxdWVzdF9pZBgMIAEoCSpRCgRUaWVyEhQKEFRJRVJfVU5TUEVDSUZJRUQQABINCglUSUVSX0ZBU1QQARIRCg1USUVSX0JBTEFOQ0VEEAISEQoNVElFUl9GUk9OVElFUhADYgZwcm90bzM");
+  fileDesc("Chd0aWVyZ2F0ZS92MS91c2FnZS5wcm90bxILdGllcmdhdGUudjEi9wEKBENvc3QSEwoLaW5wdXRfbmFub3MYASABKAMSGQoRY2FjaGVfd3JpdGVfbmFub3MYAiABKAMSGAoQY2FjaGVfcmVhZF9uYW5vcxgDIAEoAxIUCgxvdXRwdXRfbmFub3MYBCABKAMSEwoLdG90YWxfbmFub3MYBSABKAMSHAoUY2FjaGVfd3JpdGVfNW1fbmFub3MYBiABKAMSHAoUY2FjaGVfd3JpdGVfMWhfbmFub3MYByABKAMSGwoTY2FjaGVfc2F2aW5nc19uYW5vcxgIIAEoAxIhChljYWNoZV93cml0ZV9wcmVtaXVtX25hbm9zGAkgASgDIu4CCgVVc2FnZRINCgVtb2RlbBgBIAEoCRIfCgR0aWVyGAIgASgOMhEudGllcmdhdGUudjEuVGllchIUCgxpbnB1dF90b2tlbnMYAyABKAMSIwobY2FjaGVfY3JlYXRpb25faW5wdXRfdG9rZW5zGAQgASgDEh8KF2NhY2hlX3JlYWRfaW5wdXRfdG9rZW5zGAUgASgDEhUKDW91dHB1dF90b2tlbnMYBiABKAMSHwoEY29zdBgHIAEoCzIRLnRpZXJnYXRlLnYxLkNvc3QSJgoeY2FjaGVfY3JlYXRpb25fNW1faW5wdXRfdG9rZW5zGAggASgDEiYKHmNhY2hlX2NyZWF0aW9uXzFoX2lucHV0X3Rva2VucxgJIAEoAxIUCgxiaWxsZWRfY2FsbHMYCiABKAUSEAoIYXR0ZW1wdHMYCyABKAUSEgoKcmVxdWVzdF9pZBgMIAEoCRIVCg1pbmZlcmVuY2VfZ2VvGA0gASgJKlEKBFRpZXISFAoQVElFUl9VTlNQRUNJRklFRBAAEg0KCVRJRVJfRkFTVBABEhEKDVRJRVJfQkFMQU5DRUQQAhIRCg1USUVSX0ZST05USUVSEANiBnByb3RvMw");
 
 /**
  * Exact cost of an RPC in integer nano-dollars (1 USD = 1,000,000,000 nanos),
@@ -186,6 +186,18 @@ export type Usage = Message<"tiergate.v1.Usage"> & {
    * @generated from field: string request_id = 12;
    */
   requestId: string;
+
+  /**
+   * Where the billed calls were processed, as the model API reports each
+   * call's `usage.inference_geo`: `us` (US-only inference, priced at the
+   * model's US-inference multiplier, 1.1x on Sonnet 4.6, Opus 4.6 and Opus 4.7)
+   * or `global`. When the RPC's billed calls ran in different geos, each geo,
+   * comma-separated, in call order (e.g. `global,us`); every call is priced in
+   * its own geo. Empty when no call was billed or the API did not say.
+   *
+   * @generated from field: string inference_geo = 13;
+   */
+  inferenceGeo: string;
 };
 
 /**
