@@ -28,6 +28,7 @@ from tiergate import errors, upstream_errors
 from tiergate.config import Settings
 from tiergate.ledger import TokenUsage
 from tiergate.prompt import JsonObject, Prompt, render_params
+from tiergate.schema import wire_validator
 from tiergate.telemetry import Telemetry
 from tiergate.tiers import Tier
 
@@ -213,7 +214,7 @@ def _parse(message: Message, schema: JsonObject, check: OutputCheck) -> JsonObje
     if not isinstance(output, dict):
         raise _BadOutput("output is not a JSON object")
     error = jsonschema.exceptions.best_match(
-        jsonschema.Draft202012Validator(schema).iter_errors(output)
+        wire_validator(schema).iter_errors(output)
     )
     if error is not None:
         raise _BadOutput(f"output does not match the schema at {error.json_path}: {error.message}")

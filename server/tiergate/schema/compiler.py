@@ -1,0 +1,290 @@
+"""The caller-schema compiler: a caller's JSON Schema in, what the service needs out.
+
+    compiled = compile_schema(request.json_schema)   # SchemaRefused (INVALID_ARGUMENT) if not
+    compiled.wire                  # for output_config.format.schema: the documented subset
+    data = compiled.decode(output) # the model's output in the caller's shape
+    compiled.problems(data)        # broken rules of the caller's full schema, by JSON path
+
+Steps, each refusing with a JSON pointer: the text's size and nesting (before parsing), JSON,
+the dialect (2020-12, 2019-09 or draft-07) and its metaschema, references and patterns
+(:mod:`.references`), lowering (:mod:`.lowering`), then the API's limits on what was lowered.
+Compiled schemas are cached by the SHA-256 of the text, bounded in bytes; a refusal is cached
+as its short violation only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import ValidationError, best_match
+from jsonschema.protocols import Validator
+
+from tiergate.schema import lowering
+from tiergate.schema.limits import (
+    MAX_UNION_TYPES,
+    MAX_WIRE_BYTES,
+    SchemaRefused,
+    check_text,
+    child,
+)
+from tiergate.schema.patterns import OFFLINE_REGISTRY, output_validator, validator
+from tiergate.schema.references import audit, subschemas
+
+JsonObject = dict[str, Any]
+
+CACHE_BYTES = 32 * 1024 * 1024
+"""What the compiled-schema cache may hold, estimated from the sizes of the texts it keeps."""
+# Python objects take about ten times their JSON text (measured with tracemalloc on the
+# schema corpus); a refusal costs its violation plus the key and bookkeeping.
+_OBJECT_BYTES_PER_TEXT_BYTE = 12
+_ENTRY_OVERHEAD_BYTES = 512
+
+_DIALECTS = {
+    "https://json-schema.org/draft/2020-12/schema": "2020-12",
+    "https://json-schema.org/draft/2019-09/schema": "2019-09",
+    "http://json-schema.org/draft-07/schema": "draft-07",
+    "https://json-schema.org/draft-07/schema": "draft-07",
+}
+_META = {
+    "2020-12": jsonschema.Draft202012Validator,
+    "2019-09": jsonschema.Draft201909Validator,
+    "draft-07": jsonschema.Draft7Validator,
+}
+
+
+@dataclass(frozen=True)
+class CompiledSchema:
+    """A caller's schema, ready to send and to validate against."""
+
+    wire: JsonObject
+    """The schema for ``output_config.format.schema``."""
+    shape: lowering.Shape | None
+    validator: Validator
+    """The caller's full schema, on RE2 patterns and offline references."""
+    declared: frozenset[str]
+    """Every property name the caller's schema declares (others are not quoted in messages)."""
+    weight: int = field(default=0)
+
+    def decode(self, output: JsonObject) -> JsonObject:
+        """The model's output (valid against :attr:`wire`) in the caller's shape."""
+        decoded: JsonObject = lowering.decode(self.shape, output)
+        return decoded
+
+    def problems(self, data: Any, *, limit: int = 5) -> list[str]:
+        """Rules of the caller's schema that ``data`` breaks: the JSON path and the rule only."""
+        errors = sorted(self.validator.iter_errors(data), key=jsonschema.exceptions.relevance)
+        return [_message(error, self.declared) for error in errors[:limit]]
+
+
+def _message(error: ValidationError, declared: frozenset[str]) -> str:
+    """A broken rule named without quoting the output or the caller's text."""
+    path = _path(error.absolute_path, declared)
+    rule = str(error.validator)
+    value = error.validator_value
+    if rule == "required" and isinstance(error.instance, dict):
+        missing = next((n for n in value if n not in error.instance), "")
+        name = _path([missing], declared)[1:]
+        return f"{path}{name}: is required"
+    if rule in lowering.RULES and rule not in ("pattern", "not", "if", "then", "else"):
+        text = lowering.RULES[rule](value) if not isinstance(value, dict | list) else ""
+        if text and rule not in ("anyOf", "oneOf", "contains", "dependentSchemas"):
+            return f"{path}: breaks {rule} ({text})"
+    phrases = {
+        "type": f"must be of type {value}" if isinstance(value, str) else "has the wrong type",
+        "enum": "must be one of the allowed values",
+        "const": "must be the constant value",
+        "pattern": "must match the pattern",
+        "additionalProperties": "has a property the schema does not allow",
+        "oneOf": "must match exactly one alternative",
+        "anyOf": "must match one of the alternatives",
+        "not": "matches what the schema forbids",
+        "if": "breaks the conditional rule",
+    }
+    return f"{path}: {phrases.get(rule, f'breaks the {rule} rule')}"
+
+
+def _path(parts: Any, declared: frozenset[str]) -> str:
+    rendered = "$"
+    for part in parts:
+        if isinstance(part, int):
+            rendered += f"[{part}]"
+        elif part in declared and part.isidentifier():
+            rendered += f".{part}"
+        elif part in declared:
+            rendered += f"[{json.dumps(part)}]"
+        else:
+            rendered += "[*]"  # a key the output chose: not quoted
+    return rendered
+
+
+def _declared(node: Any, found: set[str], depth: int = 0) -> set[str]:
+    if isinstance(node, dict) and depth < 200:
+        properties = node.get("properties")
+        if isinstance(properties, dict):
+            found.update(k for k in properties if len(k) <= 64)
+        for _, sub in subschemas(node, ""):
+            _declared(sub, found, depth + 1)
+    return found
+
+
+def _dialect(schema: JsonObject) -> str:
+    declared = schema.get("$schema")
+    if declared is not None:
+        uri = str(declared).rstrip("#")
+        if uri not in _DIALECTS:
+            raise SchemaRefused(
+                child("", "$schema"), "must be draft 2020-12, 2019-09 or draft-07 (or absent)"
+            )
+        return _DIALECTS[uri]
+    return "draft-07" if _uses_draft7(schema, 0) else "2020-12"
+
+
+def _uses_draft7(node: Any, depth: int) -> bool:
+    """Undeclared dialect: draft-07 when the document uses draft-07-only forms."""
+    if not isinstance(node, dict) or depth > 200:
+        return False
+    if isinstance(node.get("items"), list) or "additionalItems" in node or "dependencies" in node:
+        return True
+    return any(_uses_draft7(sub, depth + 1) for _, sub in subschemas(node, ""))
+
+
+def _check_metaschema(schema: JsonObject, dialect: str) -> None:
+    meta = _META[dialect]
+    # No format checker: the metaschema's "regex" format would compile patterns with re.
+    checker = meta(meta.META_SCHEMA, registry=OFFLINE_REGISTRY, format_checker=None)
+    error = best_match(checker.iter_errors(schema))
+    if error is not None:
+        raise SchemaRefused(
+            child("", *error.absolute_path),
+            f"is not valid JSON Schema ({dialect}): the metaschema's {error.validator} rule",
+        )
+
+
+def _parse(raw: str) -> Any:
+    def no_constant(name: str) -> Any:
+        raise ValueError(f"{name} is not JSON")
+
+    try:
+        return json.loads(raw, parse_constant=no_constant)
+    except RecursionError:
+        raise SchemaRefused("", "is nested too deeply") from None
+    except ValueError as exc:
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "a number or constant"
+        raise SchemaRefused("", f"is not JSON ({reason})") from None
+
+
+def _compile(raw: str) -> CompiledSchema:
+    check_text(raw)
+    schema = _parse(raw)
+    if not isinstance(schema, dict):
+        raise SchemaRefused("", "must be a JSON object (a JSON Schema document)")
+    dialect = _dialect(schema)
+    _check_metaschema(schema, dialect)
+    audit(schema)
+    wire, shape, unions, _ = lowering.lower(schema, draft7=dialect == "draft-07")
+    if wire.get("type") != "object":
+        raise SchemaRefused("", 'must describe an object: its top level needs "type": "object"')
+    if len(unions) > MAX_UNION_TYPES:
+        raise SchemaRefused(
+            unions[MAX_UNION_TYPES],
+            f"needs more than {MAX_UNION_TYPES} union types (anyOf, oneOf, type lists, nullable"
+            " optional properties past 24) once lowered; structured outputs take 16",
+        )
+    size = len(json.dumps(wire, ensure_ascii=False).encode())
+    if size > MAX_WIRE_BYTES:
+        raise SchemaRefused("", f"takes more than {MAX_WIRE_BYTES} bytes once $refs are inlined")
+    weight = (len(raw.encode()) + size) * _OBJECT_BYTES_PER_TEXT_BYTE + _ENTRY_OVERHEAD_BYTES
+    return CompiledSchema(
+        wire=wire,
+        shape=shape,
+        validator=validator(schema, dialect),
+        declared=frozenset(_declared(schema, set())),
+        weight=weight,
+    )
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    pointer: str
+    description: str
+
+
+class SchemaCache:
+    """Least recently used entries, bounded by their estimated bytes."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._entries: OrderedDict[bytes, tuple[CompiledSchema | _Refusal, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: bytes) -> CompiledSchema | _Refusal | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is None:
+                return None
+            self._entries.move_to_end(key)
+            return found[0]
+
+    def put(self, key: bytes, entry: CompiledSchema | _Refusal, weight: int) -> None:
+        with self._lock:
+            if weight > self.max_bytes or key in self._entries:
+                return
+            self._entries[key] = (entry, weight)
+            self.bytes += weight
+            while self.bytes > self.max_bytes:
+                _, (_, evicted) = self._entries.popitem(last=False)
+                self.bytes -= evicted
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self.bytes = 0
+
+
+CACHE = SchemaCache(CACHE_BYTES)
+
+
+def compile_schema(raw: str) -> CompiledSchema:
+    """The compiled form of the caller's ``json_schema``; :class:`SchemaRefused` if refused."""
+    check_text(raw)  # before hashing: an oversized text is neither hashed nor kept
+    key = hashlib.sha256(raw.encode()).digest()
+    found = CACHE.get(key)
+    if isinstance(found, _Refusal):
+        raise SchemaRefused(found.pointer, found.description)
+    if found is not None:
+        return found
+    try:
+        compiled = _compile(raw)
+    except SchemaRefused as refused:
+        weight = len(refused.pointer) + len(refused.description) + _ENTRY_OVERHEAD_BYTES
+        CACHE.put(key, _Refusal(refused.pointer, refused.description), weight)
+        raise
+    CACHE.put(key, compiled, compiled.weight)
+    return compiled
+
+
+_WIRE_CACHE = SchemaCache(8 * 1024 * 1024)
+
+
+def wire_validator(schema: JsonObject) -> Validator:
+    """A cached validator of a schema the service sends upstream (RE2, offline references)."""
+    text = json.dumps(schema, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    key = hashlib.sha256(text.encode()).digest()
+    found = _WIRE_CACHE.get(key)
+    if isinstance(found, CompiledSchema):
+        return found.validator
+    made = output_validator(schema)
+    weight = len(text) * _OBJECT_BYTES_PER_TEXT_BYTE + _ENTRY_OVERHEAD_BYTES
+    _WIRE_CACHE.put(key, CompiledSchema(schema, None, made, frozenset(), weight), weight)
+    return made
+
