@@ -213,9 +213,7 @@ def _parse(message: Message, schema: JsonObject, check: OutputCheck) -> JsonObje
         raise _BadOutput(f"output is not JSON ({exc.msg})") from None
     if not isinstance(output, dict):
         raise _BadOutput("output is not a JSON object")
-    error = jsonschema.exceptions.best_match(
-        wire_validator(schema).iter_errors(output)
-    )
+    error = jsonschema.exceptions.best_match(wire_validator(schema).iter_errors(output))
     if error is not None:
         raise _BadOutput(f"output does not match the schema at {error.json_path}: {error.message}")
     problems = check(output)

@@ -88,7 +88,8 @@ def _message(error: ValidationError, declared: frozenset[str]) -> str:
     rule = str(error.validator)
     value = error.validator_value
     if rule == "required" and isinstance(error.instance, dict):
-        missing = next((n for n in value if n not in error.instance), "")
+        names = value if isinstance(value, list) else []
+        missing = next((n for n in names if n not in error.instance), "")
         name = _path([missing], declared)[1:]
         return f"{path}{name}: is required"
     if rule in lowering.RULES and rule not in ("pattern", "not", "if", "then", "else"):
@@ -287,4 +288,3 @@ def wire_validator(schema: JsonObject) -> Validator:
     weight = len(text) * _OBJECT_BYTES_PER_TEXT_BYTE + _ENTRY_OVERHEAD_BYTES
     _WIRE_CACHE.put(key, CompiledSchema(schema, None, made, frozenset(), weight), weight)
     return made
-

@@ -183,7 +183,9 @@ def nullable(wire: JsonObject) -> tuple[JsonObject, bool]:
             return wire, False
         return {**wire, "anyOf": [*wire["anyOf"], {"type": "null"}]}, False
     if "enum" in wire:
-        return ({**wire, "enum": [*wire["enum"], None]} if None not in wire["enum"] else wire), False
+        return (
+            {**wire, "enum": [*wire["enum"], None]} if None not in wire["enum"] else wire
+        ), False
     return {"anyOf": [wire, {"type": "null"}]}, True
 
 
@@ -300,7 +302,9 @@ class Lowering:
         for i, value in enumerate(values):
             if not _primitive(value):
                 where = child(pointer, key) if key == "const" else child(pointer, key, i)
-                raise SchemaRefused(where, f"{key} values must be strings, numbers, booleans or null")
+                raise SchemaRefused(
+                    where, f"{key} values must be strings, numbers, booleans or null"
+                )
         if "type" in node:
             kinds = _types(node)
             values = [v for v in values if any(_fits(v, k) for k in kinds)]
@@ -338,7 +342,8 @@ class Lowering:
 
     def _object(self, node: JsonObject, pointer: str, depth: int) -> tuple[JsonObject, Any]:
         _check_depth(pointer, depth)
-        declared = node.get("properties") if isinstance(node.get("properties"), dict) else {}
+        properties_: Any = node.get("properties")
+        declared: JsonObject = properties_ if isinstance(properties_, dict) else {}
         required = [n for n in node.get("required", []) if isinstance(n, str)]
         for i, name in enumerate(node.get("required", [])):
             if name not in declared:
@@ -467,18 +472,19 @@ class Lowering:
         rules = [r for r in rules if r]
         if rules:
             note = "Rules checked after answering: " + "; ".join(rules) + "."
-            wire["description"] = f"{wire['description']}\n\n{note}" if "description" in wire else note
+            wire["description"] = (
+                f"{wire['description']}\n\n{note}" if "description" in wire else note
+            )
         return wire
 
 
 def _on_wire(key: str, value: Any, wire: JsonObject) -> bool:
     if key in ("pattern", "format"):
-        return wire.get(key) == value
+        return bool(wire.get(key) == value)
     if key == "minItems":
         return value in (0, 1)
-    if key in ("anyOf", "oneOf", "prefixItems"):
-        return True  # lowered into the wire's own shape
-    return False
+    # anyOf, oneOf and prefixItems are lowered into the wire's own shape.
+    return key in ("anyOf", "oneOf", "prefixItems")
 
 
 def _check_depth(pointer: str, depth: int) -> None:

@@ -62,13 +62,13 @@ def _search(pattern: str, text: str) -> bool:
 # -- jsonschema keywords on RE2 ------------------------------------------------------------
 
 
-def _pattern(validator: Validator, pattern: str, instance: Any, schema: Any) -> Iterator[Any]:
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[Any]:
     if validator.is_type(instance, "string") and not _search(pattern, instance):
         yield ValidationError("does not match the pattern")
 
 
 def _pattern_properties(
-    validator: Validator, patterns: Mapping[str, Any], instance: Any, schema: Any
+    validator: Any, patterns: Mapping[str, Any], instance: Any, schema: Any
 ) -> Iterator[Any]:
     if not validator.is_type(instance, "object"):
         return
@@ -79,7 +79,7 @@ def _pattern_properties(
 
 
 def _additional_properties(
-    validator: Validator, additional: Any, instance: Any, schema: Any
+    validator: Any, additional: Any, instance: Any, schema: Any
 ) -> Iterator[Any]:
     if not validator.is_type(instance, "object"):
         return
@@ -197,7 +197,7 @@ CHECKED_FORMATS = frozenset(FORMAT_CHECKER.checkers)
 
 
 def _refuse_retrieval(uri: str) -> referencing.Resource[Any]:
-    raise referencing.exceptions.NoSuchResource(ref=uri)
+    raise referencing.exceptions.NoSuchResource(ref=uri)  # type: ignore[call-arg]  # attrs field
 
 
 # Without a registry jsonschema falls back to a deprecated resolver that fetches remote
@@ -206,10 +206,14 @@ OFFLINE_REGISTRY: referencing.Registry[Any] = referencing.Registry(
     retrieve=_refuse_retrieval  # type: ignore[call-arg]
 )
 
+_BASES: dict[str, type[Validator]] = {
+    "2020-12": jsonschema.Draft202012Validator,
+    "2019-09": jsonschema.Draft201909Validator,
+    "draft-07": jsonschema.Draft7Validator,
+}
 _DIALECTS: dict[str, type[Validator]] = {
-    "2020-12": jsonschema.validators.extend(jsonschema.Draft202012Validator, _RE2_KEYWORDS),
-    "2019-09": jsonschema.validators.extend(jsonschema.Draft201909Validator, _RE2_KEYWORDS),
-    "draft-07": jsonschema.validators.extend(jsonschema.Draft7Validator, _RE2_KEYWORDS),
+    name: jsonschema.validators.extend(base, _RE2_KEYWORDS)  # type: ignore[no-untyped-call]
+    for name, base in _BASES.items()
 }
 
 
