@@ -469,6 +469,10 @@ class Lowering:
             for key, value in node.items()
             if key.removeprefix("x-") in RULES and not _on_wire(key, value, wire)
         ]
+        if isinstance(node.get("items"), list):  # draft-07 tuple
+            rules.append(RULES["prefixItems"](node["items"]))
+        if node.get("items") is False or node.get("additionalItems") is False:
+            rules.append("no items past those positions")
         rules = [r for r in rules if r]
         if rules:
             note = "Rules checked after answering: " + "; ".join(rules) + "."
@@ -483,8 +487,8 @@ def _on_wire(key: str, value: Any, wire: JsonObject) -> bool:
         return bool(wire.get(key) == value)
     if key == "minItems":
         return value in (0, 1)
-    # anyOf, oneOf and prefixItems are lowered into the wire's own shape.
-    return key in ("anyOf", "oneOf", "prefixItems")
+    # anyOf and oneOf are lowered into the wire's own shape.
+    return key in ("anyOf", "oneOf")
 
 
 def _check_depth(pointer: str, depth: int) -> None:
