@@ -66,12 +66,15 @@ class TestCorpusOverGrpc:
         """Each served schema ends OK with data valid against the caller's original schema,
         or (when the emulator's heuristic answer breaks a dropped rule twice) OUTPUT_INVALID;
         the emulator received a schema inside the documented subset."""
+        failed: grpc.RpcError | None = None
         try:
             reply = extract(stub, case.schema, case.text)
         except grpc.RpcError as error:
-            status = rpc_status.from_call(error)
-            assert error.code() == grpc.StatusCode.UNAVAILABLE, error.details()
-            assert status is not None and "unusable" in (error.details() or "")
+            failed = error
+        if failed is not None:
+            assert failed.code() == grpc.StatusCode.UNAVAILABLE, failed.details()
+            assert rpc_status.from_call(failed) is not None
+            assert "unusable" in (failed.details() or "")
         else:
             data = json_format.MessageToDict(reply.data)
             jsonschema.validators.validator_for(case.schema)(case.schema).validate(
@@ -138,7 +141,7 @@ class TestRemoteReferences:
         """$ref to a URL (SSRF) is INVALID_ARGUMENT; the URL's host is never contacted."""
         schemas = [
             {"type": "object", "properties": {"a": {"$ref": schema_host}}},
-            {"type": "object", "properties": {"a": {"type": "string", "not": {"$ref": schema_host}}}},
+            {"type": "object", "properties": {"a": {"not": {"$ref": schema_host}}}},
             {"type": "object", "$defs": {"x": {"$ref": schema_host}}},
         ]
         for schema in schemas:
