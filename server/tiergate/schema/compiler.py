@@ -22,10 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jsonschema
-from jsonschema.exceptions import ValidationError, best_match
+from jsonschema.exceptions import best_match
 from jsonschema.protocols import Validator
 
-from tiergate.schema import lowering
 from tiergate.schema.limits import (
     MAX_UNION_TYPES,
     MAX_WIRE_BYTES,
@@ -33,17 +32,21 @@ from tiergate.schema.limits import (
     check_text,
     child,
 )
+from tiergate.schema.lowering import lower
 from tiergate.schema.patterns import OFFLINE_REGISTRY, output_validator, validator
 from tiergate.schema.references import audit, subschemas
+from tiergate.schema.rules import problem
+from tiergate.schema.shapes import Shape, decode
 
 JsonObject = dict[str, Any]
 
 CACHE_BYTES = 32 * 1024 * 1024
 """What the compiled-schema cache may hold, estimated from the sizes of the texts it keeps."""
-# Python objects take about ten times their JSON text (measured with tracemalloc on the
-# schema corpus); a refusal costs its violation plus the key and bookkeeping.
-_OBJECT_BYTES_PER_TEXT_BYTE = 12
-_ENTRY_OVERHEAD_BYTES = 512
+# tracemalloc on the schema corpus: a compiled schema holds about 3 bytes per byte of text
+# (raw plus wire) for large schemas, and 8-35 KB per entry for small ones (validator objects).
+_OBJECT_BYTES_PER_TEXT_BYTE = 4
+_ENTRY_OVERHEAD_BYTES = 16 * 1024
+_REFUSAL_OVERHEAD_BYTES = 512
 
 _DIALECTS = {
     "https://json-schema.org/draft/2020-12/schema": "2020-12",
@@ -64,7 +67,7 @@ class CompiledSchema:
 
     wire: JsonObject
     """The schema for ``output_config.format.schema``."""
-    shape: lowering.Shape | None
+    shape: Shape | None
     validator: Validator
     """The caller's full schema, on RE2 patterns and offline references."""
     declared: frozenset[str]
@@ -73,55 +76,13 @@ class CompiledSchema:
 
     def decode(self, output: JsonObject) -> JsonObject:
         """The model's output (valid against :attr:`wire`) in the caller's shape."""
-        decoded: JsonObject = lowering.decode(self.shape, output)
+        decoded: JsonObject = decode(self.shape, output)
         return decoded
 
     def problems(self, data: Any, *, limit: int = 5) -> list[str]:
         """Rules of the caller's schema that ``data`` breaks: the JSON path and the rule only."""
         errors = sorted(self.validator.iter_errors(data), key=jsonschema.exceptions.relevance)
-        return [_message(error, self.declared) for error in errors[:limit]]
-
-
-def _message(error: ValidationError, declared: frozenset[str]) -> str:
-    """A broken rule named without quoting the output or the caller's text."""
-    path = _path(error.absolute_path, declared)
-    rule = str(error.validator)
-    value = error.validator_value
-    if rule == "required" and isinstance(error.instance, dict):
-        names = value if isinstance(value, list) else []
-        missing = next((n for n in names if n not in error.instance), "")
-        name = _path([missing], declared)[1:]
-        return f"{path}{name}: is required"
-    if rule in lowering.RULES and rule not in ("pattern", "not", "if", "then", "else"):
-        text = lowering.RULES[rule](value) if not isinstance(value, dict | list) else ""
-        if text and rule not in ("anyOf", "oneOf", "contains", "dependentSchemas"):
-            return f"{path}: breaks {rule} ({text})"
-    phrases = {
-        "type": f"must be of type {value}" if isinstance(value, str) else "has the wrong type",
-        "enum": "must be one of the allowed values",
-        "const": "must be the constant value",
-        "pattern": "must match the pattern",
-        "additionalProperties": "has a property the schema does not allow",
-        "oneOf": "must match exactly one alternative",
-        "anyOf": "must match one of the alternatives",
-        "not": "matches what the schema forbids",
-        "if": "breaks the conditional rule",
-    }
-    return f"{path}: {phrases.get(rule, f'breaks the {rule} rule')}"
-
-
-def _path(parts: Any, declared: frozenset[str]) -> str:
-    rendered = "$"
-    for part in parts:
-        if isinstance(part, int):
-            rendered += f"[{part}]"
-        elif part in declared and part.isidentifier():
-            rendered += f".{part}"
-        elif part in declared:
-            rendered += f"[{json.dumps(part)}]"
-        else:
-            rendered += "[*]"  # a key the output chose: not quoted
-    return rendered
+        return [problem(error, self.declared) for error in errors[:limit]]
 
 
 def _declared(node: Any, found: set[str], depth: int = 0) -> set[str]:
@@ -188,7 +149,7 @@ def _compile(raw: str) -> CompiledSchema:
     dialect = _dialect(schema)
     _check_metaschema(schema, dialect)
     audit(schema)
-    wire, shape, unions, _ = lowering.lower(schema, draft7=dialect == "draft-07")
+    wire, shape, unions, _ = lower(schema, draft7=dialect == "draft-07")
     if wire.get("type") != "object":
         raise SchemaRefused("", 'must describe an object: its top level needs "type": "object"')
     if len(unions) > MAX_UNION_TYPES:
@@ -267,7 +228,7 @@ def compile_schema(raw: str) -> CompiledSchema:
     try:
         compiled = _compile(raw)
     except SchemaRefused as refused:
-        weight = len(refused.pointer) + len(refused.description) + _ENTRY_OVERHEAD_BYTES
+        weight = len(refused.pointer) + len(refused.description) + _REFUSAL_OVERHEAD_BYTES
         CACHE.put(key, _Refusal(refused.pointer, refused.description), weight)
         raise
     CACHE.put(key, compiled, compiled.weight)

@@ -24,12 +24,8 @@ depth bound.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
-
-from jsonschema.protocols import Validator
 
 from tiergate.schema.limits import (
     MAX_DATA_DEPTH,
@@ -40,6 +36,8 @@ from tiergate.schema.limits import (
 )
 from tiergate.schema.patterns import is_simple, output_validator
 from tiergate.schema.references import resolve
+from tiergate.schema.rules import RULES, text
+from tiergate.schema.shapes import Shape
 
 JsonObject = dict[str, Any]
 
@@ -53,85 +51,6 @@ _ARRAY_KEYS = {"items", "prefixItems", "minItems", "maxItems", "uniqueItems", "c
 _STRING_KEYS = {"minLength", "maxLength", "pattern", "format"}
 _NUMBER_KEYS = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"}
 _ANY = ("string", "number", "boolean", "null")
-
-
-def _text(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False)
-
-
-# How a dropped rule reads in a description: the model still sees it.
-RULES: dict[str, Callable[[Any], str]] = {
-    "minimum": lambda v: f"at least {v}",
-    "maximum": lambda v: f"at most {v}",
-    "exclusiveMinimum": lambda v: f"greater than {v}",
-    "exclusiveMaximum": lambda v: f"less than {v}",
-    "multipleOf": lambda v: f"a multiple of {v}",
-    "minLength": lambda v: f"at least {v} characters",
-    "maxLength": lambda v: f"at most {v} characters",
-    "pattern": lambda v: f"matches the regular expression {v}",
-    "format": lambda v: f"in {v} format",
-    "minItems": lambda v: f"at least {v} items",
-    "maxItems": lambda v: f"at most {v} items",
-    "uniqueItems": lambda v: "no item repeated" if v else "",
-    "contains": lambda v: f"at least one item matching {_text(v)}",
-    "minContains": lambda v: f"at least {v} items matching contains",
-    "maxContains": lambda v: f"at most {v} items matching contains",
-    "minProperties": lambda v: f"at least {v} properties",
-    "maxProperties": lambda v: f"at most {v} properties",
-    "propertyNames": lambda v: f"property names matching {_text(v)}",
-    "dependentRequired": lambda v: f"when a property is present, also these: {_text(v)}",
-    "dependentSchemas": lambda v: f"when a property is present, also matches: {_text(v)}",
-    "dependencies": lambda v: f"when a property is present, also: {_text(v)}",
-    "not": lambda v: f"does not match {_text(v)}",
-    "if": lambda v: f"if it matches {_text(v)}",
-    "then": lambda v: f"then it matches {_text(v)}",
-    "else": lambda v: f"otherwise it matches {_text(v)}",
-    "prefixItems": lambda v: f"item by position: {_text(v)}",
-    "oneOf": lambda v: f"matches exactly one of {_text(v)}",
-    "anyOf": lambda v: f"matches at least one of {_text(v)}",
-    "contentEncoding": lambda v: f"encoded as {v}",
-    "contentMediaType": lambda v: f"of media type {v}",
-}
-
-
-@dataclass(frozen=True)
-class Shape:
-    """How a value of the wire schema turns back into the caller's shape (None: as it is)."""
-
-    properties: Mapping[str, Shape | None] = field(default_factory=dict)
-    items: Shape | None = None
-    entries: str | None = None
-    """The wire property holding a map's ``{key, value}`` entries."""
-    entry_value: Shape | None = None
-    nulls_absent: frozenset[str] = frozenset()
-    """Properties made required and nullable: ``null`` means the caller's property is absent."""
-    branches: tuple[tuple[Validator, Shape | None], ...] = ()
-    """``anyOf``: decode as the first branch whose wire schema accepts the value."""
-
-
-def decode(shape: Shape | None, value: Any) -> Any:
-    """``value`` (valid against the wire schema) in the caller's shape."""
-    if shape is None:
-        return value
-    if shape.branches:
-        for wire, branch in shape.branches:
-            if wire.is_valid(value):
-                return decode(branch, value)
-        return value
-    if isinstance(value, list):
-        return [decode(shape.items, item) for item in value]
-    if not isinstance(value, dict):
-        return value
-    decoded = {
-        key: decode(shape.properties.get(key), item)
-        for key, item in value.items()
-        if key != shape.entries and not (key in shape.nulls_absent and item is None)
-    }
-    entries = value.get(shape.entries) if shape.entries else None
-    for entry in entries if isinstance(entries, list) else ():
-        if isinstance(entry, dict) and isinstance(entry.get("key"), str):
-            decoded.setdefault(entry["key"], decode(shape.entry_value, entry.get("value")))
-    return decoded
 
 
 def _primitive(value: Any) -> bool:
@@ -447,7 +366,7 @@ class Lowering:
     ) -> tuple[JsonObject, Shape | None]:
         unique: dict[str, tuple[JsonObject, Shape | None]] = {}
         for wire, shape in lowered:
-            unique.setdefault(_text(wire), (wire, shape))
+            unique.setdefault(text(wire), (wire, shape))
         if len(unique) == 1:
             return next(iter(unique.values()))
         self.unions.append(pointer)
