@@ -115,6 +115,17 @@ class TestRefusedSchemas:
         assert ("json_schema" + refused.pointer).startswith(field.removesuffix("..."))
         compile_schema(json.dumps(nested_objects(MAX_DATA_DEPTH)))
 
+    @pytest.mark.parametrize("combine", ["anyOf", "allOf"])
+    def test_diamond_references_are_refused_before_they_expand(self, combine: str) -> None:
+        """Each definition using the previous one twice doubles the inlined schema: the
+        compiler stops at its work bound instead of expanding 2^n schemas."""
+        defs: dict[str, Any] = {"d0": {"type": "string"}}
+        for i in range(1, 40):
+            twice = [{"$ref": f"#/$defs/d{i - 1}"}] * 2
+            defs[f"d{i}"] = {"allOf": twice} if combine == "allOf" else {"anyOf": twice}
+        schema = {"type": "object", "$defs": defs, "properties": {"p": {"$ref": "#/$defs/d39"}}}
+        assert "expands" in refusal(schema).violations[0].description
+
     def test_oversized_text_is_refused(self) -> None:
         """More than 64 KiB of schema text is refused."""
         refused = refusal(json.dumps(obj_with_description("x" * 70_000, {"type": "string"})))

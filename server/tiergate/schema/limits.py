@@ -25,6 +25,8 @@ MAX_OPTIONAL_PROPERTIES = 24
 """Structured outputs: properties not in ``required``, across the whole schema."""
 MAX_UNION_TYPES = 16
 """Structured outputs: schemas with ``anyOf`` or a list of types, across the whole schema."""
+MAX_LOWERED_SCHEMAS = 10_000
+"""Subschemas lowered (each inlined ``$ref`` anew): bounds the work of diamond references."""
 MAX_WIRE_BYTES = 128 * 1024
 """The schema sent upstream, once every ``$ref`` is inlined."""
 MAX_POINTER_CHARS = 240

@@ -29,6 +29,7 @@ from typing import Any
 
 from tiergate.schema.limits import (
     MAX_DATA_DEPTH,
+    MAX_LOWERED_SCHEMAS,
     MAX_OPTIONAL_PROPERTIES,
     TEN_FORMATS,
     SchemaRefused,
@@ -117,9 +118,19 @@ class Lowering:
         self.optional_left = optional_budget
         self.unions: list[str] = []
         self.optional = 0
+        self.work = 0
+
+    def _count(self, pointer: str) -> None:
+        self.work += 1
+        if self.work > MAX_LOWERED_SCHEMAS:
+            raise SchemaRefused(
+                pointer,
+                f"expands to more than {MAX_LOWERED_SCHEMAS} schemas once $refs are inlined",
+            )
 
     def lower(self, node: Any, pointer: str, depth: int) -> tuple[JsonObject, Shape | None]:
         """The wire schema of ``node`` and how to decode it."""
+        self._count(pointer)
         if node is False:
             raise SchemaRefused(pointer, "a false schema admits no value")
         if node is True or not isinstance(node, dict):
@@ -153,6 +164,7 @@ class Lowering:
         merged = {k: v for k, v in node.items() if k != "allOf"}
         for i, branch in enumerate(node["allOf"]):
             where = child(pointer, "allOf", i)
+            self._count(where)
             if branch is False:
                 raise SchemaRefused(where, "a false schema admits no value")
             while isinstance(branch, dict) and "$ref" in branch:
