@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import grpc
+import jsonschema
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -115,6 +116,9 @@ class TestGeneratedSchemas:
             assert violation.description
             return
         assert subset_problems(compiled.wire) == []
+        # Whatever compiles is valid JSON Schema by its dialect's standard metaschema.
+        document = json.loads(text)
+        jsonschema.validators.validator_for(document).check_schema(document)
         data = compiled.decode(output) if isinstance(output, dict) else output
         assert all(isinstance(p, str) for p in compiled.problems(data))
 

@@ -22,18 +22,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jsonschema
-from jsonschema.exceptions import best_match
 from jsonschema.protocols import Validator
 
+from tiergate.schema import dialects
 from tiergate.schema.limits import (
     MAX_UNION_TYPES,
     MAX_WIRE_BYTES,
     SchemaRefused,
     check_text,
-    child,
 )
 from tiergate.schema.lowering import lower
-from tiergate.schema.patterns import OFFLINE_REGISTRY, output_validator, validator
+from tiergate.schema.patterns import output_validator, validator
 from tiergate.schema.references import audit, subschemas
 from tiergate.schema.rules import problem
 from tiergate.schema.shapes import Shape, decode
@@ -47,18 +46,6 @@ CACHE_BYTES = 32 * 1024 * 1024
 _OBJECT_BYTES_PER_TEXT_BYTE = 4
 _ENTRY_OVERHEAD_BYTES = 16 * 1024
 _REFUSAL_OVERHEAD_BYTES = 512
-
-_DIALECTS = {
-    "https://json-schema.org/draft/2020-12/schema": "2020-12",
-    "https://json-schema.org/draft/2019-09/schema": "2019-09",
-    "http://json-schema.org/draft-07/schema": "draft-07",
-    "https://json-schema.org/draft-07/schema": "draft-07",
-}
-_META = {
-    "2020-12": jsonschema.Draft202012Validator,
-    "2019-09": jsonschema.Draft201909Validator,
-    "draft-07": jsonschema.Draft7Validator,
-}
 
 
 @dataclass(frozen=True)
@@ -95,39 +82,6 @@ def _declared(node: Any, found: set[str], depth: int = 0) -> set[str]:
     return found
 
 
-def _dialect(schema: JsonObject) -> str:
-    declared = schema.get("$schema")
-    if declared is not None:
-        uri = str(declared).rstrip("#")
-        if uri not in _DIALECTS:
-            raise SchemaRefused(
-                child("", "$schema"), "must be draft 2020-12, 2019-09 or draft-07 (or absent)"
-            )
-        return _DIALECTS[uri]
-    return "draft-07" if _uses_draft7(schema, 0) else "2020-12"
-
-
-def _uses_draft7(node: Any, depth: int) -> bool:
-    """Undeclared dialect: draft-07 when the document uses draft-07-only forms."""
-    if not isinstance(node, dict) or depth > 200:
-        return False
-    if isinstance(node.get("items"), list) or "additionalItems" in node or "dependencies" in node:
-        return True
-    return any(_uses_draft7(sub, depth + 1) for _, sub in subschemas(node, ""))
-
-
-def _check_metaschema(schema: JsonObject, dialect: str) -> None:
-    meta = _META[dialect]
-    # No format checker: the metaschema's "regex" format would compile patterns with re.
-    checker = meta(meta.META_SCHEMA, registry=OFFLINE_REGISTRY, format_checker=None)
-    error = best_match(checker.iter_errors(schema))
-    if error is not None:
-        raise SchemaRefused(
-            child("", *error.absolute_path),
-            f"is not valid JSON Schema ({dialect}): the metaschema's {error.validator} rule",
-        )
-
-
 def _parse(raw: str) -> Any:
     def no_constant(name: str) -> Any:
         raise ValueError(f"{name} is not JSON")
@@ -146,8 +100,8 @@ def _compile(raw: str) -> CompiledSchema:
     schema = _parse(raw)
     if not isinstance(schema, dict):
         raise SchemaRefused("", "must be a JSON object (a JSON Schema document)")
-    dialect = _dialect(schema)
-    _check_metaschema(schema, dialect)
+    dialect = dialects.dialect(schema)
+    dialects.check_metaschema(schema, dialect)
     audit(schema)
     wire, shape, unions, _ = lower(schema, draft7=dialect == "draft-07")
     if wire.get("type") != "object":

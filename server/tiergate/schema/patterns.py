@@ -27,17 +27,22 @@ from jsonschema.exceptions import ValidationError
 from jsonschema.protocols import Validator
 
 # RE2 bounds its own memory per expression (compiled program and DFA cache); past it a
-# pattern is refused at compile time, or matching falls back to the linear NFA.
-_RE2_MAX_MEM = 1 << 20
+# pattern is refused at compile time, or matching falls back to the linear NFA. With the
+# cache's 256 patterns that bounds compiled patterns to 64 MiB.
+_RE2_MAX_MEM = 256 * 1024
 
 
 class PatternError(ValueError):
     """A pattern RE2 cannot compile (lookaround, backreferences, or too large)."""
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=256)
 def compiled(pattern: str) -> Any:
-    """``pattern`` compiled by RE2; :class:`PatternError` when RE2 cannot take it."""
+    """``pattern`` compiled by RE2 (cached); :class:`PatternError` when RE2 cannot take it."""
+    return _compile(pattern)
+
+
+def _compile(pattern: str) -> Any:
     options = re2.Options()
     options.max_mem = _RE2_MAX_MEM
     options.log_errors = False
@@ -163,7 +168,7 @@ def _ip(text: str, version: int) -> bool:
 
 def _regex(text: str) -> bool:
     try:
-        compiled(text)
+        _compile(text)  # the model's text: checked, not cached
     except PatternError:
         return False
     return True
