@@ -229,6 +229,20 @@ SERVED: list[Served] = [
         broken=(({"field_29": 3}, "$.field_29: must be of type string"),),
     ),
     Served(
+        "survey with 26 optional answers, the last enum and union typed",
+        obj(
+            {
+                **{f"q{i:02d}": {"type": "string"} for i in range(24)},
+                "q24": {"enum": ["yes", "no"]},
+                "q25": {"type": ["integer", "boolean"]},
+            }
+        ),
+        "Q00: fine.",
+        {"q00": "fine"},
+        wire={"q00": "fine", "q24": None, "q25": None},
+        broken=(({"q24": "maybe"}, "$.q24: must be one of the allowed values"),),
+    ),
+    Served(
         "product codes with patterns",
         obj(
             {
@@ -607,3 +621,8 @@ REFUSED: list[Refused] = [
         "recursive",
     ),
 ]
+
+
+def served(name: str) -> Served:
+    """The served case called ``name``."""
+    return next(case for case in SERVED if case.name == name)

@@ -24,7 +24,7 @@ from grpc_status import rpc_status
 
 from api_subset import subset_problems
 from harness import Upstream
-from schema_corpus import REFUSED, SERVED, Refused, Served
+from schema_corpus import REFUSED, SERVED, Refused, Served, served
 from test_validation import violations
 from tiergate import logs
 from tiergate.app import App
@@ -93,9 +93,10 @@ class TestCorpusOverGrpc:
     def test_schema_is_sent_once_as_the_output_schema(self, stub: Stub, upstream: Upstream) -> None:
         """The caller's schema reaches the model as the output schema only, not again as
         system text; the caller's instructions are the cached context."""
-        schema = SERVED[0].schema
+        invoice = served("invoice")
+        schema = json.dumps(invoice.schema)
         request_ = pb.ExtractRequest(
-            text=SERVED[0].text, json_schema=json.dumps(schema), instructions="Amounts in EUR."
+            text=invoice.text, json_schema=schema, instructions="Amounts in EUR."
         )
         # The emulator ignores patterns, so the answer itself may be unusable: not the point.
         with contextlib.suppress(grpc.RpcError):

@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 from api_subset import subset_problems
-from schema_corpus import REFUSED, SERVED, Refused, Served
+from schema_corpus import REFUSED, SERVED, Refused, Served, served
 from tiergate.schema import SchemaRefused, compile_schema
 from tiergate.schema.limits import MAX_DATA_DEPTH, MAX_JSON_NESTING, MAX_POINTER_CHARS
 
@@ -70,7 +70,7 @@ class TestServedSchemas:
 
     def test_dropped_rules_are_written_into_the_description(self) -> None:
         """A rule the wire cannot carry reaches the model as text in the description."""
-        wire = compile_schema(json.dumps(SERVED[8].schema)).wire
+        wire = compile_schema(json.dumps(served("sensor reading with bounds").schema)).wire
         humidity = wire["properties"]["humidity"]
         assert "multipleOf" not in humidity
         assert "a multiple of 0.5" in humidity["description"]
@@ -78,7 +78,7 @@ class TestServedSchemas:
 
     def test_messages_never_quote_output_values(self) -> None:
         """Problems name the path and the rule, never the output's values or keys."""
-        compiled = compile_schema(json.dumps(SERVED[3].schema))
+        compiled = compile_schema(json.dumps(served("catalog with a price map").schema))
         problems = compiled.problems({"catalog": "SECRET-VALUE", "prices": {"SECRET-KEY": -4}})
         assert problems
         assert not any("SECRET" in p or "-4" in p for p in problems)

@@ -52,6 +52,8 @@ _ARRAY_KEYS = {"items", "prefixItems", "minItems", "maxItems", "uniqueItems", "c
 _STRING_KEYS = {"minLength", "maxLength", "pattern", "format"}
 _NUMBER_KEYS = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"}
 _ANY = ("string", "number", "boolean", "null")
+# Marks a union of rule-only branches, stated in the description instead of sent.
+_RULES_ONLY = "\x00rules-only:"
 
 
 def _primitive(value: Any) -> bool:
@@ -85,12 +87,6 @@ def _fits(value: Any, kind: str) -> bool:
         "null": lambda v: v is None,
     }
     return kind in checks and checks[kind](value)
-
-
-def _is_union(wire: JsonObject) -> bool:
-    return len(wire.get("anyOf", ())) > 1 or (
-        isinstance(wire.get("type"), list) and len(wire["type"]) > 1
-    )
 
 
 def nullable(wire: JsonObject) -> tuple[JsonObject, bool]:
@@ -211,7 +207,7 @@ class Lowering:
         rest = {k: v for k, v in node.items() if k not in ("anyOf", "oneOf")}
         if all(isinstance(b, dict) and not set(b) & SHAPE_KEYS for b in union):
             # Branches that only add rules ("either email or phone"): stated, checked after.
-            return self.lower({**rest, f"x-{key}": union}, pointer, depth)
+            return self.lower({**rest, _RULES_ONLY + key: union}, pointer, depth)
         if set(rest) & SHAPE_KEYS:
             # Keywords beside the union apply to every branch, and are stated there.
             branches = [{"allOf": [rest, b]} for b in union]
@@ -293,10 +289,12 @@ class Lowering:
                     self.optional_left -= 1
                     self.optional += 1
                 else:
-                    wire, added = nullable(wire)
+                    admitting, added = nullable(wire)
                     if added:
                         self.unions.append(child(pointer, "properties", name))
+                    if admitting is not wire:  # null was not the caller's value: it means absent
                         nulls.add(name)
+                    wire = admitting
                     wire_required.append(name)
             properties[name] = wire
         entries, entry_shape = self._entries(node, declared, pointer, depth)
@@ -396,9 +394,9 @@ class Lowering:
         if "default" in node and _primitive(node["default"]) and "anyOf" not in wire:
             wire["default"] = node["default"]
         rules = [
-            RULES[key.removeprefix("x-")](value)
+            RULES[key.removeprefix(_RULES_ONLY)](value)
             for key, value in node.items()
-            if key.removeprefix("x-") in RULES and not _on_wire(key, value, wire)
+            if key.removeprefix(_RULES_ONLY) in RULES and not _on_wire(key, value, wire)
         ]
         if isinstance(node.get("items"), list):  # draft-07 tuple
             rules.append(RULES["prefixItems"](node["items"]))
