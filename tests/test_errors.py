@@ -257,16 +257,20 @@ class TestReasks:
     def test_extract_never_returns_data_invalid_against_the_schema(
         self, stub: Stub, upstream: Upstream
     ) -> None:
-        """Output valid JSON but not valid for the caller's bounds (minimum) is re-asked."""
+        """Output valid JSON that breaks bounds of the caller's schema the wire schema cannot
+        carry (here no integer can meet them) is re-asked once, then OUTPUT_INVALID naming the
+        path and the rule, without quoting the value."""
         schema = (
-            '{"type":"object","properties":{"n":{"type":"integer","minimum":100}},"required":["n"]}'
+            '{"type":"object","properties":{"n":{"type":"integer","minimum":100,"maximum":10}},'
+            '"required":["n"]}'
         )
         request = pb.ExtractRequest(text="The count is 7.", json_schema=schema)
         with pytest.raises(grpc.RpcError) as caught:
             stub.Extract(request, timeout=10)
         found = failure(caught.value)
         assert found.reason == "OUTPUT_INVALID"
-        assert "7" not in found.message, "the message never quotes the model's output"
+        assert "$.n: breaks m" in found.message
+        assert "7" not in found.message
         assert len(upstream.requests) == 2
 
 

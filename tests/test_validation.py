@@ -68,7 +68,7 @@ CASES: list[tuple[str, str, Message, str]] = [
         "Extract",
         "invalid JSON Schema",
         pb.ExtractRequest(text="a", json_schema='{"type": 12}'),
-        "json_schema",
+        "json_schema/type",
     ),
     (
         "Extract",

@@ -37,6 +37,7 @@ from tiergate import errors, upstream_errors
 from tiergate.config import Settings
 from tiergate.ledger import ModelFacts, TokenUsage
 from tiergate.prompt import JsonObject, Prompt, render_params
+from tiergate.schema import wire_validator
 from tiergate.telemetry import Telemetry
 from tiergate.tiers import Tier
 
@@ -285,9 +286,7 @@ def _parse(message: Message, schema: JsonObject, check: OutputCheck) -> JsonObje
         raise _BadOutput(f"output is not JSON ({exc.msg})") from None
     if not isinstance(output, dict):
         raise _BadOutput("output is not a JSON object")
-    error = jsonschema.exceptions.best_match(
-        jsonschema.Draft202012Validator(schema).iter_errors(output)
-    )
+    error = jsonschema.exceptions.best_match(wire_validator(schema).iter_errors(output))
     if error is not None:
         # The validator's message quotes the output; the caller gets the path and keyword only.
         where = f"output does not match the schema at {error.json_path[:_PATH_CHARS]}"
