@@ -34,6 +34,9 @@ def upstream(background: BackgroundLoop) -> Iterator[Upstream]:
 
 
 def start_app(background: BackgroundLoop, upstream: Upstream, **settings: Any) -> App:
+    """A server on a free loopback port whose upstream is the shared emulator, chosen
+    explicitly (the default upstream is the real API)."""
+    settings.setdefault("upstream", "emulator")
     app = App(Settings(host="127.0.0.1", port=0, **settings), emulator_url=upstream.url)
     background.run(app.start())
     return app

@@ -165,8 +165,9 @@ class TestBearerAuth:
 
 class TestNothingSecretInLogs:
     def test_logs_carry_caller_but_never_request_text_or_api_key(self) -> None:
-        """A real server process with a key, an authenticated caller, a success and failures:
-        its log names the caller and the costs, never the text, the token or the key."""
+        """A real server process with a key, a self-named caller, a success and failures: its
+        log counts the caller as unverified, names the claimed caller beside it, and has the
+        costs, never the text, the token or the key."""
         secret_text = "Patient Jane Roe, SSN 078-05-1120, was charged twice."
         processes = Processes()
         try:
@@ -191,7 +192,9 @@ class TestNothingSecretInLogs:
         entries = [json.loads(line) for line in log.splitlines()]
         rpcs = [e for e in entries if e["event"] == "rpc"]
         assert [e["status"] for e in rpcs] == ["OK", "INTERNAL", "UNAVAILABLE", "INVALID_ARGUMENT"]
-        assert {e["caller"] for e in rpcs[:3]} == {"claims-pipeline"}
+        assert {e["caller"] for e in rpcs[:3]} == {"unverified"}
+        assert {e["claimed_caller"] for e in rpcs[:3]} == {"claims-pipeline"}
+        assert rpcs[3]["caller"] == "anonymous"
         assert rpcs[0]["cost_nanos"] > 0
         for secret in ("Jane Roe", "078-05-1120", "charged twice", "sk-ant-test-key-do-not-log"):
             assert secret not in log

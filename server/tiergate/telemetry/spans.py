@@ -30,6 +30,7 @@ from tiergate.tiers import Tier
 
 if TYPE_CHECKING:
     from tiergate.model_client import Completion
+    from tiergate.rpc import RpcContext
 
 OPERATION = gen_ai.GenAiOperationNameValues.CHAT.value
 PROVIDER = gen_ai.GenAiProviderNameValues.ANTHROPIC.value
@@ -40,6 +41,7 @@ OUTPUT = gen_ai.GenAiTokenTypeValues.OUTPUT.value
 TASK = "tiergate.task"
 TIER = "tiergate.tier"
 CALLER = "tiergate.caller"
+CLAIMED_CALLER = "tiergate.caller.claimed"
 COST_NANOS = "tiergate.cost_nanos"
 ATTEMPT = "tiergate.attempt"
 ATTEMPTS = "tiergate.attempts"
@@ -55,6 +57,7 @@ class Rpc:
     tier: Tier
     model: str
     caller: str
+    """The caller's metric label (verified name or a fixed label)."""
     span: trace.Span
     token: contextvars.Token[Rpc | None] | None = None
 
@@ -84,12 +87,22 @@ class Recorder:
 
     # --- RPCs -------------------------------------------------------------------------------
 
-    def rpc_started(self, task: str, tier: Tier, model: str, caller: str) -> Rpc:
+    def rpc_started(self, context: RpcContext) -> Rpc:
         """Count the RPC in flight and label its SERVER span (the current span, if any)."""
-        rpc = Rpc(task=task, tier=tier, model=model, caller=caller, span=trace.get_current_span())
+        caller = context.caller
+        rpc = Rpc(
+            task=context.task,
+            tier=context.tier,
+            model=context.model,
+            caller=caller.label,
+            span=trace.get_current_span(),
+        )
         rpc.token = _current.set(rpc)
-        rpc.span.set_attributes({**rpc.labels, CALLER: caller})
-        self._instruments.in_flight.add(1, {TASK: task, TIER: tier.label})
+        rpc.span.set_attributes({**rpc.labels, CALLER: caller.label})
+        if caller.claimed:
+            # A span is one call's record, not an aggregate: the claimed name may go here.
+            rpc.span.set_attribute(CLAIMED_CALLER, caller.claimed)
+        self._instruments.in_flight.add(1, {TASK: rpc.task, TIER: rpc.tier.label})
         return rpc
 
     def rpc_finished(self, rpc: Rpc, completion: Completion | None, status: str) -> None:
