@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -178,7 +179,7 @@ def log_lines() -> Iterator[io.StringIO]:
     structlog.configure(cache_logger_on_first_use=False)
     yield stream
     structlog.reset_defaults()
-    logs.configure()
+    logging.getLogger().handlers.clear()
 
 
 def rpc_lines(stream: io.StringIO) -> list[dict[str, Any]]:

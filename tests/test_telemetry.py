@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -376,6 +377,7 @@ class TestLogs:
         structlog.configure(cache_logger_on_first_use=False)
         yield stream
         structlog.reset_defaults()
+        logging.getLogger().handlers.clear()
 
     def test_the_rpc_line_carries_the_server_span_ids_and_no_request_text(
         self, traced: Traced, log_lines: io.StringIO
@@ -413,6 +415,7 @@ class TestLogs:
                 structlog.get_logger("tiergate.rpc").info("rpc", task="Classify")
             finally:
                 structlog.reset_defaults()
+                logging.getLogger().handlers.clear()
             terminal.flush()
             rendered = os.read(leader, 4096).decode()
         os.close(leader)

@@ -37,6 +37,8 @@ log = structlog.get_logger("tiergate")
 
 SERVICE_NAME = SERVICE.full_name
 
+# Time given to flushing telemetry on stop even when the drain used the whole grace.
+_MIN_FLUSH_S = 1.0
 # Placeholder credential for the embedded emulator, which checks none.
 _EMULATOR_KEY = "emulator-no-key"
 
@@ -172,14 +174,19 @@ class App:
         await self.health.enter_graceful_shutdown()
         if self.settings.drain_delay_s > 0:
             await asyncio.sleep(self.settings.drain_delay_s)
+        grace_s = self.settings.drain_grace_s if grace is None else grace
+        until = asyncio.get_running_loop().time() + grace_s
         if self._server is not None:
-            await self._server.stop(self.settings.drain_grace_s if grace is None else grace)
+            await self._server.stop(grace_s)
         if self._model_client is not None:
             await self._model_client.close()
         if self._emulator is not None:
             await self._emulator.stop()
-        # Flushing spans and metrics may wait on the collector: keep the loop free meanwhile.
-        await asyncio.to_thread(self.telemetry.shutdown)
+        # Spans and metrics get what is left of the grace (a little at least): an unreachable
+        # collector must not hold the process past it.
+        left_s = max(until - asyncio.get_running_loop().time(), _MIN_FLUSH_S)
+        if not await self.telemetry.close(left_s):
+            log.warning("telemetry.unflushed", waited_s=round(left_s, 2))
         log.info("stopped")
 
     async def _upstream_url(self) -> str | None:
