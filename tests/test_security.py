@@ -252,7 +252,7 @@ class TestCallerIdentity:
         data = reader.get_metrics_data()
         assert data is not None
         callers = {
-            point.attributes["tiergate.caller"]
+            dict(point.attributes or {})["tiergate.caller"]
             for resource in data.resource_metrics
             for scope in resource.scope_metrics
             for metric in scope.metrics

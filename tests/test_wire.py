@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 import resource
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import grpc
 import pytest
@@ -67,7 +67,7 @@ def truncated(rpc: str) -> bytes:
     return SAMPLES[rpc].SerializeToString()[:-5]
 
 
-GARBAGE = {
+GARBAGE: dict[str, Callable[[str], bytes]] = {
     "truncated": truncated,
     "invalid UTF-8": invalid_utf8,
     "a length past the end": lambda rpc: bytes([0x0A, 0x7F]) + b"short",

@@ -14,8 +14,9 @@ client certificate. A caller that only names itself in ``x-tiergate-caller`` is 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -64,8 +65,8 @@ class Authenticator:
         """True when a call without a valid bearer token must be refused."""
         return self._tokens is not None
 
-    def identify(self, context: grpc.aio.ServicerContext) -> Caller:
-        metadata: Sequence[tuple[str, str | bytes]] = context.invocation_metadata() or ()
+    def identify(self, context: grpc.aio.ServicerContext[Any, Any]) -> Caller:
+        metadata: Sequence[tuple[str, str | bytes]] = tuple(context.invocation_metadata() or ())
         claimed = next((sanitize(value) for key, value in metadata if key == CALLER_METADATA), "")
         if self._tokens is not None:
             name = self._match(_bearer(metadata))
@@ -98,8 +99,9 @@ def _bearer(metadata: Sequence[tuple[str, str | bytes]]) -> str:
     return ""
 
 
-def _certificate_subject(context: grpc.aio.ServicerContext) -> str:
+def _certificate_subject(context: grpc.aio.ServicerContext[Any, Any]) -> str:
     # gRPC fills x509_common_name only from a client certificate it verified against the
     # configured client CA (require_client_auth), so the name is proven.
-    names = context.auth_context().get("x509_common_name") or []
-    return sanitize(names[0]) if names else ""
+    names: Iterable[bytes] = context.auth_context().get("x509_common_name") or ()
+    first = next(iter(names), b"")
+    return sanitize(first) if first else ""

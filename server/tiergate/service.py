@@ -65,7 +65,7 @@ class TaskRunner:
         task: Task[Any, Any],
         request_type: type[Message],
         raw: bytes,
-        context: grpc.aio.ServicerContext,
+        context: grpc.aio.ServicerContext[bytes, Message],
     ) -> Message:
         """Answer one task RPC from its request bytes; every failure leaves as a rich status."""
         tier = RPC_TIERS[task.rpc]
@@ -197,7 +197,7 @@ def _prompt_chars(prompt: Prompt) -> int:
     return sum(map(len, parts)) + len(canonical_json(prompt.output_schema))
 
 
-def _deadline(context: grpc.aio.ServicerContext) -> float | None:
+def _deadline(context: grpc.aio.ServicerContext[bytes, Message]) -> float | None:
     remaining = context.time_remaining()
     return None if remaining is None else time.monotonic() + remaining
 
@@ -248,8 +248,8 @@ def _serialize(response: Message) -> bytes:
 
 def _handler(
     runner: TaskRunner, task: Task[Any, Any], request_type: type[Message]
-) -> grpc.RpcMethodHandler:
-    async def behaviour(raw: bytes, context: grpc.aio.ServicerContext) -> Message:
+) -> grpc.RpcMethodHandler[bytes, Message]:
+    async def behaviour(raw: bytes, context: grpc.aio.ServicerContext[bytes, Message]) -> Message:
         return await runner.run(task, request_type, raw, context)
 
     # No request deserializer: the handler parses the bytes itself, so a malformed request
@@ -259,7 +259,7 @@ def _handler(
     )
 
 
-def task_handlers(runner: TaskRunner) -> dict[str, grpc.RpcMethodHandler]:
+def task_handlers(runner: TaskRunner) -> dict[str, grpc.RpcMethodHandler[bytes, Message]]:
     """One handler per RPC of ``TaskService``, from its descriptor and :data:`TASKS`."""
     return {
         method.name: _handler(
