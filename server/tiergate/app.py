@@ -11,6 +11,7 @@ then drains.
 from __future__ import annotations
 
 import asyncio
+import math
 import signal
 import socket
 from pathlib import Path
@@ -96,6 +97,7 @@ class App:
         # Every call admission control may hold (in flight plus queued, per tier), with room.
         held = (self.settings.max_concurrency + self.settings.max_queue) * len(Tier)
         pending = max(3000, 2 * held)
+        unrequested_s = max(30, math.ceil(2 * self.settings.queue_timeout_s))
         server = grpc.aio.server(
             interceptors=[self.telemetry.server_interceptor()],
             options=[
@@ -117,6 +119,9 @@ class App:
                 # which answers RESOURCE_EXHAUSTED with RetryInfo instead of a bare CANCELLED.
                 ("grpc.server.max_pending_requests", pending),
                 ("grpc.server.max_pending_requests_hard_limit", pending),
+                # Likewise a call the busy event loop has not picked up within 30 s (the
+                # default) is cancelled bare; give pick-up as long as the queue may take.
+                ("grpc.server_max_unrequested_time_in_server", unrequested_s),
             ],
         )
         add_task_service(runner, server)
