@@ -112,7 +112,7 @@ print(sorted(m for m in sys.modules if m.startswith("tiergate.emulator")))
             server.wait(timeout=30)
         assert server.stdout is not None
         entries = [json.loads(line) for line in server.stdout.read().splitlines()]
-        [warning] = [e for e in entries if e["event"] == "emulator.upstream"]
+        [warning] = [e for e in entries if e["event"] == "emulator.started"]
         assert warning["level"] == "warning"
         assert "not a language model" in warning["note"]
 

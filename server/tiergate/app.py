@@ -55,13 +55,13 @@ class App:
         telemetry: Telemetry | None = None,
     ) -> None:
         self.settings = settings
+        self.prices = PriceTable.load()
+        # Refuse to start on a model the ledger cannot price, rather than report a zero cost.
+        settings.check_priced(self.prices)
         # Refuse to start without a key for the real API rather than serve fake answers.
         settings.check_upstream()
         if emulator_url is not None and not settings.uses_emulator:
             raise ValueError("an emulator URL is only for upstream=emulator")
-        self.prices = PriceTable.load()
-        # Refuse to start on a model the ledger cannot price, rather than report a zero cost.
-        settings.check_priced(self.prices)
         tokens = settings.auth_tokens_file
         self._authenticator = Authenticator(load_tokens(Path(tokens)) if tokens else None)
         self.telemetry = telemetry or Telemetry.from_env(settings, prices=self.prices)
@@ -209,7 +209,7 @@ class App:
             )
             url = await self._emulator.start(port=self.settings.emulator_port)
         log.warning(
-            "emulator.upstream",
+            "emulator.started",
             url=url,
             note="TIERGATE_UPSTREAM=emulator: answers come from the embedded emulator of the"
             " Messages API, which is heuristic and not a language model; never in production",
