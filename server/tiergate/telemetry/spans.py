@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anthropic
 import grpc
@@ -29,7 +29,6 @@ from tiergate.telemetry.instruments import Instruments
 from tiergate.tiers import Tier
 
 if TYPE_CHECKING:
-    from tiergate.model_client import Completion
     from tiergate.rpc import RpcContext
 
 OPERATION = gen_ai.GenAiOperationNameValues.CHAT.value
@@ -47,6 +46,16 @@ ATTEMPT = "tiergate.attempt"
 ATTEMPTS = "tiergate.attempts"
 BILLED_CALLS = "tiergate.billed_calls"
 RPC_GRPC_STATUS_CODE = "rpc.grpc.status_code"
+
+
+class Billed(Protocol):
+    """What an RPC's model calls billed, as the model client reports it (its ``Completion``);
+    a protocol, so telemetry needs no import of the model client, which imports it."""
+
+    model: str
+    usage: TokenUsage
+    billed_calls: int
+    attempts: int
 
 
 @dataclass
@@ -105,7 +114,7 @@ class Recorder:
         self._instruments.in_flight.add(1, {TASK: rpc.task, TIER: rpc.tier.label})
         return rpc
 
-    def rpc_finished(self, rpc: Rpc, completion: Completion | None, status: str) -> None:
+    def rpc_finished(self, rpc: Rpc, completion: Billed | None, status: str) -> None:
         """Record what the RPC billed and how it ended; ``status`` is a gRPC status code name."""
         if rpc.token is not None:
             _current.reset(rpc.token)
