@@ -164,3 +164,31 @@ class TestMessageSize:
         assert details(caught.value)[0] == "REQUEST_TOO_LARGE"
         assert "4096 bytes" in (caught.value.details() or "")
         assert upstream.requests == []
+
+    @pytest.mark.parametrize(
+        ("request_", "field"),
+        [
+            (pb.ClassifyRequest(text="x" * 5000, labels=TICKET_LABELS), "text"),
+            (
+                pb.ClassifyRequest(
+                    text="short",
+                    labels=[pb.Label(name=f"l{i}", description="d" * 90) for i in range(60)],
+                ),
+                "labels",
+            ),
+        ],
+    )
+    def test_the_violation_names_the_largest_field(
+        self, narrow: App, request_: pb.ClassifyRequest, field: str
+    ) -> None:
+        """An oversized request's violation names the field that makes it large, a real path."""
+        with (
+            grpc.insecure_channel(f"127.0.0.1:{narrow.port}") as channel,
+            pytest.raises(grpc.RpcError) as caught,
+        ):
+            Stub(channel).Classify(request_, timeout=10)
+        found = rpc_status.from_call(caught.value)
+        assert found is not None
+        bad = error_details_pb2.BadRequest()
+        assert found.details[1].Unpack(bad)
+        assert [v.field for v in bad.field_violations] == [field]
