@@ -10,8 +10,12 @@ from collections.abc import Callable, Iterator
 
 import grpc
 import pytest
+from google.protobuf.descriptor_pool import DescriptorPool
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+    ProtoReflectionDescriptorDatabase,
+)
 from grpc_status import rpc_status
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -187,3 +191,15 @@ class TestFuzzedBytes:
         assert _rss_kib() - before < 64 * 1024
         request: Message = SAMPLES[rpc]
         assert call_raw(raw, rpc, request.SerializeToString()) is None
+
+
+class TestServedServices:
+    def test_reflection_describes_the_generic_handlers_service(self, raw: grpc.Channel) -> None:
+        """With the handlers made from the descriptor, reflection still lists TaskService with
+        its six methods, beside health and reflection."""
+        database = ProtoReflectionDescriptorDatabase(raw)
+        services = set(database.get_services())
+        assert {SERVICE.full_name, "grpc.health.v1.Health"} <= services
+        pool = DescriptorPool(database)
+        served = pool.FindServiceByName(SERVICE.full_name)
+        assert sorted(m.name for m in served.methods) == sorted(RPCS)
