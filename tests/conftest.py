@@ -15,6 +15,7 @@ from tiergate.app import App
 from tiergate.config import Settings
 from tiergate.emulator import Emulator
 from tiergate.emulator.testing import ThreadedEmulator
+from tiergate.telemetry import Telemetry
 from tiergate.v1 import task_service_pb2_grpc
 
 
@@ -33,8 +34,21 @@ def upstream(background: BackgroundLoop) -> Iterator[Upstream]:
     background.run(emulator.stop())
 
 
-def start_app(background: BackgroundLoop, upstream: Upstream, **settings: Any) -> App:
-    app = App(Settings(host="127.0.0.1", port=0, **settings), emulator_url=upstream.url)
+def start_app(
+    background: BackgroundLoop,
+    upstream: Upstream,
+    *,
+    telemetry: Telemetry | None = None,
+    **settings: Any,
+) -> App:
+    """A server on a free loopback port whose upstream is the shared emulator, chosen
+    explicitly (the default upstream is the real API)."""
+    settings.setdefault("upstream", "emulator")
+    app = App(
+        Settings(host="127.0.0.1", port=0, **settings),
+        emulator_url=upstream.url,
+        telemetry=telemetry,
+    )
     background.run(app.start())
     return app
 

@@ -112,6 +112,7 @@ class TestServe:
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
         env["TIERGATE_PORT"] = str(port)
+        env["TIERGATE_UPSTREAM"] = "emulator"
         process = subprocess.Popen(
             [*TIERGATE, "serve", "--host", "127.0.0.1"],
             env=env,
@@ -130,7 +131,7 @@ class TestServe:
     def test_serves_on_the_emulator_and_stops_on_sigterm(
         self, server: tuple[subprocess.Popen[str], int]
     ) -> None:
-        """Without a key it says it uses the emulator; SIGTERM ends it with exit code 0."""
+        """With the emulator chosen it says so; SIGTERM ends it with exit code 0."""
         process, port = server
         done = run(
             "classify",

@@ -183,11 +183,15 @@ class TestSettings:
         assert ref.get("optional") is False
 
     def test_dev_runs_on_the_embedded_emulator(self, rendered: dict[str, list[Doc]]) -> None:
-        """dev has no key at all, so the server starts its emulator; one fixed replica."""
+        """dev chooses the emulator explicitly and has no key at all; one fixed replica. The
+        other trees call the real API, so their missing key would stop start-up."""
         docs = rendered["dev"]
         names = {e["name"] for e in container(docs).get("env", [])}
         assert "ANTHROPIC_API_KEY" not in names
+        assert environment(docs)["TIERGATE_UPSTREAM"] == "emulator"
         assert settings(docs).uses_emulator
+        assert not settings(rendered["prod"]).uses_emulator
+        assert not settings(rendered["base"]).uses_emulator
         assert only(docs, "Deployment")["spec"]["replicas"] == 1
         assert not of_kind(docs, "HorizontalPodAutoscaler")
 

@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
+import structlog
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from conftest import start_app
 from harness import BackgroundLoop, Processes, Upstream, wait_serving
 from samples import SAMPLES, TICKET_LABELS
+from tiergate import logs
 from tiergate.app import App
-from tiergate.auth import load_tokens
+from tiergate.auth import MAX_NAME_CHARS, load_tokens, sanitize
 from tiergate.emulator import Fault
+from tiergate.telemetry import Telemetry
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import task_service_pb2_grpc
 
@@ -163,10 +171,117 @@ class TestBearerAuth:
             load_tokens(path)
 
 
+@pytest.fixture
+def log_lines() -> Iterator[io.StringIO]:
+    """The in-process server's log lines, as JSON."""
+    stream = io.StringIO()
+    logs.configure(json=True, stream=stream)
+    structlog.configure(cache_logger_on_first_use=False)
+    yield stream
+    structlog.reset_defaults()
+    logging.getLogger().handlers.clear()
+
+
+def rpc_lines(stream: io.StringIO) -> list[dict[str, Any]]:
+    entries = [json.loads(line) for line in stream.getvalue().splitlines()]
+    return [e for e in entries if e["event"] == "rpc"]
+
+
+class TestCallerIdentity:
+    def test_the_mtls_subject_is_the_caller(
+        self, background: BackgroundLoop, upstream: Upstream, pki: Pki, log_lines: io.StringIO
+    ) -> None:
+        """With mTLS the client certificate's subject CN is the caller; the name the caller
+        claims in its header is only logged beside it."""
+        app = start_app(
+            background,
+            upstream,
+            tls_cert_file=str(pki.server_cert),
+            tls_key_file=str(pki.server_key),
+            tls_client_ca_file=str(pki.ca),
+        )
+        try:
+            with secure_channel(app, pki, client_cert=True) as channel:
+                Stub(channel).Classify(
+                    SAMPLES["Classify"], timeout=10, metadata=[("x-tiergate-caller", "spoofed")]
+                )
+        finally:
+            background.run(app.stop(grace=1))
+        [rpc] = rpc_lines(log_lines)
+        assert (rpc["caller"], rpc["claimed_caller"]) == ("billing-service", "spoofed")
+
+    def test_the_tokens_caller_is_the_caller(
+        self, background: BackgroundLoop, upstream: Upstream, tmp_path: Path, log_lines: io.StringIO
+    ) -> None:
+        """With bearer tokens the token's caller name is the caller, whatever the header
+        claims; a refused call is counted under one fixed label."""
+        tokens = tmp_path / "tokens"
+        tokens.write_text("search=s3cret-search\n")
+        app = start_app(background, upstream, auth_tokens_file=str(tokens))
+        claim = ("x-tiergate-caller", "billing-service")
+        try:
+            with grpc.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+                stub = Stub(channel)
+                good = [("authorization", "Bearer s3cret-search"), claim]
+                stub.Classify(SAMPLES["Classify"], timeout=10, metadata=good)
+                with pytest.raises(grpc.RpcError):
+                    stub.Classify(SAMPLES["Classify"], timeout=10, metadata=[claim])
+        finally:
+            background.run(app.stop(grace=1))
+        served, refused = rpc_lines(log_lines)
+        assert (served["caller"], served["claimed_caller"]) == ("search", "billing-service")
+        assert (refused["caller"], refused["status"]) == ("unauthenticated", "UNAUTHENTICATED")
+
+    def test_self_named_callers_share_one_metric_label(
+        self, background: BackgroundLoop, upstream: Upstream
+    ) -> None:
+        """Thirty callers naming themselves differently add one cost series, ``unverified``;
+        a caller naming nobody is ``anonymous``."""
+        reader = InMemoryMetricReader()
+        telemetry = Telemetry(meter_provider=MeterProvider(metric_readers=[reader]))
+        app = start_app(background, upstream, telemetry=telemetry)
+        try:
+            with grpc.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+                stub = Stub(channel)
+                for i in range(30):
+                    meta = [("x-tiergate-caller", f"team-{i}")]
+                    stub.Classify(SAMPLES["Classify"], timeout=10, metadata=meta)
+                stub.Classify(SAMPLES["Classify"], timeout=10)
+        finally:
+            background.run(app.stop(grace=1))
+        data = reader.get_metrics_data()
+        assert data is not None
+        callers = {
+            dict(point.attributes or {})["tiergate.caller"]
+            for resource in data.resource_metrics
+            for scope in resource.scope_metrics
+            for metric in scope.metrics
+            if metric.name == "tiergate.cost"
+            for point in metric.data.data_points
+        }
+        assert callers == {"unverified", "anonymous"}
+
+    @pytest.mark.parametrize(
+        ("claimed", "logged"),
+        [
+            ("billing-service", "billing-service"),
+            ('evil\n{"level": "error"}\u202e', 'evil?{"level": "error"}?'),
+            ("x" * 10_000, "x" * MAX_NAME_CHARS),
+            (b"caf\xc3\xa9\xff", "caf??"),
+        ],
+    )
+    def test_claimed_names_are_sanitized_and_truncated(
+        self, claimed: str | bytes, logged: str
+    ) -> None:
+        """A claimed name is logged as printable ASCII of bounded length, whatever was sent."""
+        assert sanitize(claimed) == logged
+
+
 class TestNothingSecretInLogs:
     def test_logs_carry_caller_but_never_request_text_or_api_key(self) -> None:
-        """A real server process with a key, an authenticated caller, a success and failures:
-        its log names the caller and the costs, never the text, the token or the key."""
+        """A real server process with a key, a self-named caller, a success and failures: its
+        log counts the caller as unverified, names the claimed caller beside it, and has the
+        costs, never the text, the token or the key."""
         secret_text = "Patient Jane Roe, SSN 078-05-1120, was charged twice."
         processes = Processes()
         try:
@@ -191,7 +306,9 @@ class TestNothingSecretInLogs:
         entries = [json.loads(line) for line in log.splitlines()]
         rpcs = [e for e in entries if e["event"] == "rpc"]
         assert [e["status"] for e in rpcs] == ["OK", "INTERNAL", "UNAVAILABLE", "INVALID_ARGUMENT"]
-        assert {e["caller"] for e in rpcs[:3]} == {"claims-pipeline"}
+        assert {e["caller"] for e in rpcs[:3]} == {"unverified"}
+        assert {e["claimed_caller"] for e in rpcs[:3]} == {"claims-pipeline"}
+        assert rpcs[3]["caller"] == "anonymous"
         assert rpcs[0]["cost_nanos"] > 0
         for secret in ("Jane Roe", "078-05-1120", "charged twice", "sk-ant-test-key-do-not-log"):
             assert secret not in log

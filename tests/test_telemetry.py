@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -113,7 +114,7 @@ def start_traced(
         capture_content=capture_content,
     )
     app = App(
-        Settings(host="127.0.0.1", port=0, **settings),
+        Settings(host="127.0.0.1", port=0, upstream="emulator", **settings),
         emulator_url=upstream.url,
         telemetry=telemetry,
     )
@@ -182,8 +183,9 @@ class TestSuccessfulCallTrace:
         assert client.status.status_code is StatusCode.UNSET
 
     def test_server_span_carries_the_rpc_totals_and_caller(self, traced: Traced) -> None:
-        """The SERVER span is labelled with task, tier, model and caller and ends with the
-        RPC's billed totals and status OK."""
+        """The SERVER span is labelled with task, tier, model and caller (an unverified name
+        under the one label, the claimed name beside it) and ends with the RPC's billed totals
+        and status OK."""
         reply = traced.stub.Classify(SAMPLES["Classify"], metadata=[CALLER])
         [server] = traced.server_spans(1)
         attributes = dict(server.attributes or {})
@@ -195,7 +197,8 @@ class TestSuccessfulCallTrace:
             "rpc.grpc.status_code": 0,
             "tiergate.task": "Classify",
             "tiergate.tier": "fast",
-            "tiergate.caller": "billing-svc",
+            "tiergate.caller": "unverified",
+            "tiergate.caller.claimed": "billing-svc",
             "tiergate.attempts": 1,
             "tiergate.billed_calls": 1,
             "tiergate.cost_nanos": reply.usage.cost.total_nanos,
@@ -330,7 +333,8 @@ class TestMetrics:
         assert duration.attributes["gen_ai.request.model"] == "claude-haiku-4-5"
 
     def test_cost_is_counted_in_dollars_by_task_tier_model_and_caller(self, traced: Traced) -> None:
-        """``tiergate.cost`` adds up the ledger's nano-dollars per caller, exported in USD."""
+        """``tiergate.cost`` adds up the ledger's nano-dollars per caller label, exported in USD;
+        a caller that only names itself is counted as ``unverified``."""
         replies = [traced.stub.Classify(SAMPLES["Classify"], metadata=[CALLER]) for _ in range(2)]
         reason = traced.stub.Reason(SAMPLES["Reason"])
         traced.server_spans(3)
@@ -338,7 +342,8 @@ class TestMetrics:
             (p.attributes["tiergate.task"], p.attributes["tiergate.caller"]): p
             for p in traced.points("tiergate.cost")
         }
-        classify = costs[("Classify", "billing-svc")]
+        assert ("Classify", "billing-svc") not in costs
+        classify = costs[("Classify", "unverified")]
         assert classify.value == sum(r.usage.cost.total_nanos for r in replies) / 1e9
         assert classify.attributes["tiergate.tier"] == "fast"
         assert classify.attributes["gen_ai.request.model"] == "claude-haiku-4-5"
@@ -372,6 +377,7 @@ class TestLogs:
         structlog.configure(cache_logger_on_first_use=False)
         yield stream
         structlog.reset_defaults()
+        logging.getLogger().handlers.clear()
 
     def test_the_rpc_line_carries_the_server_span_ids_and_no_request_text(
         self, traced: Traced, log_lines: io.StringIO
@@ -391,7 +397,8 @@ class TestLogs:
             "tier": "fast",
             "model": "claude-haiku-4-5",
             "status": "OK",
-            "caller": "billing-svc",
+            "caller": "unverified",
+            "claimed_caller": "billing-svc",
             "output_tokens": reply.usage.output_tokens,
             "cost_nanos": reply.usage.cost.total_nanos,
         }
@@ -408,6 +415,7 @@ class TestLogs:
                 structlog.get_logger("tiergate.rpc").info("rpc", task="Classify")
             finally:
                 structlog.reset_defaults()
+                logging.getLogger().handlers.clear()
             terminal.flush()
             rendered = os.read(leader, 4096).decode()
         os.close(leader)

@@ -117,7 +117,7 @@ class TestOtlpExport:
             "OTEL_SERVICE_NAME": "tiergate-test",
             "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=ci",
         }
-        settings = Settings(host="127.0.0.1", port=0)
+        settings = Settings(host="127.0.0.1", port=0, upstream="emulator")
         app = App(
             settings,
             emulator_url=upstream.url,
@@ -176,7 +176,7 @@ class TestOtlpExport:
             "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
             "OTEL_METRICS_EXPORTER": "none",
         }
-        settings = Settings(host="127.0.0.1", port=0)
+        settings = Settings(host="127.0.0.1", port=0, upstream="emulator")
         app = App(
             settings, emulator_url=upstream.url, telemetry=Telemetry.from_env(settings, environ)
         )
@@ -203,7 +203,7 @@ class TestPrometheusEndpoint:
     ) -> None:
         """``TIERGATE_METRICS_PORT`` serves the metrics in the Prometheus text format: token
         histograms with the conventions' buckets and the cost counter in dollars."""
-        settings = Settings(host="127.0.0.1", port=0, metrics_port=free_port())
+        settings = Settings(host="127.0.0.1", port=0, upstream="emulator", metrics_port=free_port())
         app = App(settings, emulator_url=upstream.url, telemetry=Telemetry.from_env(settings, {}))
         background.run(app.start())
         try:
@@ -237,7 +237,7 @@ class TestPrometheusEndpoint:
             for sample in families["tiergate_cost_USD"].samples
             if sample.name.endswith("_total")
         ]
-        assert cost.labels["tiergate_caller"] == "billing-svc"
+        assert cost.labels["tiergate_caller"] == "unverified"
         assert cost.labels["tiergate_task"] == "Classify"
         assert cost.value == reply.usage.cost.total_nanos / 1e9
         assert "gen_ai_client_operation_duration_seconds" in families
@@ -247,7 +247,7 @@ class TestPrometheusEndpoint:
         self, background: BackgroundLoop, upstream: Upstream
     ) -> None:
         """With the metrics port at 0 (the default) nothing listens."""
-        settings = Settings(host="127.0.0.1", port=0)
+        settings = Settings(host="127.0.0.1", port=0, upstream="emulator")
         telemetry = Telemetry.from_env(settings, {})
         app = App(settings, emulator_url=upstream.url, telemetry=telemetry)
         background.run(app.start())

@@ -1,5 +1,6 @@
-"""The running service: gRPC server, health, reflection, the model client and, without an API
-key, the embedded emulator. ``serve`` runs it until SIGTERM or SIGINT, then drains.
+"""The running service: gRPC server, health, reflection, the model client and, when chosen
+with ``upstream=emulator``, the embedded emulator. ``serve`` runs it until SIGTERM or SIGINT,
+then drains.
 
     app = App(settings)
     port = await app.start()
@@ -10,28 +11,35 @@ key, the embedded emulator. ``serve`` runs it until SIGTERM or SIGINT, then drai
 from __future__ import annotations
 
 import asyncio
+import math
 import signal
+import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from tiergate.auth import BearerAuth, load_tokens
+from tiergate.auth import Authenticator, load_tokens
 from tiergate.config import Settings
-from tiergate.emulator import Emulator, EmulatorConfig
 from tiergate.ledger import PriceTable
 from tiergate.model_client import ModelClient, upstream_client
-from tiergate.service import TaskRunner, TaskService
+from tiergate.service import SERVICE, TaskRunner, add_task_service
 from tiergate.telemetry import Telemetry
 from tiergate.tiers import Tier
-from tiergate.v1 import task_service_pb2, task_service_pb2_grpc
+
+if TYPE_CHECKING:
+    # Imported only when chosen (upstream=emulator): production never loads the emulator.
+    from tiergate.emulator import Emulator
 
 log = structlog.get_logger("tiergate")
 
-SERVICE_NAME = task_service_pb2.DESCRIPTOR.services_by_name["TaskService"].full_name
+SERVICE_NAME = SERVICE.full_name
 
+# Time given to flushing telemetry on stop even when the drain used the whole grace.
+_MIN_FLUSH_S = 1.0
 # Placeholder credential for the embedded emulator, which checks none.
 _EMULATOR_KEY = "emulator-no-key"
 
@@ -53,6 +61,12 @@ class App:
         # Warn about each configured model with a retirement date; a retired one stops start-up.
         for facts in self.prices.retirements(map(settings.model_for, Tier)):
             log.warning("model.retiring", model=facts.model, retires=str(facts.retires))
+        # Refuse to start without a key for the real API rather than serve fake answers.
+        settings.check_upstream()
+        if emulator_url is not None and not settings.uses_emulator:
+            raise ValueError("an emulator URL is only for upstream=emulator")
+        tokens = settings.auth_tokens_file
+        self._authenticator = Authenticator(load_tokens(Path(tokens)) if tokens else None)
         self.telemetry = telemetry or Telemetry.from_env(settings, prices=self.prices)
         self._emulator_url = emulator_url
         self._emulator: Emulator | None = None
@@ -65,25 +79,34 @@ class App:
     async def start(self) -> int:
         """Start serving; returns the bound gRPC port."""
         base_url = await self._upstream_url()
-        api_key = self.settings.anthropic_api_key or _EMULATOR_KEY
+        api_key = _EMULATOR_KEY if self.settings.uses_emulator else self.settings.anthropic_api_key
+        assert api_key is not None  # check_upstream refused a missing key
         self._model_client = ModelClient(
             upstream_client(api_key=api_key, base_url=base_url, settings=self.settings),
             self.settings,
             self.telemetry,
         )
-        runner = TaskRunner(self.settings, self.prices, self._model_client, self.telemetry)
+        runner = TaskRunner(
+            self.settings,
+            self.prices,
+            self._model_client,
+            self.telemetry,
+            authenticator=self._authenticator,
+        )
         self._runner = runner
         # gRPC's own limit sits above ours so an oversized request still gets the rich error
         # (REQUEST_TOO_LARGE); only far larger ones meet gRPC's bare RESOURCE_EXHAUSTED.
         size = self.settings.max_message_bytes + 1024 * 1024
-        pending = max(3000, 2 * self.settings.max_concurrency * len(Tier))
-        # Tracing comes first, so calls the later interceptors refuse still get a span.
-        interceptors: list[grpc.aio.ServerInterceptor] = [self.telemetry.server_interceptor()]
-        if self.settings.auth_tokens_file:
-            interceptors.append(BearerAuth(load_tokens(Path(self.settings.auth_tokens_file))))
+        # Every call admission control may hold (in flight plus queued, per tier), with room.
+        held = (self.settings.max_concurrency + self.settings.max_queue) * len(Tier)
+        pending = max(3000, 2 * held)
+        unrequested_s = max(30, math.ceil(2 * self.settings.queue_timeout_s))
         server = grpc.aio.server(
-            interceptors=interceptors,
+            interceptors=[self.telemetry.server_interceptor()],
             options=[
+                # gRPC shares ports by default (SO_REUSEPORT): a second server on a taken port
+                # would start and silently take part of the calls. A taken port must fail.
+                ("grpc.so_reuseport", 0),
                 ("grpc.max_receive_message_length", size),
                 ("grpc.max_send_message_length", size),
                 ("grpc.max_connection_age_ms", int(self.settings.max_connection_age_s * 1000)),
@@ -99,9 +122,12 @@ class App:
                 # which answers RESOURCE_EXHAUSTED with RetryInfo instead of a bare CANCELLED.
                 ("grpc.server.max_pending_requests", pending),
                 ("grpc.server.max_pending_requests_hard_limit", pending),
+                # Likewise a call the busy event loop has not picked up within 30 s (the
+                # default) is cancelled bare; give pick-up as long as the queue may take.
+                ("grpc.server_max_unrequested_time_in_server", unrequested_s),
             ],
         )
-        task_service_pb2_grpc.add_TaskServiceServicer_to_server(TaskService(runner), server)
+        add_task_service(runner, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (
@@ -113,10 +139,15 @@ class App:
         )
         address = f"{self.settings.host}:{self.settings.port}"
         credentials = self._tls()
-        if credentials is None:
-            self.port = server.add_insecure_port(address)
-        else:
-            self.port = server.add_secure_port(address, credentials)
+        _check_free(self.settings.host, self.settings.port)
+        try:
+            if credentials is None:
+                self.port = server.add_insecure_port(address)
+            else:
+                self.port = server.add_secure_port(address, credentials)
+        except RuntimeError as exc:
+            # gRPC says only "Failed to bind"; the address is what the operator needs.
+            raise OSError(f"cannot listen on {address}: {exc}") from None
         # Before serving, so a taken metrics port stops start-up instead of a running server.
         self.telemetry.start_metrics(self.settings.host, self.settings.metrics_port)
         await server.start()
@@ -151,37 +182,59 @@ class App:
         await self.health.enter_graceful_shutdown()
         if self.settings.drain_delay_s > 0:
             await asyncio.sleep(self.settings.drain_delay_s)
-        if self._runner is not None:
-            self._runner.draining = True
+        grace_s = self.settings.drain_grace_s if grace is None else grace
+        until = asyncio.get_running_loop().time() + grace_s
         if self._server is not None:
-            await self._server.stop(self.settings.drain_grace_s if grace is None else grace)
+            await self._server.stop(grace_s)
         if self._model_client is not None:
             await self._model_client.close()
         if self._emulator is not None:
             await self._emulator.stop()
-        # Flushing spans and metrics may wait on the collector: keep the loop free meanwhile.
-        await asyncio.to_thread(self.telemetry.shutdown)
+        # Spans and metrics get what is left of the grace (a little at least): an unreachable
+        # collector must not hold the process past it.
+        left_s = max(until - asyncio.get_running_loop().time(), _MIN_FLUSH_S)
+        if not await self.telemetry.close(left_s):
+            log.warning("telemetry.unflushed", waited_s=round(left_s, 2))
         log.info("stopped")
 
     async def _upstream_url(self) -> str | None:
         if not self.settings.uses_emulator:
             return self.settings.anthropic_base_url
-        if self._emulator_url is not None:
-            return self._emulator_url
-        self._emulator = Emulator(
-            EmulatorConfig(
-                latency=self.settings.emulator_latency,
-                fixed_delay_s=self.settings.emulator_fixed_delay_s,
+        url = self._emulator_url
+        if url is None:
+            from tiergate.emulator import Emulator, EmulatorConfig
+
+            self._emulator = Emulator(
+                EmulatorConfig(
+                    latency=self.settings.emulator_latency,
+                    fixed_delay_s=self.settings.emulator_fixed_delay_s,
+                )
             )
-        )
-        url = await self._emulator.start(port=self.settings.emulator_port)
+            url = await self._emulator.start(port=self.settings.emulator_port)
         log.warning(
             "emulator.started",
             url=url,
-            note="ANTHROPIC_API_KEY is not set: answers come from the embedded emulator of the"
-            " Messages API, which is heuristic and not a language model",
+            note="TIERGATE_UPSTREAM=emulator: answers come from the embedded emulator of the"
+            " Messages API, which is heuristic and not a language model; never in production",
         )
         return url
+
+
+def _check_free(host: str, port: int) -> None:
+    """Raise OSError naming the address when ``port`` is taken: gRPC's own refusal is a bare
+    "Failed to bind" after a line of its own on stderr."""
+    if not port:
+        return
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    with socket.socket(family, kind, proto) as probe:
+        # As gRPC does, so a port whose old connections linger in TIME_WAIT counts as free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise OSError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
 async def serve(settings: Settings) -> None:

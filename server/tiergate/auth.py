@@ -1,32 +1,30 @@
 """Who is calling: optional bearer-token authentication and the caller identity for cost
 attribution.
 
-With a tokens file (``TIERGATE_AUTH_TOKENS_FILE``), every RPC but the health check needs
-``authorization: Bearer <token>``; each line of the file is ``caller=token`` (or a bare token,
-whose caller is ``token-N`` by line). Tokens are compared in constant time. The identity of an
-authenticated call is its caller name; without auth it is the ``x-tiergate-caller`` metadata the
-caller sends (unverified), else ``anonymous``.
+With a tokens file (``TIERGATE_AUTH_TOKENS_FILE``), every task RPC needs ``authorization:
+Bearer <token>``; each line of the file is ``caller=token`` (or a bare token, whose caller is
+``token-N`` by line). Tokens are compared in constant time. Health and reflection stay open:
+probes cannot send credentials, and neither reveals data.
+
+Only verified names become metric labels: the token's caller, else the subject CN of the mTLS
+client certificate. A caller that only names itself in ``x-tiergate-caller`` is counted as
+``unverified``; the name it claims is logged, sanitized and truncated.
 """
 
 from __future__ import annotations
 
-import contextvars
 import hmac
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import grpc
-from grpc_status import rpc_status
 
-from tiergate import errors, status
+from tiergate.rpc import ANONYMOUS, UNAUTHENTICATED, UNVERIFIED, Caller
 
 CALLER_METADATA = "x-tiergate-caller"
-ANONYMOUS = "anonymous"
-# Probes cannot send credentials, and neither health nor the schema (reflection) reveals data.
-_OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
-
-_caller: contextvars.ContextVar[str | None] = contextvars.ContextVar("caller", default=None)
+MAX_NAME_CHARS = 64
+"""Longest caller name kept (claimed or from a certificate); the rest is cut."""
 
 
 def load_tokens(path: Path) -> dict[str, str]:
@@ -47,67 +45,63 @@ def load_tokens(path: Path) -> dict[str, str]:
     return tokens
 
 
-def caller_of(context: grpc.aio.ServicerContext) -> str:
-    """The authenticated caller, else the caller's own ``x-tiergate-caller``, else anonymous."""
-    authenticated = _caller.get()
-    if authenticated is not None:
-        return authenticated
-    for key, value in context.invocation_metadata() or ():
-        if key == CALLER_METADATA and isinstance(value, str) and value.strip():
-            return value.strip()[:128]
-    return ANONYMOUS
+def sanitize(value: str | bytes) -> str:
+    """``value`` cut to :data:`MAX_NAME_CHARS`, every character outside printable ASCII
+    replaced by ``?``: safe in a log line whatever the caller sent."""
+    if isinstance(value, bytes):
+        value = value[: MAX_NAME_CHARS * 4].decode("utf-8", errors="replace")
+    cut = value[:MAX_NAME_CHARS]
+    return "".join(c if " " <= c <= "~" else "?" for c in cut).strip()
 
 
-def _match(tokens: Mapping[str, str], presented: str) -> str | None:
-    """The caller whose token equals ``presented``; every token is compared, in constant time."""
-    found = None
-    for token, caller in tokens.items():
-        if hmac.compare_digest(token.encode(), presented.encode()):
-            found = caller
-    return found
+class Authenticator:
+    """Identifies the caller of a task RPC; with tokens, only a valid bearer token passes."""
+
+    def __init__(self, tokens: Mapping[str, str] | None = None) -> None:
+        self._tokens = dict(tokens) if tokens is not None else None
+
+    @property
+    def required(self) -> bool:
+        """True when a call without a valid bearer token must be refused."""
+        return self._tokens is not None
+
+    def identify(self, context: grpc.aio.ServicerContext[Any, Any]) -> Caller:
+        metadata: Sequence[tuple[str, str | bytes]] = tuple(context.invocation_metadata() or ())
+        claimed = next((sanitize(value) for key, value in metadata if key == CALLER_METADATA), "")
+        if self._tokens is not None:
+            name = self._match(_bearer(metadata))
+            if name is None:
+                return Caller(UNAUTHENTICATED, claimed=claimed)
+            return Caller(name, verified=True, claimed=claimed)
+        subject = _certificate_subject(context)
+        if subject:
+            return Caller(subject, verified=True, claimed=claimed)
+        return Caller(UNVERIFIED if claimed else ANONYMOUS, claimed=claimed)
+
+    def _match(self, presented: str) -> str | None:
+        """The caller whose token equals ``presented``; every token is compared, in constant
+        time."""
+        if not presented or self._tokens is None:
+            return None
+        found = None
+        for token, caller in self._tokens.items():
+            if hmac.compare_digest(token.encode(), presented.encode()):
+                found = caller
+        return found
 
 
-class BearerAuth(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Rejects calls without a known bearer token with UNAUTHENTICATED (and an ErrorInfo)."""
-
-    def __init__(self, tokens: Mapping[str, str]) -> None:
-        self._tokens = dict(tokens)
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
-        if handler is None or details.method.startswith(_OPEN_SERVICES):
-            return handler
-        presented = ""
-        for key, value in details.invocation_metadata or ():
-            if key == "authorization" and isinstance(value, str):
-                scheme, _, credential = value.partition(" ")
-                if scheme.lower() == "bearer":
-                    presented = credential.strip()
-        caller = _match(self._tokens, presented) if presented else None
-        if handler.unary_unary is None:
-            raise AssertionError(f"{details.method}: only unary task RPCs are authenticated")
-        return _with_caller(handler, caller)
+def _bearer(metadata: Sequence[tuple[str, str | bytes]]) -> str:
+    for key, value in metadata:
+        if key == "authorization" and isinstance(value, str):
+            scheme, _, credential = value.partition(" ")
+            if scheme.lower() == "bearer":
+                return credential.strip()
+    return ""
 
 
-def _with_caller(handler: grpc.RpcMethodHandler, caller: str | None) -> grpc.RpcMethodHandler:
-    inner = handler.unary_unary
-
-    async def behaviour(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        if caller is None:
-            err = errors.Unauthenticated("a valid bearer token is required")
-            await context.abort_with_status(rpc_status.to_status(status.to_status(err)))
-        token = _caller.set(caller)
-        try:
-            return await inner(request, context)
-        finally:
-            _caller.reset(token)
-
-    return grpc.unary_unary_rpc_method_handler(
-        behaviour,
-        request_deserializer=handler.request_deserializer,
-        response_serializer=handler.response_serializer,
-    )
+def _certificate_subject(context: grpc.aio.ServicerContext[Any, Any]) -> str:
+    # gRPC fills x509_common_name only from a client certificate it verified against the
+    # configured client CA (require_client_auth), so the name is proven.
+    names: Iterable[bytes] = context.auth_context().get("x509_common_name") or ()
+    first = next(iter(names), b"")
+    return sanitize(first) if first else ""

@@ -51,7 +51,8 @@ def _serve(args: argparse.Namespace) -> int:
             **{f.name: getattr(args, f.name) for f in _flag_fields()}
         )
         asyncio.run(serve(settings))
-    except (ValueError, LookupError) as exc:
+    except (ValueError, LookupError, OSError) as exc:
+        # A misconfigured service stops here with one line saying why (exit 2).
         print(f"tiergate: {exc}", file=sys.stderr)
         return 2
     return 0

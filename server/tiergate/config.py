@@ -18,6 +18,7 @@ from tiergate.tiers import DEFAULT_MODELS, Tier
 
 CacheTtl = Literal["5m", "1h"]
 EmulatorLatency = Literal["none", "seed"]
+Upstream = Literal["anthropic", "emulator"]
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,9 @@ class Settings:
     """Everything the service can be told at start-up."""
 
     host: str = "0.0.0.0"
-    """Interface the gRPC server listens on (all interfaces, as inside a pod)."""
+    """Interface the gRPC server and /metrics listen on. The default, all interfaces, is what a
+    container needs (the pod's network is its boundary); on a workstation bind ``127.0.0.1``
+    so nothing else on the network reaches the service."""
     port: int = 50051
     """gRPC port."""
     fast_model: str = DEFAULT_MODELS[Tier.FAST]
@@ -44,10 +47,13 @@ class Settings:
     """Extra billed calls allowed when the model's output is truncated, malformed or invalid."""
     max_message_bytes: int = 4 * 1024 * 1024
     """Largest gRPC request accepted."""
-    max_concurrency: int = 256
-    """Model calls in flight per tier on this replica; beyond it callers wait briefly."""
-    queue_timeout_s: float = 0.5
-    """How long a call waits for a free slot before RESOURCE_EXHAUSTED."""
+    max_concurrency: int = 1024
+    """Model calls in flight per tier on this replica; beyond it callers queue."""
+    max_queue: int = 4096
+    """Calls that may wait for a slot per tier; beyond it RESOURCE_EXHAUSTED at once."""
+    queue_timeout_s: float = 30.0
+    """Longest wait for a slot of a call without a deadline; a caller's deadline bounds the
+    wait of its own call instead."""
     drain_delay_s: float = 0.0
     """On SIGTERM, how long to keep serving while health says NOT_SERVING, so load balancers
     that watch health stop sending first (Kubernetes' preStop sleep does this job there)."""
@@ -67,14 +73,18 @@ class Settings:
     """File of ``caller=token`` lines; when set, task RPCs need ``authorization: Bearer``."""
     metrics_port: int = 0
     """Port of the Prometheus /metrics endpoint; 0 turns it off."""
+    upstream: Upstream = "anthropic"
+    """Where model calls go: ``anthropic`` (the Messages API, needs ANTHROPIC_API_KEY) or
+    ``emulator``, the embedded emulator's heuristic answers (development and tests only)."""
     emulator_port: int = 0
-    """Port of the embedded emulator (0 = any free port); used only without an API key."""
+    """Port of the embedded emulator (0 = any free port); used only with upstream=emulator."""
     emulator_latency: EmulatorLatency = "none"
     """Simulated latency of the embedded emulator: none, or the seed article's per-model figures."""
     emulator_fixed_delay_s: float = 0.0
     """Extra delay the embedded emulator adds to every answer (for load tests)."""
     anthropic_api_key: str | None = field(default=None, repr=False)
-    """ANTHROPIC_API_KEY: with it the real API is called, without it the embedded emulator."""
+    """ANTHROPIC_API_KEY: required with upstream=anthropic; without it the service refuses to
+    start."""
     anthropic_base_url: str | None = None
     """ANTHROPIC_BASE_URL: where the real API is (the SDK default when unset)."""
 
@@ -82,6 +92,8 @@ class Settings:
         # Flags and environment both land here, so every value is checked once, in one place.
         if self.cache_ttl not in ("5m", "1h"):
             raise ValueError(f"cache_ttl must be 5m or 1h, not {self.cache_ttl!r}")
+        if self.upstream not in ("anthropic", "emulator"):
+            raise ValueError(f"upstream must be anthropic or emulator, not {self.upstream!r}")
         if self.emulator_latency not in ("none", "seed"):
             raise ValueError(
                 f"emulator_latency must be none or seed, not {self.emulator_latency!r}"
@@ -92,8 +104,11 @@ class Settings:
         for name in ("max_attempts", "max_concurrency", "max_message_bytes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
-        if self.max_reasks < 0:
-            raise ValueError("max_reasks must be 0 or more")
+        for name in ("max_reasks", "max_queue"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 or more")
+        if self.queue_timeout_s <= 0:
+            raise ValueError("queue_timeout_s must be more than 0")
         if bool(self.tls_cert_file) != bool(self.tls_key_file):
             raise ValueError("tls_cert_file and tls_key_file go together")
         if self.tls_client_ca_file and not self.tls_cert_file:
@@ -108,7 +123,15 @@ class Settings:
 
     @property
     def uses_emulator(self) -> bool:
-        return not self.anthropic_api_key
+        return self.upstream == "emulator"
+
+    def check_upstream(self) -> None:
+        """Refuse to call the real API without a key, rather than fall back to the emulator."""
+        if self.upstream == "anthropic" and not (self.anthropic_api_key or "").strip():
+            raise ValueError(
+                "ANTHROPIC_API_KEY is missing or empty; set it, or set TIERGATE_UPSTREAM=emulator"
+                " to serve the embedded emulator's heuristic answers"
+            )
 
     def check_priced(self, table: PriceTable) -> None:
         """Refuse to run a model the ledger cannot price (raises UnpricedModelError)."""

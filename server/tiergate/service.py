@@ -1,6 +1,8 @@
 """The gRPC handlers: each RPC runs its task on its tier through one shared path.
 
-handler -> task (validate, prompt) -> model client -> ledger -> task (typed response).
+bytes -> identity, request -> task (validate, prompt) -> admission -> model client -> ledger
+-> task (typed response). The handlers are made from the service descriptor and
+:data:`~tiergate.tasks.TASKS`, one generic handler per RPC, with no per-RPC code.
 """
 
 from __future__ import annotations
@@ -12,21 +14,25 @@ from typing import Any
 
 import grpc
 import structlog
+from google.protobuf import message_factory
+from google.protobuf.message import DecodeError, Message
 
 from tiergate import errors, sizing, status
 from tiergate.admission import Admission
-from tiergate.auth import caller_of
+from tiergate.auth import Authenticator
 from tiergate.config import Settings
 from tiergate.ledger import ModelFacts, PriceTable
 from tiergate.model_client import Completion, ModelClient
 from tiergate.prompt import Prompt
+from tiergate.rpc import RpcContext
 from tiergate.tasks import TASKS, Task
 from tiergate.telemetry import Telemetry
 from tiergate.tiers import RPC_TIERS, Tier
-from tiergate.v1 import task_service_pb2 as pb
-from tiergate.v1 import task_service_pb2_grpc, usage_pb2
+from tiergate.v1 import task_service_pb2, usage_pb2
 
 log = structlog.get_logger("tiergate.rpc")
+
+SERVICE = task_service_pb2.DESCRIPTOR.services_by_name["TaskService"]
 
 
 class TaskRunner:
@@ -38,32 +44,45 @@ class TaskRunner:
         prices: PriceTable,
         model_client: ModelClient,
         telemetry: Telemetry | None = None,
+        *,
+        authenticator: Authenticator | None = None,
     ) -> None:
         self._settings = settings
         self._prices = prices
         self._model_client = model_client
         self._telemetry = telemetry or Telemetry(prices=prices)
+        self._auth = authenticator or Authenticator()
         self.admission = Admission(
-            limit=settings.max_concurrency, queue_timeout_s=settings.queue_timeout_s
+            limit=settings.max_concurrency,
+            max_queue=settings.max_queue,
+            max_wait_s=settings.queue_timeout_s,
         )
-        self.draining = False
-        """Set on SIGTERM: calls that still arrive are refused with DRAINING."""
 
     async def run(
-        self, task: Task[Any, Any], request: Any, context: grpc.aio.ServicerContext
-    ) -> Any:
+        self,
+        task: Task[Any, Any],
+        request_type: type[Message],
+        raw: bytes,
+        context: grpc.aio.ServicerContext[bytes, Message],
+    ) -> Message:
+        """Answer one task RPC from its request bytes; every failure leaves as a rich status."""
         tier = RPC_TIERS[task.rpc]
-        model = self._settings.model_for(tier)
         started = time.perf_counter()
+        rpc = RpcContext(
+            task=task.rpc,
+            tier=tier,
+            model=self._settings.model_for(tier),
+            caller=self._auth.identify(context),
+            deadline=_deadline(context),
+        )
+        model = rpc.model
         completion: Completion | None = None
         outcome = "OK"
-        caller = caller_of(context)
-        traced = self._telemetry.rpc_started(task.rpc, tier, model, caller)
+        traced = self._telemetry.rpc_started(rpc)
         try:
-            if self.draining:
-                raise errors.Draining(
-                    "this replica is shutting down; retry on another", retry_after_s=0.1
-                )
+            if self._auth.required and not rpc.caller.verified:
+                raise errors.Unauthenticated("a valid bearer token is required")
+            request = _parse(request_type, raw)
             if request.ByteSize() > self._settings.max_message_bytes:
                 raise errors.RequestTooLarge(
                     [
@@ -76,17 +95,19 @@ class TaskRunner:
             task.validate(request)
             prompt = task.prompt(request)
             facts = self._prices.facts(model)
-            deadline = _deadline(context)
-            await self._check_fits(request, prompt, facts, deadline)
-            async with self.admission.slot(tier):
+            await self._check_fits(request, prompt, facts, rpc.deadline)
+            async with self.admission.slot(tier, deadline=rpc.deadline):
                 completion = await self._model_client.complete(
                     prompt,
                     facts=facts,
                     check=functools.partial(task.check, request),
                     size_field=functools.partial(sizing.largest_field, request),
-                    deadline=deadline,
+                    deadline=rpc.deadline,
                 )
-            return task.respond(request, completion.output, self.usage(tier, completion))
+            response: Message = task.respond(
+                request, completion.output, self.usage(tier, completion)
+            )
+            return response
         except errors.TiergateError as err:
             outcome = err.code.name
             if isinstance(err.completion, Completion):
@@ -105,7 +126,7 @@ class TaskRunner:
             await context.abort_with_status(status.grpc_status(bug))
         finally:
             self._telemetry.rpc_finished(traced, completion, outcome)
-            self._log(task.rpc, tier, model, completion, outcome, started, caller)
+            self._log(rpc, completion, outcome, started)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _check_fits(
@@ -157,23 +178,19 @@ class TaskRunner:
         )
 
     def _log(
-        self,
-        rpc: str,
-        tier: Tier,
-        model: str,
-        completion: Completion | None,
-        outcome: str,
-        started: float,
-        caller: str,
+        self, rpc: RpcContext, completion: Completion | None, outcome: str, started: float
     ) -> None:
+        model = rpc.model
         fields: dict[str, Any] = {
-            "task": rpc,
-            "caller": caller,
-            "tier": tier.label,
+            "task": rpc.task,
+            "caller": rpc.caller.label,
+            "tier": rpc.tier.label,
             "model": model,
             "status": outcome,
             "duration_ms": round((time.perf_counter() - started) * 1000, 2),
         }
+        if rpc.caller.claimed:
+            fields["claimed_caller"] = rpc.caller.claimed
         if completion is not None and completion.billed_calls:
             tokens = completion.usage
             fields.update(
@@ -188,43 +205,60 @@ class TaskRunner:
         log.info("rpc", **fields)
 
 
-def _deadline(context: grpc.aio.ServicerContext) -> float | None:
+def _deadline(context: grpc.aio.ServicerContext[bytes, Message]) -> float | None:
     remaining = context.time_remaining()
     return None if remaining is None else time.monotonic() + remaining
 
 
-class TaskService(task_service_pb2_grpc.TaskServiceServicer):
-    """``tiergate.v1.TaskService``: one line per RPC, the tier comes from ``RPC_TIERS``."""
+def _parse(request_type: type[Message], raw: bytes) -> Message:
+    """The request message of ``raw``; bytes that are no such message are the caller's fault."""
+    try:
+        return request_type.FromString(raw)
+    except DecodeError:
+        # Nothing in undecodable bytes can be trusted to name a field, so the violation names
+        # none: an empty path stands for the request as a whole.
+        raise errors.InvalidRequest(
+            [
+                errors.FieldViolation(
+                    "",
+                    f"the request is not a valid {request_type.DESCRIPTOR.full_name}"
+                    " (truncated, or a string field that is not UTF-8)",
+                )
+            ]
+        ) from None
 
-    def __init__(self, runner: TaskRunner) -> None:
-        self._runner = runner
 
-    async def Classify(
-        self, request: pb.ClassifyRequest, context: grpc.aio.ServicerContext
-    ) -> pb.ClassifyResponse:
-        return await self._runner.run(TASKS["Classify"], request, context)  # type: ignore[no-any-return]
+def _serialize(response: Message) -> bytes:
+    return response.SerializeToString()
 
-    async def Summarize(
-        self, request: pb.SummarizeRequest, context: grpc.aio.ServicerContext
-    ) -> pb.SummarizeResponse:
-        return await self._runner.run(TASKS["Summarize"], request, context)  # type: ignore[no-any-return]
 
-    async def Extract(
-        self, request: pb.ExtractRequest, context: grpc.aio.ServicerContext
-    ) -> pb.ExtractResponse:
-        return await self._runner.run(TASKS["Extract"], request, context)  # type: ignore[no-any-return]
+def _handler(
+    runner: TaskRunner, task: Task[Any, Any], request_type: type[Message]
+) -> grpc.RpcMethodHandler[bytes, Message]:
+    async def behaviour(raw: bytes, context: grpc.aio.ServicerContext[bytes, Message]) -> Message:
+        return await runner.run(task, request_type, raw, context)
 
-    async def Answer(
-        self, request: pb.AnswerRequest, context: grpc.aio.ServicerContext
-    ) -> pb.AnswerResponse:
-        return await self._runner.run(TASKS["Answer"], request, context)  # type: ignore[no-any-return]
+    # No request deserializer: the handler parses the bytes itself, so a malformed request
+    # gets INVALID_ARGUMENT instead of the UNKNOWN gRPC answers a failed deserializer with.
+    return grpc.unary_unary_rpc_method_handler(
+        behaviour, request_deserializer=None, response_serializer=_serialize
+    )
 
-    async def Moderate(
-        self, request: pb.ModerateRequest, context: grpc.aio.ServicerContext
-    ) -> pb.ModerateResponse:
-        return await self._runner.run(TASKS["Moderate"], request, context)  # type: ignore[no-any-return]
 
-    async def Reason(
-        self, request: pb.ReasonRequest, context: grpc.aio.ServicerContext
-    ) -> pb.ReasonResponse:
-        return await self._runner.run(TASKS["Reason"], request, context)  # type: ignore[no-any-return]
+def task_handlers(runner: TaskRunner) -> dict[str, grpc.RpcMethodHandler[bytes, Message]]:
+    """One handler per RPC of ``TaskService``, from its descriptor and :data:`TASKS`."""
+    return {
+        method.name: _handler(
+            runner, TASKS[method.name], message_factory.GetMessageClass(method.input_type)
+        )
+        for method in SERVICE.methods
+    }
+
+
+def add_task_service(runner: TaskRunner, server: grpc.aio.Server) -> None:
+    """Serve ``tiergate.v1.TaskService`` on ``server``, every RPC through ``runner``."""
+    handlers = task_handlers(runner)
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(SERVICE.full_name, handlers),)
+    )
+    server.add_registered_method_handlers(SERVICE.full_name, handlers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import grpc
@@ -9,21 +10,69 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from tiergate.errors import DOMAIN, InvalidRequest, TiergateError
+from tiergate.errors import DOMAIN, FieldViolation, InvalidRequest, TiergateError
+
+# gRPC refuses trailers over 16 KiB (the caller then gets a bare RESOURCE_EXHAUSTED), and the
+# message travels twice: percent-encoded in grpc-message (up to 3x) and inside the details in
+# grpc-status-details-bin (base64, 4/3). Bounds in UTF-8 bytes keep the worst case near 9 KiB,
+# whatever the request held.
+MAX_VIOLATIONS = 16
+"""Field violations sent in full; the rest are counted in one more violation."""
+MAX_FIELD_BYTES = 128
+MAX_DESCRIPTION_BYTES = 160
+MAX_MESSAGE_BYTES = 512
+MAX_METADATA_BYTES = 128
+
+
+def _cut(text: str, limit: int) -> str:
+    """``text`` within ``limit`` UTF-8 bytes, marked with an ellipsis when cut."""
+    encoded = text.encode()
+    if len(encoded) <= limit:
+        return text
+    return encoded[: limit - 3].decode(errors="ignore") + "\u2026"
+
+
+def bounded_violations(violations: Sequence[FieldViolation]) -> list[FieldViolation]:
+    """At most :data:`MAX_VIOLATIONS` violations, cut to size, plus one counting the rest."""
+    kept = [
+        FieldViolation(_cut(v.field, MAX_FIELD_BYTES), _cut(v.description, MAX_DESCRIPTION_BYTES))
+        for v in violations[:MAX_VIOLATIONS]
+    ]
+    rest = len(violations) - len(kept)
+    if rest:
+        # Names no field of its own: it stands for the request's further violations.
+        kept.append(FieldViolation("", f"and {rest} more violation{'s' if rest > 1 else ''}"))
+    return kept
+
+
+def _message(err: TiergateError, violations: Sequence[FieldViolation]) -> str:
+    if isinstance(err, InvalidRequest):
+        # Built from the bounded violations, not the error's own message, which lists all.
+        problems = "; ".join(
+            f"{v.field}: {v.description}" if v.field else v.description for v in violations
+        )
+        return _cut(f"invalid request: {problems}", MAX_MESSAGE_BYTES)
+    return _cut(err.message, MAX_MESSAGE_BYTES)
 
 
 def to_status(err: TiergateError) -> status_pb2.Status:
-    """The ``google.rpc.Status`` for ``err``: one ErrorInfo, plus BadRequest or RetryInfo."""
+    """The ``google.rpc.Status`` for ``err``: one ErrorInfo, plus BadRequest or RetryInfo,
+    always small enough for gRPC's trailers."""
     details: list[any_pb2.Any] = []
-    info = error_details_pb2.ErrorInfo(reason=err.reason, domain=DOMAIN, metadata=err.metadata)
+    metadata = {
+        _cut(k, MAX_METADATA_BYTES): _cut(v, MAX_METADATA_BYTES) for k, v in err.metadata.items()
+    }
+    info = error_details_pb2.ErrorInfo(reason=err.reason, domain=DOMAIN, metadata=metadata)
     details.append(_pack(info))
+    violations: list[FieldViolation] = []
     if isinstance(err, InvalidRequest):
+        violations = bounded_violations(err.violations)
         bad = error_details_pb2.BadRequest(
             field_violations=[
                 error_details_pb2.BadRequest.FieldViolation(
                     field=v.field, description=v.description
                 )
-                for v in err.violations
+                for v in violations
             ]
         )
         details.append(_pack(bad))
@@ -31,7 +80,9 @@ def to_status(err: TiergateError) -> status_pb2.Status:
         delay = duration_pb2.Duration()
         delay.FromMilliseconds(round(err.retry_after_s * 1000))
         details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
-    return status_pb2.Status(code=err.code.value[0], message=err.message, details=details)
+    return status_pb2.Status(
+        code=err.code.value[0], message=_message(err, violations), details=details
+    )
 
 
 class _Status(NamedTuple):
@@ -40,7 +91,7 @@ class _Status(NamedTuple):
     trailing_metadata: tuple[tuple[str, str | bytes], ...]
 
 
-class GrpcStatus(_Status, grpc.Status):  # type: ignore[misc]
+class GrpcStatus(_Status, grpc.Status):  # type: ignore[misc]  # grpc has no stubs: its classes are Any
     """A ``grpc.Status`` for ``ServicerContext.abort_with_status``."""
 
 

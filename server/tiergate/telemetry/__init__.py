@@ -11,6 +11,7 @@ each test) can have its own::
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from collections.abc import Mapping
@@ -92,7 +93,9 @@ class Telemetry(Recorder):
         if environment.sdk_disabled(env):
             # No spans and no OTLP; /metrics is tiergate's own setting and stays if asked for.
             return cls(
-                meter_provider=MeterProvider(resource=resource, metric_readers=readers)
+                meter_provider=MeterProvider(
+                    resource=resource, metric_readers=readers, shutdown_on_exit=False
+                )
                 if readers
                 else None,
                 prices=prices,
@@ -128,6 +131,15 @@ class Telemetry(Recorder):
         )
         self.metrics_port = self._metrics_server.server_port
         return self.metrics_port
+
+    async def close(self, timeout_s: float) -> bool:
+        """:meth:`shutdown` without blocking the event loop, given at most ``timeout_s``;
+        False when it had not finished by then (it goes on in a daemon thread, which does not
+        hold the process at exit)."""
+        worker = threading.Thread(target=self.shutdown, name="telemetry-shutdown", daemon=True)
+        worker.start()
+        await asyncio.to_thread(worker.join, timeout_s)
+        return not worker.is_alive()
 
     def shutdown(self) -> None:
         """Stop ``/metrics``; flush and close the providers if ``from_env`` made them."""

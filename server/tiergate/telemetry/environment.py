@@ -171,7 +171,9 @@ def metric_reader(target: Otlp, environ: Mapping[str, str]) -> MetricReader:
 
 
 def tracer_provider(environ: Mapping[str, str], service: Resource) -> TracerProvider:
-    provider = TracerProvider(resource=service, sampler=sampler(environ))
+    # The service shuts its providers down itself, within its drain grace; the SDK's own exit
+    # hook would wait on an unreachable collector without a bound.
+    provider = TracerProvider(resource=service, sampler=sampler(environ), shutdown_on_exit=False)
     target = otlp_target(environ, "traces")
     if target is not None:
         provider.add_span_processor(span_processor(target, environ))
@@ -185,4 +187,4 @@ def meter_provider(
     target = otlp_target(environ, "metrics")
     if target is not None:
         readers.append(metric_reader(target, environ))
-    return MeterProvider(resource=service, metric_readers=readers)
+    return MeterProvider(resource=service, metric_readers=readers, shutdown_on_exit=False)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anthropic
 import grpc
@@ -29,7 +29,7 @@ from tiergate.telemetry.instruments import Instruments
 from tiergate.tiers import Tier
 
 if TYPE_CHECKING:
-    from tiergate.model_client import Completion
+    from tiergate.rpc import RpcContext
 
 OPERATION = gen_ai.GenAiOperationNameValues.CHAT.value
 PROVIDER = gen_ai.GenAiProviderNameValues.ANTHROPIC.value
@@ -40,11 +40,22 @@ OUTPUT = gen_ai.GenAiTokenTypeValues.OUTPUT.value
 TASK = "tiergate.task"
 TIER = "tiergate.tier"
 CALLER = "tiergate.caller"
+CLAIMED_CALLER = "tiergate.caller.claimed"
 COST_NANOS = "tiergate.cost_nanos"
 ATTEMPT = "tiergate.attempt"
 ATTEMPTS = "tiergate.attempts"
 BILLED_CALLS = "tiergate.billed_calls"
 RPC_GRPC_STATUS_CODE = "rpc.grpc.status_code"
+
+
+class Billed(Protocol):
+    """What an RPC's model calls billed, as the model client reports it (its ``Completion``);
+    a protocol, so telemetry needs no import of the model client, which imports it."""
+
+    model: str
+    usage: TokenUsage
+    billed_calls: int
+    attempts: int
 
 
 @dataclass
@@ -55,6 +66,7 @@ class Rpc:
     tier: Tier
     model: str
     caller: str
+    """The caller's metric label (verified name or a fixed label)."""
     span: trace.Span
     token: contextvars.Token[Rpc | None] | None = None
 
@@ -84,15 +96,25 @@ class Recorder:
 
     # --- RPCs -------------------------------------------------------------------------------
 
-    def rpc_started(self, task: str, tier: Tier, model: str, caller: str) -> Rpc:
+    def rpc_started(self, context: RpcContext) -> Rpc:
         """Count the RPC in flight and label its SERVER span (the current span, if any)."""
-        rpc = Rpc(task=task, tier=tier, model=model, caller=caller, span=trace.get_current_span())
+        caller = context.caller
+        rpc = Rpc(
+            task=context.task,
+            tier=context.tier,
+            model=context.model,
+            caller=caller.label,
+            span=trace.get_current_span(),
+        )
         rpc.token = _current.set(rpc)
-        rpc.span.set_attributes({**rpc.labels, CALLER: caller})
-        self._instruments.in_flight.add(1, {TASK: task, TIER: tier.label})
+        rpc.span.set_attributes({**rpc.labels, CALLER: caller.label})
+        if caller.claimed:
+            # A span is one call's record, not an aggregate: the claimed name may go here.
+            rpc.span.set_attribute(CLAIMED_CALLER, caller.claimed)
+        self._instruments.in_flight.add(1, {TASK: rpc.task, TIER: rpc.tier.label})
         return rpc
 
-    def rpc_finished(self, rpc: Rpc, completion: Completion | None, status: str) -> None:
+    def rpc_finished(self, rpc: Rpc, completion: Billed | None, status: str) -> None:
         """Record what the RPC billed and how it ended; ``status`` is a gRPC status code name."""
         if rpc.token is not None:
             _current.reset(rpc.token)
