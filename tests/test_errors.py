@@ -269,7 +269,7 @@ class TestReasks:
             stub.Extract(request, timeout=10)
         found = failure(caught.value)
         assert found.reason == "OUTPUT_INVALID"
-        assert "$.n: breaks m" in found.message
+        assert "failed 1 of the task's checks" in found.message
         assert "7" not in found.message
         assert len(upstream.requests) == 2
 

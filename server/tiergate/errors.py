@@ -10,7 +10,6 @@ The tree (status code and ``ErrorInfo.reason`` in brackets)::
     +-- UpstreamRateLimited   [RESOURCE_EXHAUSTED, UPSTREAM_RATE_LIMITED] + RetryInfo
     +-- UpstreamUnavailable   [UNAVAILABLE, UPSTREAM_UNAVAILABLE]     + RetryInfo
     +-- OutputInvalid         [UNAVAILABLE, OUTPUT_INVALID]           + RetryInfo
-    +-- Draining              [UNAVAILABLE, DRAINING]                 + RetryInfo
     +-- DeadlineExceeded      [DEADLINE_EXCEEDED, DEADLINE_EXCEEDED]
     +-- ModelRefused          [FAILED_PRECONDITION, MODEL_REFUSED]    metadata: category
     +-- UpstreamNotRetryable  [FAILED_PRECONDITION, UPSTREAM_NOT_RETRYABLE]
@@ -112,11 +111,6 @@ class UpstreamUnavailable(TiergateError):
 class OutputInvalid(TiergateError):
     code = grpc.StatusCode.UNAVAILABLE
     reason = "OUTPUT_INVALID"
-
-
-class Draining(TiergateError):
-    code = grpc.StatusCode.UNAVAILABLE
-    reason = "DRAINING"
 
 
 class DeadlineExceeded(TiergateError):

@@ -111,7 +111,8 @@ const (
 	// The upstream API rejected a request the service considered valid. Status
 	// INTERNAL.
 	ErrorReason_ERROR_REASON_UPSTREAM_REJECTED ErrorReason = 10
-	// The service is shutting down. Status UNAVAILABLE, with RetryInfo.
+	// No longer sent: a replica that is shutting down refuses new calls through
+	// gRPC itself (status UNAVAILABLE, which clients retry on another replica).
 	ErrorReason_ERROR_REASON_DRAINING ErrorReason = 11
 	// The request or its prompt is too large for the model. Status
 	// INVALID_ARGUMENT.

@@ -92,7 +92,9 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     INTERNAL.
     """
     ERROR_REASON_DRAINING: _ErrorReason.ValueType  # 11
-    """The service is shutting down. Status UNAVAILABLE, with RetryInfo."""
+    """No longer sent: a replica that is shutting down refuses new calls through
+    gRPC itself (status UNAVAILABLE, which clients retry on another replica).
+    """
     ERROR_REASON_REQUEST_TOO_LARGE: _ErrorReason.ValueType  # 12
     """The request or its prompt is too large for the model. Status
     INVALID_ARGUMENT.
@@ -157,7 +159,9 @@ ERROR_REASON_UPSTREAM_REJECTED: ErrorReason.ValueType  # 10
 INTERNAL.
 """
 ERROR_REASON_DRAINING: ErrorReason.ValueType  # 11
-"""The service is shutting down. Status UNAVAILABLE, with RetryInfo."""
+"""No longer sent: a replica that is shutting down refuses new calls through
+gRPC itself (status UNAVAILABLE, which clients retry on another replica).
+"""
 ERROR_REASON_REQUEST_TOO_LARGE: ErrorReason.ValueType  # 12
 """The request or its prompt is too large for the model. Status
 INVALID_ARGUMENT.

@@ -776,7 +776,8 @@ export enum ErrorReason {
   UPSTREAM_REJECTED = 10,
 
   /**
-   * The service is shutting down. Status UNAVAILABLE, with RetryInfo.
+   * No longer sent: a replica that is shutting down refuses new calls through
+   * gRPC itself (status UNAVAILABLE, which clients retry on another replica).
    *
    * @generated from enum value: ERROR_REASON_DRAINING = 11;
    */
