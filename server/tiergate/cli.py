@@ -15,6 +15,7 @@ import json
 import math
 import os
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from importlib import metadata
 from typing import Any, NoReturn
@@ -103,7 +104,7 @@ def _add_tasks(subcommands: Any) -> None:
         sub: argparse.ArgumentParser = subcommands.add_parser(
             command.name,
             help=command.summary,
-            description=command.description,
+            description=textwrap.fill(command.description, 88),
             epilog=_TASKS_EPILOG,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
@@ -193,7 +194,7 @@ def _error_line(err: TiergateError, built: commands.Built, args: argparse.Namesp
     else:
         detail = " ".join(err.message.split())
     hint = _hint(err, args)
-    line = f"{head}: {detail}" + (f" ({hint})" if hint else "")
+    line = f"{head}: {hint} [{detail}]" if hint else f"{head}: {detail}"
     if err.retry_after_s is not None:
         line += f"; retry after {err.retry_after_s:g} s"
     return line

@@ -29,7 +29,8 @@ _NONE = "(none)"
 
 
 def as_json(message: Message) -> dict[str, Any]:
-    """Every field of ``message`` (defaults included), int64 as numbers where exact."""
+    """Every field of ``message`` (defaults included, unset messages as null), int64 as
+    numbers where exact."""
     data = json_format.MessageToDict(
         message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
     )
@@ -42,6 +43,7 @@ def _numbers(descriptor: Any, data: dict[str, Any]) -> dict[str, Any]:
     ordered: dict[str, Any] = {}
     for f in descriptor.fields:
         if f.name not in data:
+            ordered[f.name] = None  # an unset message field: JSON null, not a missing key
             continue
         values = data[f.name] if f.is_repeated else [data[f.name]]
         converted = [_number(f, value) for value in values]
@@ -94,6 +96,8 @@ def _titled(name: str, lines: list[str]) -> list[Row]:
 
 
 def _field_lines(f: Any, value: Any) -> list[str]:
+    if value is None:
+        return [_NONE]
     if f.message_type is not None and f.message_type.full_name == _STRUCT:
         return _tree(value) or ["{}"]
     if f.is_repeated and f.message_type is not None:
