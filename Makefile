@@ -31,7 +31,7 @@ TIERGATE_UPSTREAM ?= emulator
 .PHONY: client-tools clients-test proto-breaking grpcurl
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z0-9-]*:.*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 run: install ## serve on 127.0.0.1:50051 on the embedded emulator (runtime dependencies only)
 	@echo "tiergate: serving on $(RUN_HOST):$${TIERGATE_PORT:-50051}, TIERGATE_UPSTREAM=$(TIERGATE_UPSTREAM)" \
@@ -61,7 +61,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	@$(PIP) -e '.[dev]'
 	@touch $@ $(foreach extra,test lint codegen k8s,$(VENV)/.installed-$(extra))
 
-tools: $(BUF)
+tools: $(BUF) ## install buf into .tools
 
 $(BUF):
 	mkdir -p $(TOOLS)
@@ -102,7 +102,7 @@ proto-breaking: tools ## buf breaking against main
 		$(BUF) breaking --against ".git#ref=$$ref"; \
 	done
 
-client-tools: $(CLIENT_TOOLS)
+client-tools: $(CLIENT_TOOLS) ## install the Go and TypeScript code generators
 
 $(TOOLS)/bin/protoc-gen-go:
 	$(GOENV) go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import os
 import re
+import subprocess
 import sys
 import tomllib
 from functools import cache
@@ -156,3 +158,37 @@ class TestImportsAreDeclared:
         extras = ("test", "lint", "codegen", "k8s", "bench")
         declared = requirements(SERVER, *extras).keys() | requirements(CLIENT).keys()
         assert not used.keys() - declared, {d: used[d] for d in used.keys() - declared}
+
+
+class TestMakefile:
+    MAKEFILE = (ROOT / "Makefile").read_text(encoding="utf-8")
+
+    def test_help_lists_every_target(self) -> None:
+        """`make help` prints every target of the Makefile with its one-line description."""
+        targets = re.findall(r"^([a-z][a-z0-9-]*):", self.MAKEFILE, re.M)
+        done = subprocess.run(
+            ["make", "--no-print-directory", "help"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        listed = [line.split()[0] for line in done.stdout.splitlines()]
+        assert listed == targets
+        assert all(len(line.split()) > 1 for line in done.stdout.splitlines())
+
+    def test_run_serves_on_loopback_and_the_emulator(self) -> None:
+        """`make run` binds 127.0.0.1 and chooses the emulator, and needs only the runtime."""
+        done = subprocess.run(
+            ["make", "--no-print-directory", "-n", "-W", "pyproject.toml", "run"],
+            cwd=ROOT,
+            env={k: v for k, v in os.environ.items() if not k.startswith("TIERGATE_")},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        serve = done.stdout.splitlines()[-1]
+        assert serve.startswith("TIERGATE_HOST=127.0.0.1 TIERGATE_UPSTREAM=emulator ")
+        assert serve.endswith("tiergate serve")
+        assert "pip install" in done.stdout
+        assert "[" not in done.stdout.split("pip install")[1].split("\n")[0]
