@@ -223,6 +223,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
+class _CommandListFormatter(argparse.HelpFormatter):
+    """Keeps each command's summary on its line: argparse measures the command names without
+    the indent it then prints them with."""
+
+    def add_argument(self, action: argparse.Action) -> None:
+        super().add_argument(action)
+        if isinstance(action.choices, dict):
+            longest = max(map(len, action.choices)) + self._current_indent + self._indent_increment
+            self._action_max_length = max(self._action_max_length, longest)
+
+
 def _version() -> str:
     try:
         return metadata.version("tiergate")
@@ -235,6 +246,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="tiergate",
         description="Typed LLM tasks over gRPC: serve them, or call a running server.",
         epilog="tiergate COMMAND --help describes each command and its options.",
+        formatter_class=_CommandListFormatter,
     )
     parser.add_argument("--version", action="version", version=f"tiergate {_version()}")
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
