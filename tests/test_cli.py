@@ -364,11 +364,20 @@ class TestCallErrors:
             "`make run` in another terminal, or check --target"
         )
 
-    def test_client_deadline_hints_at_timeout(self, target: str) -> None:
-        """A deadline that passes in the client suggests a longer --timeout."""
+    def test_deadline_hints_at_timeout(self, target: str) -> None:
+        """A deadline that passes (in the client or the server, whichever sees it first)
+        suggests a longer --timeout, in one line."""
         done = run("reason", "--target", target, "--question", "q", "--timeout", "0.000001")
         assert done.returncode == 1
-        assert "DEADLINE_EXCEEDED: no answer within --timeout 1e-06 s" in done.stderr
+        assert done.stderr.startswith("tiergate: DEADLINE_EXCEEDED")
+        assert ": no answer within --timeout 1e-06 s: try a longer --timeout" in done.stderr
+        assert done.stderr.count("\n") == 1
+
+    def test_server_errors_without_advice_stay_plain(self, target: str) -> None:
+        """A refused request from the server carries no connection hint."""
+        done = run("reason", "--target", target, "--question", " ")
+        assert done.returncode == 1
+        assert "make run" not in done.stderr
 
 
 class TestTextOutput:

@@ -169,10 +169,9 @@ def _fail(args: argparse.Namespace, error: dict[str, Any], line: str, *, status:
 
 
 def _hint(err: TiergateError, args: argparse.Namespace) -> str:
-    """Advice for failures that never reached a tiergate server (no ErrorInfo)."""
-    if err.reason:
-        return ""
-    if err.code == grpc.StatusCode.UNAVAILABLE:
+    """Advice for a server that cannot be reached and for a deadline that passed (in the
+    client or, just before, in the server: either way --timeout was too short)."""
+    if err.code == grpc.StatusCode.UNAVAILABLE and not err.reason:
         return (
             f"no tiergate server answers at {args.target}: start one with `make run` in "
             "another terminal, or check --target (env TIERGATE_TARGET)"
