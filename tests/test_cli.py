@@ -297,6 +297,14 @@ class TestCommandLineMistakes:
         assert done.stderr.count("\n") == 1
         assert "--timeout: must be a number of seconds above 0" in done.stderr
 
+    def test_json_mode_reports_mistakes_as_json(self) -> None:
+        """With --json, a refused command line is one JSON object on stderr too."""
+        done = run("reason", "--json", "--question", "q", "--timeout", "0")
+        assert done.returncode == 2
+        error = json.loads(done.stderr)["error"]
+        assert error["code"] == "USAGE"
+        assert error["message"].startswith("tiergate reason: argument --timeout: must be")
+
     def test_missing_required_flag_is_one_line(self) -> None:
         """argparse's mistakes are one line pointing at --help, not the whole usage."""
         done = run("classify", "--label", "a")

@@ -34,7 +34,15 @@ _NO_FLAG = {"anthropic_api_key"}
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except _CommandLineError as exc:
+        raw = sys.argv[1:] if argv is None else list(argv)
+        if "--json" in raw:
+            print(json.dumps({"error": {"code": "USAGE", "message": str(exc)}}), file=sys.stderr)
+        else:
+            print(exc, file=sys.stderr)
+        return 2
     if args.command == "serve":
         return _serve(args)
     try:
@@ -215,11 +223,15 @@ def _error_json(
     }
 
 
+class _CommandLineError(Exception):
+    """A command line argparse refused, said in one line."""
+
+
 class _Parser(argparse.ArgumentParser):
     """Command-line mistakes in one line, with where to look, instead of the whole usage."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+        raise _CommandLineError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
 class _CommandListFormatter(argparse.HelpFormatter):
