@@ -19,31 +19,55 @@ GRPCURL_VERSION := v1.9.4
 TS_DEPS := clients/typescript/node_modules/.installed
 CLIENT_TOOLS := $(TOOLS)/bin/protoc-gen-go $(TOOLS)/bin/protoc-gen-go-grpc $(TS_DEPS)
 
-.PHONY: run test lint proto proto-check bench install tools clean k8s-check
+# pip stays quiet: no version nag, and no setuptools notice about the compat editable mode,
+# which keeps server/ and clients/python/src importable by mypy and the namespace package.
+PIP := PYTHONWARNINGS=ignore::UserWarning $(PY) -m pip install --quiet --disable-pip-version-check \
+	--no-input -c constraints.txt --config-settings editable_mode=compat
+# `make run` listens on loopback only and on the embedded emulator; both can be overridden.
+RUN_HOST ?= 127.0.0.1
+TIERGATE_UPSTREAM ?= emulator
+
+.PHONY: help run test lint fmt proto proto-check bench install tools clean k8s-check readme
 .PHONY: client-tools clients-test proto-breaking grpcurl
 
-run: install ## serve on the embedded emulator (or the real API with ANTHROPIC_API_KEY set)
-	$(VENV)/bin/tiergate serve
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z0-9-]*:.*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-test: install tools lint proto-check proto-breaking k8s-check clients-test ## every test, after lint and the stale-code check
+run: install ## serve on 127.0.0.1:50051 on the embedded emulator (runtime dependencies only)
+	@echo "tiergate: serving on $(RUN_HOST):$${TIERGATE_PORT:-50051}, TIERGATE_UPSTREAM=$(TIERGATE_UPSTREAM)" \
+		"(emulator: heuristic answers, not a language model). Call it from another terminal;" \
+		"Ctrl-C stops it."
+	@TIERGATE_HOST=$(RUN_HOST) TIERGATE_UPSTREAM=$(TIERGATE_UPSTREAM) $(VENV)/bin/tiergate serve
+
+test: $(VENV)/.installed-dev tools lint proto-check proto-breaking k8s-check clients-test ## every test, after lint and the stale-code check
 	$(PY) -m pytest
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed ## the runtime dependencies into .venv (what `make run` needs)
 
 $(VENV)/.installed: pyproject.toml clients/python/pyproject.toml constraints.txt
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt --config-settings editable_mode=compat \
-		-e clients/python -e '.[dev]'
-	touch $@
+	@test -x $(PY) || { echo "tiergate: installing the runtime dependencies into $(VENV)"; \
+		$(PYTHON) -m venv $(VENV); }
+	@$(PIP) -e clients/python -e .
+	@touch $@
 
-tools: $(BUF)
+# One extra per habit (see pyproject.toml): test, lint, codegen, k8s, bench; dev is all but bench.
+$(VENV)/.installed-%: $(VENV)/.installed
+	@echo "tiergate: installing the '$*' extra into $(VENV)"
+	@$(PIP) -e '.[$*]'
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	@echo "tiergate: installing the 'dev' extra (test, lint, codegen, k8s) into $(VENV)"
+	@$(PIP) -e '.[dev]'
+	@touch $@ $(foreach extra,test lint codegen k8s,$(VENV)/.installed-$(extra))
+
+tools: $(BUF) ## install buf into .tools
 
 $(BUF):
 	mkdir -p $(TOOLS)
 	cd $(TOOLS) && npm install --no-audit --no-fund --silent @bufbuild/buf@$(BUF_VERSION)
 
-lint: install tools ## ruff, mypy --strict, buf lint and buf format
+lint: $(VENV)/.installed-lint tools ## ruff, mypy --strict, buf lint and buf format
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
@@ -52,12 +76,20 @@ lint: install tools ## ruff, mypy --strict, buf lint and buf format
 	$(BUF) format --diff --exit-code
 	@unformatted=$$(gofmt -l clients/go); test -z "$$unformatted" || { echo "gofmt: $$unformatted"; exit 1; }
 
-proto: install tools client-tools ## format the protos and regenerate the committed code
+fmt: $(VENV)/.installed-lint tools ## format and fix: ruff format, ruff check --fix, buf format -w
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+	$(BUF) format -w
+
+readme: $(VENV)/.installed-test ## rewrite the README's example outputs from a live server
+	$(PY) tests/test_readme.py --update
+
+proto: $(VENV)/.installed-codegen tools client-tools ## format the protos and regenerate the committed code
 	$(BUF) format -w
 	$(PY) scripts/gen_protos.py
 	$(PY) scripts/gen_clients.py
 
-proto-check: install tools client-tools ## fail when the committed generated code is stale
+proto-check: $(VENV)/.installed-codegen tools client-tools ## fail when the committed generated code is stale
 	$(PY) scripts/gen_protos.py --check
 	$(PY) scripts/gen_clients.py --check
 
@@ -70,7 +102,7 @@ proto-breaking: tools ## buf breaking against main
 		$(BUF) breaking --against ".git#ref=$$ref"; \
 	done
 
-client-tools: $(CLIENT_TOOLS)
+client-tools: $(CLIENT_TOOLS) ## install the Go and TypeScript code generators
 
 $(TOOLS)/bin/protoc-gen-go:
 	$(GOENV) go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
@@ -82,15 +114,15 @@ $(TS_DEPS): clients/typescript/package-lock.json
 	cd clients/typescript && $(NPM) ci --silent
 	touch $@
 
-grpcurl: $(TOOLS)/bin/grpcurl ## install grpcurl into .tools/bin (see the README)
+grpcurl: $(TOOLS)/bin/grpcurl ## install grpcurl into .tools/bin (needs Go; see the README)
 
 $(TOOLS)/bin/grpcurl:
 	$(GOENV) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 
-clients-test: install client-tools ## the Go, TypeScript and Python clients against a live server
+clients-test: $(VENV)/.installed-test client-tools ## the Go, TypeScript and Python clients against a live server
 	$(GOENV) $(PY) scripts/clients_test.py
 
-k8s-check: install $(KUSTOMIZE) ## render every overlay, validate it for Kubernetes 1.30, replay the image recipe
+k8s-check: $(VENV)/.installed-k8s $(KUSTOMIZE) ## render every overlay, validate it for Kubernetes 1.30, replay the image recipe
 	mkdir -p $(TOOLS)/k8s
 	for overlay in k8s/overlays/*/; do \
 		$(KUSTOMIZE) build $$overlay > $(TOOLS)/k8s/$$(basename $$overlay).yaml || exit 1; \
@@ -102,12 +134,8 @@ k8s-check: install $(KUSTOMIZE) ## render every overlay, validate it for Kuberne
 $(KUSTOMIZE):
 	$(GOENV) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 
-bench: install $(VENV)/.bench-installed ## overhead, in-flight scale, start-up, cost per 1,000 requests
+bench: $(VENV)/.installed-test $(VENV)/.installed-bench ## overhead, in-flight scale, start-up, cost per 1,000 requests
 	$(PY) -m bench.run --update-readme
 
-$(VENV)/.bench-installed: pyproject.toml constraints.txt
-	$(PY) -m pip install --quiet -c constraints.txt --config-settings editable_mode=compat -e '.[bench]'
-	touch $@
-
-clean:
+clean: ## remove .venv, .tools and the caches
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache

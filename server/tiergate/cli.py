@@ -3,7 +3,7 @@
 tiergate serve --port 50051
 tiergate classify --text "I was charged twice" --label billing --label technical
 tiergate summarize --text - --format bullets < notes.txt
-tiergate extract --text "..." --schema @invoice.schema.json --json
+tiergate extract --text @examples/invoice.txt --schema @examples/invoice.schema.json --json
 """
 
 from __future__ import annotations
@@ -12,31 +12,43 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import math
 import os
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any
+from importlib import metadata
+from typing import Any, NoReturn
 
-from google.protobuf import json_format
+import grpc
 from google.protobuf.message import Message
 
-from tiergate import config, logs
-from tiergate.client import TaskClient, TiergateError
-from tiergate.v1 import task_service_pb2 as pb
-from tiergate.v1 import usage_pb2
+from tiergate import commands, config, logs, render
+from tiergate.client import FieldViolation, TaskClient, TiergateError
 
 DEFAULT_TARGET = "localhost:50051"
+DEFAULT_TIMEOUT_S = 60.0
 # Settings that are secrets stay out of argv (visible in process listings).
 _NO_FLAG = {"anthropic_api_key"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except _CommandLineError as exc:
+        raw = sys.argv[1:] if argv is None else list(argv)
+        if "--json" in raw:
+            print(json.dumps({"error": {"code": "USAGE", "message": str(exc)}}), file=sys.stderr)
+        else:
+            print(exc, file=sys.stderr)
+        return 2
     if args.command == "serve":
         return _serve(args)
-    return _call(args)
+    try:
+        return _call(args)
+    except KeyboardInterrupt:
+        return 130
 
 
 # --- serve ---------------------------------------------------------------------------------
@@ -77,195 +89,181 @@ def _add_serve(commands: Any) -> None:
 
 # --- task commands -------------------------------------------------------------------------
 
-
-def _text(value: str) -> str:
-    """``-`` reads standard input, ``@path`` reads a file, anything else is the text."""
-    if value == "-":
-        return sys.stdin.read()
-    if value.startswith("@"):
-        return Path(value[1:]).read_text(encoding="utf-8")
-    return value
+_TASKS_EPILOG = """\
+Text arguments take the text itself, - to read standard input, or @PATH to read a UTF-8 file
+(@@ starts a literal text with @). Exit status: 0 done, 1 the call failed, 2 a bad command line
+or an unreadable file. With --json the response prints with every field, defaults included;
+64-bit integers are JSON numbers up to 2**53 and strings beyond, whole numbers in Extract's data
+print without '.0'."""
 
 
-def _pair(value: str, sep: str = ":") -> tuple[str, str]:
-    name, _, rest = value.partition(sep)
-    return name.strip(), rest.strip()
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, not {value!r}")
+    return seconds
 
 
-def _classify(args: argparse.Namespace) -> pb.ClassifyRequest:
-    return pb.ClassifyRequest(
-        text=args.text,
-        labels=[pb.Label(name=n, description=d) for n, d in map(_pair, args.label)],
-        instructions=args.instructions,
-        examples=[pb.ClassifyExample(label=lb, text=t) for lb, t in map(_pair, args.example)],
-        multi_label=args.multi_label,
-    )
+def _add_tasks(subcommands: Any) -> None:
+    target = os.environ.get("TIERGATE_TARGET") or DEFAULT_TARGET
+    for command in commands.commands():
+        sub: argparse.ArgumentParser = subcommands.add_parser(
+            command.name,
+            help=command.summary,
+            description=textwrap.fill(command.description, 88),
+            epilog=_TASKS_EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        for flag in command.flags:
+            flag.add_to(sub)
+        sub.add_argument(
+            "--target",
+            default=target,
+            metavar="HOST:PORT",
+            help=f"the tiergate server (default: {DEFAULT_TARGET}; env TIERGATE_TARGET)",
+        )
+        sub.add_argument(
+            "--timeout",
+            type=_seconds,
+            default=DEFAULT_TIMEOUT_S,
+            metavar="SECONDS",
+            help=f"deadline of the call, above 0 (default: {DEFAULT_TIMEOUT_S:g})",
+        )
+        sub.add_argument(
+            "--json",
+            action="store_true",
+            help="print the response as JSON with every field, errors as JSON on stderr "
+            "(default: off)",
+        )
+        sub.set_defaults(task=command)
 
 
-def _summarize(args: argparse.Namespace) -> pb.SummarizeRequest:
-    formats = {"paragraph": pb.SUMMARY_FORMAT_PARAGRAPH, "bullets": pb.SUMMARY_FORMAT_BULLETS}
-    return pb.SummarizeRequest(
-        text=args.text, max_words=args.max_words, format=formats[args.format], focus=args.focus
-    )
+def _builder(command: commands.Command) -> Callable[[argparse.Namespace], Message]:
+    return lambda args: command.build(args).request
 
 
-def _extract(args: argparse.Namespace) -> pb.ExtractRequest:
-    return pb.ExtractRequest(
-        text=args.text, json_schema=args.schema, instructions=args.instructions
-    )
-
-
-def _answer(args: argparse.Namespace) -> pb.AnswerRequest:
-    documents = [pb.Document(id=i, text=t) for i, t in (_pair(d, "=") for d in args.doc)]
-    documents += [
-        pb.Document(id=Path(p).stem, title=Path(p).name, text=Path(p).read_text(encoding="utf-8"))
-        for p in args.doc_file
-    ]
-    return pb.AnswerRequest(question=args.question, documents=documents)
-
-
-def _moderate(args: argparse.Namespace) -> pb.ModerateRequest:
-    categories = [
-        pb.ModerationCategory(name=n, description=d) for n, d in map(_pair, args.category)
-    ]
-    return pb.ModerateRequest(text=args.text, categories=categories)
-
-
-def _reason(args: argparse.Namespace) -> pb.ReasonRequest:
-    return pb.ReasonRequest(question=args.question, context=args.context)
-
-
-Builder = Callable[[argparse.Namespace], Message]
-COMMANDS: dict[str, tuple[Builder, str]] = {
-    "classify": (_classify, "Classify"),
-    "summarize": (_summarize, "Summarize"),
-    "extract": (_extract, "Extract"),
-    "answer": (_answer, "Answer"),
-    "moderate": (_moderate, "Moderate"),
-    "reason": (_reason, "Reason"),
+COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], Message], str]] = {
+    command.name: (_builder(command), command.rpc) for command in commands.commands()
 }
-"""CLI command -> (request builder, RPC name)."""
-
-
-def _add_tasks(commands: Any) -> None:
-    def task(name: str, help_: str) -> argparse.ArgumentParser:
-        sub: argparse.ArgumentParser = commands.add_parser(name, help=help_)
-        sub.add_argument("--target", default=os.environ.get("TIERGATE_TARGET", DEFAULT_TARGET))
-        sub.add_argument("--timeout", type=float, default=60.0, help="deadline in seconds")
-        sub.add_argument("--json", action="store_true", help="print the response as JSON")
-        return sub
-
-    c = task("classify", "assign one of your labels to a text")
-    c.add_argument("--text", type=_text, required=True, help="the text, - for stdin, @file")
-    c.add_argument("--label", action="append", default=[], help="NAME or NAME:DESCRIPTION")
-    c.add_argument("--example", action="append", default=[], help="LABEL:TEXT")
-    c.add_argument("--instructions", type=_text, default="", help="text, or @file")
-    c.add_argument("--multi-label", action="store_true")
-
-    s = task("summarize", "summarize a text")
-    s.add_argument("--text", type=_text, required=True, help="the text, - for stdin, @file")
-    s.add_argument("--max-words", type=int, default=0)
-    s.add_argument("--format", choices=["paragraph", "bullets"], default="paragraph")
-    s.add_argument("--focus", default="")
-
-    e = task("extract", "extract data matching a JSON Schema")
-    e.add_argument("--text", type=_text, required=True, help="the text, - for stdin, @file")
-    e.add_argument("--schema", type=_text, required=True, help="JSON Schema, or @file")
-    e.add_argument("--instructions", type=_text, default="", help="text, or @file")
-
-    a = task("answer", "answer a question from documents, with citations")
-    a.add_argument("--question", required=True)
-    a.add_argument("--doc", action="append", default=[], help="ID=TEXT")
-    a.add_argument("--doc-file", action="append", default=[], help="a file; its stem is the id")
-
-    m = task("moderate", "check a text against a moderation policy")
-    m.add_argument("--text", type=_text, required=True, help="the text, - for stdin, @file")
-    m.add_argument("--category", action="append", default=[], help="NAME or NAME:DESCRIPTION")
-
-    r = task("reason", "reason step by step to an answer")
-    r.add_argument("--question", required=True)
-    r.add_argument("--context", type=_text, default="", help="background, or @file")
+"""CLI command -> (request builder, RPC name), one per task of the registry."""
 
 
 def _call(args: argparse.Namespace) -> int:
-    build, rpc = COMMANDS[args.command]
+    command: commands.Command = args.task
+    try:
+        built = command.build(args)
+    except commands.UsageError as exc:
+        return _fail(args, {"code": "USAGE", "message": str(exc)}, str(exc), status=2)
     with TaskClient(args.target, timeout_s=args.timeout) as client:
         try:
-            response: Message = getattr(client, rpc.lower())(build(args))
+            response: Message = getattr(client, command.rpc.lower())(built.request)
         except TiergateError as err:
-            _print_error(err)
-            return 1
+            return _fail(args, _error_json(err, built, args), _error_line(err, built, args))
     if args.json:
-        print(json_format.MessageToJson(response, preserving_proto_field_name=True, indent=2))
+        print(json.dumps(render.as_json(response), indent=2, ensure_ascii=False))
     else:
-        print(render(response))
+        print(render.text(response))
     return 0
 
 
-def _print_error(err: TiergateError) -> None:
-    print(f"error: {err.code.name} {err.reason}: {err.message}", file=sys.stderr)
-    for v in err.violations:
-        print(f"  {v.field}: {v.description}", file=sys.stderr)
+def _fail(args: argparse.Namespace, error: dict[str, Any], line: str, *, status: int = 1) -> int:
+    if args.json:
+        print(json.dumps({"error": error}, ensure_ascii=False), file=sys.stderr)
+    else:
+        print(f"tiergate: {line}", file=sys.stderr)
+    return status
+
+
+def _hint(err: TiergateError, args: argparse.Namespace) -> str:
+    """Advice for a server that cannot be reached and for a deadline that passed (in the
+    client or, just before, in the server: either way --timeout was too short)."""
+    if err.code == grpc.StatusCode.UNAVAILABLE and not err.reason:
+        return (
+            f"no tiergate server answers at {args.target}: start one with `make run` in "
+            "another terminal, or check --target (env TIERGATE_TARGET)"
+        )
+    if err.code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return f"no answer within --timeout {args.timeout:g} s: try a longer --timeout"
+    return ""
+
+
+def _violation(v: FieldViolation, built: commands.Built) -> str:
+    flag = built.flag_for(v.field)
+    return f"{flag} ({v.field}): {v.description}" if flag else f"{v.field}: {v.description}"
+
+
+def _error_line(err: TiergateError, built: commands.Built, args: argparse.Namespace) -> str:
+    head = f"{err.code.name} ({err.reason})" if err.reason else err.code.name
+    if err.violations:
+        detail = "; ".join(_violation(v, built) for v in err.violations)
+    else:
+        detail = " ".join(err.message.split())
+    hint = _hint(err, args)
+    line = f"{head}: {hint} [{detail}]" if hint else f"{head}: {detail}"
     if err.retry_after_s is not None:
-        print(f"  retry after {err.retry_after_s:g} s", file=sys.stderr)
+        line += f"; retry after {err.retry_after_s:g} s"
+    return line
 
 
-# --- human-readable output -----------------------------------------------------------------
+def _error_json(
+    err: TiergateError, built: commands.Built, args: argparse.Namespace
+) -> dict[str, Any]:
+    return {
+        "code": err.code.name,
+        "reason": err.reason,
+        "message": err.message,
+        "violations": [
+            {"field": v.field, "flag": built.flag_for(v.field), "description": v.description}
+            for v in err.violations
+        ],
+        "retry_after_s": err.retry_after_s,
+        "hint": _hint(err, args),
+    }
 
 
-def dollars(nanos: int) -> str:
-    """Exact dollars from nano-dollars: 557000 -> '$0.000557'."""
-    whole, frac = divmod(nanos, 1_000_000_000)
-    digits = f"{frac:09d}".rstrip("0")
-    return f"${whole}.{digits.ljust(2, '0')}"
+class _CommandLineError(Exception):
+    """A command line argparse refused, said in one line."""
 
 
-def render(response: Message) -> str:
-    """Every field but usage as 'name  value' lines, then the usage and cost lines."""
-    rows: list[tuple[str, str]] = []
-    data = json_format.MessageToDict(response, preserving_proto_field_name=True)
-    data.pop("usage", None)
-    for name, value in data.items():
-        if isinstance(value, list) and value and not isinstance(value[0], dict):
-            rows.extend((name if i == 0 else "", f"- {item}") for i, item in enumerate(value))
-        elif isinstance(value, str):
-            lines = value.splitlines() or [""]
-            rows.extend((name if i == 0 else "", line) for i, line in enumerate(lines))
-        else:
-            rows.append((name, json.dumps(value, ensure_ascii=False)))
-    usage: usage_pb2.Usage = getattr(response, "usage")  # noqa: B009  (every response has one)
-    width = max([len(n) for n, _ in rows] + [5])
-    lines = [f"{n:<{width}}  {v}" for n, v in rows]
-    lines.append(f"{'usage':<{width}}  {render_usage(usage)}")
-    lines.append(f"{'cost':<{width}}  {render_cost(usage.cost)}")
-    return "\n".join(lines)
+class _Parser(argparse.ArgumentParser):
+    """Command-line mistakes in one line, with where to look, instead of the whole usage."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _CommandLineError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
-def render_usage(usage: usage_pb2.Usage) -> str:
-    tier = usage_pb2.Tier.Name(usage.tier).removeprefix("TIER_").lower()
-    return (
-        f"{usage.model} ({tier}): {usage.input_tokens} input, "
-        f"{usage.cache_creation_input_tokens} cache write, "
-        f"{usage.cache_read_input_tokens} cache read, {usage.output_tokens} output tokens"
-    )
+class _CommandListFormatter(argparse.HelpFormatter):
+    """Keeps each command's summary on its line: argparse measures the command names without
+    the indent it then prints them with."""
+
+    def add_argument(self, action: argparse.Action) -> None:
+        super().add_argument(action)
+        if isinstance(action.choices, dict):
+            longest = max(map(len, action.choices)) + self._current_indent + self._indent_increment
+            self._action_max_length = max(self._action_max_length, longest)
 
 
-def render_cost(cost: usage_pb2.Cost) -> str:
-    parts = [
-        f"input {dollars(cost.input_nanos)}",
-        f"cache write {dollars(cost.cache_write_nanos)}",
-        f"cache read {dollars(cost.cache_read_nanos)}",
-        f"output {dollars(cost.output_nanos)}",
-    ]
-    saved = f", cache saved {dollars(cost.cache_savings_nanos)}" if cost.cache_savings_nanos else ""
-    return f"{dollars(cost.total_nanos)} ({', '.join(parts)}){saved}"
+def _version() -> str:
+    try:
+        return metadata.version("tiergate")
+    except metadata.PackageNotFoundError:
+        return "(not installed)"
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tiergate", description=__doc__.split("\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    _add_serve(commands)
-    _add_tasks(commands)
+    parser = _Parser(
+        prog="tiergate",
+        description="Typed LLM tasks over gRPC: serve them, or call a running server.",
+        epilog="tiergate COMMAND --help describes each command and its options.",
+        formatter_class=_CommandListFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"tiergate {_version()}")
+    subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_serve(subcommands)
+    _add_tasks(subcommands)
     return parser
 
 
