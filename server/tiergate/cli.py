@@ -21,7 +21,7 @@ from typing import Any
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from tiergate import config, logs
+from tiergate import cli_eval, config, logs
 from tiergate.client import TaskClient, TiergateError
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import usage_pb2
@@ -36,6 +36,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if hasattr(args, "run"):
+        return int(args.run(args))
     return _call(args)
 
 
@@ -265,6 +267,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     _add_serve(commands)
     _add_tasks(commands)
+    cli_eval.add_parser(commands)
     return parser
 
 

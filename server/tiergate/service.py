@@ -6,9 +6,10 @@ handler -> task (validate, prompt) -> model client -> ledger -> task (typed resp
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import structlog
@@ -26,6 +27,9 @@ from tiergate.tiers import RPC_TIERS, Tier
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import task_service_pb2_grpc, usage_pb2
 from tiergate.validation import check_fits
+
+if TYPE_CHECKING:
+    from tiergate.shadow import Shadow
 
 log = structlog.get_logger("tiergate.rpc")
 
@@ -49,6 +53,8 @@ class TaskRunner:
         )
         self.draining = False
         """Set on SIGTERM: calls that still arrive are refused with DRAINING."""
+        self.shadow: Shadow | None = None
+        """Mirrors a share of successful calls to another tier (``TIERGATE_SHADOW``)."""
 
     async def run(
         self, task: Task[Any, Any], request: Any, context: grpc.aio.ServicerContext
@@ -73,23 +79,12 @@ class TaskRunner:
                         )
                     ]
                 )
-            task.validate(request)
-            prompt = task.prompt(request)
-            facts = self._prices.facts(model)
-            check_fits(
-                task.size_field,
-                _prompt_chars(prompt),
-                context_window_tokens=facts.context_window_tokens,
-                max_tokens=prompt.max_tokens,
+            response, completion = await self.execute(
+                task, request, tier, deadline=_deadline(context), admission=self.admission
             )
-            async with self.admission.slot(tier):
-                completion = await self._model_client.complete(
-                    prompt,
-                    model=model,
-                    check=functools.partial(task.check, request),
-                    deadline=_deadline(context),
-                )
-            return task.respond(request, completion.output, self.usage(tier, completion))
+            if self.shadow is not None:
+                self.shadow.offer(task, request, response, context)
+            return response
         except errors.TiergateError as err:
             outcome = err.code.name
             if isinstance(err.completion, Completion):
@@ -110,6 +105,39 @@ class TaskRunner:
             self._telemetry.rpc_finished(traced, completion, outcome)
             self._log(task.rpc, tier, model, completion, outcome, started, caller)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def execute(
+        self,
+        task: Task[Any, Any],
+        request: Any,
+        tier: Tier,
+        *,
+        deadline: float | None = None,
+        admission: Admission | None = None,
+    ) -> tuple[Any, Completion]:
+        """The task on ``tier`` without gRPC: validate, prompt, model call, typed response.
+
+        The handler, ``tiergate eval`` and shadow calls all run tasks through here. Raises
+        ``TiergateError`` (with what was billed in ``err.completion``).
+        """
+        model = self._settings.model_for(tier)
+        task.validate(request)
+        prompt = task.prompt(request)
+        facts = self._prices.facts(model)
+        check_fits(
+            task.size_field,
+            _prompt_chars(prompt),
+            context_window_tokens=facts.context_window_tokens,
+            max_tokens=prompt.max_tokens,
+        )
+        async with admission.slot(tier) if admission else contextlib.nullcontext():
+            completion = await self._model_client.complete(
+                prompt,
+                model=model,
+                check=functools.partial(task.check, request),
+                deadline=deadline,
+            )
+        return task.respond(request, completion.output, self.usage(tier, completion)), completion
 
     def usage(self, tier: Tier, completion: Completion) -> usage_pb2.Usage:
         """The ``Usage`` message for what ``completion`` billed, priced by the ledger."""
