@@ -24,6 +24,7 @@ from tiergate.emulator import Emulator, EmulatorConfig
 from tiergate.ledger import PriceTable
 from tiergate.model_client import ModelClient, upstream_client
 from tiergate.service import TaskRunner, TaskService
+from tiergate.shadow import Shadow, ShadowPlan, shadow_for
 from tiergate.telemetry import Telemetry
 from tiergate.tiers import Tier
 from tiergate.v1 import task_service_pb2, task_service_pb2_grpc
@@ -50,6 +51,8 @@ class App:
         self.prices = PriceTable.load()
         # Refuse to start on a model the ledger cannot price, rather than report a zero cost.
         settings.check_priced(self.prices)
+        self.shadow_plan = ShadowPlan.from_settings(settings)  # fails closed when invalid
+        self.shadow: Shadow | None = None
         self.telemetry = telemetry or Telemetry.from_env(settings, prices=self.prices)
         self._emulator_url = emulator_url
         self._emulator: Emulator | None = None
@@ -70,6 +73,8 @@ class App:
         )
         runner = TaskRunner(self.settings, self.prices, self._model_client, self.telemetry)
         self._runner = runner
+        if self.shadow_plan is not None:
+            self.shadow = runner.shadow = shadow_for(self, runner, self._model_client)
         # gRPC's own limit sits above ours so an oversized request still gets the rich error
         # (REQUEST_TOO_LARGE); only far larger ones meet gRPC's bare RESOURCE_EXHAUSTED.
         size = self.settings.max_message_bytes + 1024 * 1024
@@ -152,6 +157,8 @@ class App:
             self._runner.draining = True
         if self._server is not None:
             await self._server.stop(self.settings.drain_grace_s if grace is None else grace)
+        if self.shadow is not None:
+            await self.shadow.close()
         if self._model_client is not None:
             await self._model_client.close()
         if self._emulator is not None:

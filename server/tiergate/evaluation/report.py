@@ -42,9 +42,7 @@ def draw_chart(verdict: Verdict, path: Path) -> None:
                 capsize=6,
                 label=f"{result.tier.label} ({result.model})",
             )
-            axes.annotate(
-                result.tier.label, (x, y), textcoords="offset points", xytext=(10, 6)
-            )
+            axes.annotate(result.tier.label, (x, y), textcoords="offset points", xytext=(10, 6))
         axes.set_xlabel("cost per 1,000 calls (USD)")
         axes.set_ylabel("accuracy (%), with 95% interval")
         axes.set_ylim(-5, 105)

@@ -105,7 +105,7 @@ async def run_item(
     """Run ``item`` on ``tier`` and score it; failures become an outcome, never an exception."""
     started = time.perf_counter()
     try:
-        response, completion = await runner.execute(task, item.request, tier)
+        response, _ = await runner.execute(task, item.request, tier)
     except errors.TiergateError as err:
         latency = (time.perf_counter() - started) * 1000
         cost = _billed(runner, tier, err.completion)
@@ -144,7 +144,8 @@ async def evaluate(
     runner = TaskRunner(settings, prices, model_client, Telemetry(prices=prices))
     judge = Judge(model_client, settings, prices)
     scorer = scorer_for(task.rpc, judge)
-    bar = Progress(f"eval {task.rpc.lower()}", len(items) * len(tiers), progress) if progress else None
+    total = len(items) * len(tiers)
+    bar = Progress(f"eval {task.rpc.lower()}", total, progress) if progress else None
     jobs: asyncio.Queue[tuple[Item, Tier]] = asyncio.Queue()
     for item in items:
         for tier in tiers:

@@ -77,6 +77,8 @@ class Scorer:
     response_type: type[Message]
     check: CheckFn
     score: ScoreFn
+    scored_fields: Callable[[Any], frozenset[str]]
+    """The response fields this scorer compares, for a request."""
 
     def expected(self, request: Any, raw: Any) -> Expected | list[str]:
         """Parse ``raw`` (proto JSON of the response's fields), or say what is wrong with it."""
@@ -97,6 +99,10 @@ class Scorer:
         )
         problems = self.check(request, expected)
         return problems or expected
+
+    def reference(self, request: Any, response: Message) -> Expected:
+        """Another response as the expected one (shadow calls are scored against the primary)."""
+        return Expected(fields=as_json(response, defaults=True), given=self.scored_fields(request))
 
 
 def as_json(message: Message, *, defaults: bool = False) -> JsonObject:
@@ -270,36 +276,44 @@ def _judged(rpc: str, field: str, judge: Judge | None) -> ScoreFn:
     return score
 
 
+def _fields(*names: str) -> Callable[[Any], frozenset[str]]:
+    return lambda _request: frozenset(names)
+
+
+def _classify_fields(request: pb.ClassifyRequest) -> frozenset[str]:
+    return frozenset({"label", "labels"} if request.multi_label else {"label"})
+
+
 def scorer_for(rpc: str, judge: Judge | None = None) -> Scorer:
     """The scorer of the task ``rpc``; Summarize and Reason need ``judge``."""
     if rpc == "Classify":
         return Scorer(
             rpc, "exact_label", "label", False, pb.ClassifyResponse, _check_classify,
-            _score_classify,
+            _score_classify, _classify_fields,
         )  # fmt: skip
     if rpc == "Extract":
         return Scorer(
             rpc, "exact_fields", "field", False, pb.ExtractResponse, _check_extract,
-            _score_extract,
+            _score_extract, _fields("data"),
         )  # fmt: skip
     if rpc == "Answer":
         return Scorer(
             rpc, "answerable_and_citations", "citation", False, pb.AnswerResponse,
-            _check_answer, _score_answer,
+            _check_answer, _score_answer, _fields("answerable", "citations"),
         )  # fmt: skip
     if rpc == "Moderate":
         return Scorer(
             rpc, "flagged_and_categories", "verdict", False, pb.ModerateResponse,
-            _check_moderate, _score_moderate,
+            _check_moderate, _score_moderate, _fields("flagged", "categories"),
         )  # fmt: skip
     if rpc == "Summarize":
         return Scorer(
             rpc, "judged_summary", "summary", True, pb.SummarizeResponse,
-            _check_text("summary"), _judged(rpc, "summary", judge),
+            _check_text("summary"), _judged(rpc, "summary", judge), _fields("summary"),
         )  # fmt: skip
     if rpc == "Reason":
         return Scorer(
             rpc, "judged_answer", "answer", True, pb.ReasonResponse,
-            _check_text("answer"), _judged(rpc, "answer", judge),
+            _check_text("answer"), _judged(rpc, "answer", judge), _fields("answer"),
         )  # fmt: skip
     raise KeyError(f"no scorer for {rpc!r}")
