@@ -67,7 +67,6 @@ def run(args: argparse.Namespace) -> int:
     from tiergate.ledger import PriceTable
     from tiergate.tasks import TASKS
 
-    logs.configure(level="warning", stream=sys.stderr)
     rpc = _TASKS[args.task]
     task = TASKS[rpc]
     try:
@@ -86,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
     if not dataset.items:
         print(f"tiergate eval: {args.data} has no usable line", file=sys.stderr)
         return 1
+    # Log lines (warnings only) go to stderr: stdout carries the verdict alone.
+    logs.configure(level="warning", stream=sys.stderr)
     if uses_emulator(settings):
         print(
             "tiergate eval: ANTHROPIC_API_KEY is not set: answers come from the embedded"
