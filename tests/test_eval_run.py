@@ -67,9 +67,7 @@ def responses(background: BackgroundLoop, config: Settings, tier: Tier) -> list[
     async def go() -> list[Any]:
         async with connect(config) as client:
             runner = TaskRunner(config, PriceTable.load(), client)
-            return [
-                (await runner.execute(TASKS["Classify"], request(t), tier))[0] for t in TEXTS
-            ]
+            return [(await runner.execute(TASKS["Classify"], request(t), tier))[0] for t in TEXTS]
 
     return background.run(go())
 
@@ -79,7 +77,9 @@ def request(text: str) -> pb.ClassifyRequest:
 
 
 def item(number: int, text: str, label: str) -> Item:
-    return Item(number, request(text), Expected({"label": label, "labels": []}, frozenset({"label"})))
+    return Item(
+        number, request(text), Expected({"label": label, "labels": []}, frozenset({"label"}))
+    )
 
 
 def other(label: str) -> str:
@@ -118,7 +118,9 @@ class TestTally:
         two billed calls."""
         config = settings(upstream, max_attempts=1, max_reasks=1)
         items = [item(i + 1, t, "billing") for i, t in enumerate(TEXTS[:2])]
-        upstream.inject(Fault("server_error", model=SONNET), Fault("malformed", count=2, model=HAIKU))
+        upstream.inject(
+            Fault("server_error", model=SONNET), Fault("malformed", count=2, model=HAIKU)
+        )
         verdict = run_eval(
             background, config, "Classify", items, (Tier.FAST, Tier.BALANCED), concurrency=1
         )
@@ -142,7 +144,9 @@ class TestJudge:
         question = pb.ReasonRequest(question="Is 17 a prime number? Explain.")
         expected = scorer.expected(question, {"answer": "Yes, 17 is prime."})
         assert isinstance(expected, Expected)
-        verdict = run_eval(background, config, "Reason", [Item(1, question, expected)], (Tier.BALANCED,))
+        verdict = run_eval(
+            background, config, "Reason", [Item(1, question, expected)], (Tier.BALANCED,)
+        )
         judged = [r for r in upstream.requests if r["model"] == OPUS]
         answered = [r for r in upstream.requests if r["model"] == SONNET]
         assert len(judged) == 1

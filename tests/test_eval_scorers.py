@@ -53,8 +53,12 @@ def classify(multi: bool = False) -> pb.ClassifyRequest:
 class TestClassify:
     def test_exact_label_is_correct_and_another_is_not(self) -> None:
         """Single-label: correct only when the label is the expected one."""
-        right = score("Classify", classify(), pb.ClassifyResponse(label="billing"), {"label": "billing"})
-        wrong = score("Classify", classify(), pb.ClassifyResponse(label="account"), {"label": "billing"})
+        right = score(
+            "Classify", classify(), pb.ClassifyResponse(label="billing"), {"label": "billing"}
+        )
+        wrong = score(
+            "Classify", classify(), pb.ClassifyResponse(label="account"), {"label": "billing"}
+        )
         assert (right.correct, right.matched) == (True, 1)
         assert (wrong.correct, wrong.matched) == (False, 0)
 
@@ -80,9 +84,7 @@ class TestClassify:
 
     def test_camel_case_and_unknown_fields(self) -> None:
         """Proto JSON names in either style are accepted; an unknown field is refused."""
-        assert expected(scorer_for("Classify"), classify(), {"label": "billing"}).given == {
-            "label"
-        }
+        assert expected(scorer_for("Classify"), classify(), {"label": "billing"}).given == {"label"}
         assert problems("Classify", classify(), {"lable": "billing"})
         assert problems("Classify", classify(), {"label": "billing", "usage": {}})
 
@@ -145,7 +147,9 @@ class TestAnswer:
     def test_answerable_agreement_alone(self) -> None:
         """Without expected citations only ``answerable`` is compared, false included."""
         assert score("Answer", self.request(), self.response(False), {"answerable": False}).correct
-        assert not score("Answer", self.request(), self.response(True, "a"), {"answerable": False}).correct
+        assert not score(
+            "Answer", self.request(), self.response(True, "a"), {"answerable": False}
+        ).correct
 
     def test_cited_documents_must_be_exactly_the_expected_ones(self) -> None:
         """With expected citations the cited ids must equal them: one extra id is wrong."""
@@ -199,7 +203,9 @@ class TestJudged:
             assert scorer.expected(pb.ReasonRequest(question="q"), {field: "  "}) == [
                 f"expected needs a non-blank {field}"
             ]
-        assert not any(scorer_for(rpc).judged for rpc in ("Classify", "Extract", "Answer", "Moderate"))
+        assert not any(
+            scorer_for(rpc).judged for rpc in ("Classify", "Extract", "Answer", "Moderate")
+        )
 
 
 class TestReference:

@@ -18,7 +18,9 @@ from tiergate.tiers import Tier
 
 
 def result(tier: Tier, correct: int, n: int = 1000, cost: int = 0, **kw: object) -> TierResult:
-    return TierResult(tier=tier, model=f"m-{tier.label}", scored=n, correct=correct, cost_nanos=cost, **kw)  # type: ignore[arg-type]
+    return TierResult(
+        tier=tier, model=f"m-{tier.label}", scored=n, correct=correct, cost_nanos=cost, **kw
+    )  # type: ignore[arg-type]
 
 
 class TestWilson:

@@ -136,7 +136,7 @@ def render(verdict: Verdict) -> str:
     from tiergate.evaluation.verdict import dollars
 
     head = ("tier", "model", "scored", "correct", "accuracy", "95% CI", "errors", "cost",
-            "per 1k calls", "per correct", "p50 ms", "p95 ms")  # fmt: skip
+            "per 1k calls", "per correct", "p50 ms", "p95 ms", f"{verdict.unit} F1")  # fmt: skip
     rows = [head]
     for result in verdict.tiers:
         data = result.to_json()
@@ -156,6 +156,7 @@ def render(verdict: Verdict) -> str:
                 dollars(per_correct) if per_correct is not None else "n/a",
                 f"{data['latency_ms']['p50']:.1f}",
                 f"{data['latency_ms']['p95']:.1f}",
+                f"{data['f1']:.3f}",
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]

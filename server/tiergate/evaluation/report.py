@@ -28,6 +28,7 @@ def draw_chart(verdict: Verdict, path: Path) -> None:
 
     width, height = CHART_SIZE_PX
     figure, axes = pyplot.subplots(figsize=(width / _DPI, height / _DPI), dpi=_DPI)
+    costs = [(result.cost_per_1k_nanos or 0) / 1e9 for result in verdict.tiers]
     try:
         for result in verdict.tiers:
             x = (result.cost_per_1k_nanos or 0) / 1e9
@@ -46,8 +47,8 @@ def draw_chart(verdict: Verdict, path: Path) -> None:
         axes.set_xlabel("cost per 1,000 calls (USD)")
         axes.set_ylabel("accuracy (%), with 95% interval")
         axes.set_ylim(-5, 105)
-        axes.set_xlim(left=0)
-        axes.margins(x=0.25)
+        # Room right of the dearest point for its label.
+        axes.set_xlim(0, max(costs) * 1.2 or 1.0)
         axes.grid(True, alpha=0.3)
         axes.legend(loc="lower right")
         axes.set_title(f"{verdict.task}: accuracy against cost, per tier")
@@ -74,6 +75,7 @@ def _row(result: TierResult, recommended: bool) -> str:
         dollars(per_1k) if per_1k is not None else "n/a",
         dollars(per_correct) if per_correct is not None else "n/a",
         f"{data['latency_ms']['p50']:.1f} / {data['latency_ms']['p95']:.1f}",
+        f"{data['f1']:.3f}",
     ]
     tds = "".join(f"<td>{html.escape(cell)}</td>" for cell in cells)
     return f'<tr class="{"chosen" if recommended else ""}">{tds}</tr>'
@@ -81,13 +83,13 @@ def _row(result: TierResult, recommended: bool) -> str:
 
 _HEAD = (
     "tier", "model", "scored", "correct", "accuracy", "95% interval", "errors", "cost",
-    "per 1,000 calls", "per correct answer", "latency p50 / p95 (ms)",
+    "per 1,000 calls", "per correct answer", "latency p50 / p95 (ms)", "F1",
 )  # fmt: skip
 
 _STYLE = """
 body { font-family: sans-serif; margin: 24px; color: #222; }
 table { border-collapse: collapse; margin: 16px 0; }
-th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: right; }
+th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: right; white-space: nowrap; }
 th:first-child, td:first-child, td:nth-child(2) { text-align: left; }
 tr.chosen { background: #e8f4e8; font-weight: bold; }
 .note { color: #555; }
@@ -98,6 +100,7 @@ def render_html(verdict: Verdict) -> str:
     """The page; the chart is ``chart.png`` beside it."""
     chosen = verdict.recommendation.tier
     rows = "\n".join(_row(result, result.tier is chosen) for result in verdict.tiers)
+    f1_note = html.escape(f" F1 counts each {verdict.unit}.")
     head = "".join(f"<th>{html.escape(h)}</th>" for h in _HEAD)
     scoring = f"scored by {verdict.scorer}"
     if verdict.judged:
@@ -114,7 +117,7 @@ def render_html(verdict: Verdict) -> str:
 <style>{_STYLE}</style></head>
 <body>
 <h1>{html.escape(verdict.task)} on {verdict.items} items</h1>
-<p class="note">{html.escape(scoring)}. Accuracy counts an error as a wrong answer.</p>
+<p class="note">{html.escape(scoring)}. Accuracy counts an error as a wrong answer.{f1_note}</p>
 <p><strong>Recommendation: {html.escape(rec.tier.label)}</strong>
 (gap {float(rec.gap_points):.1f} points): {html.escape(rec.reason)}.</p>
 <table>
