@@ -1,4 +1,4 @@
-"""The HTML report, rendered in a real headless Chromium: the page's size and the chart's presence."""
+"""The HTML report, rendered in a real headless Chromium: page size and the chart's presence."""
 
 from __future__ import annotations
 

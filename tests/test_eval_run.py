@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from google.protobuf import json_format
 
 from harness import BackgroundLoop, Upstream
 from tiergate.cli import main
@@ -155,13 +154,19 @@ class TestJudge:
         assert judged[0]["system"][2]["text"] == "<reference>\nYes, 17 is prime.\n</reference>"
         schema = judged[0]["output_config"]["format"]["schema"]
         assert schema["properties"]["correct"] == {"type": "boolean"}
-        assert verdict.judged and verdict.judge_model == OPUS
+        assert verdict.judged
+        assert verdict.judge_model == OPUS
         assert verdict.judge_cost_nanos > 0
-        prices = PriceTable.load()
-        # The tier's cost is one Sonnet call: under Opus' prices it would be far more.
-        assert 0 < verdict.tiers[0].cost_nanos
         assert verdict.to_json()["scorer"]["judged"] is True
-        assert prices.facts(OPUS).input > prices.facts(SONNET).input
+
+        async def alone() -> int:
+            async with connect(config) as client:
+                runner = TaskRunner(config, PriceTable.load(), client)
+                response, _ = await runner.execute(TASKS["Reason"], question, Tier.BALANCED)
+                return int(response.usage.cost.total_nanos)
+
+        # The tier's cost is its own call, exactly: the judge's is not in it.
+        assert verdict.tiers[0].cost_nanos == background.run(alone())
 
 
 def cli_env() -> dict[str, str]:
@@ -244,10 +249,3 @@ class TestCommand:
         data.write_text("nope\n")
         assert main(["eval", "extract", "--data", str(data)]) == 1
         assert "has no usable line" in capsys.readouterr().err
-
-
-def test_json_request_round_trip() -> None:
-    """Example requests are proto JSON the server parses (either field-name style)."""
-    raw = json.loads((EXAMPLES / "tickets.jsonl").read_text().splitlines()[0])["request"]
-    parsed = json_format.ParseDict(raw, pb.ClassifyRequest())
-    assert parsed.text and len(parsed.labels) == 4

@@ -9,18 +9,25 @@ import pytest
 from tiergate.evaluation.verdict import (
     TierResult,
     Verdict,
-    percentile,
     per,
+    percentile,
     recommend,
     wilson,
 )
 from tiergate.tiers import Tier
 
 
-def result(tier: Tier, correct: int, n: int = 1000, cost: int = 0, **kw: object) -> TierResult:
+def result(
+    tier: Tier,
+    correct: int,
+    n: int = 1000,
+    cost: int = 0,
+    errors: dict[str, int] | None = None,
+    latencies_ms: tuple[float, ...] = (),
+) -> TierResult:
     return TierResult(
-        tier=tier, model=f"m-{tier.label}", scored=n, correct=correct, cost_nanos=cost, **kw
-    )  # type: ignore[arg-type]
+        tier, f"m-{tier.label}", n, correct, errors or {}, cost, latencies_ms=latencies_ms
+    )
 
 
 class TestWilson:

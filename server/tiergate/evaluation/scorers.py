@@ -18,7 +18,7 @@ scorer says when an item is correct and counts matches for a secondary F1:
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,7 +60,7 @@ class Expected:
         return name in self.given
 
 
-ScoreFn = Callable[[Any, JsonObject, Expected], Awaitable[Score]]
+ScoreFn = Callable[[Any, JsonObject, Expected], Coroutine[Any, Any, Score]]
 CheckFn = Callable[[Any, Expected], list[str]]
 
 
