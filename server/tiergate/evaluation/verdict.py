@@ -150,6 +150,12 @@ def recommend(results: Sequence[TierResult]) -> Recommendation:
     if len(results) == 1:
         return Recommendation(cheapest.tier, gap, "only one tier was evaluated")
     gap_text = f"{float(gap):.1f} points"
+    if best is cheapest:
+        return Recommendation(
+            cheapest.tier,
+            gap,
+            f"{cheapest.tier.label} is the cheapest tier and none is more accurate: keep it",
+        )
     if gap <= KEEP_POINTS:
         return Recommendation(
             within.tier,
