@@ -8,11 +8,10 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 import pytest
@@ -20,7 +19,7 @@ import structlog
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-from harness import BackgroundLoop, Upstream
+from harness import BackgroundLoop, Upstream, eventually, metric_points
 from tiergate import logs
 from tiergate.app import App
 from tiergate.config import Settings
@@ -38,18 +37,6 @@ REQUEST = pb.ClassifyRequest(
     text=SECRET,
     labels=[pb.Label(name="billing"), pb.Label(name="technical"), pb.Label(name="account")],
 )
-T = TypeVar("T")
-
-
-def eventually(probe: Callable[[], T | None], what: str) -> T:
-    """What ``probe`` returns once it is not None (the bound is a failure, not a timing)."""
-    give_up = time.monotonic() + 10
-    while time.monotonic() < give_up:
-        found = probe()
-        if found is not None:
-            return found
-        time.sleep(0.01)
-    raise AssertionError(f"never saw {what}")
 
 
 @dataclass
@@ -64,16 +51,7 @@ class Shadowed:
         self.background.run(self.shadow.wait_idle())
 
     def points(self, name: str) -> list[Any]:
-        data = self.metrics.get_metrics_data()
-        assert data is not None
-        return [
-            point
-            for resource in data.resource_metrics
-            for scope in resource.scope_metrics
-            for metric in scope.metrics
-            if metric.name == name
-            for point in metric.data.data_points
-        ]
+        return metric_points(self.metrics, name)
 
 
 @pytest.fixture
