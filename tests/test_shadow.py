@@ -153,12 +153,12 @@ class TestPrimaryUntouched:
         assert round(rpc_cost.value * 1e9) == got.usage.cost.total_nanos
         [shadow_cost] = server.points("tiergate.shadow.cost")
         assert round(shadow_cost.value * 1e9) == spent
-        assert shadow_cost.attributes["model"] == SONNET
+        assert shadow_cost.attributes["gen_ai.request.model"] == SONNET
         [agreement] = server.points("tiergate.shadow.agreement")
         assert dict(agreement.attributes) == {
-            "task": "Classify",
-            "tier": "fast",
-            "shadow_tier": "balanced",
+            "tiergate.task": "Classify",
+            "tiergate.tier": "fast",
+            "tiergate.shadow_tier": "balanced",
         }
         assert (agreement.count, agreement.sum) == (1, 1.0)
 
@@ -177,7 +177,7 @@ class TestPrimaryUntouched:
         same_reply(got, want)
         assert server.shadow.outcomes == {"failed": 1}
         [failed] = server.points("tiergate.shadow.calls")
-        assert failed.attributes["outcome"] == "failed"
+        assert failed.attributes["tiergate.outcome"] == "failed"
 
     def test_unrouted_tasks_and_failed_calls_are_not_mirrored(
         self, start: Callable[..., Shadowed], upstream: Upstream

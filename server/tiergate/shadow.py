@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import structlog
 from opentelemetry.metrics import Meter
+from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import GEN_AI_REQUEST_MODEL
 
 from tiergate import errors
 from tiergate.config import Settings, env_name
@@ -37,6 +38,7 @@ from tiergate.model_client import Completion
 from tiergate.tasks import TASKS, Task
 from tiergate.telemetry import INSTRUMENTATION_SCOPE
 from tiergate.telemetry.instruments import RATIO_BUCKETS, CostLedger
+from tiergate.telemetry.spans import TASK, TIER
 from tiergate.tiers import Tier
 
 if TYPE_CHECKING:
@@ -49,6 +51,8 @@ log = structlog.get_logger("tiergate.shadow")
 AGREEMENT = "tiergate.shadow.agreement"
 COST = "tiergate.shadow.cost"
 CALLS = "tiergate.shadow.calls"
+SHADOW_TIER = "tiergate.shadow_tier"
+OUTCOME = "tiergate.outcome"
 NANOS_PER_USD = 1_000_000_000
 
 
@@ -113,7 +117,13 @@ def parse(spec: str, budget_usd: str, concurrency: int) -> ShadowPlan | None:
 
 
 def _labels(rpc: str, tier: Tier, shadow: Tier) -> dict[str, str]:
+    """Log fields of a mirror (the names the per-RPC log line uses)."""
     return {"task": rpc, "tier": tier.label, "shadow_tier": shadow.label}
+
+
+def _attributes(labels: dict[str, str]) -> dict[str, str]:
+    """Metric attributes of a mirror (the names the service's other metrics use)."""
+    return {TASK: labels["task"], TIER: labels["tier"], SHADOW_TIER: labels["shadow_tier"]}
 
 
 def utc_today() -> datetime.date:
@@ -202,6 +212,7 @@ class Shadow:
         self._instruments = ShadowInstruments(meter)
         self._reserved = 0
         self._running: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     @property
     def in_flight(self) -> int:
@@ -232,6 +243,9 @@ class Shadow:
             loop = asyncio.get_running_loop()
 
             def start(_context: object) -> None:
+                if self._closed:
+                    self._reserved -= 1
+                    return
                 # A fresh context: the mirror is not part of the caller's RPC (span, labels).
                 coro = self._mirror(task, request, response, home, route.tier)
                 mirror = loop.create_task(coro, context=contextvars.Context())
@@ -286,7 +300,7 @@ class Shadow:
         if score.judge_cost_nanos:
             judge_model = self._settings.model_for(Tier.FRONTIER)
             self._spend_nanos(score.judge_cost_nanos, labels, judge_model)
-        self._instruments.agreement.record(1.0 if score.correct else 0.0, labels)
+        self._instruments.agreement.record(1.0 if score.correct else 0.0, _attributes(labels))
         self._count("agreed" if score.correct else "disagreed", labels)
         if not score.correct:
             # Ids and counts only: request and answer text never enter a log line.
@@ -311,11 +325,11 @@ class Shadow:
 
     def _spend_nanos(self, nanos: int, labels: dict[str, str], model: str) -> None:
         self.budget.spend(nanos)
-        self._instruments.cost.add(nanos, {**labels, "model": model})
+        self._instruments.cost.add(nanos, {**_attributes(labels), GEN_AI_REQUEST_MODEL: model})
 
     def _count(self, outcome: str, labels: dict[str, str]) -> None:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
-        self._instruments.calls.add(1, {**labels, "outcome": outcome})
+        self._instruments.calls.add(1, {**_attributes(labels), OUTCOME: outcome})
 
     async def wait_idle(self) -> None:
         """Wait until every accepted mirror has finished (tests use it)."""
@@ -326,7 +340,8 @@ class Shadow:
                 await asyncio.sleep(0.01)  # accepted; starts when its RPC is done
 
     async def close(self) -> None:
-        """Cancel every mirror still running (the process is stopping)."""
+        """Cancel every mirror still running and start no more (the process is stopping)."""
+        self._closed = True
         for mirror in list(self._running):
             mirror.cancel()
         await asyncio.gather(*list(self._running), return_exceptions=True)
