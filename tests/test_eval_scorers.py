@@ -82,11 +82,13 @@ class TestClassify:
         """A label set is only comparable when the request asks for several labels."""
         assert problems("Classify", classify(), {"labels": ["billing"]})
 
-    def test_camel_case_and_unknown_fields(self) -> None:
-        """Proto JSON names in either style are accepted; an unknown field is refused."""
+    def test_unknown_fields_and_usage_are_refused(self) -> None:
+        """Only response fields are expected, and usage is measured, never expected."""
         assert expected(scorer_for("Classify"), classify(), {"label": "billing"}).given == {"label"}
         assert problems("Classify", classify(), {"lable": "billing"})
-        assert problems("Classify", classify(), {"label": "billing", "usage": {}})
+        assert problems("Classify", classify(), {"label": "billing", "usage": {}}) == [
+            "expected must not hold usage: it is measured, not scored"
+        ]
 
 
 class TestExtract:

@@ -119,8 +119,10 @@ class TestRule:
         assert rec.gap_points == 0
 
     def test_equal_accuracy_keeps_the_cheaper(self) -> None:
-        """A tie is no reason to pay more."""
-        assert recommend(self.pair(1000)).tier is Tier.FAST
+        """A tie is no reason to pay more: the cheapest tier is (one of) the most accurate."""
+        rec = recommend(self.pair(1000))
+        assert rec.tier is Tier.FAST
+        assert rec.reason == "fast is the cheapest tier and none is more accurate: keep it"
 
 
 class TestJsonShape:

@@ -20,6 +20,7 @@ from google.protobuf.message import Message
 from tiergate import errors
 from tiergate.evaluation.scorers import Expected, Scorer
 from tiergate.tasks import Task
+from tiergate.v1 import task_service_pb2 as pb
 
 DEFAULT_MAX_LINE_BYTES = 8 * 1024 * 1024
 
@@ -114,8 +115,6 @@ def parse_line(raw: bytes, task: Task[Any, Any], scorer: Scorer) -> tuple[Messag
 
 
 def _request_type(scorer: Scorer) -> type[Message]:
-    from tiergate.v1 import task_service_pb2 as pb
-
     request_type: type[Message] = getattr(pb, f"{scorer.rpc}Request")
     return request_type
 
