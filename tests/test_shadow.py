@@ -218,6 +218,18 @@ class TestBounds:
         assert server.shadow.outcomes == {"agreed": 1, "dropped_budget": 1}
         assert Counter(r["model"] for r in upstream.requests) == {HAIKU: 2, SONNET: 1}
 
+    def test_only_the_routed_fraction_is_mirrored(
+        self, start: Callable[..., Shadowed], upstream: Upstream
+    ) -> None:
+        """At fraction 0.5, draws of 0.2 and 0.49 are mirrored and 0.5 and 0.7 are not."""
+        server = start(shadow="Classify=balanced:0.5")
+        server.shadow.sample = iter([0.2, 0.7, 0.49, 0.5]).__next__
+        for _ in range(4):
+            server.stub.Classify(REQUEST, timeout=10)
+        server.idle()
+        assert server.shadow.outcomes == {"agreed": 2}
+        assert Counter(r["model"] for r in upstream.requests) == {HAIKU: 4, SONNET: 2}
+
     def test_a_new_utc_day_starts_from_zero(self) -> None:
         """Spend is per UTC day: the budget opens again the next day."""
         day = [datetime.date(2026, 11, 25)]

@@ -208,7 +208,8 @@ class Shadow:
         self._runner = runner
         self._settings = settings
         self._judge = judge
-        self._sample = sample
+        self.sample = sample
+        """Draws a number in [0, 1) per call; below the route's fraction, the call is mirrored."""
         self._instruments = ShadowInstruments(meter)
         self._reserved = 0
         self._running: set[asyncio.Task[None]] = set()
@@ -229,7 +230,7 @@ class Shadow:
         """Maybe mirror this successful call once its RPC is done; never raises."""
         try:
             route = self.plan.routes.get(task.rpc)
-            if route is None or self._sample() >= route.fraction:
+            if route is None or self.sample() >= route.fraction:
                 return
             home = home_tier(task)
             labels = _labels(task.rpc, home, route.tier)
@@ -269,14 +270,16 @@ class Shadow:
         model = self._settings.model_for(shadow)
         try:
             response, _ = await self._runner.execute(task, request, shadow)
+            self._spend_nanos(int(response.usage.cost.total_nanos), labels, model)
+            await self.compare(scorer, request, primary, response, labels)
         except errors.TiergateError as err:
             self._spend(err.completion, shadow, labels, model)
             self._count("failed", labels)
             log.warning("shadow.failed", **labels, status=err.code.name, reason=err.reason)
-            return
-        cost = int(response.usage.cost.total_nanos)
-        self._spend_nanos(cost, labels, model)
-        await self.compare(scorer, request, primary, response, labels)
+        except Exception:
+            # A bug must not end as an unobserved task exception: count it and say where.
+            self._count("failed", labels)
+            log.exception("shadow.bug", **labels)
 
     async def compare(
         self,
