@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -76,6 +77,9 @@ def run(args: argparse.Namespace) -> int:
         tiers = _tiers(args.tiers, rpc)
         if args.concurrency < 1:
             raise ValueError("--concurrency must be at least 1")
+        if args.report and importlib.util.find_spec("matplotlib") is None:
+            # Checked before any call: a run must not be paid for and then lose its report.
+            raise ValueError("--report draws with matplotlib: pip install 'tiergate[eval]'")
         dataset = load(args.data, task, scorer_for(rpc))
     except (ValueError, LookupError, OSError) as exc:
         print(f"tiergate eval: {exc}", file=sys.stderr)
