@@ -11,11 +11,12 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from tiergate.emulator import Emulator, Fault, Script
 
@@ -36,6 +37,33 @@ class BackgroundLoop:
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=10)
+
+
+def eventually(probe: Callable[[], T | None], what: str) -> T:
+    """What ``probe`` returns once it is not None: the server finishes its span (and records its
+    metrics, starts its mirrors) just after the caller has the answer. The bound is a failure,
+    not a timing."""
+    give_up = time.monotonic() + 10
+    while time.monotonic() < give_up:
+        found = probe()
+        if found is not None:
+            return found
+        time.sleep(0.01)
+    raise AssertionError(f"never saw {what}")
+
+
+def metric_points(reader: InMemoryMetricReader, name: str) -> list[Any]:
+    """Every data point of the metric ``name`` that ``reader`` collects now."""
+    data = reader.get_metrics_data()
+    assert data is not None
+    return [
+        point
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.name == name
+        for point in metric.data.data_points
+    ]
 
 
 class Upstream:

@@ -10,10 +10,9 @@ import io
 import json
 import logging
 import os
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import grpc
 import pytest
@@ -30,7 +29,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from harness import BackgroundLoop, Upstream
+from harness import BackgroundLoop, Upstream, eventually, metric_points
 from samples import SAMPLES
 from tiergate import logs
 from tiergate.app import App
@@ -41,22 +40,9 @@ from tiergate.telemetry.instruments import DURATION_BUCKETS_S, TOKEN_BUCKETS
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import task_service_pb2_grpc
 
-T = TypeVar("T")
 CALLER = ("x-tiergate-caller", "billing-svc")
 SERVER_SPAN = "/tiergate.v1.TaskService/Classify"
 REQUEST_TEXT = cast(pb.ClassifyRequest, SAMPLES["Classify"]).text
-
-
-def eventually(probe: Callable[[], T | None], what: str) -> T:
-    """What ``probe`` returns once it is not None: the server finishes its span (and records its
-    metrics) just after the caller has the answer."""
-    give_up = time.monotonic() + 10
-    while time.monotonic() < give_up:
-        found = probe()
-        if found is not None:
-            return found
-        time.sleep(0.01)
-    raise AssertionError(f"never saw {what}")
 
 
 @dataclass
@@ -85,16 +71,7 @@ class Traced:
         ]
 
     def points(self, name: str) -> list[Any]:
-        data = self.metrics.get_metrics_data()
-        assert data is not None
-        return [
-            point
-            for resource in data.resource_metrics
-            for scope in resource.scope_metrics
-            for metric in scope.metrics
-            if metric.name == name
-            for point in metric.data.data_points
-        ]
+        return metric_points(self.metrics, name)
 
 
 def start_traced(

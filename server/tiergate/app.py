@@ -27,6 +27,7 @@ from tiergate.config import Settings
 from tiergate.ledger import PriceTable
 from tiergate.model_client import ModelClient, upstream_client
 from tiergate.service import SERVICE, TaskRunner, add_task_service
+from tiergate.shadow import Shadow, ShadowPlan, shadow_for
 from tiergate.telemetry import Telemetry
 from tiergate.tiers import Tier
 
@@ -67,6 +68,8 @@ class App:
             raise ValueError("an emulator URL is only for upstream=emulator")
         tokens = settings.auth_tokens_file
         self._authenticator = Authenticator(load_tokens(Path(tokens)) if tokens else None)
+        self.shadow_plan = ShadowPlan.from_settings(settings)  # fails closed when invalid
+        self.shadow: Shadow | None = None
         self.telemetry = telemetry or Telemetry.from_env(settings, prices=self.prices)
         self._emulator_url = emulator_url
         self._emulator: Emulator | None = None
@@ -94,6 +97,8 @@ class App:
             authenticator=self._authenticator,
         )
         self._runner = runner
+        if self.shadow_plan is not None:
+            self.shadow = runner.shadow = shadow_for(self, runner, self._model_client)
         # gRPC's own limit sits above ours so an oversized request still gets the rich error
         # (REQUEST_TOO_LARGE); only far larger ones meet gRPC's bare RESOURCE_EXHAUSTED.
         size = self.settings.max_message_bytes + 1024 * 1024
@@ -186,6 +191,8 @@ class App:
         until = asyncio.get_running_loop().time() + grace_s
         if self._server is not None:
             await self._server.stop(grace_s)
+        if self.shadow is not None:
+            await self.shadow.close()
         if self._model_client is not None:
             await self._model_client.close()
         if self._emulator is not None:

@@ -23,7 +23,7 @@ from typing import Any, NoReturn
 import grpc
 from google.protobuf.message import Message
 
-from tiergate import commands, config, logs, render
+from tiergate import cli_eval, commands, config, logs, render
 from tiergate.client import FieldViolation, TaskClient, TiergateError
 
 DEFAULT_TARGET = "localhost:50051"
@@ -45,6 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "serve":
         return _serve(args)
+    if hasattr(args, "run"):
+        return int(args.run(args))
     try:
         return _call(args)
     except KeyboardInterrupt:
@@ -264,6 +266,7 @@ def _parser() -> argparse.ArgumentParser:
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_serve(subcommands)
     _add_tasks(subcommands)
+    cli_eval.add_parser(subcommands)
     return parser
 
 

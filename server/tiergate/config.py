@@ -87,6 +87,13 @@ class Settings:
     start."""
     anthropic_base_url: str | None = None
     """ANTHROPIC_BASE_URL: where the real API is (the SDK default when unset)."""
+    shadow: str = ""
+    """Mirror a share of successful calls to another tier and score agreement, after the reply:
+    ``Classify=balanced:0.05,Extract=balanced:0.02`` (task=tier:fraction); empty = off."""
+    shadow_budget_usd: str = ""
+    """Most that shadow calls may spend per UTC day, in US dollars (required with shadow)."""
+    shadow_concurrency: int = 4
+    """Shadow calls in flight at once; a call that finds them all busy is dropped, counted."""
 
     def __post_init__(self) -> None:
         # Flags and environment both land here, so every value is checked once, in one place.

@@ -8,9 +8,10 @@ bytes -> identity, request -> task (validate, prompt) -> admission -> model clie
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import structlog
@@ -29,6 +30,9 @@ from tiergate.tasks import TASKS, Task
 from tiergate.telemetry import Telemetry
 from tiergate.tiers import RPC_TIERS, Tier
 from tiergate.v1 import task_service_pb2, usage_pb2
+
+if TYPE_CHECKING:
+    from tiergate.shadow import Shadow
 
 log = structlog.get_logger("tiergate.rpc")
 
@@ -57,6 +61,8 @@ class TaskRunner:
             max_queue=settings.max_queue,
             max_wait_s=settings.queue_timeout_s,
         )
+        self.shadow: Shadow | None = None
+        """Mirrors a share of successful calls to another tier (``TIERGATE_SHADOW``)."""
 
     async def run(
         self,
@@ -75,7 +81,6 @@ class TaskRunner:
             caller=self._auth.identify(context),
             deadline=_deadline(context),
         )
-        model = rpc.model
         completion: Completion | None = None
         outcome = "OK"
         traced = self._telemetry.rpc_started(rpc)
@@ -92,21 +97,12 @@ class TaskRunner:
                         )
                     ]
                 )
-            task.validate(request)
-            prompt = task.prompt(request)
-            facts = self._prices.facts(model)
-            await self._check_fits(request, prompt, facts, rpc.deadline)
-            async with self.admission.slot(tier, deadline=rpc.deadline):
-                completion = await self._model_client.complete(
-                    prompt,
-                    facts=facts,
-                    check=functools.partial(task.check, request),
-                    size_field=functools.partial(sizing.largest_field, request),
-                    deadline=rpc.deadline,
-                )
-            response: Message = task.respond(
-                request, completion.output, self.usage(tier, completion)
+            response: Message
+            response, completion = await self.execute(
+                task, request, tier, deadline=rpc.deadline, admission=self.admission
             )
+            if self.shadow is not None:
+                self.shadow.offer(task, request, response, context)
             return response
         except errors.TiergateError as err:
             outcome = err.code.name
@@ -128,6 +124,35 @@ class TaskRunner:
             self._telemetry.rpc_finished(traced, completion, outcome)
             self._log(rpc, completion, outcome, started)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def execute(
+        self,
+        task: Task[Any, Any],
+        request: Any,
+        tier: Tier,
+        *,
+        deadline: float | None = None,
+        admission: Admission | None = None,
+    ) -> tuple[Any, Completion]:
+        """The task on ``tier`` without gRPC: validate, prompt, model call, typed response.
+
+        The handler, ``tiergate eval`` and shadow calls all run tasks through here. Raises
+        ``TiergateError`` (with what was billed in ``err.completion``).
+        """
+        task.validate(request)
+        prompt = task.prompt(request)
+        facts = self._prices.facts(self._settings.model_for(tier))
+        await self._check_fits(request, prompt, facts, deadline)
+        slot = admission.slot(tier, deadline=deadline) if admission else contextlib.nullcontext()
+        async with slot:
+            completion = await self._model_client.complete(
+                prompt,
+                facts=facts,
+                check=functools.partial(task.check, request),
+                size_field=functools.partial(sizing.largest_field, request),
+                deadline=deadline,
+            )
+        return task.respond(request, completion.output, self.usage(tier, completion)), completion
 
     async def _check_fits(
         self, request: Any, prompt: Prompt, facts: ModelFacts, deadline: float | None
