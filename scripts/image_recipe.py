@@ -365,9 +365,17 @@ def start_and_probe(fs: Replay, final: Stage) -> dict[str, float]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = fs.host_env(final.env)
-    # Only loopback here; the image's 0.0.0.0 is checked above. No key: the embedded emulator.
+    # Only loopback here; the image's 0.0.0.0 is checked above.
     env.update(TIERGATE_HOST="127.0.0.1", TIERGATE_PORT=str(port), HOME=str(fs.root))
     argv = [str(fs.host(final.entrypoint[0])), *final.entrypoint[1:]]
+    # Fail closed: without a key for the real API the image refuses to start, in one line.
+    refused = subprocess.run(
+        argv, env=env, cwd=fs.host(final.workdir), capture_output=True, text=True, timeout=60
+    )
+    if refused.returncode != 2 or "ANTHROPIC_API_KEY" not in refused.stderr:
+        raise RecipeError(f"without a key the image must exit 2, not {refused.returncode}")
+    # Then the embedded emulator, chosen explicitly as the dev overlay does.
+    env.update(TIERGATE_UPSTREAM="emulator")
     started = time.monotonic()
     server = subprocess.Popen(
         argv,
