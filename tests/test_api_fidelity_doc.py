@@ -1,4 +1,5 @@
-"""docs/api-fidelity*.md names real tests and real code: a renamed test or function breaks it."""
+"""docs/api-fidelity.md names real tests and real code: a renamed test, module or function
+breaks it, and a rule the service honours cannot keep a "pending" cell."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = sorted((ROOT / "docs").glob("api-fidelity*.md"))
-# `test_x.py::Class` or `test_x.py::Class::test_name` (parametrised ids ignored).
-TEST_REF = re.compile(r"`(test_\w+\.py)::(\w+)(?:::(\w+))?")
-# `module.py` `name` or `module.py` `Class.method` in the emulator column.
-CODE_REF = re.compile(r"`(\w+\.py)` `(\w+(?:\.\w+)?)")
+# `test_x.py::Class`, `test_x.py::Class::test_name` or `...::test_name[case id]`.
+TEST_REF = re.compile(r"`(test_\w+\.py)::(\w+)(?:::(\w+))?(?:\[([^\]`]+)\])?")
+# `module.py` `name`, `schema/module.py` `Class.method`: paths below the column's folder.
+CODE_REF = re.compile(r"`((?:\w+/)*\w+\.py)` `(\w+(?:\.\w+)?)")
+# A named case id (`[...]`) must appear in the test sources that parametrise it.
+TEST_SOURCES = sorted((ROOT / "tests").glob("*.py"))
 
 
 def _defined(path: Path) -> set[str]:
@@ -52,11 +55,16 @@ class TestFidelityDoc:
         """Each `file::Class[::test]` reference resolves to a test in tests/."""
         refs = TEST_REF.findall(doc.read_text())
         assert refs, "the table names no test"
-        for file, cls, test in refs:
+        sources = "\n".join(path.read_text() for path in TEST_SOURCES)
+        for file, cls, test, case in refs:
             names = _defined(ROOT / "tests" / file)
             assert cls in names, f"{file}::{cls}"
             if test:
                 assert f"{cls}.{test}" in names, f"{file}::{cls}::{test}"
+            if case:
+                assert test, f"{file}::{cls}[{case}] names a case without its test"
+                named = case in sources
+                assert named, f"no test case is named {case!r}"
 
     def test_every_named_function_exists(self, doc: Path) -> None:
         """Code references resolve: the service column in server/tiergate/, the emulator
@@ -68,5 +76,15 @@ class TestFidelityDoc:
             for folder, cell in ((service, row[2]), (emulator, row[3])):
                 for file, name in CODE_REF.findall(cell):
                     module = folder / file
-                    if module.exists():
-                        assert name in _defined(module), f"{module.relative_to(ROOT)} {name}"
+                    assert module.exists(), f"{row[0][:60]}: no module {file}"
+                    assert name in _defined(module), f"{module.relative_to(ROOT)} {name}"
+
+    def test_no_pending_cell_names_code(self, doc: Path) -> None:
+        """A service cell naming a function is honoured, so it cannot also say pending."""
+        for row in _rows(doc):
+            if "pending" in row[2]:
+                assert not CODE_REF.findall(row[2]), f"stale pending cell: {row[0][:60]}"
+
+    def test_one_table_for_every_rule(self, doc: Path) -> None:
+        """Rows live in docs/api-fidelity.md alone: no fragment files beside it."""
+        assert doc.name == "api-fidelity.md"
