@@ -20,7 +20,7 @@ TS_DEPS := clients/typescript/node_modules/.installed
 CLIENT_TOOLS := $(TOOLS)/bin/protoc-gen-go $(TOOLS)/bin/protoc-gen-go-grpc $(TS_DEPS)
 
 .PHONY: run test lint proto proto-check bench install tools clean k8s-check
-.PHONY: client-tools clients-test proto-breaking grpcurl
+.PHONY: client-tools clients-test proto-breaking grpcurl mutate
 
 run: install ## serve on the embedded emulator (or the real API with ANTHROPIC_API_KEY set)
 	$(VENV)/bin/tiergate serve
@@ -107,6 +107,13 @@ bench: install $(VENV)/.bench-installed ## overhead, in-flight scale, start-up, 
 
 $(VENV)/.bench-installed: pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt --config-settings editable_mode=compat -e '.[bench]'
+	touch $@
+
+mutate: install $(VENV)/.mutate-installed ## mutation testing of tasks, ledger, admission, model client, errors (slow; not in CI)
+	$(PY) scripts/mutate.py
+
+$(VENV)/.mutate-installed: pyproject.toml constraints.txt
+	$(PY) -m pip install --quiet -c constraints.txt --config-settings editable_mode=compat -e '.[mutate]'
 	touch $@
 
 clean:
