@@ -22,7 +22,7 @@ from tiergate.model_client import Completion, ModelClient
 from tiergate.prompt import Prompt, canonical_json
 from tiergate.tasks import TASKS, Task
 from tiergate.telemetry import Telemetry
-from tiergate.tiers import RPC_TIERS, Tier
+from tiergate.tiers import Tier
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import task_service_pb2_grpc, usage_pb2
 from tiergate.validation import check_fits
@@ -53,7 +53,7 @@ class TaskRunner:
     async def run(
         self, task: Task[Any, Any], request: Any, context: grpc.aio.ServicerContext
     ) -> Any:
-        tier = RPC_TIERS[task.rpc]
+        tier = task.tier
         model = self._settings.model_for(tier)
         started = time.perf_counter()
         completion: Completion | None = None
@@ -183,7 +183,7 @@ def _deadline(context: grpc.aio.ServicerContext) -> float | None:
 
 
 class TaskService(task_service_pb2_grpc.TaskServiceServicer):
-    """``tiergate.v1.TaskService``: one line per RPC, the tier comes from ``RPC_TIERS``."""
+    """``tiergate.v1.TaskService``: one line per RPC, the tier comes from its task."""
 
     def __init__(self, runner: TaskRunner) -> None:
         self._runner = runner

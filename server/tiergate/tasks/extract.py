@@ -21,6 +21,7 @@ from google.protobuf import struct_pb2
 
 from tiergate.prompt import JsonObject, Prompt, canonical_json, section
 from tiergate.tasks import Task
+from tiergate.tiers import Tier
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import usage_pb2
 from tiergate.validation import MAX_CONTEXT_CHARS, Violations
@@ -145,5 +146,11 @@ def respond(
 
 
 TASK = Task(
-    rpc="Extract", validate=validate, prompt=prompt, check=check, respond=respond, size_field="text"
+    rpc="Extract",
+    tier=Tier.FAST,
+    validate=validate,
+    prompt=prompt,
+    check=check,
+    respond=respond,
+    size_field="text",
 )
