@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tiergate.emulator import Emulator, Fault
+from tiergate.emulator import Emulator, Fault, Script
 
 T = TypeVar("T")
 
@@ -58,6 +58,14 @@ class Upstream:
             self.emulator.inject(*faults)
 
         self._loop.run(inject())
+
+    def script(self, *scripts: Script) -> None:
+        """Queue exact replies for the next matching upstream calls."""
+
+        async def script() -> None:
+            self.emulator.script(*scripts)
+
+        self._loop.run(script())
 
     def reset(self) -> None:
         async def reset() -> None:
@@ -133,8 +141,15 @@ class Processes:
         return list(body["requests"])
 
     def inject(self, *faults: Fault) -> None:
-        data = json.dumps([fault.to_json() for fault in faults]).encode()
-        request = urllib.request.Request(f"{self.emulator_url}/_emulator/faults", data=data)
+        self._post("/_emulator/faults", [fault.to_json() for fault in faults])
+
+    def script(self, *scripts: Script) -> None:
+        """Queue exact replies for the next matching upstream calls."""
+        self._post("/_emulator/script", [script.to_json() for script in scripts])
+
+    def _post(self, path: str, payload: Any) -> None:
+        data = json.dumps(payload).encode()
+        request = urllib.request.Request(f"{self.emulator_url}{path}", data=data)
         request.add_header("content-type", "application/json")
         urllib.request.urlopen(request).close()
 

@@ -112,6 +112,22 @@ class TestWriteThenRead:
         ask(client, model="claude-opus-4-6", system=system)
         assert ask(client, model=HAIKU, system=system).usage.cache_read_input_tokens == 0
 
+    def test_changed_output_schema_misses(self, client: anthropic.Anthropic) -> None:
+        """The output schema leads the cached prefix: changing it invalidates the entry."""
+        system = cached_system(policy_text(4200))
+
+        def schema(name: str) -> dict[str, Any]:
+            closed: dict[str, Any] = {"type": "object", "properties": {name: {"type": "string"}}}
+            closed |= {"required": [name], "additionalProperties": False}
+            return {"format": {"type": "json_schema", "schema": closed}}
+
+        first = ask(client, system=system, output_config=schema("answer"))
+        same = ask(client, system=system, output_config=schema("answer"))
+        assert same.usage.cache_read_input_tokens == first.usage.cache_creation_input_tokens
+        other = ask(client, system=system, output_config=schema("reply"))
+        assert other.usage.cache_read_input_tokens == 0
+        assert (other.usage.cache_creation_input_tokens or 0) > 0
+
     def test_cache_control_ttl_change_alone_still_reads(self, client: anthropic.Anthropic) -> None:
         """Identities ignore cache_control, so moving from 5m to 1h still hits the entry."""
         text = policy_text(4200)

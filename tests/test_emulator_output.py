@@ -26,7 +26,8 @@ class TestStructuredOutput:
                 "nothing": {"type": "null"},
                 "either": {"anyOf": [{"type": "integer"}, {"type": "string"}]},
                 "maybe": {"type": ["string", "null"]},
-                "merged": {"allOf": [{"$ref": "#/$defs/base"}]},
+                # allOf takes inline schemas only: the API refuses allOf combined with $ref.
+                "merged": {"allOf": [obj({"label": {"type": "string"}})]},
                 "items": {"type": "array", "items": {"$ref": "#/$defs/base"}},
                 "tags": {"type": "array", "items": {"enum": ["a", "b"]}},
                 "when": {"type": "string", "format": "date"},

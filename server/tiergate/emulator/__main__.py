@@ -20,6 +20,12 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--latency-scale", type=float, default=1.0)
     parser.add_argument("--fixed-delay-s", type=float, default=0.0)
     parser.add_argument("--api-key", default=None, help="require this key (default: accept any)")
+    parser.add_argument(
+        "--default-inference-geo",
+        choices=["global", "us"],
+        default="global",
+        help="usage.inference_geo for requests that set none (the workspace default)",
+    )
     return parser.parse_args(argv)
 
 
@@ -29,6 +35,7 @@ async def _serve(args: argparse.Namespace) -> None:
         latency=args.latency,
         latency_scale=args.latency_scale,
         fixed_delay_s=args.fixed_delay_s,
+        default_inference_geo=args.default_inference_geo,
     )
     emulator = Emulator(config)
     url = await emulator.start(args.host, args.port)

@@ -3,8 +3,9 @@
 Routes:
 
 - ``POST /v1/messages`` (non-streaming) and ``POST /v1/messages/count_tokens``, as the API.
-- ``POST /_emulator/faults`` (a JSON list of faults), ``GET /_emulator/requests`` (recorded bodies,
-  newest last), ``POST /_emulator/reset`` and ``GET /_emulator/health``.
+- ``POST /_emulator/faults`` (a JSON list of faults), ``POST /_emulator/script`` (a JSON list of
+  scripted replies, or one), ``GET /_emulator/requests`` (recorded bodies, newest last),
+  ``POST /_emulator/reset`` and ``GET /_emulator/health``.
 
 Every response carries ``request-id`` and ``x-tiergate-emulator: 1``; message ids start with
 ``msg_emu_``. The answers are heuristics (see :mod:`tiergate.emulator.responder`), not a model's.
@@ -27,13 +28,18 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from .cache import DEFAULT_MIN_CACHEABLE_TOKENS, CachePlan, PrefixCache
+from .cache import CachePlan, PrefixCache
 from .errors import ApiError, invalid_request, new_request_id
 from .evidence import Evidence
 from .faults import Fault, FaultQueue, apply_output_fault
 from .latency import LatencyModel
+from .models import MODELS, ModelLimits, resolve_model
+from .queues import CountedQueue
+from .ratelimits import RateLimiter, RateLimits
 from .responder import Output, respond
-from .validation import MessageRequest, validate_request
+from .scripts import Script
+from .tokens import truncate_to_tokens
+from .validation import INFERENCE_GEOS, MessageRequest, validate_request
 
 EMULATOR_HEADER = "x-tiergate-emulator"
 _log = logging.getLogger(__name__)
@@ -53,19 +59,25 @@ class EmulatorConfig:
     """Multiplies the seed latency (tests use small values)."""
     fixed_delay_s: float = 0.0
     """Seconds added before every response begins, in either latency mode."""
-    min_cacheable_tokens: Mapping[str, int] = field(
-        default_factory=lambda: dict(DEFAULT_MIN_CACHEABLE_TOKENS)
-    )
-    """Minimum cacheable prefix per model; its keys are the known models (others get 404)."""
-    context_window_tokens: int = 200_000
-    """Longest prompt accepted."""
-    max_output_tokens: int = 64_000
-    """Largest ``max_tokens`` accepted."""
+    models: Mapping[str, ModelLimits] = field(default_factory=lambda: dict(MODELS))
+    """Context window, max output and cache minimum per model; its keys are the known models
+    (others get 404). Defaults to the emulator's own table (:mod:`tiergate.emulator.models`)."""
+    default_inference_geo: str = "global"
+    """The workspace's ``default_inference_geo``: ``usage.inference_geo`` when a request sets
+    none (``global`` or ``us``)."""
+    rate_limits: RateLimits = field(default_factory=RateLimits)
+    """Requests, input and output tokens per minute, one set of buckets per model."""
     clock: Callable[[], float] = time.monotonic
     """Clock for cache TTLs, injectable so tests can advance time."""
     max_recorded_requests: int = 1000
     """How many request bodies ``requests`` keeps, newest last; a long-running emulator
     (``tiergate serve`` without a key) must not grow without bound."""
+
+    def __post_init__(self) -> None:
+        if self.default_inference_geo not in INFERENCE_GEOS:
+            raise ValueError(f"default_inference_geo must be one of {INFERENCE_GEOS}")
+        if not self.models:
+            raise ValueError("models must name at least one model")
 
 
 class Emulator:
@@ -73,12 +85,17 @@ class Emulator:
 
     def __init__(self, config: EmulatorConfig | None = None) -> None:
         self.config = config or EmulatorConfig()
-        self.cache = PrefixCache(self.config.min_cacheable_tokens, self.config.clock)
+        self.cache = PrefixCache(
+            {name: limits.min_cacheable_tokens for name, limits in self.config.models.items()},
+            self.config.clock,
+        )
+        self.rate_limiter = RateLimiter(self.config.rate_limits, self.config.clock)
         self.requests: list[dict[str, Any]] = []
         self.abandoned = 0
         """Requests whose client hung up before the answer (a cancelled or expired call)."""
         """Accepted ``/v1/messages`` bodies (never headers), newest last."""
         self.faults = FaultQueue()
+        self.scripts: CountedQueue[Script] = CountedQueue()
         self._latency = LatencyModel(
             self.config.latency, self.config.latency_scale, self.config.fixed_delay_s
         )
@@ -96,12 +113,18 @@ class Emulator:
         """Queue faults for the next requests (FIFO)."""
         self.faults.push(*faults)
 
+    def script(self, *scripts: Script) -> None:
+        """Queue scripted replies for the next matching requests (FIFO)."""
+        self.scripts.push(*scripts)
+
     def reset(self) -> None:
-        """Clear the cache, the recorded requests and the queued faults."""
+        """Clear the cache, the recorded requests, faults, scripts and rate-limit usage."""
         self.cache.clear()
         self.requests.clear()
         self.abandoned = 0
         self.faults.clear()
+        self.scripts.clear()
+        self.rate_limiter.clear()
 
     def application(self) -> web.Application:
         """The aiohttp application, for mounting or custom runners."""
@@ -111,6 +134,7 @@ class Emulator:
                 web.post("/v1/messages", self._guarded(self._messages)),
                 web.post("/v1/messages/count_tokens", self._guarded(self._count_tokens)),
                 web.post("/_emulator/faults", self._guarded(self._post_faults)),
+                web.post("/_emulator/script", self._guarded(self._post_script)),
                 web.get("/_emulator/requests", self._get_requests),
                 web.post("/_emulator/reset", self._post_reset),
                 web.get("/_emulator/health", self._health),
@@ -177,13 +201,7 @@ class Emulator:
             raise invalid_request(f"The request body is not valid JSON: {exc}") from exc
 
     def _validate(self, body: Any, count_only: bool = False) -> MessageRequest:
-        return validate_request(
-            body,
-            known_models=self.config.min_cacheable_tokens,
-            max_output_tokens=self.config.max_output_tokens,
-            context_window_tokens=self.config.context_window_tokens,
-            count_only=count_only,
-        )
+        return validate_request(body, models=self.config.models, count_only=count_only)
 
     async def _messages(self, request: web.Request, request_id: str) -> web.StreamResponse:
         self._authenticate(request)
@@ -192,18 +210,33 @@ class Emulator:
         self.requests.append(body)
         if len(self.requests) > self.config.max_recorded_requests:
             del self.requests[0]
+        model_id = resolve_model(message.model, self.config.models)
         fault = self.faults.take(message.model)
         if fault is not None:
             error = fault.error()
             if error is not None:
+                error.headers.update(self.rate_limiter.headers(model_id))
                 raise error  # error faults bill nothing and touch no cache
             if fault.kind == "disconnect":
                 return self._drop_connection(request)
-        plan = self.cache.plan(message.model, message.prompt.segments)
+        # A fault that answers (a broken output) leaves the script for the next request.
+        answering_fault = fault is not None and fault.kind != "slow"
+        script = None if answering_fault else self.scripts.peek(message.model)
         prompt = message.prompt
-        evidence = Evidence(prompt.request_text, prompt.context_text, prompt.question)
-        output = apply_output_fault(fault, respond(message.schema, evidence, message.max_tokens))
-        delays = self._latency.plan(message.model, output.output_tokens)
+        if script is not None and script.overrides_input_usage:
+            plan = CachePlan(prompt.total_tokens, 0, ())  # no read, no write
+        else:
+            plan = self.cache.plan(message.model, prompt.segments)
+        self.rate_limiter.admit(
+            model_id,
+            input_tokens=plan.input_tokens + plan.creation_tokens,
+            max_tokens=message.max_tokens,
+        )
+        if script is not None:
+            self.scripts.take(message.model)  # admitted: only now is the script used up
+        reply = self._reply(message, fault, script)
+        self.rate_limiter.settle(model_id, reserved=message.max_tokens, used=reply.output_tokens)
+        delays = self._latency.plan(message.model, reply.output_tokens)
         first_token_s = delays.first_token_s + (
             fault.delay_s if fault and fault.kind == "slow" else 0
         )
@@ -217,8 +250,28 @@ class Emulator:
         except asyncio.CancelledError:
             self.abandoned += 1
             raise
-        headers = {"request-id": request_id, EMULATOR_HEADER: "1"}
-        return web.json_response(self._message_body(message, plan, output), headers=headers)
+        headers = {
+            "request-id": request_id,
+            EMULATOR_HEADER: "1",
+            **self.rate_limiter.headers(model_id),
+            **reply.headers,
+        }
+        body = self._message_body(message, plan, reply, self.config.default_inference_geo)
+        return web.json_response(body, headers=headers)
+
+    @staticmethod
+    def _reply(message: MessageRequest, fault: Fault | None, script: Script | None) -> _Reply:
+        """The scripted reply verbatim, else the heuristic answer within the model's limits."""
+        if script is not None:
+            return _Reply.scripted(script)
+        prompt = message.prompt
+        evidence = Evidence(prompt.request_text, prompt.context_text, prompt.question)
+        output = apply_output_fault(fault, respond(message.schema, evidence, message.max_tokens))
+        room = message.room_tokens
+        if output.text is not None and output.output_tokens > room:
+            # The prompt fit but prompt + max_tokens did not: the answer stops at the window.
+            output = Output(truncate_to_tokens(output.text, room), "model_context_window_exceeded")
+        return _Reply.heuristic(output)
 
     def _drop_connection(self, request: web.Request) -> web.StreamResponse:
         transport = request.transport
@@ -228,28 +281,31 @@ class Emulator:
         return web.Response(status=500)
 
     @staticmethod
-    def _message_body(message: MessageRequest, plan: CachePlan, output: Output) -> dict[str, Any]:
-        content = [] if output.text is None else [{"type": "text", "text": output.text}]
+    def _message_body(
+        message: MessageRequest, plan: CachePlan, reply: _Reply, default_geo: str
+    ) -> dict[str, Any]:
+        usage: dict[str, Any] = {
+            "input_tokens": plan.input_tokens,
+            "output_tokens": reply.output_tokens,
+            "cache_creation_input_tokens": plan.creation_tokens,
+            "cache_read_input_tokens": plan.read_tokens,
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": plan.creation_5m_tokens,
+                "ephemeral_1h_input_tokens": plan.creation_1h_tokens,
+            },
+            "service_tier": "standard",
+            "inference_geo": message.inference_geo or default_geo,
+        }
         return {
             "id": f"msg_emu_{uuid.uuid4().hex[:24]}",
             "type": "message",
             "role": "assistant",
             "model": message.model,
-            "content": content,
-            "stop_reason": output.stop_reason,
-            "stop_sequence": None,
-            "stop_details": output.stop_details,
-            "usage": {
-                "input_tokens": plan.input_tokens,
-                "output_tokens": output.output_tokens,
-                "cache_creation_input_tokens": plan.creation_tokens,
-                "cache_read_input_tokens": plan.read_tokens,
-                "cache_creation": {
-                    "ephemeral_5m_input_tokens": plan.creation_5m_tokens,
-                    "ephemeral_1h_input_tokens": plan.creation_1h_tokens,
-                },
-                "service_tier": "standard",
-            },
+            "content": reply.content,
+            "stop_reason": reply.stop_reason,
+            "stop_sequence": reply.stop_sequence,
+            "stop_details": reply.stop_details,
+            "usage": {**usage, **reply.usage},
         }
 
     async def _count_tokens(self, request: web.Request, request_id: str) -> web.StreamResponse:
@@ -268,6 +324,13 @@ class Emulator:
         self.inject(*faults)
         return self._control({"queued": len(faults), "pending": self.faults.pending()})
 
+    async def _post_script(self, request: web.Request, request_id: str) -> web.StreamResponse:
+        data = await self._body(request)
+        items = data if isinstance(data, list) else [data]
+        scripts = [Script.from_json(item) for item in items]
+        self.script(*scripts)
+        return self._control({"queued": len(scripts), "pending": self.scripts.pending()})
+
     async def _get_requests(self, request: web.Request) -> web.StreamResponse:
         return self._control({"requests": self.requests, "abandoned": self.abandoned})
 
@@ -281,6 +344,38 @@ class Emulator:
     @staticmethod
     def _control(payload: dict[str, Any]) -> web.StreamResponse:
         return web.json_response(payload, headers={EMULATOR_HEADER: "1"})
+
+
+@dataclass(frozen=True)
+class _Reply:
+    """What the assistant message says, before usage is added."""
+
+    content: list[dict[str, Any]]
+    stop_reason: str
+    stop_details: dict[str, Any] | None
+    output_tokens: int
+    stop_sequence: str | None = None
+    usage: Mapping[str, Any] = field(default_factory=dict)
+    """Usage fields that replace the computed ones."""
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def heuristic(cls, output: Output) -> _Reply:
+        content = [] if output.text is None else [{"type": "text", "text": output.text}]
+        return cls(content, output.stop_reason, output.stop_details, output.output_tokens)
+
+    @classmethod
+    def scripted(cls, script: Script) -> _Reply:
+        details = None if script.stop_details is None else dict(script.stop_details)
+        return cls(
+            script.blocks(),
+            script.stop_reason,
+            details,
+            script.output_tokens(),
+            script.stop_sequence,
+            script.usage,
+            script.headers,
+        )
 
 
 def _error_response(error: ApiError, request_id: str) -> web.StreamResponse:

@@ -14,42 +14,24 @@ begun: concurrent identical first requests all pay the write.
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from tiergate.ledger import PriceTable
-
-from .errors import not_found
+from .models import MODELS, resolve_model
 from .prompt import Segment, Ttl
 
 DEFAULT_MIN_CACHEABLE_TOKENS: Mapping[str, int] = MappingProxyType(
-    {model: facts.min_cacheable_tokens for model, facts in PriceTable.load().models.items()}
+    {model: limits.min_cacheable_tokens for model, limits in MODELS.items()}
 )
-"""Minimum cacheable prefix per model, from the one model-facts table (``models.toml``); its
-keys are also the models the emulator knows."""
+"""Minimum cacheable prefix per model, from the emulator's own model table
+(:mod:`tiergate.emulator.models`)."""
 
 LOOKBACK_SEGMENTS = 20
 """How many segments before a breakpoint a read may find an entry."""
 
 TTL_SECONDS: Mapping[Ttl, float] = MappingProxyType({"5m": 300.0, "1h": 3600.0})
-
-_DATE_SUFFIX = re.compile(r"-\d{8}$")
-
-
-def resolve_model(model: str, known: Mapping[str, int]) -> str:
-    """Map ``model`` (alias or dated id such as ``claude-haiku-4-5-20251001``) to a known alias.
-
-    Raises a 404 ``ApiError`` for models the emulator does not know.
-    """
-    if model in known:
-        return model
-    undated = _DATE_SUFFIX.sub("", model)
-    if undated in known:
-        return undated
-    raise not_found(f"model: {model}")
 
 
 @dataclass

@@ -27,17 +27,18 @@ class ApiError(Exception):
     message: str
     headers: dict[str, str] = field(default_factory=dict)
     """Extra response headers (``retry-after`` on 429)."""
+    details: dict[str, Any] | None = None
+    """``error.details`` (e.g. ``{"error_code": "enforced_spend_limit_reached"}``), when set."""
 
     def __str__(self) -> str:
         return f"{self.status} {self.error_type}: {self.message}"
 
     def body(self, request_id: str) -> dict[str, Any]:
         """The JSON body the API returns for this error."""
-        return {
-            "type": "error",
-            "error": {"type": self.error_type, "message": self.message},
-            "request_id": request_id,
-        }
+        error: dict[str, Any] = {"type": self.error_type, "message": self.message}
+        if self.details is not None:
+            error["details"] = self.details
+        return {"type": "error", "error": error, "request_id": request_id}
 
 
 def invalid_request(message: str) -> ApiError:

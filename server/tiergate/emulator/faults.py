@@ -5,6 +5,11 @@ for one model). Error faults answer with the API's error body and bill nothing; 
 (truncated, malformed, refusal, empty, off_schema) change the output but report usage as a
 normal call would.
 
+A ``spend_limit`` fault is the 429 the API sends when the organisation's spend limit is reached:
+``error.details.error_code`` names it, as SDK 2.13 models it (``EnforcedSpendLimitReachedError``,
+``ContractSpendLimitReachedError``); retrying cannot help. Any error fault can also send
+``x-should-retry``, which overrides the SDK's retry rule for the status.
+
     >>> queue = FaultQueue()
     >>> queue.push(Fault("rate_limit", retry_after_s=2.0))
     >>> queue.take("claude-haiku-4-5").kind
@@ -13,19 +18,21 @@ normal call would.
 
 from __future__ import annotations
 
+import email.utils
 import json
 import math
-import threading
-from collections import deque
+import time
 from dataclasses import dataclass, fields
 from typing import Any, Literal, cast, get_args
 
 from .errors import ApiError, invalid_request
+from .queues import CountedQueue
 from .responder import Output
 from .tokens import count_tokens, truncate_to_tokens
 
 FaultKind = Literal[
     "rate_limit",
+    "spend_limit",
     "overloaded",
     "server_error",
     "gateway_timeout",
@@ -49,8 +56,17 @@ REFUSAL_CATEGORIES: dict[str, str] = {
     "general_harms": "The request could be related to an area that was determined as harmful.",
 }
 
+SPEND_LIMIT_CODES: dict[str, str] = {
+    "enforced_spend_limit_reached": (
+        "The organization has crossed the monthly API usage threshold of its API tier."
+    ),
+    "contract_spend_limit_reached": "The organization has reached the spend limit of its contract.",
+}
+"""``error.details.error_code`` values of a spend-limit 429, with the SDK's description."""
+
 _ERRORS: dict[str, tuple[int, str, str]] = {
     "rate_limit": (429, "rate_limit_error", "Number of requests has exceeded your rate limit."),
+    "spend_limit": (429, "rate_limit_error", ""),
     "overloaded": (529, "overloaded_error", "Overloaded"),
     "server_error": (500, "api_error", "Internal server error"),
     "gateway_timeout": (504, "timeout_error", "Request timed out before a response was produced."),
@@ -73,6 +89,13 @@ class Fault:
     """Only requests for this model (as sent) match; None matches all."""
     retry_after_s: float = 1.0
     """rate_limit: the wait the response asks for (``retry-after`` and ``retry-after-ms``)."""
+    retry_after_http_date: bool = False
+    """rate_limit: send ``retry-after`` as an HTTP date (now + the wait) and no
+    ``retry-after-ms``."""
+    should_retry: bool | None = None
+    """Error faults: send ``x-should-retry: true|false``; None sends no such header."""
+    error_code: str = "enforced_spend_limit_reached"
+    """spend_limit: ``error.details.error_code`` (a key of :data:`SPEND_LIMIT_CODES`)."""
     delay_s: float = 0.0
     """slow: extra seconds before answering normally."""
     category: str = "cyber"
@@ -87,6 +110,12 @@ class Fault:
             raise ValueError(f"unknown refusal category {self.category!r}")
         if self.retry_after_s < 0 or self.delay_s < 0:
             raise ValueError("retry_after_s and delay_s must not be negative")
+        if self.error_code not in SPEND_LIMIT_CODES:
+            raise ValueError(f"unknown spend-limit error_code {self.error_code!r}")
+        if self.should_retry is not None and self.kind not in _ERRORS:
+            raise ValueError("should_retry applies to error faults only")
+        if self.retry_after_http_date and self.kind != "rate_limit":
+            raise ValueError("retry_after_http_date applies to rate_limit faults only")
 
     @classmethod
     def from_json(cls, data: Any) -> Fault:
@@ -112,47 +141,25 @@ class Fault:
             return None
         status, error_type, message = _ERRORS[self.kind]
         headers: dict[str, str] = {}
-        if self.kind == "rate_limit":
+        details = None
+        if self.kind == "rate_limit" and self.retry_after_http_date:
+            # An HTTP date has whole seconds: round up so the wait is never shorter.
+            when = time.time() + math.ceil(self.retry_after_s)
+            headers["retry-after"] = email.utils.formatdate(when, usegmt=True)
+        elif self.kind == "rate_limit":
             # retry-after is whole seconds; the SDK prefers the precise retry-after-ms.
             headers["retry-after"] = str(math.ceil(self.retry_after_s))
             headers["retry-after-ms"] = str(round(self.retry_after_s * 1000))
-        return ApiError(status, error_type, message, headers)
+        if self.kind == "spend_limit":
+            message = SPEND_LIMIT_CODES[self.error_code]
+            details = {"error_code": self.error_code}
+        if self.should_retry is not None:
+            headers["x-should-retry"] = "true" if self.should_retry else "false"
+        return ApiError(status, error_type, message, headers, details)
 
 
-class FaultQueue:
+class FaultQueue(CountedQueue[Fault]):
     """FIFO queue of faults; safe to fill from another thread than the server's."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._queue: deque[tuple[Fault, int]] = deque()
-
-    def push(self, *faults: Fault) -> None:
-        """Queue faults after those already waiting."""
-        with self._lock:
-            self._queue.extend((fault, fault.count) for fault in faults)
-
-    def take(self, model: str) -> Fault | None:
-        """Consume one use of the first queued fault that matches ``model``."""
-        with self._lock:
-            for index, (fault, remaining) in enumerate(self._queue):
-                if fault.model is not None and fault.model != model:
-                    continue
-                if remaining > 1:
-                    self._queue[index] = (fault, remaining - 1)
-                else:
-                    del self._queue[index]
-                return fault
-        return None
-
-    def pending(self) -> list[dict[str, Any]]:
-        """Queued faults with their remaining counts."""
-        with self._lock:
-            return [{**fault.to_json(), "count": left} for fault, left in self._queue]
-
-    def clear(self) -> None:
-        """Drop every queued fault."""
-        with self._lock:
-            self._queue.clear()
 
 
 def apply_output_fault(fault: Fault | None, output: Output) -> Output:

@@ -104,19 +104,26 @@ def _block_tokens(block: dict[str, Any]) -> int:
     return count_tokens(canonical_json(_without_cache_control(block))) + BLOCK_OVERHEAD_TOKENS
 
 
+BLANK_TEXT = "text content blocks must contain non-whitespace text"
+
+
 def _content_blocks(content: Any, where: str) -> list[dict[str, Any]]:
     if isinstance(content, str):
-        if not content:
-            raise invalid_request(f"{where}.content: text content blocks must be non-empty")
+        if not content.strip():
+            raise invalid_request(f"{where}: {BLANK_TEXT}")
         return [{"type": "text", "text": content}]
     if not isinstance(content, list) or not content:
-        raise invalid_request(f"{where}.content: must be a non-empty string or list of blocks")
+        raise invalid_request(f"{where}: must be a non-empty string or list of blocks")
     blocks: list[dict[str, Any]] = []
     for i, block in enumerate(content):
         if not isinstance(block, dict) or not isinstance(block.get("type"), str):
-            raise invalid_request(f"{where}.content.{i}: each block must be an object with a type")
-        if block["type"] == "text" and not (isinstance(block.get("text"), str) and block["text"]):
-            raise invalid_request(f"{where}.content.{i}.text: text blocks must be non-empty")
+            raise invalid_request(f"{where}.{i}: each block must be an object with a type")
+        if block["type"] == "text":
+            text = block.get("text")
+            if not isinstance(text, str):
+                raise invalid_request(f"{where}.{i}.text: Field required")
+            if not text.strip():
+                raise invalid_request(f"{where}.{i}.text: {BLANK_TEXT}")
         blocks.append(block)
     return blocks
 
@@ -168,7 +175,7 @@ def _message_segments(messages: list[Any]) -> list[Segment]:
         if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
             raise invalid_request(f"{where}.role: must be 'user' or 'assistant'")
         role = str(message["role"])
-        for b, block in enumerate(_content_blocks(message.get("content"), where)):
+        for b, block in enumerate(_content_blocks(message.get("content"), f"{where}.content")):
             ttl = _ttl_of(block.get("cache_control"), f"{where}.content.{b}")
             bare = _without_cache_control(block)
             identity = canonical_json({"kind": "message", "m": m, "role": role, "block": bare})

@@ -1,11 +1,16 @@
 """Deterministic token counting for the emulator.
 
 The emulator is not a tokenizer of any real model: it counts word characters in chunks of at most
-four and every punctuation character as one token. That is close enough in magnitude to real
-tokenizers for cost and cache arithmetic, and it is exact and reproducible, as tests need.
+four, every CJK ideograph, kana and hangul syllable as one token (real tokenizers spend about one
+token per character on Chinese, Japanese and Korean), and every other character that is neither
+a word character nor whitespace (punctuation, symbols, each code point of an emoji) as one token.
+That is close enough in magnitude to real tokenizers for cost and cache arithmetic, and it is
+exact and reproducible, as tests need.
 
     >>> count_tokens("Hello, world!")  # Hell|o|,|worl|d|!
     6
+    >>> count_tokens("東京都です")  # one token per character
+    5
 """
 
 from __future__ import annotations
@@ -14,7 +19,15 @@ import json
 import re
 from typing import Any
 
-_TOKEN_RE = re.compile(r"\w{1,4}|[^\w\s]")
+# Han (unified, extensions A-G, compatibility), kana (incl. half-width), hangul (jamo and
+# syllables), bopomofo and the iteration marks.
+_CJK = (
+    "\u1100-\u11ff\u3005-\u3007\u3021-\u3029\u3031-\u3035\u303b\u303c\u3040-\u30ff"
+    "\u3100-\u312f\u3130-\u318f\u31a0-\u31bf\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
+    "\ua960-\ua97f\uac00-\ud7ff\uf900-\ufaff\uff66-\uff9f\uffa0-\uffdc"
+    "\U00020000-\U0003134f"
+)
+_TOKEN_RE = re.compile(f"[{_CJK}]|[^\\W{_CJK}]{{1,4}}|[^\\w\\s]")
 
 BLOCK_OVERHEAD_TOKENS = 3
 """Added to every content block (system or message) on top of its text tokens."""

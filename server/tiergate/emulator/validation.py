@@ -1,7 +1,9 @@
 """Request validation with the Messages API's rules and messages.
 
 Each rule raises an :class:`~tiergate.emulator.errors.ApiError` (400 ``invalid_request_error``, or
-404 ``not_found_error`` for an unknown model) with a message saying what to change.
+404 ``not_found_error`` for an unknown model) with a message saying what to change. Model limits
+come from the emulator's own table (:mod:`.models`); schemas are checked against the structured
+outputs subset by :mod:`.schema_subset`.
 
     >>> validate_schema({"type": "object", "properties": {}})
     Traceback (most recent call last):
@@ -15,12 +17,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .cache import resolve_model
 from .errors import invalid_request
+from .models import ModelLimits, resolve_model
 from .prompt import Prompt, build_prompt
+from .schema_subset import check_schemas
 
 REJECTED_SAMPLING_PARAMETERS = ("temperature", "top_p", "top_k")
 API_VERSION = "2026-10-21"
+INFERENCE_GEOS = ("global", "us")
+SCHEMA_WHERE = "output_config.format.schema"
 
 
 @dataclass(frozen=True)
@@ -31,63 +36,20 @@ class MessageRequest:
     max_tokens: int
     schema: dict[str, Any] | None
     prompt: Prompt
+    limits: ModelLimits
+    inference_geo: str | None = None
+    """The request's own ``inference_geo``; None means the workspace default."""
 
-
-def _walk_schema(node: Any, path: str, refs: dict[str, Any], stack: tuple[str, ...]) -> None:
-    if isinstance(node, list):
-        for i, item in enumerate(node):
-            _walk_schema(item, f"{path}/{i}", refs, stack)
-        return
-    if not isinstance(node, dict):
-        return
-    ref = node.get("$ref")
-    if isinstance(ref, str):
-        if not ref.startswith("#"):
-            raise invalid_request(f"output_config.format.schema: only local $ref supported: {ref}")
-        if ref in stack:
-            raise invalid_request(
-                f"output_config.format.schema: recursive schemas are not supported ({ref})"
-            )
-        target = _pointer(refs, ref)
-        _walk_schema(target, ref, refs, (*stack, ref))
-    if "enum" in node and not (isinstance(node["enum"], list) and node["enum"]):
-        raise invalid_request(
-            f"output_config.format.schema: enum must be a non-empty list ({path})"
-        )
-    is_object = node.get("type") == "object" or "properties" in node
-    if is_object and node.get("additionalProperties") is not False:
-        raise invalid_request(
-            f"output_config.format.schema: 'additionalProperties' must be explicitly set to "
-            f"false for object types (at {path or '#'})"
-        )
-    for key in ("properties", "$defs", "definitions"):
-        value = node.get(key)
-        if isinstance(value, dict):
-            for name, sub in value.items():
-                _walk_schema(sub, f"{path}/{key}/{name}", refs, stack)
-    for key in ("items", "anyOf", "allOf", "oneOf"):
-        if key in node:
-            _walk_schema(node[key], f"{path}/{key}", refs, stack)
-
-
-def _pointer(root: dict[str, Any], ref: str) -> Any:
-    node: Any = root
-    for part in ref.lstrip("#/").split("/"):
-        if not part:
-            continue
-        key = part.replace("~1", "/").replace("~0", "~")
-        if not isinstance(node, dict) or key not in node:
-            raise invalid_request(f"output_config.format.schema: unresolvable $ref {ref}")
-        node = node[key]
-    return node
+    @property
+    def room_tokens(self) -> int:
+        """Output tokens left in the context window after the prompt."""
+        return self.limits.context_window_tokens - self.prompt.total_tokens
 
 
 def validate_schema(schema: Any) -> dict[str, Any]:
-    """Check a structured-output schema against the API's supported subset."""
-    if not isinstance(schema, dict):
-        raise invalid_request("output_config.format.schema: must be a JSON schema object")
-    _walk_schema(schema, "", schema, ())
-    return schema
+    """Check one structured-output schema against the API's supported subset and limits."""
+    check_schemas([(SCHEMA_WHERE, schema)])
+    return dict(schema)
 
 
 def _output_schema(body: dict[str, Any]) -> dict[str, Any] | None:
@@ -101,24 +63,65 @@ def _output_schema(body: dict[str, Any]) -> dict[str, Any] | None:
         return None
     if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
         raise invalid_request("output_config.format.type: must be 'json_schema'")
-    return validate_schema(fmt.get("schema"))
+    schema = fmt.get("schema")
+    if not isinstance(schema, dict):
+        raise invalid_request(f"{SCHEMA_WHERE}: must be a JSON schema object")
+    return schema
+
+
+def _strict_tool_schemas(body: dict[str, Any]) -> list[tuple[str, Any]]:
+    tools = body.get("tools")
+    if not isinstance(tools, list):
+        return []  # build_prompt reports malformed tools
+    return [
+        (f"tools.{i}.input_schema", tool.get("input_schema"))
+        for i, tool in enumerate(tools)
+        if isinstance(tool, dict) and tool.get("strict") is True
+    ]
+
+
+def _check_schemas(body: dict[str, Any], schema: dict[str, Any] | None) -> None:
+    """The subset and the complexity limits hold across every schema of the request."""
+    schemas = _strict_tool_schemas(body)
+    if schema is not None:
+        schemas.append((SCHEMA_WHERE, schema))
+    check_schemas(schemas)
+
+
+def _max_tokens(body: dict[str, Any], model: str, limits: ModelLimits) -> int:
+    max_tokens = body.get("max_tokens")
+    if max_tokens is None:
+        raise invalid_request("max_tokens: Field required")
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+        raise invalid_request("max_tokens: must be an integer greater than or equal to 1")
+    if max_tokens > limits.max_output_tokens:
+        raise invalid_request(
+            f"max_tokens: {max_tokens} > {limits.max_output_tokens}, which is the maximum "
+            f"allowed number of output tokens for {model}"
+        )
+    return max_tokens
+
+
+def _inference_geo(body: dict[str, Any]) -> str | None:
+    geo = body.get("inference_geo")
+    if geo is not None and geo not in INFERENCE_GEOS:
+        raise invalid_request(f"inference_geo: must be one of {list(INFERENCE_GEOS)}, got {geo!r}")
+    return geo
 
 
 def validate_request(
-    body: Any,
-    *,
-    known_models: Mapping[str, int],
-    max_output_tokens: int,
-    context_window_tokens: int,
-    count_only: bool = False,
+    body: Any, *, models: Mapping[str, ModelLimits], count_only: bool = False
 ) -> MessageRequest:
-    """Validate a request body; ``count_only`` skips the rules count_tokens does not apply."""
+    """Validate a request body; ``count_only`` skips the rules count_tokens does not apply.
+
+    count_tokens counts a prompt of any length (it is how a caller finds out whether a prompt
+    fits); ``/v1/messages`` refuses a prompt longer than the model's context window.
+    """
     if not isinstance(body, dict):
         raise invalid_request("The request body must be a JSON object.")
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise invalid_request("model: Field required")
-    max_tokens = body.get("max_tokens")
     if not count_only:
         if body.get("stream"):
             raise invalid_request(
@@ -130,22 +133,19 @@ def validate_request(
                     f"{name}: this parameter is not supported in API version {API_VERSION}; "
                     "remove it from the request."
                 )
-        if max_tokens is None:
+        if body.get("max_tokens") is None:
             raise invalid_request("max_tokens: Field required")
-        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
-            raise invalid_request("max_tokens: must be an integer greater than or equal to 1")
-        if max_tokens > max_output_tokens:
-            raise invalid_request(
-                f"max_tokens: {max_tokens} > {max_output_tokens}, which is the maximum allowed "
-                f"number of output tokens for {model}"
-            )
     if "messages" not in body:
         raise invalid_request("messages: Field required")
-    resolve_model(model, known_models)  # 404 before the heavier checks
+    limits = models[resolve_model(model, models)]  # 404 before the heavier checks
+    max_tokens = 0 if count_only else _max_tokens(body, model, limits)
+    geo = _inference_geo(body)
     schema = _output_schema(body)
+    _check_schemas(body, schema)
     prompt = build_prompt(body)
-    if prompt.total_tokens > context_window_tokens:
+    window = limits.context_window_tokens
+    if not count_only and prompt.total_tokens > window:
         raise invalid_request(
-            f"prompt is too long: {prompt.total_tokens} tokens > {context_window_tokens} maximum"
+            f"prompt is too long: {prompt.total_tokens} tokens > {window} maximum"
         )
-    return MessageRequest(model, int(max_tokens or 0), schema, prompt)
+    return MessageRequest(model, max_tokens, schema, prompt, limits, geo)
