@@ -1,12 +1,14 @@
 """Every RPC over real gRPC, through the real SDK, to the emulator: typed results and usage.
 
-These pin what the service guarantees whatever the model answers (the request sent upstream,
-results drawn from the caller's own labels, documents and policy, exact usage); what a task
-makes of a given answer is pinned over hand-written outputs in ``tests/tasks/``.
+The emulator answers what each test scripts, so every test states the response it expects;
+the few unscripted ones pin what holds whatever the model answers (the request sent upstream,
+results drawn from the caller's own labels, documents and policy, exact usage). The tasks' own
+logic, rule by rule, is pinned in process in ``tests/tasks/``.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import jsonschema
@@ -15,6 +17,7 @@ from google.protobuf.message import Message
 
 from harness import Upstream
 from samples import DOCUMENTS, INVOICE_SCHEMA, MEETING, SAMPLES, TICKET_LABELS
+from tiergate.emulator import Script
 from tiergate.ledger import PriceTable, TokenUsage
 from tiergate.tasks import TASKS
 from tiergate.v1 import task_service_pb2 as pb
@@ -64,7 +67,46 @@ def assert_sent(upstream: Upstream, rpc: str, request: Message, model: str) -> N
     assert "temperature" not in sent
 
 
+def answers(upstream: Upstream, *outputs: dict[str, Any]) -> None:
+    """The model's next answers, one per billed call."""
+    upstream.script(*(Script(text=json.dumps(output)) for output in outputs))
+
+
 class TestClassify:
+    def test_scripted_label_and_clamped_confidence(self, stub: Stub, upstream: Upstream) -> None:
+        """The model's label is the response's; a confidence above 1 comes back as 1."""
+        answers(upstream, {"label": "technical", "confidence": 1.4})
+        reply = stub.Classify(SAMPLES["Classify"], timeout=10)
+        assert (reply.label, list(reply.labels), reply.confidence) == ("technical", [], 1.0)
+        assert_usage(reply.usage, "claude-haiku-4-5", usage_pb2.TIER_FAST)
+
+    def test_scripted_multi_label_leads_with_the_label_once(
+        self, stub: Stub, upstream: Upstream
+    ) -> None:
+        """Duplicates go and the primary label, missing from labels, comes first."""
+        answers(
+            upstream, {"label": "billing", "labels": ["technical", "technical"], "confidence": 0.5}
+        )
+        request = pb.ClassifyRequest(text="Crash on pay.", labels=TICKET_LABELS, multi_label=True)
+        reply = stub.Classify(request, timeout=10)
+        assert list(reply.labels) == ["billing", "technical"]
+
+    def test_thinking_first_answer_is_read_from_its_text(
+        self, stub: Stub, upstream: Upstream
+    ) -> None:
+        """A reply opening with a thinking block is answered from its text block, in one call."""
+        upstream.script(
+            Script(
+                content=[
+                    {"type": "thinking", "thinking": '{"label": "account"}', "signature": "s"},
+                    {"type": "text", "text": '{"label": "billing", "confidence": 0.9}'},
+                ]
+            )
+        )
+        reply = stub.Classify(SAMPLES["Classify"], timeout=10)
+        assert reply.label == "billing"
+        assert reply.usage.billed_calls == 1
+
     def test_classify_returns_one_of_the_labels(self, stub: Stub, upstream: Upstream) -> None:
         """The label is one of the caller's names, priced on the fast tier's model."""
         reply = stub.Classify(SAMPLES["Classify"], timeout=10)
@@ -94,6 +136,24 @@ class TestClassify:
 
 
 class TestSummarize:
+    def test_scripted_bullets_are_cut_at_the_word_limit(
+        self, stub: Stub, upstream: Upstream
+    ) -> None:
+        """A bulleted summary over max_words keeps whole bullets, then cuts one between words."""
+        answers(
+            upstream,
+            {
+                "summary": "- Release moves to March 14.\n- Dana finishes the migration by Friday.",
+                "key_points": [" Release moves. "],
+                "action_items": ["Dana: finish the migration"],
+            },
+        )
+        request = pb.SummarizeRequest(text=MEETING, max_words=8, format=pb.SUMMARY_FORMAT_BULLETS)
+        reply = stub.Summarize(request, timeout=10)
+        assert reply.summary == "- Release moves to March 14.\n- Dana finishes the..."
+        assert list(reply.key_points) == ["Release moves."]
+        assert list(reply.action_items) == ["Dana: finish the migration"]
+
     def test_summarize_returns_a_summary_within_max_words(
         self, stub: Stub, upstream: Upstream
     ) -> None:
@@ -134,6 +194,42 @@ class TestExtract:
 
 
 class TestAnswer:
+    def test_scripted_citations_are_verified_without_a_re_ask(
+        self, stub: Stub, upstream: Upstream
+    ) -> None:
+        """A non-verbatim quote is dropped from a schema-valid answer, in one billed call."""
+        answers(
+            upstream,
+            {
+                "answerable": True,
+                "answer": "Within 14 days.",
+                "citations": [
+                    {"document_id": "refunds", "quote": "Refunds are issued within 14 days"},
+                    {"document_id": "refunds", "quote": "Refunds take two weeks."},
+                    {"document_id": "security", "quote": "Refunds are issued"},
+                ],
+            },
+        )
+        reply = stub.Answer(SAMPLES["Answer"], timeout=10)
+        assert (reply.answerable, reply.answer) == (True, "Within 14 days.")
+        assert [(c.document_id, c.quote) for c in reply.citations] == [
+            ("refunds", "Refunds are issued within 14 days")
+        ]
+        assert_usage(reply.usage, "claude-haiku-4-5", usage_pb2.TIER_FAST)
+
+    def test_scripted_unanswerable_cites_nothing(self, stub: Stub, upstream: Upstream) -> None:
+        """An unanswerable output keeps no answer and no citation, whatever it held."""
+        answers(
+            upstream,
+            {
+                "answerable": False,
+                "answer": "Perhaps.",
+                "citations": [{"document_id": "refunds", "quote": "Refunds"}],
+            },
+        )
+        reply = stub.Answer(SAMPLES["Answer"], timeout=10)
+        assert (reply.answerable, reply.answer, list(reply.citations)) == (False, "", [])
+
     def test_answer_cites_its_documents_verbatim(self, stub: Stub, upstream: Upstream) -> None:
         """Every citation names a request document and quotes it verbatim."""
         reply = stub.Answer(SAMPLES["Answer"], timeout=10)
@@ -147,6 +243,41 @@ class TestAnswer:
 
 
 class TestModerate:
+    def test_scripted_verdicts_come_in_policy_order(self, stub: Stub, upstream: Upstream) -> None:
+        """Verdicts keyed by category come back in the caller's order; flagged if any is."""
+        answers(
+            upstream,
+            {
+                "categories": {
+                    "spam": {"flagged": False, "rationale": "No ads."},
+                    "violence": {"flagged": True, "rationale": " A threat to hurt. "},
+                }
+            },
+        )
+        request = pb.ModerateRequest(
+            text="I will hurt you.",
+            categories=[pb.ModerationCategory(name="violence"), pb.ModerationCategory(name="spam")],
+        )
+        reply = stub.Moderate(request, timeout=10)
+        assert reply.flagged
+        assert [(c.name, c.flagged, c.rationale) for c in reply.categories] == [
+            ("violence", True, "A threat to hurt."),
+            ("spam", False, "No ads."),
+        ]
+
+    def test_a_missing_verdict_is_re_asked_once(self, stub: Stub, upstream: Upstream) -> None:
+        """An output without every category breaks the schema: one billed re-ask fixes it."""
+        policy = [pb.ModerationCategory(name="violence"), pb.ModerationCategory(name="spam")]
+        verdict = {"flagged": False, "rationale": "Benign."}
+        answers(
+            upstream,
+            {"categories": {"spam": verdict}},
+            {"categories": {"spam": verdict, "violence": verdict}},
+        )
+        reply = stub.Moderate(pb.ModerateRequest(text="Hi.", categories=policy), timeout=10)
+        assert [c.name for c in reply.categories] == ["violence", "spam"]
+        assert reply.usage.billed_calls == 2
+
     def test_moderate_gives_every_built_in_category_a_verdict(
         self, stub: Stub, upstream: Upstream
     ) -> None:
@@ -174,6 +305,21 @@ class TestModerate:
 
 
 class TestReason:
+    def test_scripted_steps_answer_and_confidence(self, stub: Stub, upstream: Upstream) -> None:
+        """Steps and answer come back trimmed, a negative confidence as 0."""
+        answers(
+            upstream,
+            {
+                "steps": [" 500 x 0.5 = 250 cents. ", "250 cents = $2.50."],
+                "answer": " $2.50 ",
+                "confidence": -0.2,
+            },
+        )
+        reply = stub.Reason(SAMPLES["Reason"], timeout=10)
+        assert list(reply.steps) == ["500 x 0.5 = 250 cents.", "250 cents = $2.50."]
+        assert (reply.answer, reply.confidence) == ("$2.50", 0.0)
+        assert_usage(reply.usage, "claude-sonnet-4-6", usage_pb2.TIER_BALANCED)
+
     def test_reason_runs_on_the_balanced_tier(self, stub: Stub, upstream: Upstream) -> None:
         """Reason answers with a non-blank answer and steps, on the balanced tier's model."""
         reply = stub.Reason(SAMPLES["Reason"], timeout=10)
