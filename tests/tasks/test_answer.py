@@ -6,7 +6,6 @@ from task_io import USAGE, as_text, message, schema_errors, violations
 from tiergate.model_client import _parse
 from tiergate.prompt import JsonObject
 from tiergate.tasks import answer
-from tiergate.tiers import Tier
 from tiergate.v1 import task_service_pb2 as pb
 
 DOCUMENTS = [
@@ -36,14 +35,6 @@ def reply_to(citations: list[JsonObject], answer_text: str = "14 days.") -> pb.A
 
 def pairs(reply: pb.AnswerResponse) -> list[tuple[str, str]]:
     return [(c.document_id, c.quote) for c in reply.citations]
-
-
-class TestTier:
-    def test_answer_runs_on_the_fast_tier(self) -> None:
-        """Answer is one of the high-volume tasks on the cheapest tier."""
-        assert answer.TASK.tier is Tier.FAST
-        assert answer.TASK.rpc == "Answer"
-        assert answer.TASK.size_field == "documents"
 
 
 class TestValidate:

@@ -7,7 +7,6 @@ import pytest
 from task_io import USAGE, as_text, message, schema_errors, violations
 from tiergate.model_client import _parse
 from tiergate.tasks import classify
-from tiergate.tiers import Tier
 from tiergate.v1 import task_service_pb2 as pb
 
 LABELS = [
@@ -25,14 +24,6 @@ def request(**fields: object) -> pb.ClassifyRequest:
 
 def labels(n: int) -> list[pb.Label]:
     return [pb.Label(name=f"l{i}") for i in range(n)]
-
-
-class TestTier:
-    def test_classify_runs_on_the_fast_tier(self) -> None:
-        """Classify is one of the high-volume tasks on the cheapest tier."""
-        assert classify.TASK.tier is Tier.FAST
-        assert classify.TASK.rpc == "Classify"
-        assert classify.TASK.size_field == "text"
 
 
 class TestValidate:

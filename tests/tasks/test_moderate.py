@@ -6,7 +6,6 @@ from task_io import USAGE, as_text, message, schema_errors, violations
 from tiergate.model_client import _parse
 from tiergate.prompt import JsonObject
 from tiergate.tasks import moderate
-from tiergate.tiers import Tier
 from tiergate.v1 import task_service_pb2 as pb
 
 POLICY = [
@@ -28,14 +27,6 @@ def verdict(flagged: bool, rationale: str = "Because.") -> JsonObject:
 
 def categories(n: int) -> list[pb.ModerationCategory]:
     return [pb.ModerationCategory(name=f"c{i}") for i in range(n)]
-
-
-class TestTier:
-    def test_moderate_runs_on_the_fast_tier(self) -> None:
-        """Moderate is one of the high-volume tasks on the cheapest tier."""
-        assert moderate.TASK.tier is Tier.FAST
-        assert moderate.TASK.rpc == "Moderate"
-        assert moderate.TASK.size_field == "text"
 
 
 class TestValidate:

@@ -8,7 +8,6 @@ from task_io import USAGE, as_text, message, schema_errors, violations
 from tiergate.model_client import _parse
 from tiergate.prompt import JsonObject
 from tiergate.tasks import reason
-from tiergate.tiers import Tier
 from tiergate.v1 import task_service_pb2 as pb
 
 QUESTION = "What do 500 tickets cost at 0.5 cents each?"
@@ -16,14 +15,6 @@ QUESTION = "What do 500 tickets cost at 0.5 cents each?"
 
 def output(steps: list[str], answer: str = "$2.50", confidence: float = 0.9) -> JsonObject:
     return {"steps": steps, "answer": answer, "confidence": confidence}
-
-
-class TestTier:
-    def test_reason_runs_on_the_balanced_tier(self) -> None:
-        """Reason is the one task that pays for the balanced tier."""
-        assert reason.TASK.tier is Tier.BALANCED
-        assert reason.TASK.rpc == "Reason"
-        assert reason.TASK.size_field == "question"
 
 
 class TestValidate:

@@ -7,7 +7,6 @@ import pytest
 from task_io import USAGE, schema_errors, violations
 from tiergate.prompt import JsonObject
 from tiergate.tasks import summarize
-from tiergate.tiers import Tier
 from tiergate.v1 import task_service_pb2 as pb
 
 BULLETS = pb.SUMMARY_FORMAT_BULLETS
@@ -28,14 +27,6 @@ def output(
 
 def summary_of(summary: str, **fields: object) -> str:
     return summarize.respond(request(**fields), output(summary), USAGE).summary
-
-
-class TestTier:
-    def test_summarize_runs_on_the_fast_tier(self) -> None:
-        """Summarize is one of the high-volume tasks on the cheapest tier."""
-        assert summarize.TASK.tier is Tier.FAST
-        assert summarize.TASK.rpc == "Summarize"
-        assert summarize.TASK.size_field == "text"
 
 
 class TestValidate:
