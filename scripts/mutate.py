@@ -28,6 +28,13 @@ MUTMUT = [sys.executable, "-m", "mutmut"]
 # Detected: a test failed, or the tests ran out of CPU time (a mutant that loops or re-asks
 # without end). Everything else needs a test, or a reason to be accepted.
 DETECTED = ("killed", "caught by type check", "timeout")
+_SHOW_ALL = """
+import sys
+from mutmut.__main__ import show
+for name in sys.argv[1:]:
+    show.callback(name)
+    print()
+"""
 
 
 def _toml_value(value: object) -> str:
@@ -84,15 +91,18 @@ def report(outcomes: dict[str, str]) -> int:
     killed = sum(counts[status] for status in DETECTED)
     total = len(outcomes)
     unkilled = sorted(name for name, status in outcomes.items() if status not in DETECTED)
-    for name in unkilled:
-        shown = subprocess.run(
-            [*MUTMUT, "show", name], cwd=STAGE, capture_output=True, text=True
-        ).stdout
-        print(f"\n{shown.rstrip()}")
+    # One process shows every diff: a `mutmut show` each would start Python once per mutant.
+    subprocess.run([sys.executable, "-c", _SHOW_ALL, *unkilled], cwd=STAGE, check=False)
     score = 100 * killed / total if total else 0.0
     print(f"\nmutation score: {killed}/{total} killed ({score:.1f}%)")
     for status, n in sorted(counts.items()):
         print(f"  {status}: {n}")
+    by_module: dict[str, Counter[bool]] = {}
+    for name, status in outcomes.items():
+        module = name.rsplit(".x", 1)[0]
+        by_module.setdefault(module, Counter())[status in DETECTED] += 1
+    for module, tally in sorted(by_module.items()):
+        print(f"  {module}: {tally[True]}/{tally[True] + tally[False]} killed")
     return len(unkilled)
 
 
