@@ -107,6 +107,7 @@ class TestRespond:
         """A longer summary keeps its first max_words words and says it was cut."""
         assert summary_of("one two three four five", max_words=3) == "one two three..."
         assert summary_of("one, two; three: four", max_words=3) == "one, two; three..."
+        assert summary_of("one two TAX four", max_words=3) == "one two TAX..."
 
     def test_default_limit_is_120_words(self) -> None:
         """max_words 0 cuts at 120 words."""
@@ -124,6 +125,9 @@ class TestRespond:
         """A paragraph answered for bullets is split into one bullet per sentence."""
         assert summary_of("First point. Second point! Third?", format=BULLETS) == (
             "- First point.\n- Second point!\n- Third?"
+        )
+        assert summary_of("Xenon glows. XML parses.", format=BULLETS) == (
+            "- Xenon glows.\n- XML parses."
         )
 
     def test_bullet_lines_are_tidied(self) -> None:
