@@ -6,11 +6,25 @@ malformed outputs, and what the next (billed) call asks after a bad one.
 
 from __future__ import annotations
 
+import random
+import time
+
+import anthropic
+import httpx2
 import pytest
 from anthropic.types import CacheCreation, Message, TextBlock, Usage
 
 from task_io import message
-from tiergate.model_client import _BadOutput, _parse, _reask_params, billed_usage
+from tiergate import errors
+from tiergate.model_client import (
+    _BadOutput,
+    _deadline_error,
+    _expired,
+    _parse,
+    _reask_params,
+    _wait_before_retry,
+    billed_usage,
+)
 from tiergate.prompt import JsonObject
 
 SCHEMA: JsonObject = {
@@ -49,6 +63,10 @@ class TestTheAnswerIsTheFirstTextBlock:
 
 
 class TestUnusableOutputs:
+    def test_the_problem_is_the_exception_text(self) -> None:
+        """A bad output reads as its problem wherever it is shown."""
+        assert str(_BadOutput("empty output")) == "empty output"
+
     def test_truncated_output_is_bad_and_marked_truncated(self) -> None:
         """stop_reason max_tokens is truncation, even when the text happens to parse."""
         problem = bad(message('{"label": "a"}', stop_reason="max_tokens"))
@@ -105,8 +123,16 @@ class TestReask:
         first, replayed, correction = params["messages"]
         assert first == PARAMS["messages"][0]
         assert replayed == {"role": "assistant", "content": [{"type": "text", "text": '{"x": 1}'}]}
-        assert correction["role"] == "user"
-        assert correction["content"][0]["text"].startswith("That answer was not usable: no label.")
+        assert correction == {
+            "role": "user",
+            "content": [
+                {
+                    "type": "text",
+                    "text": "That answer was not usable: no label. Answer again with only a JSON"
+                    " object that follows the schema and the instructions.",
+                }
+            ],
+        }
         assert params["max_tokens"] == 100
 
     def test_an_empty_answer_is_replayed_as_a_placeholder(self) -> None:
@@ -138,3 +164,32 @@ class TestBilledUsage:
         usage = billed_usage(message("{}"))
         assert (usage.cache_write_5m_tokens, usage.cache_write_1h_tokens) == (0, 0)
         assert usage.cache_read_tokens == 0
+
+
+class TestBackoff:
+    ERROR = anthropic.APIConnectionError(request=httpx2.Request("POST", "http://upstream/v1"))
+
+    @pytest.mark.parametrize(("attempt", "cap"), [(1, 0.5), (2, 1.0), (3, 2.0), (8, 8.0)])
+    def test_jittered_backoff_spans_zero_to_its_cap(self, attempt: int, cap: float) -> None:
+        """Without a hint the wait is uniform in [0, min(0.5 * 2^(n-1), 8)] seconds."""
+        rng = random.Random(7)
+        random.seed(7)
+        waits = [_wait_before_retry(self.ERROR, attempt) for _ in range(400)]
+        assert waits == [rng.uniform(0, cap) for _ in range(400)]
+
+
+class TestDeadline:
+    def test_no_deadline_never_expires(self) -> None:
+        """A call without a deadline is never past it."""
+        assert _expired(None) is False
+
+    def test_past_and_future_deadlines(self) -> None:
+        """A deadline in the past has expired; one a minute away has not."""
+        assert _expired(time.monotonic() - 1) is True
+        assert _expired(time.monotonic() + 60) is False
+
+    def test_deadline_error_says_what_happened(self) -> None:
+        """The caller reads that the deadline passed before the model answered."""
+        error = _deadline_error()
+        assert isinstance(error, errors.DeadlineExceeded)
+        assert error.message == "the call's deadline passed before the model answered"
