@@ -2,12 +2,14 @@
 
     python scripts/mutate.py                        # every module in [tool.mutmut] only_mutate
     python scripts/mutate.py 'tiergate.ledger.*'    # only mutants whose name matches
+    python scripts/mutate.py --again                # re-test what the last run did not kill
 
 The modules and the test selection are ``[tool.mutmut]`` in pyproject.toml. mutmut finds
 sources under ``src/``, so the run happens in ``build/mutate/`` where ``src`` is ``server/``;
 paths in ``only_mutate`` are relative to it. Every run starts from a fresh copy, so no stale
 mutant or result survives an edit. The run ends with the score and the diff of every surviving
-mutant (and of every mutant no selected test reaches).
+mutant (and of every mutant no selected test reaches). ``--again`` keeps the last run and
+re-tests only its survivors against the current tests: the quick loop while writing tests.
 """
 
 from __future__ import annotations
@@ -110,13 +112,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("mutants", nargs="*", help="mutant name patterns, e.g. 'tiergate.ledger.*'")
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--again", action="store_true", help="re-test the last run's survivors")
     args = parser.parse_args()
-    stage()
-    run = [*MUTMUT, "run", "--max-children", str(args.max_children), *args.mutants]
+    mutants = list(args.mutants)
+    if args.again:
+        mutants = [name for name, status in statuses().items() if status not in DETECTED]
+        (STAGE / "pyproject.toml").write_text(_stage_pyproject())
+        # Which tests reach which function is measured again, with the tests as they are now.
+        (STAGE / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
+    else:
+        stage()
+    run = [*MUTMUT, "run", "--max-children", str(args.max_children), *mutants]
     # mutmut's exit code says nothing about the score; the report below does.
     subprocess.run(run, cwd=STAGE, check=False)
     outcomes = statuses()
-    if args.mutants:
+    if args.mutants and not args.again:
         patterns = [re.compile(re.escape(p).replace(r"\*", ".*")) for p in args.mutants]
         outcomes = {k: v for k, v in outcomes.items() if any(p.fullmatch(k) for p in patterns)}
     report(outcomes)
