@@ -1,4 +1,4 @@
-"""When another upstream attempt may help, and how long the upstream asks us to wait."""
+"""Upstream failures: when another attempt may help, how long to wait, what the caller is told."""
 
 from __future__ import annotations
 
@@ -6,7 +6,13 @@ import anthropic
 import httpx2
 import pytest
 
-from tiergate.upstream_errors import is_retryable_upstream, retry_after_s
+from tiergate.errors import (
+    DEFAULT_RETRY_AFTER_S,
+    TiergateError,
+    UpstreamAuthFailed,
+    UpstreamUnavailable,
+)
+from tiergate.upstream_errors import from_upstream, is_retryable_upstream, retry_after_s
 
 REQUEST = httpx2.Request("POST", "http://upstream/v1/messages")
 
@@ -50,3 +56,52 @@ class TestRetryable:
     def test_connection_errors_are_retryable(self) -> None:
         """A call that never reached the upstream may reach it next time."""
         assert is_retryable_upstream(anthropic.APIConnectionError(request=REQUEST)) is True
+
+
+class TestFailuresBeforeAnAnswer:
+    @pytest.mark.parametrize(
+        ("exc", "kind", "message"),
+        [
+            (
+                anthropic.CredentialsError("no key"),
+                UpstreamAuthFailed,
+                "the service could not load its model API credentials; operators have been told",
+            ),
+            (
+                anthropic.RetryableError("try again"),
+                UpstreamUnavailable,
+                "the model API call failed and may succeed on retry",
+            ),
+            (
+                anthropic.APITimeoutError(request=REQUEST),
+                UpstreamUnavailable,
+                "the model API did not answer in time",
+            ),
+            (
+                anthropic.APIConnectionError(request=REQUEST),
+                UpstreamUnavailable,
+                "the model API could not be reached",
+            ),
+        ],
+        ids=["credentials", "retryable", "timeout", "connection"],
+    )
+    def test_mapped_with_its_message_and_the_sdk_error_named(
+        self, exc: anthropic.AnthropicError, kind: type[TiergateError], message: str
+    ) -> None:
+        """Each SDK failure maps to one service error that says what happened and names it."""
+        mapped = from_upstream(exc)
+        assert type(mapped) is kind
+        assert mapped.message == message
+        assert mapped.metadata == {"upstream_error": type(exc).__name__}
+
+    @pytest.mark.parametrize(
+        "exc",
+        [
+            anthropic.RetryableError("try again"),
+            anthropic.APITimeoutError(request=REQUEST),
+            anthropic.APIConnectionError(request=REQUEST),
+        ],
+    )
+    def test_transient_failures_say_when_to_retry(self, exc: anthropic.AnthropicError) -> None:
+        """A failure another try may fix carries the default retry delay."""
+        assert from_upstream(exc).retry_after_s == DEFAULT_RETRY_AFTER_S
