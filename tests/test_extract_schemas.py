@@ -28,6 +28,7 @@ from schema_corpus import REFUSED, SERVED, Refused, Served, served
 from test_validation import violations
 from tiergate import logs
 from tiergate.app import App
+from tiergate.emulator import Script
 from tiergate.schema import CACHE, compile_schema, wire_validator
 from tiergate.schema.patterns import validator
 from tiergate.v1 import task_service_pb2 as pb
@@ -60,12 +61,27 @@ def sent_schema(upstream: Upstream) -> dict[str, Any]:
 
 class TestCorpusOverGrpc:
     @pytest.mark.parametrize("case", SERVED, ids=[c.name for c in SERVED])
+    def test_wire_shaped_answer_comes_back_as_the_callers_data(
+        self, stub: Stub, upstream: Upstream, case: Served
+    ) -> None:
+        """A model answer in the wire schema's shape (scripted) comes back OK, in one billed
+        call, as exactly the hand-written data valid against the caller's original schema;
+        the strict emulator accepted the schema sent."""
+        upstream.script(Script(text=json.dumps(case.wire if case.wire is not None else case.valid)))
+        reply = extract(stub, case.schema, case.text)
+        data = json.loads(json.dumps(json_format.MessageToDict(reply.data)))
+        assert data == case.valid
+        jsonschema.validators.validator_for(case.schema)(case.schema).validate(data)
+        assert reply.usage.billed_calls == 1
+        assert subset_problems(sent_schema(upstream)) == []
+
+    @pytest.mark.parametrize("case", SERVED, ids=[c.name for c in SERVED])
     def test_served_schema_returns_data_valid_against_the_original(
         self, stub: Stub, upstream: Upstream, case: Served
     ) -> None:
-        """Each served schema ends OK with data valid against the caller's original schema,
-        or (when the emulator's heuristic answer breaks a dropped rule twice) OUTPUT_INVALID;
-        the emulator received a schema inside the documented subset."""
+        """Whatever the (heuristic) model answers, a served schema ends OK with data valid
+        against the caller's original schema, or OUTPUT_INVALID when the answer breaks a
+        dropped rule twice; never another status; the schema sent is inside the subset."""
         failed: grpc.RpcError | None = None
         try:
             reply = extract(stub, case.schema, case.text)
