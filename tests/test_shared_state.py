@@ -1,0 +1,389 @@
+"""Shared state across replicas: two real services on one real redis-server, real gRPC, the
+emulator upstream. Budgets, the response cache, in-flight coalescing, rate-limit pacing, and
+what happens when Redis goes away."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+from redis_server import RedisServer
+
+from conftest import start_app
+from harness import BackgroundLoop, Upstream, eventually
+from samples import TICKET_LABELS
+from tiergate.app import App
+from tiergate.emulator import Fault, Script
+from tiergate.ledger import PriceTable
+from tiergate.prompt import Prompt
+from tiergate.shared.budgets import BudgetPolicy, parse_usd
+from tiergate.shared.gate import worst_case_nanos
+from tiergate.shared.response_cache import cache_key, prompt_version
+from tiergate.v1 import spend_service_pb2, spend_service_pb2_grpc, task_service_pb2_grpc
+from tiergate.v1 import task_service_pb2 as pb
+
+TOKEN = "s3cret-billing"
+AUTH = [("authorization", f"Bearer {TOKEN}")]
+ANSWER = json.dumps({"label": "billing", "confidence": 0.9})
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer()
+    yield server
+    server.kill()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    redis_server.start() if not _alive(redis_server) else None
+    redis_server.flush()
+    return redis_server.url
+
+
+def _alive(server: RedisServer) -> bool:
+    try:
+        server.flush()
+    except OSError:
+        return False
+    return True
+
+
+def replicas(
+    background: BackgroundLoop,
+    upstream: Upstream,
+    tmp_path: Path,
+    budgets: str = "",
+    **settings: Any,
+) -> list[App]:
+    tokens = tmp_path / "tokens"
+    tokens.write_text(f"billing-service={TOKEN}\n")
+    if budgets:
+        (tmp_path / "budgets.toml").write_text(budgets)
+        settings["budgets_file"] = str(tmp_path / "budgets.toml")
+    return [
+        start_app(background, upstream, auth_tokens_file=str(tokens), **settings) for _ in range(2)
+    ]
+
+
+def stubs(apps: list[App]) -> list[task_service_pb2_grpc.TaskServiceStub]:
+    return [
+        task_service_pb2_grpc.TaskServiceStub(grpc.insecure_channel(f"127.0.0.1:{a.port}"))
+        for a in apps
+    ]
+
+
+def stop(background: BackgroundLoop, apps: list[App]) -> None:
+    for app in apps:
+        background.run(app.stop(grace=1))
+
+
+def error_info(err: grpc.RpcError) -> tuple[str, list[Any]]:
+    status = rpc_status.from_call(err)  # type: ignore[arg-type]
+    assert status is not None
+    reason, details = "", []
+    for detail in status.details:
+        for kind in (
+            error_details_pb2.ErrorInfo,
+            error_details_pb2.QuotaFailure,
+            error_details_pb2.RetryInfo,
+        ):
+            if detail.Is(kind.DESCRIPTOR):
+                message = kind()
+                detail.Unpack(message)
+                if isinstance(message, error_details_pb2.ErrorInfo):
+                    reason = message.reason
+                details.append(message)
+    return reason, details
+
+
+def classify(text: str) -> pb.ClassifyRequest:
+    return pb.ClassifyRequest(text=text, labels=TICKET_LABELS)
+
+
+class TestBudgetFile:
+    def test_dollars_become_exact_nanos(self) -> None:
+        """Decimal strings convert exactly; floats, negatives and >9 decimals are refused."""
+        assert parse_usd("25.00", where="x") == 25_000_000_000
+        assert parse_usd("0.000000001", where="x") == 1
+        assert parse_usd("500", where="x") == 500_000_000_000
+        for bad in ("-1", "1e3", "0.0000000001", "", "12,5"):
+            with pytest.raises(ValueError, match="decimal string"):
+                parse_usd(bad, where="x")
+
+    def test_a_float_in_the_file_is_refused_at_start(self, tmp_path: Path) -> None:
+        """A budget written as a TOML float (inexact) stops start-up, naming the entry."""
+        path = tmp_path / "b.toml"
+        path.write_text("[callers.a]\ndaily_usd = 25.0\n")
+        with pytest.raises(ValueError, match=r"callers\.a\.daily_usd"):
+            BudgetPolicy.load(path)
+
+    def test_task_limits_nest_under_their_caller(self, tmp_path: Path) -> None:
+        """A task table adds its own scope after the caller's."""
+        path = tmp_path / "b.toml"
+        path.write_text(
+            '[callers.a]\nmonthly_usd = "5"\n[callers.a.tasks.Reason]\ndaily_usd = "1.5"\n'
+        )
+        policy = BudgetPolicy.load(path)
+        scopes = policy.scopes("a", "Reason")
+        assert [s for s, _ in scopes] == ["a", "a/Reason"]
+        assert scopes[1][1].daily == 1_500_000_000
+        assert policy.scopes("a", "Classify")[0][1].monthly == 5_000_000_000
+        assert policy.scopes("b", "Classify") == []
+
+
+class TestWorstCase:
+    def test_reasks_and_doubled_max_tokens_are_reserved(self) -> None:
+        """Each allowed re-ask adds a call with the previous answer in its prompt and twice
+        the room to answer; the dearest input rate (a cache write) prices every prompt."""
+        facts = PriceTable.load().facts("claude-haiku-4-5")
+        prompt = Prompt("i", (), "r", {"type": "object"}, 100)
+        one = worst_case_nanos(prompt, facts, max_reasks=0, ttl="5m")
+        two = worst_case_nanos(prompt, facts, max_reasks=1, ttl="5m")
+        assert one >= 100 * facts.output
+        assert two - one >= 200 * facts.output + (100 + 256) * facts.cache_write_5m
+        assert worst_case_nanos(prompt, facts, max_reasks=0, ttl="1h") > one
+
+
+class TestBudgetsAcrossReplicas:
+    def test_two_hundred_calls_never_overspend_a_budget_for_fifty(
+        self, background: BackgroundLoop, upstream: Upstream, tmp_path: Path, redis_url: str
+    ) -> None:
+        """200 concurrent distinct calls over two replicas on one Redis, against a daily budget
+        that fits 50 calls: spend stays within it, at least 45 are served, the rest get
+        BUDGET_EXCEEDED with a QuotaFailure and never reach the upstream."""
+        probe = start_app(background, upstream, max_reasks=0)
+        try:
+            upstream.script(Script(text=ANSWER))
+            one = stubs([probe])[0].Classify(classify("order 0000 refund"), timeout=10)
+        finally:
+            stop(background, [probe])
+        cost = one.usage.cost.total_nanos
+        assert cost > 0
+        budget = 50 * cost
+        dollars = f"{budget // 10**9}.{budget % 10**9:09d}"
+        apps = replicas(
+            background,
+            upstream,
+            tmp_path,
+            f'[callers.billing-service]\ndaily_usd = "{dollars}"\n',
+            redis_url=redis_url,
+            max_reasks=0,
+        )
+        upstream.reset()
+        upstream.script(Script(text=ANSWER, count=200))
+        try:
+            calls = stubs(apps)
+            futures = [
+                calls[i % 2].Classify.future(
+                    classify(f"order {i:04d} refund"), timeout=60, metadata=AUTH
+                )
+                for i in range(200)
+            ]
+            served, refused = [], []
+            for future in futures:
+                try:
+                    served.append(future.result())
+                except grpc.RpcError as err:
+                    refused.append(err)
+            spent = sum(r.usage.cost.total_nanos for r in served)
+            print(f"budget={budget} spent={spent} served={len(served)} refused={len(refused)}")
+            assert spent <= budget
+            assert len(served) >= 45
+            assert len(upstream.requests) == len(served)
+            for err in refused:
+                assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                reason, details = error_info(err)
+                assert reason == "BUDGET_EXCEEDED"
+                quota = [d for d in details if isinstance(d, error_details_pb2.QuotaFailure)]
+                assert quota and quota[0].violations[0].subject == "caller:billing-service"
+            spend = spend_service_pb2_grpc.SpendServiceStub(
+                grpc.insecure_channel(f"127.0.0.1:{apps[1].port}")
+            ).GetSpend(spend_service_pb2.GetSpendRequest(), metadata=AUTH, timeout=10)
+            (row,) = spend.periods
+            today = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")
+            assert row.period == f"daily {today}"
+            assert (row.spent_nanos, row.reserved_nanos) == (spent, 0)
+            assert row.left_nanos == budget - spent
+        finally:
+            stop(background, apps)
+
+
+class TestResponseCache:
+    def test_a_repeat_is_served_from_the_cache_at_zero_cost(
+        self, background: BackgroundLoop, upstream: Upstream, tmp_path: Path, redis_url: str
+    ) -> None:
+        """The same Classify on the other replica is answered from the cache: flagged, no
+        billed call, zero cost, the same typed answer, and no upstream request; with
+        ``x-tiergate-cache: off`` it goes upstream again."""
+        apps = replicas(
+            background, upstream, tmp_path, redis_url=redis_url, response_cache_ttl_s=60
+        )
+        try:
+            first, second = stubs(apps)
+            upstream.script(Script(text=ANSWER, count=2))
+            paid = first.Classify(classify("refund my order"), timeout=10, metadata=AUTH)
+            hit = second.Classify(classify("refund my order"), timeout=10, metadata=AUTH)
+            assert not paid.usage.from_cache and paid.usage.billed_calls == 1
+            assert hit.usage.from_cache
+            assert (hit.usage.billed_calls, hit.usage.cost.total_nanos) == (0, 0)
+            assert (hit.label, hit.confidence) == (paid.label, paid.confidence)
+            assert len(upstream.requests) == 1
+            fresh = second.Classify(
+                classify("refund my order"),
+                timeout=10,
+                metadata=[*AUTH, ("x-tiergate-cache", "off")],
+            )
+            assert not fresh.usage.from_cache and fresh.usage.billed_calls == 1
+            assert len(upstream.requests) == 2
+        finally:
+            stop(background, apps)
+
+    def test_a_changed_prompt_changes_the_key(self) -> None:
+        """The key follows the task's prompt: other instructions, schema or max_tokens for
+        the same request bytes give another key."""
+        request = classify("x")
+        base = Prompt("do it", (), "x", {"type": "object"}, 64)
+        others = [
+            Prompt("do it better", (), "x", {"type": "object"}, 64),
+            Prompt("do it", (), "x", {"type": "object", "required": ["a"]}, 64),
+            Prompt("do it", (), "x", {"type": "object"}, 65),
+        ]
+        keys = {cache_key("Classify", "m", request, p) for p in [base, *others]}
+        assert len(keys) == 4
+        assert prompt_version(base) == prompt_version(
+            Prompt("do it", ("c",), "y", {"type": "object"}, 64)
+        )
+
+
+class TestCoalescing:
+    def test_fifty_identical_calls_over_two_replicas_cost_one_upstream_call(
+        self, background: BackgroundLoop, upstream: Upstream, tmp_path: Path, redis_url: str
+    ) -> None:
+        """50 identical concurrent Classify calls, split over two replicas, while the upstream
+        is slow to answer: one upstream request, one billed answer, 49 at zero cost."""
+        apps = replicas(
+            background, upstream, tmp_path, redis_url=redis_url, response_cache_ttl_s=60
+        )
+        try:
+            calls = stubs(apps)
+            upstream.inject(Fault("slow", delay_s=1.0))
+            upstream.script(Script(text=ANSWER, count=50))
+            futures = [
+                calls[i % 2].Classify.future(
+                    classify("where is my refund"), timeout=30, metadata=AUTH
+                )
+                for i in range(50)
+            ]
+            answers = [f.result() for f in futures]
+            print(f"upstream requests={len(upstream.requests)}")
+            assert len(upstream.requests) == 1
+            assert sum(a.usage.billed_calls for a in answers) == 1
+            assert {a.label for a in answers} == {"billing"}
+            coalesced = sum(app.shared.coalescer.coalesced for app in apps)
+            assert coalesced >= 1
+        finally:
+            stop(background, apps)
+
+
+class TestRedisUnreachable:
+    def test_budgets_fail_closed_and_open_as_configured(
+        self,
+        background: BackgroundLoop,
+        upstream: Upstream,
+        tmp_path: Path,
+        redis_server: RedisServer,
+        redis_url: str,
+    ) -> None:
+        """With redis-server killed mid-test, a fail-closed replica refuses budgeted calls
+        with SHARED_STATE_UNAVAILABLE before any upstream request; a fail-open replica serves
+        them and, once Redis is back, stores their cost (the held settlement is not lost)."""
+        budgets = '[callers.billing-service]\nmonthly_usd = "100"\n'
+        closed = replicas(background, upstream, tmp_path, budgets, redis_url=redis_url)[0]
+        opened = start_app(
+            background,
+            upstream,
+            redis_url=redis_url,
+            budgets_file=str(tmp_path / "budgets.toml"),
+            auth_tokens_file=str(tmp_path / "tokens"),
+            budget_store_failure="open",
+        )
+        try:
+            closed_stub, open_stub = stubs([closed, opened])
+            closed_stub.Classify(classify("before the outage"), timeout=10, metadata=AUTH)
+            redis_server.kill()
+            upstream.reset()
+            with pytest.raises(grpc.RpcError) as refused:
+                closed_stub.Classify(classify("during the outage"), timeout=10, metadata=AUTH)
+            assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert error_info(refused.value)[0] == "SHARED_STATE_UNAVAILABLE"
+            assert upstream.requests == []
+            served = open_stub.Classify(classify("during the outage"), timeout=10, metadata=AUTH)
+            assert served.usage.cost.total_nanos > 0
+            assert opened.shared.budgets is not None and opened.shared.budgets.pending == 1
+            redis_server.start()
+            eventually(
+                lambda: (
+                    True if opened.shared.budgets and not opened.shared.budgets.pending else None
+                ),
+                "the held settlement stored",
+            )
+            rows = background.run(opened.shared.budgets.spend("billing-service"))
+            assert rows[0].spent == served.usage.cost.total_nanos
+        finally:
+            stop(background, [closed, opened])
+
+
+class TestRateLimitPacing:
+    def test_calls_wait_for_room_or_are_refused_before_a_429(
+        self, background: BackgroundLoop, upstream: Upstream, tmp_path: Path, redis_url: str
+    ) -> None:
+        """After one replica reads "no requests left until reset", a call on the other replica
+        whose deadline ends before the reset is refused with UPSTREAM_RATE_LIMITED and
+        RetryInfo, and sends nothing upstream; once the reading says room comes back soon, a
+        call with time to wait goes through."""
+        apps = replicas(background, upstream, tmp_path, redis_url=redis_url)
+        try:
+            first, second = stubs(apps)
+            far = _reset_in(30)
+            upstream.script(Script(text=ANSWER, headers=_limits(remaining=0, reset=far)))
+            first.Classify(classify("one"), timeout=10, metadata=AUTH)
+            with pytest.raises(grpc.RpcError) as paced:
+                second.Classify(classify("two"), timeout=2, metadata=AUTH)
+            assert paced.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            reason, details = error_info(paced.value)
+            assert reason == "UPSTREAM_RATE_LIMITED"
+            retry = [d for d in details if isinstance(d, error_details_pb2.RetryInfo)]
+            assert retry and retry[0].retry_delay.seconds >= 2
+            assert len(upstream.requests) == 1
+            # A newer reading (as a response on the first replica would bring): room in ~2 s.
+            background.run(
+                apps[0].shared.pacer.observe(  # type: ignore[union-attr]
+                    "claude-haiku-4-5", _limits(remaining=0, reset=_reset_in(2))
+                )
+            )
+            served = second.Classify(classify("four"), timeout=30, metadata=AUTH)
+            assert served.usage.billed_calls == 1
+            assert apps[1].shared.pacer is not None and apps[1].shared.pacer.paced >= 1
+        finally:
+            stop(background, apps)
+
+
+def _reset_in(seconds: float) -> str:
+    at = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=seconds)
+    return at.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _limits(*, remaining: int, reset: str) -> dict[str, str]:
+    return {
+        "anthropic-ratelimit-requests-limit": "1",
+        "anthropic-ratelimit-requests-remaining": str(remaining),
+        "anthropic-ratelimit-requests-reset": reset,
+    }
