@@ -203,7 +203,8 @@ class TestBudgetsAcrossReplicas:
                 reason, details = error_info(err)
                 assert reason == "BUDGET_EXCEEDED"
                 quota = [d for d in details if isinstance(d, error_details_pb2.QuotaFailure)]
-                assert quota and quota[0].violations[0].subject == "caller:billing-service"
+                assert quota
+                assert quota[0].violations[0].subject == "caller:billing-service"
             spend = spend_service_pb2_grpc.SpendServiceStub(
                 grpc.insecure_channel(f"127.0.0.1:{apps[1].port}")
             ).GetSpend(spend_service_pb2.GetSpendRequest(), metadata=AUTH, timeout=10)
@@ -231,7 +232,8 @@ class TestResponseCache:
             upstream.script(Script(text=ANSWER, count=2))
             paid = first.Classify(classify("refund my order"), timeout=10, metadata=AUTH)
             hit = second.Classify(classify("refund my order"), timeout=10, metadata=AUTH)
-            assert not paid.usage.from_cache and paid.usage.billed_calls == 1
+            assert not paid.usage.from_cache
+            assert paid.usage.billed_calls == 1
             assert hit.usage.from_cache
             assert (hit.usage.billed_calls, hit.usage.cost.total_nanos) == (0, 0)
             assert (hit.label, hit.confidence) == (paid.label, paid.confidence)
@@ -241,7 +243,8 @@ class TestResponseCache:
                 timeout=10,
                 metadata=[*AUTH, ("x-tiergate-cache", "off")],
             )
-            assert not fresh.usage.from_cache and fresh.usage.billed_calls == 1
+            assert not fresh.usage.from_cache
+            assert fresh.usage.billed_calls == 1
             assert len(upstream.requests) == 2
         finally:
             stop(background, apps)
@@ -327,7 +330,8 @@ class TestRedisUnreachable:
             assert upstream.requests == []
             served = open_stub.Classify(classify("during the outage"), timeout=10, metadata=AUTH)
             assert served.usage.cost.total_nanos > 0
-            assert opened.shared.budgets is not None and opened.shared.budgets.pending == 1
+            assert opened.shared.budgets is not None
+            assert opened.shared.budgets.pending == 1
             redis_server.start()
             eventually(
                 lambda: (
@@ -361,7 +365,8 @@ class TestRateLimitPacing:
             reason, details = error_info(paced.value)
             assert reason == "UPSTREAM_RATE_LIMITED"
             retry = [d for d in details if isinstance(d, error_details_pb2.RetryInfo)]
-            assert retry and retry[0].retry_delay.seconds >= 2
+            assert retry
+            assert retry[0].retry_delay.seconds >= 2
             assert len(upstream.requests) == 1
             # A newer reading (as a response on the first replica would bring): room in ~2 s.
             background.run(
@@ -371,7 +376,8 @@ class TestRateLimitPacing:
             )
             served = second.Classify(classify("four"), timeout=30, metadata=AUTH)
             assert served.usage.billed_calls == 1
-            assert apps[1].shared.pacer is not None and apps[1].shared.pacer.paced >= 1
+            assert apps[1].shared.pacer is not None
+            assert apps[1].shared.pacer.paced >= 1
         finally:
             stop(background, apps)
 
