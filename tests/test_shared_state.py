@@ -19,11 +19,12 @@ from redis_server import RedisServer
 from conftest import start_app
 from harness import BackgroundLoop, Upstream, eventually
 from samples import TICKET_LABELS
+from tiergate import cli
 from tiergate.app import App
 from tiergate.emulator import Fault, Script
 from tiergate.ledger import PriceTable
 from tiergate.prompt import Prompt
-from tiergate.shared.budgets import BudgetPolicy, parse_usd
+from tiergate.shared.budgets import BudgetPolicy, parse_usd, usd
 from tiergate.shared.gate import worst_case_nanos
 from tiergate.shared.response_cache import cache_key, prompt_version
 from tiergate.v1 import spend_service_pb2, spend_service_pb2_grpc, task_service_pb2_grpc
@@ -43,7 +44,9 @@ def redis_server() -> Iterator[RedisServer]:
 
 @pytest.fixture
 def redis_url(redis_server: RedisServer) -> str:
-    redis_server.start() if not _alive(redis_server) else None
+    """The module's redis-server, running (a test may have killed it) and empty."""
+    if not _alive(redis_server):
+        redis_server.start()
     redis_server.flush()
     return redis_server.url
 
@@ -86,7 +89,7 @@ def stop(background: BackgroundLoop, apps: list[App]) -> None:
 
 
 def error_info(err: grpc.RpcError) -> tuple[str, list[Any]]:
-    status = rpc_status.from_call(err)  # type: ignore[arg-type]
+    status = rpc_status.from_call(err)
     assert status is not None
     reason, details = "", []
     for detail in status.details:
@@ -154,11 +157,18 @@ class TestWorstCase:
 
 class TestBudgetsAcrossReplicas:
     def test_two_hundred_calls_never_overspend_a_budget_for_fifty(
-        self, background: BackgroundLoop, upstream: Upstream, tmp_path: Path, redis_url: str
+        self,
+        background: BackgroundLoop,
+        upstream: Upstream,
+        tmp_path: Path,
+        redis_url: str,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
     ) -> None:
         """200 concurrent distinct calls over two replicas on one Redis, against a daily budget
         that fits 50 calls: spend stays within it, at least 45 are served, the rest get
-        BUDGET_EXCEEDED with a QuotaFailure and never reach the upstream."""
+        BUDGET_EXCEEDED with a QuotaFailure and never reach the upstream; GetSpend and
+        ``tiergate spend`` show the exact spend with nothing left reserved."""
         probe = start_app(background, upstream, max_reasks=0)
         try:
             upstream.script(Script(text=ANSWER))
@@ -194,13 +204,14 @@ class TestBudgetsAcrossReplicas:
                 except grpc.RpcError as err:
                     refused.append(err)
             spent = sum(r.usage.cost.total_nanos for r in served)
-            print(f"budget={budget} spent={spent} served={len(served)} refused={len(refused)}")
+            with capsys.disabled():
+                print(f"budget={budget} spent={spent} served={len(served)} refused={len(refused)}")
             assert spent <= budget
             assert len(served) >= 45
             assert len(upstream.requests) == len(served)
-            for err in refused:
-                assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-                reason, details = error_info(err)
+            for failure in refused:
+                assert failure.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                reason, details = error_info(failure)
                 assert reason == "BUDGET_EXCEEDED"
                 quota = [d for d in details if isinstance(d, error_details_pb2.QuotaFailure)]
                 assert quota
@@ -213,6 +224,9 @@ class TestBudgetsAcrossReplicas:
             assert row.period == f"daily {today}"
             assert (row.spent_nanos, row.reserved_nanos) == (spent, 0)
             assert row.left_nanos == budget - spent
+            shown = _spend_cli(apps[0].port, monkeypatch, capsys)
+            assert shown["budgets"][0]["spent_usd"] == usd(spent)
+            assert shown["budgets"][0]["limit_usd"] == dollars
         finally:
             stop(background, apps)
 
@@ -380,6 +394,15 @@ class TestRateLimitPacing:
             assert apps[1].shared.pacer.paced >= 1
         finally:
             stop(background, apps)
+
+
+def _spend_cli(
+    port: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Any:
+    monkeypatch.setenv("TIERGATE_TOKEN", TOKEN)
+    capsys.readouterr()
+    assert cli.main(["spend", "--target", f"127.0.0.1:{port}", "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
 
 
 def _reset_in(seconds: float) -> str:

@@ -23,7 +23,7 @@ from typing import Any, NoReturn
 import grpc
 from google.protobuf.message import Message
 
-from tiergate import cli_eval, commands, config, logs, render
+from tiergate import cli_eval, cli_spend, commands, config, logs, render
 from tiergate.client import FieldViolation, TaskClient, TiergateError
 
 DEFAULT_TARGET = "localhost:50051"
@@ -267,6 +267,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_serve(subcommands)
     _add_tasks(subcommands)
     cli_eval.add_parser(subcommands)
+    cli_spend.add_parser(subcommands)
     return parser
 
 
