@@ -14,10 +14,12 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from redis_server import RedisServer
 
 from conftest import start_app
-from harness import BackgroundLoop, Upstream, eventually
+from harness import BackgroundLoop, Upstream, eventually, metric_points
 from samples import TICKET_LABELS
 from tiergate import cli
 from tiergate.app import App
@@ -27,6 +29,7 @@ from tiergate.prompt import Prompt
 from tiergate.shared.budgets import BudgetPolicy, parse_usd, usd
 from tiergate.shared.gate import worst_case_nanos
 from tiergate.shared.response_cache import cache_key, prompt_version
+from tiergate.telemetry import Telemetry
 from tiergate.v1 import spend_service_pb2, spend_service_pb2_grpc, task_service_pb2_grpc
 from tiergate.v1 import task_service_pb2 as pb
 
@@ -229,6 +232,62 @@ class TestBudgetsAcrossReplicas:
             assert shown["budgets"][0]["limit_usd"] == dollars
         finally:
             stop(background, apps)
+
+
+class TestOneReplicaInProcess:
+    def test_budget_and_cache_without_redis_with_their_metrics(
+        self, background: BackgroundLoop, upstream: Upstream, tmp_path: Path
+    ) -> None:
+        """Without TIERGATE_REDIS_URL the same rules hold in the process: distinct calls are
+        served until the budget cannot hold the next worst case, then BUDGET_EXCEEDED before
+        any upstream request; a repeat is a cache hit. The gauges show spend and what is left
+        per caller, the hit ratio and lookups are counted."""
+        reader = InMemoryMetricReader()
+        telemetry = Telemetry(meter_provider=MeterProvider(metric_readers=[reader]))
+        tokens = tmp_path / "tokens"
+        tokens.write_text(f"billing-service={TOKEN}\n")
+        budgets = tmp_path / "budgets.toml"
+        budgets.write_text('[callers.billing-service]\nmonthly_usd = "0.01"\n')
+        app = start_app(
+            background,
+            upstream,
+            telemetry=telemetry,
+            auth_tokens_file=str(tokens),
+            budgets_file=str(budgets),
+            response_cache_ttl_s=60,
+        )
+        try:
+            (call,) = stubs([app])
+            upstream.script(Script(text=ANSWER, count=100))
+            served, refused = [], []
+            for i in range(100):
+                try:
+                    request = classify(f"order {i:03d}")
+                    served.append(call.Classify(request, timeout=10, metadata=AUTH))
+                except grpc.RpcError as err:
+                    refused.append(err)
+                    break
+            assert [error_info(err)[0] for err in refused] == ["BUDGET_EXCEEDED"]
+            assert len(upstream.requests) == len(served) >= 1
+            spent = sum(r.usage.cost.total_nanos for r in served)
+            assert spent <= 10_000_000
+            hit = call.Classify(classify("order 000"), timeout=10, metadata=AUTH)
+            assert hit.usage.from_cache
+            background.run(app.shared.refresh_metrics())
+            (spent_point,) = metric_points(reader, "tiergate.budget.spent")
+            assert spent_point.value == spent / 10**9
+            assert spent_point.attributes == {"caller": "billing-service", "period": "monthly"}
+            (left_point,) = metric_points(reader, "tiergate.budget.left")
+            assert left_point.value == (10_000_000 - spent) / 10**9
+            (ratio,) = metric_points(reader, "tiergate.response_cache.hit_ratio")
+            assert ratio.value == 1 / (len(served) + 2)
+            lookups = {
+                p.attributes["result"]: p.value
+                for p in metric_points(reader, "tiergate.response_cache.lookups")
+            }
+            assert lookups == {"hit": 1, "miss": len(served) + 1}
+        finally:
+            stop(background, [app])
 
 
 class TestResponseCache:

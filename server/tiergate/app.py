@@ -80,7 +80,11 @@ class App:
         self._model_client: ModelClient | None = None
         self._runner: TaskRunner | None = None
         # Fails closed on a bad budgets file before anything listens.
-        self.shared = SharedState(settings, self.prices)
+        self.shared = SharedState(
+            settings,
+            self.prices,
+            meter=self.telemetry.meter_provider.get_meter("tiergate.shared"),
+        )
         self.health = health.aio.HealthServicer()
         self.port = 0
 

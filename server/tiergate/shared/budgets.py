@@ -191,10 +191,11 @@ class Budgets:
         ]
 
     async def reserve(
-        self, caller: str, task: str, amount: int, *, wait_until: float
+        self, caller: str, task: str, amount: int, *, wait_until: float, hold_s: float
     ) -> Reservation | None:
         """Hold ``amount`` nano-dollars for one call of ``task`` by ``caller``; None when no
-        budget limits it. ``wait_until`` is the ``loop.time()`` the call may wait until."""
+        budget limits it. ``wait_until`` is the ``loop.time()`` the call may wait until;
+        ``hold_s`` how long the call may run once reserved."""
         keyed = self.limits(caller, task)
         if not keyed:
             return None
@@ -209,7 +210,7 @@ class Budgets:
                     limits,
                     amount=amount,
                     reservation=reservation.id,
-                    expires_at=_wall() + max(0.0, wait_until - loop.time()) + _RESERVATION_MARGIN_S,
+                    expires_at=_wall() + max(0.0, hold_s) + _RESERVATION_MARGIN_S,
                     ttl_s=_KEY_TTL_S,
                 )
             except StoreUnavailable as exc:

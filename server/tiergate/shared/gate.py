@@ -21,15 +21,18 @@ from pathlib import Path
 import httpx2
 import structlog
 from google.protobuf.message import Message
+from opentelemetry import metrics
+from opentelemetry.metrics import Meter
 
 from tiergate import errors, sizing
 from tiergate.config import Settings
 from tiergate.ledger import ModelFacts, PriceTable
 from tiergate.prompt import JsonObject, Prompt
 from tiergate.rpc import RpcContext
-from tiergate.shared.backends import Store, store_for
+from tiergate.shared.backends import Store, StoreUnavailable, store_for
 from tiergate.shared.budgets import BudgetPolicy, Budgets, Reservation
 from tiergate.shared.coalescing import Coalescer, Lead
+from tiergate.shared.metrics import SharedMetrics
 from tiergate.shared.ratelimits import Pacer
 from tiergate.shared.response_cache import CACHED_TASKS, ResponseCache, cache_key
 from tiergate.v1 import usage_pb2
@@ -78,9 +81,17 @@ class SharedState:
     """The budgets, response cache, coalescing and pacing of one replica, on one store."""
 
     def __init__(
-        self, settings: Settings, prices: PriceTable, *, store: Store | None = None
+        self,
+        settings: Settings,
+        prices: PriceTable,
+        *,
+        store: Store | None = None,
+        meter: Meter | None = None,
     ) -> None:
         self._settings = settings
+        self.metrics = SharedMetrics(meter or metrics.NoOpMeterProvider().get_meter("tiergate"))
+        self._refreshed = 0.0
+        self._refreshing: asyncio.Task[None] | None = None
         self._prices = prices
         self.store = store or store_for(settings.redis_url)
         policy = BudgetPolicy.load(Path(settings.budgets_file)) if settings.budgets_file else None
@@ -100,9 +111,7 @@ class SharedState:
             max_entries=settings.response_cache_max_entries,
         )
         self.coalescer = Coalescer(self.store, self.cache)
-        self.pacer = Pacer(self.store) if settings.rate_limit_pacing else None
-        self.hits = 0
-        self.misses = 0
+        self.pacer = Pacer(self.store, on_paced=self._paced) if settings.rate_limit_pacing else None
 
     async def close(self) -> None:
         if self.budgets is not None:
@@ -129,17 +138,17 @@ class SharedState:
         ):
             key = cache_key(rpc.task, facts.model, request, prompt)
             cached = await self.cache.get(key)
+            self.metrics.looked_up(rpc.task, hit=cached is not None)
             if cached is not None:
-                self.hits += 1
                 yield Call(hit=cached, hit_usage=cached_usage(rpc))
                 return
-            self.misses += 1
         lead: Lead | None = None
         if key is not None:
             joined = await self.coalescer.join(
                 key, wait_until=wait_until, lock_ttl_s=self._lock_ttl_s(wait_until)
             )
             if not isinstance(joined, Lead):
+                self.metrics.coalesced.add(1, {"task": rpc.task})
                 yield Call(hit=joined, hit_usage=cached_usage(rpc))
                 return
             lead = joined
@@ -154,7 +163,11 @@ class SharedState:
                     ttl=self._settings.cache_ttl,
                 )
                 reservation = await self.budgets.reserve(
-                    rpc.caller.label, rpc.task, worst, wait_until=wait_until
+                    rpc.caller.label,
+                    rpc.task,
+                    worst,
+                    wait_until=wait_until,
+                    hold_s=self._longest_call_s(rpc.deadline),
                 )
             if self.pacer is not None:
                 await self.pacer.pace(
@@ -187,11 +200,40 @@ class SharedState:
                 # Cancelled mid-call: what it billed is unknown, so it counts its worst case.
                 cost = reservation.amount
             await self.budgets.settle(reservation, cost)
+            self._refresh_soon()
         output = getattr(completion, "output", None)
         if key is not None and call.outcome == "ok" and isinstance(output, dict) and output:
             await self.cache.put(key, output)
             return output
         return None
+
+    def _longest_call_s(self, deadline: float | None) -> float:
+        """How long a call admitted now may still run: to its deadline, else every attempt
+        of every billed call at the upstream timeout."""
+        s = self._settings
+        longest = s.upstream_timeout_s * s.max_attempts * (s.max_reasks + 1)
+        return longest if deadline is None else min(longest, deadline - time.monotonic())
+
+    def _refresh_soon(self) -> None:
+        """Refresh the budget gauges at most once a second, off the call's path."""
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._refreshed < 1.0:
+            return
+        if self._refreshing is None or self._refreshing.done():
+            self._refreshed = loop.time()
+            self._refreshing = asyncio.create_task(self.refresh_metrics())
+
+    async def refresh_metrics(self) -> None:
+        """Read every budget's current periods into the gauges."""
+        if self.budgets is None:
+            return
+        try:
+            self.metrics.budgets(await self.budgets.spend())
+        except StoreUnavailable as exc:
+            log.warning("budget.metrics_unavailable", error=str(exc))
+
+    def _paced(self, outcome: str) -> None:
+        self.metrics.paced.add(1, {"outcome": outcome})
 
     def _lock_ttl_s(self, wait_until: float) -> float:
         s = self._settings

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 import structlog
@@ -91,8 +91,9 @@ def wait_s(reading: Mapping[str, float], bucket: str, need: float, now: float) -
 class Pacer:
     """Keeps calls under the organisation's limits by the last shared reading."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, on_paced: Callable[[str], None] | None = None) -> None:
         self._store = store
+        self._on_paced = on_paced or (lambda _outcome: None)
         self.paced = 0
         """Calls that waited for room, since start."""
         self.refused = 0
@@ -130,6 +131,7 @@ class Pacer:
                 break
             if loop.time() + wait > wait_until:
                 self.refused += 1
+                self._on_paced("refused")
                 raise errors.UpstreamRateLimited(
                     f"the organisation's rate limit for {model} has no room for this call"
                     f" before its deadline; room in about {wait:.1f} s",
@@ -139,6 +141,7 @@ class Pacer:
             await asyncio.sleep(min(wait, _MAX_SLEEP_S))
         if waited:
             self.paced += 1
+            self._on_paced("waited")
         try:
             for bucket, need in needs.items():
                 if f"{bucket}:limit" in reading:
