@@ -366,7 +366,12 @@ def start_and_probe(fs: Replay, final: Stage) -> dict[str, float]:
         port = probe.getsockname()[1]
     env = fs.host_env(final.env)
     # Only loopback here; the image's 0.0.0.0 is checked above. No key: the embedded emulator.
-    env.update(TIERGATE_HOST="127.0.0.1", TIERGATE_PORT=str(port), HOME=str(fs.root))
+    env.update(
+        TIERGATE_HOST="127.0.0.1",
+        TIERGATE_PORT=str(port),
+        TIERGATE_UPSTREAM="emulator",
+        HOME=str(fs.root),
+    )
     argv = [str(fs.host(final.entrypoint[0])), *final.entrypoint[1:]]
     started = time.monotonic()
     server = subprocess.Popen(
