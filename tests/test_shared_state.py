@@ -23,6 +23,7 @@ from harness import BackgroundLoop, Upstream, eventually, metric_points
 from samples import TICKET_LABELS
 from tiergate import cli
 from tiergate.app import App
+from tiergate.config import Settings
 from tiergate.emulator import Fault, Script
 from tiergate.ledger import PriceTable
 from tiergate.prompt import Prompt
@@ -143,6 +144,15 @@ class TestBudgetFile:
         assert scopes[1][1].daily == 1_500_000_000
         assert policy.scopes("a", "Classify")[0][1].monthly == 5_000_000_000
         assert policy.scopes("b", "Classify") == []
+
+    def test_the_service_refuses_to_start_on_a_bad_budgets_file(self, tmp_path: Path) -> None:
+        """Fail closed: an unreadable or invalid budgets file stops start-up, naming it."""
+        path = tmp_path / "b.toml"
+        path.write_text('[callers.a]\ndaily_usd = "lots"\n')
+        with pytest.raises(ValueError, match=r"b\.toml: callers\.a\.daily_usd"):
+            App(Settings(upstream="emulator", budgets_file=str(path)))
+        with pytest.raises(ValueError, match="missing"):
+            App(Settings(upstream="emulator", budgets_file=str(tmp_path / "missing.toml")))
 
 
 class TestWorstCase:
@@ -286,6 +296,17 @@ class TestOneReplicaInProcess:
                 for p in metric_points(reader, "tiergate.response_cache.lookups")
             }
             assert lookups == {"hit": 1, "miss": len(served) + 1}
+            spend = spend_service_pb2_grpc.SpendServiceStub(
+                grpc.insecure_channel(f"127.0.0.1:{app.port}")
+            )
+            with pytest.raises(grpc.RpcError) as other:
+                spend.GetSpend(
+                    spend_service_pb2.GetSpendRequest(caller="search"), metadata=AUTH, timeout=10
+                )
+            assert other.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            with pytest.raises(grpc.RpcError) as anonymous:
+                spend.GetSpend(spend_service_pb2.GetSpendRequest(), timeout=10)
+            assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
         finally:
             stop(background, [app])
 

@@ -28,8 +28,9 @@ from tiergate.client import FieldViolation, TaskClient, TiergateError
 
 DEFAULT_TARGET = "localhost:50051"
 DEFAULT_TIMEOUT_S = 60.0
-# Settings that are secrets stay out of argv (visible in process listings).
-_NO_FLAG = {"anthropic_api_key"}
+# Settings that are or may hold secrets (a Redis URL carries its password) stay out of argv
+# (visible in process listings).
+_NO_FLAG = {"anthropic_api_key", "redis_url"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
