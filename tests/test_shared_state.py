@@ -399,9 +399,11 @@ class TestRedisUnreachable:
         redis_server: RedisServer,
         redis_url: str,
     ) -> None:
-        """With redis-server killed mid-test, a fail-closed replica refuses budgeted calls
-        with SHARED_STATE_UNAVAILABLE before any upstream request; a fail-open replica serves
-        them and, once Redis is back, stores their cost (the held settlement is not lost)."""
+        """redis-server is killed while a budgeted call is in flight: that call is served and
+        its settlement held; a fail-closed replica then refuses budgeted calls with
+        SHARED_STATE_UNAVAILABLE before any upstream request; a fail-open replica serves them.
+        Once Redis is back (empty: the test server keeps no data) every held settlement is
+        stored, none lost, none twice."""
         budgets = '[callers.billing-service]\nmonthly_usd = "100"\n'
         closed = replicas(background, upstream, tmp_path, budgets, redis_url=redis_url)[0]
         opened = start_app(
@@ -412,29 +414,39 @@ class TestRedisUnreachable:
             auth_tokens_file=str(tmp_path / "tokens"),
             budget_store_failure="open",
         )
+        assert closed.shared.budgets is not None
+        assert opened.shared.budgets is not None
         try:
             closed_stub, open_stub = stubs([closed, opened])
-            closed_stub.Classify(classify("before the outage"), timeout=10, metadata=AUTH)
+            upstream.inject(Fault("slow", delay_s=1.0))
+            in_flight = closed_stub.Classify.future(
+                classify("in flight during the outage"), timeout=30, metadata=AUTH
+            )
+            budgets_of = closed.shared.budgets
+            eventually(
+                lambda: True if background.run(budgets_of.spend())[0].reserved else None,
+                "the in-flight call's reservation",
+            )
             redis_server.kill()
-            upstream.reset()
+            first = in_flight.result()
+            assert budgets_of.pending == 1
+            sent = len(upstream.requests)
             with pytest.raises(grpc.RpcError) as refused:
                 closed_stub.Classify(classify("during the outage"), timeout=10, metadata=AUTH)
             assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
             assert error_info(refused.value)[0] == "SHARED_STATE_UNAVAILABLE"
-            assert upstream.requests == []
+            assert len(upstream.requests) == sent
             served = open_stub.Classify(classify("during the outage"), timeout=10, metadata=AUTH)
             assert served.usage.cost.total_nanos > 0
-            assert opened.shared.budgets is not None
             assert opened.shared.budgets.pending == 1
             redis_server.start()
-            eventually(
-                lambda: (
-                    True if opened.shared.budgets and not opened.shared.budgets.pending else None
-                ),
-                "the held settlement stored",
-            )
-            rows = background.run(opened.shared.budgets.spend("billing-service"))
-            assert rows[0].spent == served.usage.cost.total_nanos
+            for app in (closed, opened):
+                held = app.shared.budgets
+                assert held is not None
+                eventually(lambda b=held: True if not b.pending else None, "settlements stored")
+            (row,) = background.run(opened.shared.budgets.spend("billing-service"))
+            costs = first.usage.cost.total_nanos + served.usage.cost.total_nanos
+            assert (row.spent, row.reserved) == (costs, 0)
         finally:
             stop(background, [closed, opened])
 
