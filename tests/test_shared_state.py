@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import json
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from tiergate.config import Settings
 from tiergate.emulator import Fault, Script
 from tiergate.ledger import PriceTable
 from tiergate.prompt import Prompt
-from tiergate.shared.budgets import BudgetPolicy, parse_usd, usd
+from tiergate.shared.budgets import BudgetPolicy, Budgets, parse_usd, usd
 from tiergate.shared.gate import worst_case_nanos
 from tiergate.shared.response_cache import cache_key, prompt_version
 from tiergate.telemetry import Telemetry
@@ -440,10 +441,8 @@ class TestRedisUnreachable:
             assert served.usage.cost.total_nanos > 0
             assert opened.shared.budgets.pending == 1
             redis_server.start()
-            for app in (closed, opened):
-                held = app.shared.budgets
-                assert held is not None
-                eventually(lambda b=held: True if not b.pending else None, "settlements stored")
+            for held in (budgets_of, opened.shared.budgets):
+                eventually(partial(_stored, held), "settlements stored")
             (row,) = background.run(opened.shared.budgets.spend("billing-service"))
             costs = first.usage.cost.total_nanos + served.usage.cost.total_nanos
             assert (row.spent, row.reserved) == (costs, 0)
@@ -486,6 +485,10 @@ class TestRateLimitPacing:
             assert apps[1].shared.pacer.paced >= 1
         finally:
             stop(background, apps)
+
+
+def _stored(budgets: Budgets) -> bool | None:
+    return True if not budgets.pending else None
 
 
 def _spend_cli(
