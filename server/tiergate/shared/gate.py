@@ -185,9 +185,13 @@ class SharedState:
             if call.completion is not None:
                 call.outcome = "ok"
         finally:
-            output = await self._finish(call, reservation, facts, key)
-            if lead is not None:
-                await lead.release(output)
+            output: JsonObject | None = None
+            try:
+                output = await self._finish(call, reservation, facts, key)
+            finally:
+                # Even when cancelled here: the waiting calls must not wait on a lost leader.
+                if lead is not None:
+                    await lead.release(output)
 
     async def _finish(
         self, call: Call, reservation: Reservation | None, facts: ModelFacts, key: str | None
