@@ -287,13 +287,16 @@ class TestOneReplicaInProcess:
             background.run(app.shared.refresh_metrics())
             (spent_point,) = metric_points(reader, "tiergate.budget.spent")
             assert spent_point.value == spent / 10**9
-            assert spent_point.attributes == {"caller": "billing-service", "period": "monthly"}
+            assert spent_point.attributes == {
+                "tiergate.caller": "billing-service",
+                "tiergate.period": "monthly",
+            }
             (left_point,) = metric_points(reader, "tiergate.budget.left")
             assert left_point.value == (10_000_000 - spent) / 10**9
             (ratio,) = metric_points(reader, "tiergate.response_cache.hit_ratio")
             assert ratio.value == 1 / (len(served) + 2)
             lookups = {
-                p.attributes["result"]: p.value
+                p.attributes["tiergate.result"]: p.value
                 for p in metric_points(reader, "tiergate.response_cache.lookups")
             }
             assert lookups == {"hit": 1, "miss": len(served) + 1}

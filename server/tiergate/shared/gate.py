@@ -148,7 +148,7 @@ class SharedState:
                 key, wait_until=wait_until, lock_ttl_s=self._lock_ttl_s(wait_until)
             )
             if not isinstance(joined, Lead):
-                self.metrics.coalesced.add(1, {"task": rpc.task})
+                self.metrics.coalesced.add(1, {"tiergate.task": rpc.task})
                 yield Call(hit=joined, hit_usage=cached_usage(rpc))
                 return
             lead = joined
@@ -237,7 +237,7 @@ class SharedState:
             log.warning("budget.metrics_unavailable", error=str(exc))
 
     def _paced(self, outcome: str) -> None:
-        self.metrics.paced.add(1, {"outcome": outcome})
+        self.metrics.paced.add(1, {"tiergate.outcome": outcome})
 
     def _lock_ttl_s(self, wait_until: float) -> float:
         s = self._settings

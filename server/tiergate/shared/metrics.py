@@ -71,7 +71,7 @@ class SharedMetrics:
         with self._lock:
             self._lookups += 1
             self._hits += hit
-        self.lookups.add(1, {"task": task, "result": "hit" if hit else "miss"})
+        self.lookups.add(1, {"tiergate.task": task, "tiergate.result": "hit" if hit else "miss"})
 
     def budgets(self, rows: list[Spend]) -> None:
         with self._lock:
@@ -96,7 +96,7 @@ class SharedMetrics:
 
 def _labels(row: Spend) -> dict[str, str]:
     caller, _, task = row.scope.partition("/")
-    labels = {"caller": caller, "period": row.period.split(" ")[0]}
+    labels = {"tiergate.caller": caller, "tiergate.period": row.period.split(" ")[0]}
     if task:
-        labels["task"] = task
+        labels["tiergate.task"] = task
     return labels
