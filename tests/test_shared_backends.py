@@ -170,6 +170,34 @@ class TestCacheAndLocks:
         run(scenario)
 
 
+class TestPacing:
+    def test_room_is_taken_once_under_concurrency(self, run: Callable[[Scenario], None]) -> None:
+        """With 5 requests left and a minute to refill 60, 20 concurrent calls: exactly 5 go
+        now, the others are told to wait about a second per missing request."""
+
+        async def scenario(store: Store) -> None:
+            now = time.time()
+            reading = {
+                "requests:limit": 60.0,
+                "requests:remaining": 5.0,
+                "requests:reset": now + 55.0,
+                "requests:at": now,
+                "requests:taken": 0.0,
+            }
+            await store.reading_put("m", reading, ttl_s=60)
+            waits = await asyncio.gather(
+                *(
+                    store.reading_pace("m", {"requests": 1.0, "output-tokens": 64.0})
+                    for _ in range(20)
+                )
+            )
+            assert sum(1 for w in waits if w <= 0) == 5
+            assert all(0.5 < w <= 55 for w in waits if w > 0)
+            assert await store.reading_pace("other-model", {"requests": 1.0}) == 0
+
+        run(scenario)
+
+
 class TestUnreachable:
     def test_every_operation_says_unavailable(self) -> None:
         """Against a port nobody listens on, operations raise StoreUnavailable (never hang,

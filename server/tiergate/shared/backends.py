@@ -7,7 +7,8 @@ Both stores keep the same four kinds of record with the same semantics, so the l
   expiry (a replica that dies holding one does not block its caller for ever);
 - cached responses: bytes with a TTL, the oldest evicted beyond a count;
 - locks: a key held by one token for a while (in-flight coalescing);
-- rate-limit readings: what the upstream's headers last said is left, per model.
+- rate-limit readings: what the upstream's headers last said is left, per model, and the
+  shares calls took since (checked and taken in one step).
 
 Redis runs each reservation and settlement as one Lua script: check-and-reserve across a day
 and a month key cannot interleave with another replica's.
@@ -21,12 +22,14 @@ from __future__ import annotations
 import enum
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 import redis.exceptions
+
+from tiergate.shared.buckets import wait_s
 
 SETTLED_TTL_S = 3 * 24 * 3600
 """How long a settled reservation's id is remembered, so a retried settlement counts once."""
@@ -86,11 +89,9 @@ class Store(Protocol):
 
     async def locked(self, key: str) -> bool: ...
 
-    async def reading_get(self, key: str) -> dict[str, float]: ...
-
     async def reading_put(self, key: str, fields: dict[str, float], *, ttl_s: float) -> None: ...
 
-    async def reading_take(self, key: str, field: str, amount: float) -> None: ...
+    async def reading_pace(self, key: str, needs: Mapping[str, float]) -> float: ...
 
     async def close(self) -> None: ...
 
@@ -188,16 +189,20 @@ class InProcessStore:
         held = self._locks.get(key)
         return held is not None and held[1] > time.time()
 
-    async def reading_get(self, key: str) -> dict[str, float]:
-        return dict(self._readings.get(key, {}))
-
     async def reading_put(self, key: str, fields: dict[str, float], *, ttl_s: float) -> None:
         self._readings[key] = dict(fields)
 
-    async def reading_take(self, key: str, field: str, amount: float) -> None:
+    async def reading_pace(self, key: str, needs: Mapping[str, float]) -> float:
         reading = self._readings.get(key)
-        if reading is not None:
-            reading[field] = reading.get(field, 0.0) + amount
+        if reading is None:
+            return 0.0
+        now = time.time()
+        wait = max(wait_s(reading, bucket, need, now=now) for bucket, need in needs.items())
+        if wait <= 0:
+            for bucket, need in needs.items():
+                if f"{bucket}:limit" in reading:
+                    reading[f"{bucket}:taken"] = reading.get(f"{bucket}:taken", 0.0) + need
+        return wait
 
     async def close(self) -> None:
         return None
@@ -277,9 +282,38 @@ _UNLOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
-_TAKE = """
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HINCRBYFLOAT', KEYS[1], ARGV[1], ARGV[2]) end
-return 1
+# KEYS: the reading. ARGV: now, then bucket, need pairs. buckets.wait_s in Lua: the wait, or
+# (when every bucket has room) the shares taken in the same step, so racing replicas cannot
+# both take the last room.
+_PACE = """
+local r = {}
+local flat = redis.call('HGETALL', KEYS[1])
+for i = 1, #flat, 2 do r[flat[i]] = tonumber(flat[i + 1]) end
+local now = tonumber(ARGV[1])
+local wait = 0
+for i = 2, #ARGV, 2 do
+  local b, need = ARGV[i], tonumber(ARGV[i + 1])
+  local limit = r[b .. ':limit']
+  if limit and need > 0 and now < r[b .. ':reset'] then
+    local remaining, reset, at = r[b .. ':remaining'], r[b .. ':reset'], r[b .. ':at']
+    need = math.min(need, limit)
+    local rate = (limit - remaining) / math.max(reset - at, 0.001)
+    local available = remaining + rate * math.max(0, now - at) - (r[b .. ':taken'] or 0)
+    if available < need then
+      local w = reset - now
+      if rate > 0 then w = math.min(w, (need - available) / rate) end
+      wait = math.max(wait, w)
+    end
+  end
+end
+if wait <= 0 then
+  for i = 2, #ARGV, 2 do
+    if r[ARGV[i] .. ':limit'] then
+      redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i] .. ':taken', ARGV[i + 1])
+    end
+  end
+end
+return tostring(wait)
 """
 
 
@@ -297,7 +331,7 @@ class RedisStore:
         self._settle = self._redis.register_script(_SETTLE)
         self._cache_put = self._redis.register_script(_CACHE_PUT)
         self._unlock = self._redis.register_script(_UNLOCK)
-        self._take = self._redis.register_script(_TAKE)
+        self._pace = self._redis.register_script(_PACE)
 
     async def _do(self, call: Any) -> Any:
         try:
@@ -357,10 +391,6 @@ class RedisStore:
     async def locked(self, key: str) -> bool:
         return bool(await self._do(self._redis.exists(f"{PREFIX}lock:{key}")))
 
-    async def reading_get(self, key: str) -> dict[str, float]:
-        found = await self._do(self._redis.hgetall(f"{PREFIX}rl:{key}"))
-        return {k.decode(): float(v) for k, v in found.items()}
-
     async def reading_put(self, key: str, fields: dict[str, float], *, ttl_s: float) -> None:
         name = f"{PREFIX}rl:{key}"
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -369,8 +399,12 @@ class RedisStore:
             pipe.expire(name, max(1, round(ttl_s)))
             await self._do(pipe.execute())
 
-    async def reading_take(self, key: str, field: str, amount: float) -> None:
-        await self._do(self._take(keys=[f"{PREFIX}rl:{key}"], args=[field, repr(amount)]))
+    async def reading_pace(self, key: str, needs: Mapping[str, float]) -> float:
+        args: list[str] = [repr(time.time())]
+        for bucket, need in needs.items():
+            args += [bucket, repr(float(need))]
+        found = await self._do(self._pace(keys=[f"{PREFIX}rl:{key}"], args=args))
+        return float(found)
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -3,14 +3,15 @@
 Every upstream response (a 429 too) carries ``anthropic-ratelimit-{requests,input-tokens,
 output-tokens}-{limit,remaining,reset}``. The newest reading per model goes to the shared
 store; between readings each bucket refills in a straight line from ``remaining`` at the
-reading to ``limit`` at ``reset``, and every call admitted since takes its share. A call that
-would not fit waits until it does, within its deadline; when the deadline comes first it is
-refused with RESOURCE_EXHAUSTED and RetryInfo, before any upstream request. So N replicas
-send what the organisation's limit allows, not N times it, and do not each retry a 429.
+reading to ``limit`` at ``reset`` (:mod:`tiergate.shared.buckets`), and every call admitted
+since takes its share, checked and taken in one atomic store operation. A call that would not
+fit waits until it does, within its deadline; when the deadline comes first it is refused with
+RESOURCE_EXHAUSTED and RetryInfo, before any upstream request. So N replicas send what the
+organisation's limit allows, not N times it, and do not each retry a 429.
 
 A reading past its ``reset`` says the bucket is full: pacing stops until the next reading.
-Reading and taking are two store operations, so replicas racing for the last units may
-overshoot by a few calls; the upstream's 429 (retried after ``retry-after``) covers those.
+Calls admitted but not yet seen by the upstream when a new reading lands are not counted in
+it; the upstream's 429 (retried after ``retry-after``) covers that small window.
 
     pacer = Pacer(store)
     await pacer.observe("claude-haiku-4-5", response.headers)
@@ -66,28 +67,6 @@ def _epoch(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def wait_s(reading: Mapping[str, float], bucket: str, need: float, now: float) -> float:
-    """Seconds until ``need`` fits in ``bucket`` by ``reading`` (0: now)."""
-    if f"{bucket}:limit" not in reading or need <= 0:
-        return 0.0
-    limit = reading[f"{bucket}:limit"]
-    remaining = reading[f"{bucket}:remaining"]
-    reset = reading[f"{bucket}:reset"]
-    at = reading[f"{bucket}:at"]
-    taken = reading.get(f"{bucket}:taken", 0.0)
-    if now >= reset:
-        return 0.0
-    need = min(need, limit)
-    span = max(reset - at, 1e-3)
-    rate = (limit - remaining) / span
-    available = remaining + rate * max(0.0, now - at) - taken
-    if available >= need:
-        return 0.0
-    if rate <= 0:
-        return reset - now
-    return min(reset - now, (need - available) / rate)
-
-
 class Pacer:
     """Keeps calls under the organisation's limits by the last shared reading."""
 
@@ -121,12 +100,10 @@ class Pacer:
         waited = False
         while True:
             try:
-                reading = await self._store.reading_get(_key(model))
+                wait = await self._store.reading_pace(_key(model), needs)
             except StoreUnavailable as exc:
                 log.warning("ratelimits.unavailable", error=str(exc))
                 return  # without readings, the upstream's own 429s pace us
-            now = time.time()
-            wait = max(wait_s(reading, b, n, now) for b, n in needs.items())
             if wait <= 0:
                 break
             if loop.time() + wait > wait_until:
@@ -142,12 +119,6 @@ class Pacer:
         if waited:
             self.paced += 1
             self._on_paced("waited")
-        try:
-            for bucket, need in needs.items():
-                if f"{bucket}:limit" in reading:
-                    await self._store.reading_take(_key(model), f"{bucket}:taken", need)
-        except StoreUnavailable as exc:
-            log.warning("ratelimits.unavailable", error=str(exc))
 
 
 def _key(model: str) -> str:
