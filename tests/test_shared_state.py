@@ -72,7 +72,7 @@ def replicas(
     **settings: Any,
 ) -> list[App]:
     tokens = tmp_path / "tokens"
-    tokens.write_text(f"billing-service={TOKEN}\n")
+    tokens.write_text(f"billing-service={TOKEN}\nsearch=s3cret-search\n")
     if budgets:
         (tmp_path / "budgets.toml").write_text(budgets)
         settings["budgets_file"] = str(tmp_path / "budgets.toml")
@@ -321,7 +321,7 @@ class TestResponseCache:
     ) -> None:
         """The same Classify on the other replica is answered from the cache: flagged, no
         billed call, zero cost, the same typed answer, and no upstream request; with
-        ``x-tiergate-cache: off`` it goes upstream again."""
+        ``x-tiergate-cache: off`` it goes upstream again, and so does another caller's."""
         apps = replicas(
             background, upstream, tmp_path, redis_url=redis_url, response_cache_ttl_s=60
         )
@@ -344,12 +344,20 @@ class TestResponseCache:
             assert not fresh.usage.from_cache
             assert fresh.usage.billed_calls == 1
             assert len(upstream.requests) == 2
+            upstream.script(Script(text=ANSWER))
+            other = first.Classify(
+                classify("refund my order"),
+                timeout=10,
+                metadata=[("authorization", "Bearer s3cret-search")],
+            )
+            assert not other.usage.from_cache
+            assert len(upstream.requests) == 3
         finally:
             stop(background, apps)
 
-    def test_a_changed_prompt_changes_the_key(self) -> None:
+    def test_a_changed_prompt_or_caller_changes_the_key(self) -> None:
         """The key follows the task's prompt: other instructions, schema or max_tokens for
-        the same request bytes give another key."""
+        the same request bytes give another key; so does another caller."""
         request = classify("x")
         base = Prompt("do it", (), "x", {"type": "object"}, 64)
         others = [
@@ -357,8 +365,9 @@ class TestResponseCache:
             Prompt("do it", (), "x", {"type": "object", "required": ["a"]}, 64),
             Prompt("do it", (), "x", {"type": "object"}, 65),
         ]
-        keys = {cache_key("Classify", "m", request, p) for p in [base, *others]}
-        assert len(keys) == 4
+        keys = {cache_key("Classify", "m", request, p, scope="a") for p in [base, *others]}
+        keys.add(cache_key("Classify", "m", request, base, scope="b"))
+        assert len(keys) == 5
         assert prompt_version(base) == prompt_version(
             Prompt("do it", ("c",), "y", {"type": "object"}, 64)
         )

@@ -136,7 +136,7 @@ class SharedState:
             and self._settings.response_cache_ttl_s > 0
             and rpc.task in CACHED_TASKS
         ):
-            key = cache_key(rpc.task, facts.model, request, prompt)
+            key = cache_key(rpc.task, facts.model, request, prompt, scope=rpc.caller.label)
             cached = await self.cache.get(key)
             self.metrics.looked_up(rpc.task, hit=cached is not None)
             if cached is not None:

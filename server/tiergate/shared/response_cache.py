@@ -3,15 +3,17 @@
 A key names everything the answer depends on: the task, the model, the request's canonical
 bytes (deterministic protobuf serialization) and the version of the task's prompt, a digest of
 the instructions, output schema and ``max_tokens`` the task builds for that request, so a
-changed prompt or schema never serves an old answer. Only the tasks whose answer is a function
-of the request are cached (:data:`CACHED_TASKS`); Summarize and Reason write free text where a
-caller asking again may want a fresh answer.
+changed prompt or schema never serves an old answer. Entries are per caller (its metric label:
+a verified name, else the one shared label of unverified callers): a hit would otherwise tell
+one caller what another asked, and let it ride on the other's budget. Only the tasks whose
+answer is a function of the request are cached (:data:`CACHED_TASKS`); Summarize and Reason
+write free text where a caller asking again may want a fresh answer.
 
 A caller turns it off for one request with the metadata header ``x-tiergate-cache: off``: the
 call neither reads, writes nor joins an identical call in flight.
 
     cache = ResponseCache(store, ttl_s=3600, max_entries=100_000)
-    key = cache_key("Classify", "claude-haiku-4-5", request, prompt)
+    key = cache_key("Classify", "claude-haiku-4-5", request, prompt, scope="billing-service")
 """
 
 from __future__ import annotations
@@ -43,9 +45,10 @@ def prompt_version(prompt: Prompt) -> str:
     return digest.hexdigest()[:32]
 
 
-def cache_key(task: str, model: str, request: Message, prompt: Prompt) -> str:
+def cache_key(task: str, model: str, request: Message, prompt: Prompt, *, scope: str) -> str:
+    """The entry of ``request``'s answer, within one caller's ``scope``."""
     digest = hashlib.sha256()
-    for part in (task.encode(), model.encode(), prompt_version(prompt).encode()):
+    for part in (scope.encode(), task.encode(), model.encode(), prompt_version(prompt).encode()):
         digest.update(part)
         digest.update(b"\0")
     digest.update(request.SerializeToString(deterministic=True))
