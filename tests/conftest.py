@@ -44,6 +44,9 @@ def start_app(
     """A server on a free loopback port whose upstream is the shared emulator, chosen
     explicitly (the default upstream is the real API)."""
     settings.setdefault("upstream", "emulator")
+    # Tests repeat identical requests and count the upstream calls each one makes: the shared
+    # response cache is off unless a test turns it on (tests/test_shared_*.py).
+    settings.setdefault("response_cache_ttl_s", 0.0)
     app = App(
         Settings(host="127.0.0.1", port=0, **settings),
         emulator_url=upstream.url,

@@ -149,6 +149,8 @@ class Processes:
             ANTHROPIC_BASE_URL=self.emulator_url,
             TIERGATE_HOST="127.0.0.1",
             TIERGATE_PORT=str(self.port),
+            # As in conftest.start_app: tests count the upstream calls of repeated requests.
+            TIERGATE_RESPONSE_CACHE_TTL_S="0",
         )
         environ.update(env)
         self.server = subprocess.Popen(

@@ -29,9 +29,12 @@ def configuration_rows() -> dict[str, str]:
 
 
 def rendered(default: object) -> str:
-    """A default as the table writes it: `60` for 60.0, `unset` for None or empty text."""
+    """A default as the table writes it: `60` for 60.0, `true` for True, `unset` for None or
+    empty text."""
     if default is None or default == "":
         return "unset"
+    if isinstance(default, bool):
+        return f"`{str(default).lower()}`"
     if isinstance(default, float) and default.is_integer():
         return f"`{int(default)}`"
     return f"`{default}`"

@@ -182,6 +182,30 @@ class TestSettings:
         assert ref["key"] == "api-key"
         assert ref.get("optional") is False
 
+    def test_prod_shares_state_in_redis_named_by_a_secret(
+        self, rendered: dict[str, list[Doc]]
+    ) -> None:
+        """prod's replicas share budgets and the response cache through the Redis URL of a
+        Secret it does not ship, on a port its NetworkPolicy lets out only to the Redis pods;
+        dev and base keep them in the process (one replica's worth)."""
+        env = {e["name"]: e for e in container(rendered["prod"])["env"]}
+        ref = env["TIERGATE_REDIS_URL"]["valueFrom"]["secretKeyRef"]
+        assert (ref["name"], ref["key"], ref.get("optional")) == ("tiergate-redis", "url", False)
+        for name in ("dev", "base"):
+            assert settings(rendered[name]).redis_url is None
+        rules = only(rendered["prod"], "NetworkPolicy")["spec"]["egress"]
+        (redis,) = [r for r in rules if r["ports"] == [{"port": 6379, "protocol": "TCP"}]]
+        (peer,) = redis["to"]
+        assert peer["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "redis"}
+        assert peer["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "redis"}
+        for name in ("dev", "base"):
+            ports = {
+                p["port"]
+                for r in only(rendered[name], "NetworkPolicy")["spec"]["egress"]
+                for p in r["ports"]
+            }
+            assert 6379 not in ports
+
     def test_dev_runs_on_the_embedded_emulator(self, rendered: dict[str, list[Doc]]) -> None:
         """dev chooses the emulator explicitly and has no key at all; one fixed replica. The
         other trees call the real API, so their missing key would stop start-up."""

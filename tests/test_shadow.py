@@ -63,6 +63,8 @@ def start(background: BackgroundLoop, upstream: Upstream) -> Iterator[Callable[.
             "shadow": "Classify=balanced:1",
             "shadow_budget_usd": "1",
             "max_attempts": 1,
+            # The tests repeat requests and count the upstream calls of each (as conftest).
+            "response_cache_ttl_s": 0.0,
             **settings,
         }
         reader = InMemoryMetricReader()

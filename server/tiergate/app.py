@@ -28,6 +28,8 @@ from tiergate.ledger import PriceTable
 from tiergate.model_client import ModelClient, upstream_client
 from tiergate.service import SERVICE, TaskRunner, add_task_service
 from tiergate.shadow import Shadow, ShadowPlan, shadow_for
+from tiergate.shared.gate import SharedState
+from tiergate.shared.spend import SpendServicer, add_spend_service
 from tiergate.telemetry import Telemetry
 from tiergate.tiers import Tier
 
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("tiergate")
 
 SERVICE_NAME = SERVICE.full_name
+SPEND_SERVICE_NAME = "tiergate.v1.SpendService"
 
 # Time given to flushing telemetry on stop even when the drain used the whole grace.
 _MIN_FLUSH_S = 1.0
@@ -76,6 +79,12 @@ class App:
         self._server: grpc.aio.Server | None = None
         self._model_client: ModelClient | None = None
         self._runner: TaskRunner | None = None
+        # Fails closed on a bad budgets file before anything listens.
+        self.shared = SharedState(
+            settings,
+            self.prices,
+            meter=self.telemetry.meter_provider.get_meter("tiergate.shared"),
+        )
         self.health = health.aio.HealthServicer()
         self.port = 0
 
@@ -85,7 +94,12 @@ class App:
         api_key = _EMULATOR_KEY if self.settings.uses_emulator else self.settings.anthropic_api_key
         assert api_key is not None  # check_upstream refused a missing key
         self._model_client = ModelClient(
-            upstream_client(api_key=api_key, base_url=base_url, settings=self.settings),
+            upstream_client(
+                api_key=api_key,
+                base_url=base_url,
+                settings=self.settings,
+                on_response=self.shared.observe_response,
+            ),
             self.settings,
             self.telemetry,
         )
@@ -96,6 +110,7 @@ class App:
             self.telemetry,
             authenticator=self._authenticator,
         )
+        runner.shared = self.shared
         self._runner = runner
         if self.shadow_plan is not None:
             self.shadow = runner.shadow = shadow_for(self, runner, self._model_client)
@@ -133,10 +148,12 @@ class App:
             ],
         )
         add_task_service(runner, server)
+        add_spend_service(SpendServicer(self.shared.budgets, self._authenticator), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (
                 SERVICE_NAME,
+                SPEND_SERVICE_NAME,
                 health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
                 reflection.SERVICE_NAME,
             ),
@@ -195,6 +212,7 @@ class App:
             await self.shadow.close()
         if self._model_client is not None:
             await self._model_client.close()
+        await self.shared.close()
         if self._emulator is not None:
             await self._emulator.stop()
         # Spans and metrics get what is left of the grace (a little at least): an unreachable

@@ -23,13 +23,14 @@ from typing import Any, NoReturn
 import grpc
 from google.protobuf.message import Message
 
-from tiergate import cli_eval, commands, config, logs, render
+from tiergate import cli_eval, cli_spend, commands, config, logs, render
 from tiergate.client import FieldViolation, TaskClient, TiergateError
 
 DEFAULT_TARGET = "localhost:50051"
 DEFAULT_TIMEOUT_S = 60.0
-# Settings that are secrets stay out of argv (visible in process listings).
-_NO_FLAG = {"anthropic_api_key"}
+# Settings that are or may hold secrets (a Redis URL carries its password) stay out of argv
+# (visible in process listings).
+_NO_FLAG = {"anthropic_api_key", "redis_url"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -267,6 +268,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_serve(subcommands)
     _add_tasks(subcommands)
     cli_eval.add_parser(subcommands)
+    cli_spend.add_parser(subcommands)
     return parser
 
 

@@ -18,6 +18,7 @@ from tiergate.tiers import DEFAULT_MODELS, Tier
 
 CacheTtl = Literal["5m", "1h"]
 EmulatorLatency = Literal["none", "seed"]
+StoreFailure = Literal["closed", "open"]
 Upstream = Literal["anthropic", "emulator"]
 
 
@@ -94,6 +95,26 @@ class Settings:
     """Most that shadow calls may spend per UTC day, in US dollars (required with shadow)."""
     shadow_concurrency: int = 4
     """Shadow calls in flight at once; a call that finds them all busy is dropped, counted."""
+    redis_url: str | None = field(default=None, repr=False)
+    """Redis holding budgets, the response cache and the rate-limit readings shared by every
+    replica (``redis://host:6379/0``); unset = held in this process (one replica)."""
+    budgets_file: str | None = None
+    """TOML of spend limits per verified caller (``[callers.NAME]`` ``daily_usd``,
+    ``monthly_usd``, optional ``[callers.NAME.tasks.TASK]``); unset = no budgets."""
+    budget_store_failure: StoreFailure = "closed"
+    """When the shared store is unreachable: ``closed`` refuses budgeted calls (UNAVAILABLE),
+    ``open`` serves them and stores their cost once the store is back."""
+    settlement_queue: int = 10000
+    """Settlements held for retry while the shared store is unreachable; beyond it the oldest
+    is dropped and logged."""
+    response_cache_ttl_s: float = 3600.0
+    """How long a cached task response is served (Classify, Extract, Moderate, Answer); 0 turns
+    the response cache and in-flight coalescing off."""
+    response_cache_max_entries: int = 100000
+    """Most responses the cache holds; beyond it the oldest are evicted."""
+    rate_limit_pacing: bool = True
+    """Hold calls that the last ``anthropic-ratelimit-*`` readings say would be rate-limited,
+    within the caller's deadline, instead of sending them into a 429."""
 
     def __post_init__(self) -> None:
         # Flags and environment both land here, so every value is checked once, in one place.
@@ -111,7 +132,15 @@ class Settings:
         for name in ("max_attempts", "max_concurrency", "max_message_bytes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
-        for name in ("max_reasks", "max_queue"):
+        if self.budget_store_failure not in ("closed", "open"):
+            raise ValueError(
+                f"budget_store_failure must be closed or open, not {self.budget_store_failure!r}"
+            )
+        if self.response_cache_ttl_s < 0:
+            raise ValueError("response_cache_ttl_s must be 0 or more")
+        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("redis_url must start with redis://, rediss:// or unix://")
+        for name in ("max_reasks", "max_queue", "settlement_queue", "response_cache_max_entries"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be 0 or more")
         if self.queue_timeout_s <= 0:

@@ -8,6 +8,8 @@ The tree (status code and ``ErrorInfo.reason`` in brackets)::
     +-- Unauthenticated       [UNAUTHENTICATED, UNAUTHENTICATED]
     +-- Overloaded            [RESOURCE_EXHAUSTED, OVERLOADED]        + RetryInfo
     +-- UpstreamRateLimited   [RESOURCE_EXHAUSTED, UPSTREAM_RATE_LIMITED] + RetryInfo
+    +-- BudgetExceeded        [RESOURCE_EXHAUSTED, BUDGET_EXCEEDED]   + QuotaFailure, RetryInfo
+    +-- SharedStateUnavailable [UNAVAILABLE, SHARED_STATE_UNAVAILABLE] + RetryInfo
     +-- UpstreamUnavailable   [UNAVAILABLE, UPSTREAM_UNAVAILABLE]     + RetryInfo
     +-- OutputInvalid         [UNAVAILABLE, OUTPUT_INVALID]           + RetryInfo
     +-- DeadlineExceeded      [DEADLINE_EXCEEDED, DEADLINE_EXCEEDED]
@@ -101,6 +103,38 @@ class Overloaded(TiergateError):
 class UpstreamRateLimited(TiergateError):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
     reason = "UPSTREAM_RATE_LIMITED"
+
+
+@dataclass(frozen=True)
+class QuotaViolation:
+    """One exhausted limit, as ``google.rpc.QuotaFailure`` names it."""
+
+    subject: str
+    description: str
+
+
+class BudgetExceeded(TiergateError):
+    """The caller's spend limit leaves no room for this call's worst case."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    reason = "BUDGET_EXCEEDED"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        violations: Sequence[QuotaViolation],
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(message, retry_after_s=retry_after_s)
+        self.quota_violations = list(violations)
+
+
+class SharedStateUnavailable(TiergateError):
+    """The store shared by the replicas (budgets) is unreachable and budgets fail closed."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+    reason = "SHARED_STATE_UNAVAILABLE"
 
 
 class UpstreamUnavailable(TiergateError):

@@ -23,7 +23,7 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,7 +57,11 @@ _PATH_CHARS = 120
 
 
 def upstream_client(
-    *, api_key: str, base_url: str | None, settings: Settings
+    *,
+    api_key: str,
+    base_url: str | None,
+    settings: Settings,
+    on_response: Callable[[httpx2.Response], Awaitable[None]] | None = None,
 ) -> anthropic.AsyncAnthropic:
     """The SDK client for the Messages API, on the SDK's aiohttp transport.
 
@@ -72,7 +76,11 @@ def upstream_client(
     return anthropic.AsyncAnthropic(
         api_key=api_key,
         base_url=base_url,
-        http_client=anthropic.DefaultAioHttpClient(limits=limits),
+        http_client=anthropic.DefaultAioHttpClient(
+            limits=limits,
+            # Every response's headers (429s too) reach the rate-limit pacing of shared state.
+            event_hooks={"response": [on_response]} if on_response else None,
+        ),
     )
 
 

@@ -42,3 +42,5 @@ class RpcContext:
     caller: Caller
     deadline: float | None
     """The caller's deadline as a ``time.monotonic()`` instant; None when it set none."""
+    response_cache: bool = True
+    """False when the caller sent ``x-tiergate-cache: off``: no cached or coalesced answer."""

@@ -26,6 +26,7 @@ from tiergate.ledger import ModelFacts, PriceTable
 from tiergate.model_client import Completion, ModelClient
 from tiergate.prompt import Prompt
 from tiergate.rpc import RpcContext
+from tiergate.shared.response_cache import wants_cache
 from tiergate.tasks import TASKS, Task
 from tiergate.telemetry import Telemetry
 from tiergate.tiers import Tier
@@ -33,6 +34,7 @@ from tiergate.v1 import task_service_pb2, usage_pb2
 
 if TYPE_CHECKING:
     from tiergate.shadow import Shadow
+    from tiergate.shared.gate import SharedState
 
 log = structlog.get_logger("tiergate.rpc")
 
@@ -63,6 +65,8 @@ class TaskRunner:
         )
         self.shadow: Shadow | None = None
         """Mirrors a share of successful calls to another tier (``TIERGATE_SHADOW``)."""
+        self.shared: SharedState | None = None
+        """Budgets, response cache, coalescing and rate-limit pacing (``tiergate.shared``)."""
 
     async def run(
         self,
@@ -80,6 +84,7 @@ class TaskRunner:
             model=self._settings.model_for(tier),
             caller=self._auth.identify(context),
             deadline=_deadline(context),
+            response_cache=wants_cache(context.invocation_metadata()),
         )
         completion: Completion | None = None
         outcome = "OK"
@@ -99,7 +104,7 @@ class TaskRunner:
                 )
             response: Message
             response, completion = await self.execute(
-                task, request, tier, deadline=rpc.deadline, admission=self.admission
+                task, request, tier, deadline=rpc.deadline, admission=self.admission, rpc=rpc
             )
             if self.shadow is not None:
                 self.shadow.offer(task, request, response, context)
@@ -133,6 +138,7 @@ class TaskRunner:
         *,
         deadline: float | None = None,
         admission: Admission | None = None,
+        rpc: RpcContext | None = None,
     ) -> tuple[Any, Completion]:
         """The task on ``tier`` without gRPC: validate, prompt, model call, typed response.
 
@@ -144,14 +150,22 @@ class TaskRunner:
         facts = self._prices.facts(self._settings.model_for(tier))
         await self._check_fits(request, prompt, facts, deadline)
         slot = admission.slot(tier, deadline=deadline) if admission else contextlib.nullcontext()
-        async with slot:
-            completion = await self._model_client.complete(
-                prompt,
-                facts=facts,
-                check=functools.partial(task.check, request),
-                size_field=functools.partial(sizing.largest_field, request),
-                deadline=deadline,
-            )
+        # Shared state (budget, response cache, coalescing, pacing) around the model call.
+        gate = self.shared.call(rpc, request, prompt, facts) if self.shared and rpc else None
+        async with gate or contextlib.nullcontext() as shared_call:
+            if shared_call is not None and shared_call.hit_usage is not None:
+                hit = Completion(output=shared_call.hit or {}, model=facts.model)
+                return task.respond(request, hit.output, shared_call.hit_usage), hit
+            async with slot:
+                completion = await self._model_client.complete(
+                    prompt,
+                    facts=facts,
+                    check=functools.partial(task.check, request),
+                    size_field=functools.partial(sizing.largest_field, request),
+                    deadline=deadline,
+                )
+            if shared_call is not None:
+                shared_call.completed(completion)
         return task.respond(request, completion.output, self.usage(tier, completion)), completion
 
     async def _check_fits(

@@ -10,7 +10,13 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from tiergate.errors import DOMAIN, FieldViolation, InvalidRequest, TiergateError
+from tiergate.errors import (
+    DOMAIN,
+    BudgetExceeded,
+    FieldViolation,
+    InvalidRequest,
+    TiergateError,
+)
 
 # gRPC refuses trailers over 16 KiB (the caller then gets a bare RESOURCE_EXHAUSTED), and the
 # message travels twice: percent-encoded in grpc-message (up to 3x) and inside the details in
@@ -22,6 +28,8 @@ MAX_FIELD_BYTES = 128
 MAX_DESCRIPTION_BYTES = 160
 MAX_MESSAGE_BYTES = 512
 MAX_METADATA_BYTES = 128
+MAX_QUOTA_VIOLATIONS = 4
+"""A call is bounded by at most a caller and a task scope, each with a day and a month."""
 
 
 def _cut(text: str, limit: int) -> str:
@@ -76,6 +84,17 @@ def to_status(err: TiergateError) -> status_pb2.Status:
             ]
         )
         details.append(_pack(bad))
+    if isinstance(err, BudgetExceeded):
+        quota = error_details_pb2.QuotaFailure(
+            violations=[
+                error_details_pb2.QuotaFailure.Violation(
+                    subject=_cut(v.subject, MAX_METADATA_BYTES),
+                    description=_cut(v.description, MAX_METADATA_BYTES),
+                )
+                for v in err.quota_violations[:MAX_QUOTA_VIOLATIONS]
+            ]
+        )
+        details.append(_pack(quota))
     if err.retry_after_s is not None:
         delay = duration_pb2.Duration()
         delay.FromMilliseconds(round(err.retry_after_s * 1000))
@@ -116,7 +135,8 @@ def grpc_status(err: TiergateError) -> grpc.Status:
 def _pack(
     message: error_details_pb2.ErrorInfo
     | error_details_pb2.BadRequest
-    | error_details_pb2.RetryInfo,
+    | error_details_pb2.RetryInfo
+    | error_details_pb2.QuotaFailure,
 ) -> any_pb2.Any:
     packed = any_pb2.Any()
     packed.Pack(message)

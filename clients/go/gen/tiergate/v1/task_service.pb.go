@@ -128,6 +128,15 @@ const (
 	// RetryInfo: no retry helps until an operator raises the limit or the
 	// period ends.
 	ErrorReason_ERROR_REASON_UPSTREAM_SPEND_LIMIT ErrorReason = 14
+	// The caller's spend limit (daily or monthly, set by the operator) leaves
+	// no room for this call's worst-case cost. Status RESOURCE_EXHAUSTED, with a
+	// `google.rpc.QuotaFailure` naming each exhausted limit and RetryInfo (the
+	// time until the period ends, or a moment when calls in flight hold the
+	// rest). No model call was made.
+	ErrorReason_ERROR_REASON_BUDGET_EXCEEDED ErrorReason = 15
+	// The store the replicas share (budgets) is unreachable and budgets fail
+	// closed. Status UNAVAILABLE, with RetryInfo. No model call was made.
+	ErrorReason_ERROR_REASON_SHARED_STATE_UNAVAILABLE ErrorReason = 16
 )
 
 // Enum value maps for ErrorReason.
@@ -148,23 +157,27 @@ var (
 		12: "ERROR_REASON_REQUEST_TOO_LARGE",
 		13: "ERROR_REASON_UPSTREAM_NOT_RETRYABLE",
 		14: "ERROR_REASON_UPSTREAM_SPEND_LIMIT",
+		15: "ERROR_REASON_BUDGET_EXCEEDED",
+		16: "ERROR_REASON_SHARED_STATE_UNAVAILABLE",
 	}
 	ErrorReason_value = map[string]int32{
-		"ERROR_REASON_UNSPECIFIED":            0,
-		"ERROR_REASON_INVALID_REQUEST":        1,
-		"ERROR_REASON_UPSTREAM_RATE_LIMITED":  2,
-		"ERROR_REASON_UPSTREAM_UNAVAILABLE":   3,
-		"ERROR_REASON_DEADLINE_EXCEEDED":      4,
-		"ERROR_REASON_UPSTREAM_AUTH_FAILED":   5,
-		"ERROR_REASON_MODEL_REFUSED":          6,
-		"ERROR_REASON_OUTPUT_INVALID":         7,
-		"ERROR_REASON_OVERLOADED":             8,
-		"ERROR_REASON_UNAUTHENTICATED":        9,
-		"ERROR_REASON_UPSTREAM_REJECTED":      10,
-		"ERROR_REASON_DRAINING":               11,
-		"ERROR_REASON_REQUEST_TOO_LARGE":      12,
-		"ERROR_REASON_UPSTREAM_NOT_RETRYABLE": 13,
-		"ERROR_REASON_UPSTREAM_SPEND_LIMIT":   14,
+		"ERROR_REASON_UNSPECIFIED":              0,
+		"ERROR_REASON_INVALID_REQUEST":          1,
+		"ERROR_REASON_UPSTREAM_RATE_LIMITED":    2,
+		"ERROR_REASON_UPSTREAM_UNAVAILABLE":     3,
+		"ERROR_REASON_DEADLINE_EXCEEDED":        4,
+		"ERROR_REASON_UPSTREAM_AUTH_FAILED":     5,
+		"ERROR_REASON_MODEL_REFUSED":            6,
+		"ERROR_REASON_OUTPUT_INVALID":           7,
+		"ERROR_REASON_OVERLOADED":               8,
+		"ERROR_REASON_UNAUTHENTICATED":          9,
+		"ERROR_REASON_UPSTREAM_REJECTED":        10,
+		"ERROR_REASON_DRAINING":                 11,
+		"ERROR_REASON_REQUEST_TOO_LARGE":        12,
+		"ERROR_REASON_UPSTREAM_NOT_RETRYABLE":   13,
+		"ERROR_REASON_UPSTREAM_SPEND_LIMIT":     14,
+		"ERROR_REASON_BUDGET_EXCEEDED":          15,
+		"ERROR_REASON_SHARED_STATE_UNAVAILABLE": 16,
 	}
 )
 
@@ -1441,7 +1454,7 @@ const file_tiergate_v1_task_service_proto_rawDesc = "" +
 	"\rSummaryFormat\x12\x1e\n" +
 	"\x1aSUMMARY_FORMAT_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18SUMMARY_FORMAT_PARAGRAPH\x10\x01\x12\x1a\n" +
-	"\x16SUMMARY_FORMAT_BULLETS\x10\x02*\x9a\x04\n" +
+	"\x16SUMMARY_FORMAT_BULLETS\x10\x02*\xe7\x04\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cERROR_REASON_INVALID_REQUEST\x10\x01\x12&\n" +
@@ -1458,7 +1471,9 @@ const file_tiergate_v1_task_service_proto_rawDesc = "" +
 	"\x15ERROR_REASON_DRAINING\x10\v\x12\"\n" +
 	"\x1eERROR_REASON_REQUEST_TOO_LARGE\x10\f\x12'\n" +
 	"#ERROR_REASON_UPSTREAM_NOT_RETRYABLE\x10\r\x12%\n" +
-	"!ERROR_REASON_UPSTREAM_SPEND_LIMIT\x10\x0e2\xb7\x03\n" +
+	"!ERROR_REASON_UPSTREAM_SPEND_LIMIT\x10\x0e\x12 \n" +
+	"\x1cERROR_REASON_BUDGET_EXCEEDED\x10\x0f\x12)\n" +
+	"%ERROR_REASON_SHARED_STATE_UNAVAILABLE\x10\x102\xb7\x03\n" +
 	"\vTaskService\x12G\n" +
 	"\bClassify\x12\x1c.tiergate.v1.ClassifyRequest\x1a\x1d.tiergate.v1.ClassifyResponse\x12J\n" +
 	"\tSummarize\x12\x1d.tiergate.v1.SummarizeRequest\x1a\x1e.tiergate.v1.SummarizeResponse\x12D\n" +

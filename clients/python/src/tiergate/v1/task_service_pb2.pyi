@@ -112,6 +112,17 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     RetryInfo: no retry helps until an operator raises the limit or the
     period ends.
     """
+    ERROR_REASON_BUDGET_EXCEEDED: _ErrorReason.ValueType  # 15
+    """The caller's spend limit (daily or monthly, set by the operator) leaves
+    no room for this call's worst-case cost. Status RESOURCE_EXHAUSTED, with a
+    `google.rpc.QuotaFailure` naming each exhausted limit and RetryInfo (the
+    time until the period ends, or a moment when calls in flight hold the
+    rest). No model call was made.
+    """
+    ERROR_REASON_SHARED_STATE_UNAVAILABLE: _ErrorReason.ValueType  # 16
+    """The store the replicas share (budgets) is unreachable and budgets fail
+    closed. Status UNAVAILABLE, with RetryInfo. No model call was made.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """Stable reasons carried in `google.rpc.ErrorInfo.reason` (without the
@@ -178,6 +189,17 @@ ERROR_REASON_UPSTREAM_SPEND_LIMIT: ErrorReason.ValueType  # 14
 `contract_spend_limit_reached`, ...). Status FAILED_PRECONDITION, no
 RetryInfo: no retry helps until an operator raises the limit or the
 period ends.
+"""
+ERROR_REASON_BUDGET_EXCEEDED: ErrorReason.ValueType  # 15
+"""The caller's spend limit (daily or monthly, set by the operator) leaves
+no room for this call's worst-case cost. Status RESOURCE_EXHAUSTED, with a
+`google.rpc.QuotaFailure` naming each exhausted limit and RetryInfo (the
+time until the period ends, or a moment when calls in flight hold the
+rest). No model call was made.
+"""
+ERROR_REASON_SHARED_STATE_UNAVAILABLE: ErrorReason.ValueType  # 16
+"""The store the replicas share (budgets) is unreachable and budgets fail
+closed. Status UNAVAILABLE, with RetryInfo. No model call was made.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
 
