@@ -238,7 +238,10 @@ type Usage struct {
 	// or `global`. When the RPC's billed calls ran in different geos, each geo,
 	// comma-separated, in call order (e.g. `global,us`); every call is priced in
 	// its own geo. Empty when no call was billed or the API did not say.
-	InferenceGeo  string `protobuf:"bytes,13,opt,name=inference_geo,json=inferenceGeo,proto3" json:"inference_geo,omitempty"`
+	InferenceGeo string `protobuf:"bytes,13,opt,name=inference_geo,json=inferenceGeo,proto3" json:"inference_geo,omitempty"`
+	// How the calls were billed, as the model API reports `usage.service_tier`:
+	// `batch` for items of a batch (half of every token price), else empty.
+	ServiceTier   string `protobuf:"bytes,14,opt,name=service_tier,json=serviceTier,proto3" json:"service_tier,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -364,6 +367,13 @@ func (x *Usage) GetInferenceGeo() string {
 	return ""
 }
 
+func (x *Usage) GetServiceTier() string {
+	if x != nil {
+		return x.ServiceTier
+	}
+	return ""
+}
+
 var File_tiergate_v1_usage_proto protoreflect.FileDescriptor
 
 const file_tiergate_v1_usage_proto_rawDesc = "" +
@@ -380,7 +390,7 @@ const file_tiergate_v1_usage_proto_rawDesc = "" +
 	"\x14cache_write_5m_nanos\x18\x06 \x01(\x03R\x11cacheWrite5mNanos\x12/\n" +
 	"\x14cache_write_1h_nanos\x18\a \x01(\x03R\x11cacheWrite1hNanos\x12.\n" +
 	"\x13cache_savings_nanos\x18\b \x01(\x03R\x11cacheSavingsNanos\x129\n" +
-	"\x19cache_write_premium_nanos\x18\t \x01(\x03R\x16cacheWritePremiumNanos\"\xb4\x04\n" +
+	"\x19cache_write_premium_nanos\x18\t \x01(\x03R\x16cacheWritePremiumNanos\"\xd7\x04\n" +
 	"\x05Usage\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\x12%\n" +
 	"\x04tier\x18\x02 \x01(\x0e2\x11.tiergate.v1.TierR\x04tier\x12!\n" +
@@ -396,7 +406,8 @@ const file_tiergate_v1_usage_proto_rawDesc = "" +
 	"\battempts\x18\v \x01(\x05R\battempts\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\f \x01(\tR\trequestId\x12#\n" +
-	"\rinference_geo\x18\r \x01(\tR\finferenceGeo*Q\n" +
+	"\rinference_geo\x18\r \x01(\tR\finferenceGeo\x12!\n" +
+	"\fservice_tier\x18\x0e \x01(\tR\vserviceTier*Q\n" +
 	"\x04Tier\x12\x14\n" +
 	"\x10TIER_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tTIER_FAST\x10\x01\x12\x11\n" +
