@@ -23,6 +23,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from tiergate.auth import Authenticator, load_tokens
+from tiergate.batches.service import SERVICE as BATCH_SERVICE
+from tiergate.batches.service import BatchHandlers, add_batch_service
+from tiergate.batches.store import BatchStore, SqliteBatchStore
+from tiergate.batches.worker import BatchWorker
 from tiergate.config import Settings
 from tiergate.ledger import PriceTable
 from tiergate.model_client import ModelClient, upstream_client
@@ -76,6 +80,8 @@ class App:
         self._server: grpc.aio.Server | None = None
         self._model_client: ModelClient | None = None
         self._runner: TaskRunner | None = None
+        self.batch_store: BatchStore | None = None
+        self.batch_worker: BatchWorker | None = None
         self.health = health.aio.HealthServicer()
         self.port = 0
 
@@ -102,6 +108,9 @@ class App:
         # gRPC's own limit sits above ours so an oversized request still gets the rich error
         # (REQUEST_TOO_LARGE); only far larger ones meet gRPC's bare RESOURCE_EXHAUSTED.
         size = self.settings.max_message_bytes + 1024 * 1024
+        if self.settings.batch_dir:
+            # CreateBatch carries many items; task RPCs still check their own, smaller limit.
+            size = max(size, self.settings.batch_max_bytes + 1024 * 1024)
         # Every call admission control may hold (in flight plus queued, per tier), with room.
         held = (self.settings.max_concurrency + self.settings.max_queue) * len(Tier)
         pending = max(3000, 2 * held)
@@ -133,10 +142,29 @@ class App:
             ],
         )
         add_task_service(runner, server)
+        services = [SERVICE_NAME]
+        if self.settings.batch_dir:
+            self.batch_store = SqliteBatchStore(Path(self.settings.batch_dir))
+            self.batch_worker = BatchWorker(
+                self.batch_store,
+                upstream_client(api_key=api_key, base_url=base_url, settings=self.settings),
+                runner,
+                self.settings,
+                self.prices,
+            )
+            handlers = BatchHandlers(
+                self.batch_store,
+                self.batch_worker,
+                self.settings,
+                self.prices,
+                self._authenticator,
+            )
+            add_batch_service(handlers, server)
+            services.append(BATCH_SERVICE.full_name)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (
-                SERVICE_NAME,
+                *services,
                 health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
                 reflection.SERVICE_NAME,
             ),
@@ -157,7 +185,9 @@ class App:
         self.telemetry.start_metrics(self.settings.host, self.settings.metrics_port)
         await server.start()
         self._server = server
-        for name in ("", SERVICE_NAME):
+        if self.batch_worker is not None:
+            self.batch_worker.start()
+        for name in ("", *services):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info(
             "serving",
@@ -168,6 +198,7 @@ class App:
             tls=credentials is not None,
             mtls=bool(self.settings.tls_client_ca_file),
             auth=bool(self.settings.auth_tokens_file),
+            batches=self.settings.batch_dir or "off",
         )
         return self.port
 
@@ -191,6 +222,10 @@ class App:
         until = asyncio.get_running_loop().time() + grace_s
         if self._server is not None:
             await self._server.stop(grace_s)
+        if self.batch_worker is not None:
+            await self.batch_worker.stop()
+        if self.batch_store is not None:
+            self.batch_store.close()
         if self.shadow is not None:
             await self.shadow.close()
         if self._model_client is not None:

@@ -6,7 +6,8 @@ Routes:
 - The Message Batches API (:mod:`tiergate.emulator.batches`), answered asynchronously.
 - ``POST /_emulator/faults`` (a JSON list of faults), ``POST /_emulator/script`` (a JSON list of
   scripted replies, or one), ``POST /_emulator/batch_script`` (a JSON list of batch item
-  outcomes: ``succeeded``, ``errored``, ``expired``, ``canceled``), ``GET /_emulator/requests`` (recorded bodies, newest last),
+  outcomes: ``succeeded``, ``errored``, ``expired``, ``canceled``), ``GET /_emulator/requests``
+  (recorded bodies, newest last),
   ``POST /_emulator/reset`` and ``GET /_emulator/health``.
 
 Every response carries ``request-id`` and ``x-tiergate-emulator: 1``; message ids start with
@@ -377,9 +378,7 @@ class Emulator:
         self.script(*scripts)
         return self._control({"queued": len(scripts), "pending": self.scripts.pending()})
 
-    async def _post_batch_script(
-        self, request: web.Request, request_id: str
-    ) -> web.StreamResponse:
+    async def _post_batch_script(self, request: web.Request, request_id: str) -> web.StreamResponse:
         data = await self._body(request)
         if not isinstance(data, list) or not all(isinstance(item, str) for item in data):
             raise invalid_request("expected a JSON list of batch item outcomes")

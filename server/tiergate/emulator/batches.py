@@ -172,8 +172,8 @@ class BatchQueue:
             message["usage"]["service_tier"] = "batch"
             return {"type": "succeeded", "message": message}
         if outcome == "errored":
-            error = ApiError(500, "api_error", "Internal server error")
-            return {"type": "errored", "error": error.body(f"req_emu_{uuid.uuid4().hex[:24]}")}
+            failure = ApiError(500, "api_error", "Internal server error")
+            return {"type": "errored", "error": failure.body(f"req_emu_{uuid.uuid4().hex[:24]}")}
         return {"type": outcome}
 
 
