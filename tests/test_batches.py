@@ -14,7 +14,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from tests.harness import BackgroundLoop, Upstream
-from tests.samples import SAMPLES, TICKET_LABELS
+from tests.samples import SAMPLES, TICKET_LABELS, long_policy
 from tiergate.app import App
 from tiergate.emulator import Script
 from tiergate.v1 import batch_service_pb2 as bpb
@@ -98,3 +98,205 @@ class TestEveryTask:
             assert result.usage == usage
         sent = [r for r in upstream.requests]
         assert len(sent) == 6
+
+
+def details(status: status_pb2.Status) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for packed in status.details:
+        for kind in (error_details_pb2.ErrorInfo, error_details_pb2.BadRequest):
+            message = kind()
+            if packed.Unpack(message):
+                found[kind.__name__] = message
+    return found
+
+
+class TestBatchPrice:
+    def test_every_category_costs_exactly_half_the_interactive_price(
+        self,
+        batches: batch_service_pb2_grpc.BatchServiceStub,
+        channel_to: grpc.Channel,
+        upstream: Upstream,
+    ) -> None:
+        """Two items sharing a long cached prefix, from the same (empty) cache state: the batch
+        bills the same tokens as two interactive calls (a write, then a read: caching applies
+        inside the batch) and exactly half the nanos in every category; the batch's total is
+        the sum of its items."""
+        requests = [
+            pb.ClassifyRequest(text=text, labels=TICKET_LABELS, instructions=long_policy())
+            for text in ("I was charged twice.", "The app crashes on start.")
+        ]
+        tasks = task_service_pb2_grpc.TaskServiceStub(channel_to)
+        interactive = [tasks.Classify(request).usage for request in requests]
+        assert interactive[0].cache_creation_input_tokens > 0
+        assert interactive[1].cache_read_input_tokens > 0
+        upstream.reset()
+        items = [item(f"c{i}", request) for i, request in enumerate(requests)]
+        created = batches.CreateBatch(bpb.CreateBatchRequest(items=items))
+        batch = wait_ended(batches, created.name)
+        results = all_results(batches, created.name)
+        for result, full in zip(results, interactive, strict=True):
+            usage = result.classify.usage
+            for tokens in (
+                "input_tokens",
+                "cache_creation_input_tokens",
+                "cache_creation_5m_input_tokens",
+                "cache_read_input_tokens",
+                "output_tokens",
+            ):
+                assert getattr(usage, tokens) == getattr(full, tokens), tokens
+            for nanos in (
+                "input_nanos",
+                "cache_write_nanos",
+                "cache_write_5m_nanos",
+                "cache_read_nanos",
+                "output_nanos",
+                "total_nanos",
+                "cache_savings_nanos",
+                "cache_write_premium_nanos",
+            ):
+                assert getattr(usage.cost, nanos) * 2 == getattr(full.cost, nanos), nanos
+            assert usage.service_tier == "batch" and full.service_tier == ""
+        total = sum(r.classify.usage.cost.total_nanos for r in results)
+        assert batch.usage.cost.total_nanos == total > 0
+        assert batch.usage.service_tier == "batch"
+
+    def test_the_batch_total_is_the_sum_of_its_items(
+        self, batches: batch_service_pb2_grpc.BatchServiceStub
+    ) -> None:
+        """Across tiers and items, ``Batch.usage`` is the exact sum of every item's usage."""
+        items = [item(f"n{i}", request) for i, request in enumerate(SAMPLES.values())]
+        created = batches.CreateBatch(bpb.CreateBatchRequest(items=items))
+        batch = wait_ended(batches, created.name)
+        results = all_results(batches, created.name, size=100)
+        assert batch.usage.cost.total_nanos == sum(r.usage.cost.total_nanos for r in results)
+        assert batch.usage.output_tokens == sum(r.usage.output_tokens for r in results)
+        assert batch.usage.billed_calls == 6
+        assert batch.usage.model == ""  # two tiers: no single model to name
+
+
+class TestInvalidItems:
+    def test_an_invalid_item_refuses_the_whole_batch_naming_each_field(
+        self, batches: batch_service_pb2_grpc.BatchServiceStub, upstream: Upstream
+    ) -> None:
+        """Every bad item is named by index and field path; nothing reaches upstream."""
+        bad_labels = pb.ClassifyRequest(
+            text="hello", labels=[pb.Label(name=""), *TICKET_LABELS[:1]]
+        )
+        items = [
+            item("ok", SAMPLES["Classify"]),
+            item("bad", bad_labels),
+            bpb.BatchItem(custom_id="empty"),
+            item("ok", SAMPLES["Moderate"]),
+            item("no spaces allowed", SAMPLES["Moderate"]),
+        ]
+        with pytest.raises(grpc.RpcError) as caught:
+            batches.CreateBatch(bpb.CreateBatchRequest(items=items))
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        status = rpc_status.from_call(caught.value)
+        assert status is not None
+        fields = [v.field for v in details(status)["BadRequest"].field_violations]
+        assert "items[1].request.classify.labels[0].name" in fields
+        assert "items[2].request" in fields
+        assert "items[3].custom_id" in fields  # a repeated custom_id
+        assert "items[4].custom_id" in fields
+        assert not any(f.startswith("items[0]") for f in fields)
+        assert upstream.emulator.batches.batches == {}
+        assert upstream.requests == []
+
+    def test_an_empty_batch_and_an_unknown_name_are_refused(
+        self, batches: batch_service_pb2_grpc.BatchServiceStub
+    ) -> None:
+        """No items is INVALID_ARGUMENT; a name that never existed is NOT_FOUND; a malformed
+        name or page token is INVALID_ARGUMENT."""
+        with pytest.raises(grpc.RpcError) as empty:
+            batches.CreateBatch(bpb.CreateBatchRequest())
+        assert empty.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        with pytest.raises(grpc.RpcError) as missing:
+            batches.GetBatch(bpb.GetBatchRequest(name="batches/abc123"))
+        assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+        with pytest.raises(grpc.RpcError) as malformed:
+            batches.GetBatch(bpb.GetBatchRequest(name="abc123"))
+        assert malformed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        created = batches.CreateBatch(
+            bpb.CreateBatchRequest(items=[item("a", SAMPLES["Moderate"])])
+        )
+        with pytest.raises(grpc.RpcError) as token:
+            batches.ListBatchResults(
+                bpb.ListBatchResultsRequest(parent=created.name, page_token="garbage")
+            )
+        assert token.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def run_in_loop(background: BackgroundLoop, action: Any) -> None:
+    async def call() -> None:
+        action()
+
+    background.run(call())
+
+
+class TestItemOutcomes:
+    def test_expired_errored_and_unusable_items_end_with_their_own_status(
+        self,
+        batches: batch_service_pb2_grpc.BatchServiceStub,
+        upstream: Upstream,
+        background: BackgroundLoop,
+    ) -> None:
+        """Upstream answers out of order; an expired item is DEADLINE_EXCEEDED, an errored one
+        UNAVAILABLE with RetryInfo-free ErrorInfo UPSTREAM_UNAVAILABLE, an unusable output
+        OUTPUT_INVALID with its billed usage; the rest succeed. Every item is counted once."""
+        run_in_loop(
+            background,
+            lambda: upstream.emulator.batches.script(
+                "succeeded", "expired", "errored", "succeeded"
+            ),
+        )
+        upstream.script(
+            Script(text='{"label": "billing", "confidence": 0.75}'), Script(text="not json at all")
+        )
+        request = SAMPLES["Classify"]
+        items = [item(f"i{i}", request) for i in range(4)]
+        created = batches.CreateBatch(bpb.CreateBatchRequest(items=items))
+        batch = wait_ended(batches, created.name)
+        assert batch.state == bpb.Batch.STATE_SUCCEEDED
+        counts = batch.counts
+        assert (counts.succeeded, counts.expired, counts.failed, counts.pending) == (1, 1, 2, 0)
+        ok, expired, errored, unusable = all_results(batches, created.name)
+        assert (ok.classify.label, ok.classify.confidence) == ("billing", 0.75)
+        assert expired.error.code == grpc.StatusCode.DEADLINE_EXCEEDED.value[0]
+        assert not expired.HasField("usage")
+        assert errored.error.code == grpc.StatusCode.UNAVAILABLE.value[0]
+        assert details(errored.error)["ErrorInfo"].reason == "UPSTREAM_UNAVAILABLE"
+        assert details(unusable.error)["ErrorInfo"].reason == "OUTPUT_INVALID"
+        assert unusable.usage.billed_calls == 1 and unusable.usage.cost.total_nanos > 0
+        assert batch.usage.billed_calls == 2
+        assert batch.usage.cost.total_nanos == (
+            ok.usage.cost.total_nanos + unusable.usage.cost.total_nanos
+        )
+
+
+class TestSplitting:
+    def test_a_batch_beyond_the_upstream_limit_is_split(
+        self, background: BackgroundLoop, upstream: Upstream, tmp_path: Path
+    ) -> None:
+        """Five items with at most two per upstream batch make three upstream batches, and
+        the results come back as one batch in item order."""
+        app = start_app(
+            background,
+            upstream,
+            batch_dir=str(tmp_path),
+            batch_poll_s=0.05,
+            batch_upstream_max_items=2,
+        )
+        try:
+            with grpc.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+                stub = batch_service_pb2_grpc.BatchServiceStub(channel)
+                items = [item(f"s{i}", SAMPLES["Moderate"]) for i in range(5)]
+                created = stub.CreateBatch(bpb.CreateBatchRequest(items=items))
+                batch = wait_ended(stub, created.name)
+                results = all_results(stub, created.name, size=100)
+        finally:
+            background.run(app.stop(grace=1))
+        assert batch.counts.succeeded == 5
+        assert [r.index for r in results] == [0, 1, 2, 3, 4]
+        sizes = sorted(len(b.requests) for b in upstream.emulator.batches.batches.values())
+        assert sizes == [1, 2, 2]

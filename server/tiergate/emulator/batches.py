@@ -1,7 +1,7 @@
 """The Message Batches API: ``/v1/messages/batches`` and its results as JSONL.
 
 A batch is answered asynchronously: after ``batch_delay_s`` (``EmulatorConfig``) every request
-is answered in turn by the same path as ``POST /v1/messages`` (validation, faults, scripts,
+is answered in turn (a cancel during the wait cancels them all) by the same path as ``POST /v1/messages`` (validation, faults, scripts,
 prefix cache) without latency or rate limits, and its usage says ``service_tier: "batch"``.
 Results come back in reverse order, since the API promises no order. Tests script an item's
 outcome with :meth:`BatchQueue.script` (``errored``, ``expired``, ``canceled`` or ``succeeded``,
@@ -15,6 +15,7 @@ Routes: ``POST /v1/messages/batches``, ``GET /v1/messages/batches``, ``GET .../{
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import json
 import re
@@ -58,6 +59,7 @@ class _Batch:
     ended_at: datetime.datetime | None = None
     cancel_initiated_at: datetime.datetime | None = None
     worker: asyncio.Task[None] | None = None
+    cancelled: asyncio.Event = field(default_factory=asyncio.Event)
 
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys(("succeeded", "errored", "canceled", "expired"), 0)
@@ -142,6 +144,7 @@ class BatchQueue:
         if batch.status == "in_progress":
             batch.status = "canceling"
             batch.cancel_initiated_at = _now()
+            batch.cancelled.set()
         return batch
 
     def delete(self, batch_id: str) -> None:
@@ -152,7 +155,9 @@ class BatchQueue:
 
     async def _process(self, batch: _Batch) -> None:
         if self._delay_s > 0:
-            await asyncio.sleep(self._delay_s)
+            # A cancel ends the wait: the items not yet reached are cancelled at once.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(batch.cancelled.wait(), self._delay_s)
         for custom_id, params in batch.requests:
             outcome = "canceled" if batch.status == "canceling" else self._next_outcome()
             batch.results.append({"custom_id": custom_id, "result": self._result(outcome, params)})
