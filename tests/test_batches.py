@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import signal
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,10 +16,11 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from tests.harness import BackgroundLoop, Upstream
+from tests.harness import BackgroundLoop, Processes, Upstream, eventually, wait_serving
 from tests.samples import SAMPLES, TICKET_LABELS, long_policy
 from tiergate.app import App
-from tiergate.emulator import Script
+from tiergate.config import Settings
+from tiergate.emulator import Emulator, EmulatorConfig, Script
 from tiergate.v1 import batch_service_pb2 as bpb
 from tiergate.v1 import batch_service_pb2_grpc, task_service_pb2_grpc
 from tiergate.v1 import task_service_pb2 as pb
@@ -87,7 +91,8 @@ class TestEveryTask:
         assert created.item_count == 6
         batch = wait_ended(batches, created.name)
         assert batch.state == bpb.Batch.STATE_SUCCEEDED
-        assert batch.counts.succeeded == 6 and batch.counts.pending == 0
+        assert batch.counts.succeeded == 6
+        assert batch.counts.pending == 0
         results = all_results(batches, created.name)
         assert [r.custom_id for r in results] == [i.custom_id for i in items]
         for result, rpc in zip(results, SAMPLES, strict=True):
@@ -155,7 +160,8 @@ class TestBatchPrice:
                 "cache_write_premium_nanos",
             ):
                 assert getattr(usage.cost, nanos) * 2 == getattr(full.cost, nanos), nanos
-            assert usage.service_tier == "batch" and full.service_tier == ""
+            assert usage.service_tier == "batch"
+            assert full.service_tier == ""
         total = sum(r.classify.usage.cost.total_nanos for r in results)
         assert batch.usage.cost.total_nanos == total > 0
         assert batch.usage.service_tier == "batch"
@@ -267,7 +273,8 @@ class TestItemOutcomes:
         assert errored.error.code == grpc.StatusCode.UNAVAILABLE.value[0]
         assert details(errored.error)["ErrorInfo"].reason == "UPSTREAM_UNAVAILABLE"
         assert details(unusable.error)["ErrorInfo"].reason == "OUTPUT_INVALID"
-        assert unusable.usage.billed_calls == 1 and unusable.usage.cost.total_nanos > 0
+        assert unusable.usage.billed_calls == 1
+        assert unusable.usage.cost.total_nanos > 0
         assert batch.usage.billed_calls == 2
         assert batch.usage.cost.total_nanos == (
             ok.usage.cost.total_nanos + unusable.usage.cost.total_nanos
@@ -300,3 +307,90 @@ class TestSplitting:
         assert [r.index for r in results] == [0, 1, 2, 3, 4]
         sizes = sorted(len(b.requests) for b in upstream.emulator.batches.batches.values())
         assert sizes == [1, 2, 2]
+
+
+class TestCancel:
+    def test_cancelling_ends_the_batch_with_every_unanswered_item_cancelled(
+        self, background: BackgroundLoop, tmp_path: Path
+    ) -> None:
+        """A cancel while upstream has not answered: the batch reports CANCELLING at once,
+        then ends CANCELLED with every item cancelled (status CANCELLED) and nothing billed;
+        cancelling it again changes nothing."""
+        slow = Emulator(EmulatorConfig(batch_delay_s=600))
+        url = background.run(slow.start())
+        app = App(
+            Settings(
+                host="127.0.0.1",
+                port=0,
+                upstream="emulator",
+                batch_dir=str(tmp_path),
+                batch_poll_s=0.05,
+            ),
+            emulator_url=url,
+        )
+        background.run(app.start())
+        try:
+            with grpc.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+                stub = batch_service_pb2_grpc.BatchServiceStub(channel)
+                items = [item(f"x{i}", SAMPLES["Summarize"]) for i in range(3)]
+                created = stub.CreateBatch(bpb.CreateBatchRequest(items=items))
+                cancelling = stub.CancelBatch(bpb.CancelBatchRequest(name=created.name))
+                assert cancelling.state == bpb.Batch.STATE_CANCELLING
+                batch = wait_ended(stub, created.name)
+                again = stub.CancelBatch(bpb.CancelBatchRequest(name=created.name))
+                results = all_results(stub, created.name, size=10)
+        finally:
+            background.run(app.stop(grace=1))
+            background.run(slow.stop())
+        assert batch.state == bpb.Batch.STATE_CANCELLED
+        assert again.state == bpb.Batch.STATE_CANCELLED
+        assert batch.counts.cancelled == 3
+        assert batch.counts.pending == 0
+        assert all(r.error.code == grpc.StatusCode.CANCELLED.value[0] for r in results)
+        assert batch.usage.cost.total_nanos == 0
+        assert batch.HasField("end_time")
+        assert batch.HasField("expire_time")
+
+
+def upstream_batches(processes: Processes) -> list[dict[str, Any]]:
+    with urllib.request.urlopen(f"{processes.emulator_url}/v1/messages/batches") as reply:
+        data: list[dict[str, Any]] = json.load(reply)["data"]
+    return data
+
+
+class TestKilledReplica:
+    def test_a_replica_killed_mid_batch_loses_nothing(self, tmp_path: Path) -> None:
+        """``tiergate serve`` killed with SIGKILL while upstream is still working on its batch,
+        then started again on the same store: the new process takes the batch over (its
+        lease lapsed), collects it without sending it again, and every item is accounted
+        for exactly once."""
+        processes = Processes(
+            emulator_args=("--batch-delay-s", "4"),
+            TIERGATE_BATCH_DIR=str(tmp_path),
+            TIERGATE_BATCH_POLL_S="0.1",
+            TIERGATE_BATCH_LEASE_S="1",
+        )
+        try:
+            wait_serving(processes.port)
+            target = f"127.0.0.1:{processes.port}"
+            items = [item(f"k{i}", SAMPLES["Classify"]) for i in range(20)]
+            with grpc.insecure_channel(target) as channel:
+                stub = batch_service_pb2_grpc.BatchServiceStub(channel)
+                created = stub.CreateBatch(bpb.CreateBatchRequest(items=items))
+            eventually(lambda: upstream_batches(processes) or None, "the upstream batch")
+            processes.server.send_signal(signal.SIGKILL)
+            processes.server.wait()
+            [sent] = upstream_batches(processes)
+            assert sent["processing_status"] == "in_progress"  # the kill was mid-batch
+            processes.server = processes.start_server()
+            wait_serving(processes.port)
+            with grpc.insecure_channel(target) as channel:
+                stub = batch_service_pb2_grpc.BatchServiceStub(channel)
+                batch = wait_ended(stub, created.name)
+                results = all_results(stub, created.name, size=7)
+            assert batch.state == bpb.Batch.STATE_SUCCEEDED
+            assert batch.counts.succeeded == 20
+            assert sorted(r.custom_id for r in results) == sorted(i.custom_id for i in items)
+            assert len(upstream_batches(processes)) == 1  # collected, not sent again
+        finally:
+            processes.close()
