@@ -16,16 +16,15 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from tests.harness import BackgroundLoop, Processes, Upstream, eventually, wait_serving
-from tests.samples import SAMPLES, TICKET_LABELS, long_policy
+from conftest import start_app
+from harness import BackgroundLoop, Processes, Upstream, eventually, wait_serving
+from samples import SAMPLES, TICKET_LABELS, long_policy
 from tiergate.app import App
 from tiergate.config import Settings
 from tiergate.emulator import Emulator, EmulatorConfig, Script
 from tiergate.v1 import batch_service_pb2 as bpb
 from tiergate.v1 import batch_service_pb2_grpc, task_service_pb2_grpc
 from tiergate.v1 import task_service_pb2 as pb
-
-from .conftest import start_app
 
 ENDED = (bpb.Batch.STATE_SUCCEEDED, bpb.Batch.STATE_CANCELLED, bpb.Batch.STATE_FAILED)
 
@@ -50,14 +49,16 @@ def batches(channel_to: grpc.Channel) -> batch_service_pb2_grpc.BatchServiceStub
 
 def item(custom_id: str, request: Message) -> bpb.BatchItem:
     field = type(request).DESCRIPTOR.name.removesuffix("Request").lower()
-    return bpb.BatchItem(custom_id=custom_id, **{field: request})
+    batch_item = bpb.BatchItem(custom_id=custom_id)
+    getattr(batch_item, field).CopyFrom(request)
+    return batch_item
 
 
 def wait_ended(stub: batch_service_pb2_grpc.BatchServiceStub, name: str) -> bpb.Batch:
     """The batch once it has ended; the bound is a failure, not a timing."""
     give_up = time.monotonic() + 30
     while time.monotonic() < give_up:
-        batch = stub.GetBatch(bpb.GetBatchRequest(name=name))
+        batch: bpb.Batch = stub.GetBatch(bpb.GetBatchRequest(name=name))
         if batch.state in ENDED:
             return batch
         time.sleep(0.02)
