@@ -20,6 +20,7 @@ from conftest import start_app
 from harness import BackgroundLoop, Processes, Upstream, eventually, wait_serving
 from samples import SAMPLES, TICKET_LABELS, long_policy
 from tiergate.app import App
+from tiergate.client import ENDED_STATES, AsyncTaskClient, TaskClient, batch_item
 from tiergate.config import Settings
 from tiergate.emulator import Emulator, EmulatorConfig, Script
 from tiergate.v1 import batch_service_pb2 as bpb
@@ -395,3 +396,37 @@ class TestKilledReplica:
             assert len(upstream_batches(processes)) == 1  # collected, not sent again
         finally:
             processes.close()
+
+
+class TestPythonClient:
+    def test_sync_and_async_helpers_cover_every_batch_rpc(
+        self, batch_app: App, background: BackgroundLoop
+    ) -> None:
+        """``create_batch``, ``get_batch``, ``batch_results`` (every page) and ``cancel_batch``
+        on both clients; a request that is no task request is refused before sending."""
+        target = f"127.0.0.1:{batch_app.port}"
+        items = [batch_item(f"p{i}", SAMPLES["Moderate"]) for i in range(3)]
+        with TaskClient(target) as client:
+            created = client.create_batch(items)
+            give_up = time.monotonic() + 30
+            while client.get_batch(created.name).state not in ENDED_STATES:
+                assert time.monotonic() < give_up, "the batch never ended"
+                time.sleep(0.02)
+            results = list(client.batch_results(created.name, page_size=2))
+            ended = client.cancel_batch(created.name)  # too late: nothing changes
+        assert [r.custom_id for r in results] == ["p0", "p1", "p2"]
+        assert all(r.WhichOneof("result") == "moderate" for r in results)
+        assert ended.state == bpb.Batch.STATE_SUCCEEDED
+
+        async def run_async() -> tuple[bpb.Batch, list[bpb.BatchResult]]:
+            async with AsyncTaskClient(target) as client:
+                made = await client.create_batch(items[:1])
+                cancelled = await client.cancel_batch(made.name)
+                got = await client.get_batch(made.name)
+                assert got.name == made.name
+                return cancelled, [r async for r in client.batch_results(made.name)]
+
+        cancelled, _ = background.run(run_async())
+        assert cancelled.state in (bpb.Batch.STATE_CANCELLING, bpb.Batch.STATE_SUCCEEDED)
+        with pytest.raises(TypeError):
+            batch_item("x", bpb.GetBatchRequest())
