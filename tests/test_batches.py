@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -430,3 +432,69 @@ class TestPythonClient:
         assert cancelled.state in (bpb.Batch.STATE_CANCELLING, bpb.Batch.STATE_SUCCEEDED)
         with pytest.raises(TypeError):
             batch_item("x", bpb.GetBatchRequest())
+
+
+def tiergate(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tiergate.cli", "batch", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+class TestBatchCommands:
+    def test_submit_wait_status_results_and_cancel(self, batch_app: App, tmp_path: Path) -> None:
+        """``submit --wait`` sends every line (custom ids from the file or the line number),
+        waits and prints the summary; ``results --json`` prints one JSON line per item in
+        order; ``status`` and ``cancel`` print the batch."""
+        data = tmp_path / "tickets.jsonl"
+        labels = [{"name": label.name} for label in TICKET_LABELS]
+        lines = [
+            {"custom_id": "t-1", "text": "I was charged twice.", "labels": labels},
+            {"text": "The app crashes when I log in.", "labels": labels},
+        ]
+        data.write_text("\n".join(json.dumps(line) for line in lines) + "\n\n")
+        target = f"127.0.0.1:{batch_app.port}"
+        submitted = tiergate(
+            "submit",
+            "Classify",
+            "--data",
+            str(data),
+            "--wait",
+            "--poll",
+            "0.05",
+            "--target",
+            target,
+        )
+        assert submitted.returncode == 0, submitted.stderr
+        name, summary = submitted.stdout.splitlines()
+        assert name.startswith("batches/")
+        assert "SUCCEEDED" in summary
+        assert "2 succeeded" in summary
+        results = tiergate("results", name, "--json", "--target", target)
+        assert results.returncode == 0, results.stderr
+        rows = [json.loads(line) for line in results.stdout.splitlines()]
+        assert [row["custom_id"] for row in rows] == ["t-1", "line-2"]
+        assert all(row["classify"]["usage"]["service_tier"] == "batch" for row in rows)
+        status = tiergate("status", name, "--json", "--target", target)
+        assert json.loads(status.stdout)["state"] == "STATE_SUCCEEDED"
+        cancel = tiergate("cancel", name, "--target", target)
+        assert cancel.returncode == 0
+        assert "SUCCEEDED" in cancel.stdout
+
+    def test_a_bad_line_and_an_invalid_item_are_named(self, batch_app: App, tmp_path: Path) -> None:
+        """A line that is no request stops before sending (exit 2, naming file and line); an
+        item the server refuses is named by its custom_id and field (exit 1)."""
+        target = f"127.0.0.1:{batch_app.port}"
+        broken = tmp_path / "broken.jsonl"
+        broken.write_text('{"text": "ok", "labels": [{"name": "a"}]}\n{"nonsense": 1}\n')
+        refused = tiergate("submit", "Classify", "--data", str(broken), "--target", target)
+        assert refused.returncode == 2
+        assert f"{broken}:2:" in refused.stderr
+        invalid = tmp_path / "invalid.jsonl"
+        invalid.write_text('{"custom_id": "bad-one", "text": "hi", "labels": [{"name": ""}]}\n')
+        rejected = tiergate("submit", "Classify", "--data", str(invalid), "--target", target)
+        assert rejected.returncode == 1
+        assert "bad-one: items[0].request.classify.labels[0].name" in rejected.stderr

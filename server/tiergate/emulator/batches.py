@@ -1,8 +1,9 @@
 """The Message Batches API: ``/v1/messages/batches`` and its results as JSONL.
 
-A batch is answered asynchronously: after ``batch_delay_s`` (``EmulatorConfig``) every request
-is answered in turn (a cancel during the wait cancels them all) by the same path as ``POST /v1/messages`` (validation, faults, scripts,
-prefix cache) without latency or rate limits, and its usage says ``service_tier: "batch"``.
+A batch is answered asynchronously: after ``batch_delay_s`` (``EmulatorConfig``; a cancel
+during the wait cancels every item) each request is answered in turn by the same path as
+``POST /v1/messages`` (validation, faults, scripts, prefix cache) without latency or rate
+limits, and its usage says ``service_tier: "batch"``.
 Results come back in reverse order, since the API promises no order. Tests script an item's
 outcome with :meth:`BatchQueue.script` (``errored``, ``expired``, ``canceled`` or ``succeeded``,
 FIFO over items in the order they are processed); a cancelled batch cancels the items it has
