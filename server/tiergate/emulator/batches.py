@@ -101,9 +101,8 @@ class BatchQueue:
         self._outcomes.extend(outcome for outcome in outcomes if outcome in OUTCOMES)
 
     def clear(self) -> None:
-        for batch in self.batches.values():
-            if batch.worker is not None:
-                batch.worker.cancel()
+        # Running workers finish on their own: clear() may be called from another thread,
+        # where cancelling a task is not safe. Their batches are no longer listed.
         self.batches.clear()
         self._outcomes.clear()
 
