@@ -498,3 +498,38 @@ class TestBatchCommands:
         rejected = tiergate("submit", "Classify", "--data", str(invalid), "--target", target)
         assert rejected.returncode == 1
         assert "bad-one: items[0].request.classify.labels[0].name" in rejected.stderr
+
+
+class TestRetention:
+    def test_an_ended_batch_is_deleted_after_the_retention_period(
+        self, background: BackgroundLoop, upstream: Upstream, tmp_path: Path
+    ) -> None:
+        """With a retention of a millisecond, the worker's next pass deletes the ended batch,
+        results and all: the name is then NOT_FOUND."""
+        app = start_app(
+            background,
+            upstream,
+            batch_dir=str(tmp_path),
+            batch_poll_s=0.05,
+            batch_retention_s=0.001,
+        )
+        try:
+            with grpc.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+                stub = batch_service_pb2_grpc.BatchServiceStub(channel)
+                created = stub.CreateBatch(
+                    bpb.CreateBatchRequest(items=[item("r", SAMPLES["Moderate"])])
+                )
+
+                def gone() -> bool | None:
+                    try:
+                        stub.GetBatch(bpb.GetBatchRequest(name=created.name))
+                    except grpc.RpcError as err:
+                        return True if err.code() == grpc.StatusCode.NOT_FOUND else None
+                    return None
+
+                eventually(gone, "the batch deleted")
+                assert app.batch_store is not None
+                assert app.batch_store.results(created.name.removeprefix("batches/"), -1, 10) == []
+        finally:
+            background.run(app.stop(grace=1))
+        assert len(upstream.emulator.batches.batches) == 1  # it did run before it was deleted
