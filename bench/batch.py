@@ -117,13 +117,16 @@ async def _interactive(target: str, requests: list[pb.ClassifyRequest]) -> dict[
 def batch_scenario(items: int = ITEMS) -> dict[str, Any]:
     """The batch end to end, then the same items interactively, each from an empty cache."""
     requests = tickets(items)
-    with tempfile.TemporaryDirectory() as store, EmulatorProcess() as upstream:
-        with ServerProcess(
+    with (
+        tempfile.TemporaryDirectory() as store,
+        EmulatorProcess() as upstream,
+        ServerProcess(
             upstream.url, batch_dir=store, batch_poll_s=_POLL_S, max_message_bytes=8 << 20
-        ) as server:
-            batch = _through_batch(server, requests)
-            upstream.reset()
-            interactive = asyncio.run(_interactive(server.target, requests))
+        ) as server,
+    ):
+        batch = _through_batch(server, requests)
+        upstream.reset()
+        interactive = asyncio.run(_interactive(server.target, requests))
     saved = 1 - batch["cost_nanos"] / interactive["cost_nanos"] if interactive["cost_nanos"] else 0
     return {
         "batch": batch,

@@ -17,7 +17,7 @@ from tiergate.emulator import EmulatorConfig
 from tiergate.emulator.testing import ThreadedEmulator
 
 HAIKU = "claude-haiku-4-5"
-PARAMS = {"model": HAIKU, "max_tokens": 64, "messages": [{"role": "user", "content": "Hello"}]}
+PARAMS: dict[str, Any] = {"model": HAIKU, "max_tokens": 64, "messages": [{"role": "user", "content": "Hello"}]}
 
 
 def requests(count: int, params: dict[str, Any] | None = None) -> list[Any]:
@@ -72,10 +72,8 @@ class TestProcessing:
         """Scripted expired, errored and canceled items end that way; a request whose params
         the Messages API would reject errors alone (invalid_request_error)."""
         post(f"{served.base_url}/_emulator/batch_script", ["expired", "errored", "canceled"])
-        bad = {**PARAMS, "max_tokens": 0}
-        batch = client.messages.batches.create(
-            requests=[*requests(3), {"custom_id": "bad", "params": bad}]
-        )
+        bad: Any = {"custom_id": "bad", "params": {**PARAMS, "max_tokens": 0}}
+        batch = client.messages.batches.create(requests=[*requests(3), bad])
         done = ended(client, batch.id)
         counts = done.request_counts
         assert (counts.expired, counts.errored, counts.canceled) == (1, 2, 1)
@@ -90,12 +88,13 @@ class TestProcessing:
 class TestLimits:
     def test_custom_ids_must_be_unique_and_well_formed(self, client: anthropic.Anthropic) -> None:
         """A repeated or malformed custom_id, or no requests, is a 400 for the whole batch."""
-        for bad in (
+        cases: list[list[Any]] = [
             [*requests(1), *requests(1)],
             [{"custom_id": "has space", "params": PARAMS}],
             [{"custom_id": "x" * 65, "params": PARAMS}],
             [],
-        ):
+        ]
+        for bad in cases:
             with pytest.raises(anthropic.BadRequestError):
                 client.messages.batches.create(requests=bad)
 
