@@ -17,7 +17,11 @@ from tiergate.emulator import EmulatorConfig
 from tiergate.emulator.testing import ThreadedEmulator
 
 HAIKU = "claude-haiku-4-5"
-PARAMS: dict[str, Any] = {"model": HAIKU, "max_tokens": 64, "messages": [{"role": "user", "content": "Hello"}]}
+PARAMS: dict[str, Any] = {
+    "model": HAIKU,
+    "max_tokens": 64,
+    "messages": [{"role": "user", "content": "Hello"}],
+}
 
 
 def requests(count: int, params: dict[str, Any] | None = None) -> list[Any]:
