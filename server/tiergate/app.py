@@ -23,6 +23,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from tiergate.auth import Authenticator, load_tokens
+from tiergate.batches.redis_store import RedisBatchStore
 from tiergate.batches.service import SERVICE as BATCH_SERVICE
 from tiergate.batches.service import BatchHandlers, add_batch_service
 from tiergate.batches.store import BatchStore, SqliteBatchStore
@@ -108,7 +109,8 @@ class App:
         # gRPC's own limit sits above ours so an oversized request still gets the rich error
         # (REQUEST_TOO_LARGE); only far larger ones meet gRPC's bare RESOURCE_EXHAUSTED.
         size = self.settings.max_message_bytes + 1024 * 1024
-        if self.settings.batch_dir:
+        batches_on = bool(self.settings.batch_dir or self.settings.batch_redis_url)
+        if batches_on:
             # CreateBatch carries many items; task RPCs still check their own, smaller limit.
             size = max(size, self.settings.batch_max_bytes + 1024 * 1024)
         # Every call admission control may hold (in flight plus queued, per tier), with room.
@@ -143,8 +145,12 @@ class App:
         )
         add_task_service(runner, server)
         services = [SERVICE_NAME]
-        if self.settings.batch_dir:
-            self.batch_store = SqliteBatchStore(Path(self.settings.batch_dir))
+        if batches_on:
+            self.batch_store = (
+                RedisBatchStore(self.settings.batch_redis_url)
+                if self.settings.batch_redis_url
+                else SqliteBatchStore(Path(self.settings.batch_dir))
+            )
             self.batch_worker = BatchWorker(
                 self.batch_store,
                 upstream_client(api_key=api_key, base_url=base_url, settings=self.settings),
@@ -198,7 +204,8 @@ class App:
             tls=credentials is not None,
             mtls=bool(self.settings.tls_client_ca_file),
             auth=bool(self.settings.auth_tokens_file),
-            batches=self.settings.batch_dir or "off",
+            batches=("redis" if self.settings.batch_redis_url else self.settings.batch_dir)
+            or "off",
         )
         return self.port
 

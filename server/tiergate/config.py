@@ -98,6 +98,9 @@ class Settings:
     batch_dir: str = ""
     """Directory of the embedded batch store (SQLite); empty: BatchService is not served. One
     replica only: several replicas need a shared store."""
+    batch_redis_url: str = ""
+    """``redis://host:port/db`` of a batch store shared by every replica; when set it replaces
+    ``batch_dir`` (several replicas then serve and finish batches together)."""
     batch_poll_s: float = 5.0
     """How often the batch worker polls running upstream batches."""
     batch_lease_s: float = 60.0

@@ -2,8 +2,8 @@
 
 Replicas keep nothing of a batch in memory that a restart would lose: every step the worker
 takes is written here first. :class:`BatchStore` is the interface; :class:`SqliteBatchStore`
-is the embedded default on local disk (``TIERGATE_BATCH_DIR``), for one replica. Several
-replicas need a store they share; a Redis implementation of the same interface is the plan.
+is the embedded default on local disk (``TIERGATE_BATCH_DIR``), for one replica; several
+replicas share :class:`~tiergate.batches.redis_store.RedisBatchStore`.
 Leases say which replica works on a batch: one whose lease lapsed is taken over.
 """
 
