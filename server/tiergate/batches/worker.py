@@ -18,6 +18,7 @@ from typing import Any
 
 import anthropic
 import structlog
+from anthropic.types.messages import MessageBatchIndividualResponse
 
 from tiergate import errors, status, upstream_errors
 from tiergate.config import Settings
@@ -114,7 +115,7 @@ class BatchWorker:
             self._store.finish(batch_id, state, time.time())
             log.info("batch.ended", batch=batch_id, state=state)
 
-    async def _send(self, batch_id: str, chunk: Chunk) -> None:
+    def _requests(self, batch_id: str, chunk: Chunk) -> list[Any]:
         requests: list[Any] = []
         for item in self._store.items(batch_id, chunk.number):
             task = TASKS[item.task]
@@ -122,6 +123,12 @@ class BatchWorker:
             requests.append(
                 {"custom_id": f"{intake.UPSTREAM_ID_PREFIX}{item.index}", "params": params}
             )
+        return requests
+
+    async def _send(self, batch_id: str, chunk: Chunk) -> None:
+        # Rendering (and, in _collect, checking) up to 100,000 items is CPU work: off the event
+        # loop, so the task RPCs this replica serves meanwhile are not held up.
+        requests = await asyncio.to_thread(self._requests, batch_id, chunk)
         sent = await self._client.messages.batches.create(requests=requests)
         self._store.update_chunk(batch_id, _with(chunk, state="submitted", upstream_id=sent.id))
         log.info(
@@ -132,12 +139,21 @@ class BatchWorker:
         upstream = await self._client.messages.batches.retrieve(chunk.upstream_id)
         if upstream.processing_status != "ended":
             return
+        answers = [a async for a in await self._client.messages.batches.results(chunk.upstream_id)]
+        outcomes = await asyncio.to_thread(self._outcomes, batch_id, chunk, answers)
+        await asyncio.to_thread(self._store.record, batch_id, chunk.number, outcomes)
+        log.info("batch.collected", batch=batch_id, chunk=chunk.number, items=len(outcomes))
+
+    def _outcomes(
+        self, batch_id: str, chunk: Chunk, answers: list[MessageBatchIndividualResponse]
+    ) -> list[ItemOutcome]:
+        """One outcome per item of ``chunk``, whatever the results said or left out."""
         items = {i.index: i for i in self._store.items(batch_id, chunk.number)}
         outcomes: dict[int, ItemOutcome] = {}
-        async for answer in await self._client.messages.batches.results(chunk.upstream_id):
+        for answer in answers:
             index = _index(answer.custom_id)
             item = items.get(index)
-            if item is None:
+            if item is None or index in outcomes:
                 log.warning("batch.unknown_result", batch=batch_id, custom_id=answer.custom_id)
                 continue
             outcomes[index] = outcome_of(item, answer, self._runner)
@@ -146,8 +162,7 @@ class BatchWorker:
         for index, item in items.items():
             if index not in outcomes:
                 outcomes[index] = failed(item, "failed", status.to_status(missing))
-        self._store.record(batch_id, chunk.number, list(outcomes.values()))
-        log.info("batch.collected", batch=batch_id, chunk=chunk.number, items=len(outcomes))
+        return list(outcomes.values())
 
     def _fail(self, batch_id: str, err: errors.TiergateError) -> None:
         log.warning("batch.failed", batch=batch_id, reason=err.reason)
