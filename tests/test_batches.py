@@ -533,3 +533,20 @@ class TestRetention:
         finally:
             background.run(app.stop(grace=1))
         assert len(upstream.emulator.batches.batches) == 1  # it did run before it was deleted
+
+
+class TestProgressBar:
+    def test_the_bar_shows_items_done_and_cost_so_far(self) -> None:
+        """Done is every item no longer pending; the bar fills in proportion; the cost is the
+        batch's total so far in dollars."""
+        from tiergate.cli_batch import _bar
+
+        batch = bpb.Batch(item_count=4, counts=bpb.BatchCounts(pending=3, succeeded=1))
+        batch.usage.cost.total_nanos = 1_500_000
+        line = _bar(batch)
+        assert line.startswith("[" + "#" * 7 + "." * 23 + "]")
+        assert "1/4 items" in line
+        assert "$0.001500" in line
+        batch.counts.pending = 0
+        batch.counts.failed = 3
+        assert _bar(batch).startswith("[" + "#" * 30 + "]")

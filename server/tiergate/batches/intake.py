@@ -9,6 +9,7 @@ never pays for half a batch. Valid items are rendered exactly as the unary path 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import uuid
@@ -108,7 +109,7 @@ def take(
     chunks = split(sizes, settings.batch_upstream_max_items, settings.batch_upstream_max_bytes)
     for chunk in chunks:
         for i in range(chunk.first, chunk.last + 1):
-            records[i] = ItemRecord(**{**records[i].__dict__, "chunk": chunk.number})
+            records[i] = dataclasses.replace(records[i], chunk=chunk.number)
     return Intake(batch_id=uuid.uuid4().hex, items=records, chunks=chunks)
 
 

@@ -11,6 +11,7 @@ cancel) run in MULTI transactions or Lua scripts, so replicas never see half a s
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from collections.abc import Sequence
 from typing import Any, cast
@@ -172,7 +173,7 @@ class RedisBatchStore:
                     for name, value in zip(_TOKENS, (*o.tokens, o.billed_calls), strict=True):
                         field = _SEP.join((o.model, o.inference_geo, name))
                         pipe.hincrby(_key(batch_id, "billed"), field, value)
-            pipe.hset(chunks, chunk, _chunk_json(_with_state(collected, "collected")))
+            pipe.hset(chunks, chunk, _chunk_json(dataclasses.replace(collected, state="collected")))
             pipe.execute()
 
     def request_cancel(self, batch_id: str, now: float) -> BatchRecord | None:
@@ -226,10 +227,6 @@ def _chunk_json(chunk: Chunk) -> str:
 def _chunk(number: int, raw: bytes) -> Chunk:
     data: dict[str, Any] = json.loads(raw)
     return Chunk(number, **data)
-
-
-def _with_state(chunk: Chunk, state: Any) -> Chunk:
-    return Chunk(chunk.number, chunk.first, chunk.last, state, chunk.upstream_id, chunk.cancel_sent)
 
 
 def _item_json(item: ItemRecord) -> str:

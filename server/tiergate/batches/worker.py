@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 import uuid
 from typing import Any
@@ -105,7 +106,7 @@ class BatchWorker:
                 continue
             if batch.cancel_requested and not chunk.cancel_sent:
                 await self._client.messages.batches.cancel(chunk.upstream_id)
-                self._store.update_chunk(batch_id, _with(chunk, cancel_sent=True))
+                self._store.update_chunk(batch_id, dataclasses.replace(chunk, cancel_sent=True))
             if chunk.state == "new":
                 await self._send(batch_id, chunk)
             else:
@@ -130,7 +131,9 @@ class BatchWorker:
         # loop, so the task RPCs this replica serves meanwhile are not held up.
         requests = await asyncio.to_thread(self._requests, batch_id, chunk)
         sent = await self._client.messages.batches.create(requests=requests)
-        self._store.update_chunk(batch_id, _with(chunk, state="submitted", upstream_id=sent.id))
+        self._store.update_chunk(
+            batch_id, dataclasses.replace(chunk, state="submitted", upstream_id=sent.id)
+        )
         log.info(
             "batch.sent", batch=batch_id, chunk=chunk.number, upstream=sent.id, items=len(requests)
         )
@@ -169,10 +172,6 @@ class BatchWorker:
         self._store.finish(
             batch_id, "FAILED", time.time(), status.to_status(err).SerializeToString()
         )
-
-
-def _with(chunk: Chunk, **changes: Any) -> Chunk:
-    return Chunk(**{**chunk.__dict__, **changes})
 
 
 def _index(custom_id: str) -> int:

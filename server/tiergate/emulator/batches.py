@@ -61,6 +61,8 @@ class _Batch:
     cancel_initiated_at: datetime.datetime | None = None
     worker: asyncio.Task[None] | None = None
     cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+    dropped: bool = False
+    """Set by a reset: the worker stops before answering another item."""
 
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys(("succeeded", "errored", "canceled", "expired"), 0)
@@ -101,8 +103,10 @@ class BatchQueue:
         self._outcomes.extend(outcome for outcome in outcomes if outcome in OUTCOMES)
 
     def clear(self) -> None:
-        # Running workers finish on their own: clear() may be called from another thread,
-        # where cancelling a task is not safe. Their batches are no longer listed.
+        # clear() may be called from another thread, where cancelling a task is not safe: each
+        # worker sees its batch dropped and stops before it takes another script or outcome.
+        for batch in self.batches.values():
+            batch.dropped = True
         self.batches.clear()
         self._outcomes.clear()
 
@@ -159,6 +163,8 @@ class BatchQueue:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(batch.cancelled.wait(), self._delay_s)
         for custom_id, params in batch.requests:
+            if batch.dropped:
+                return
             outcome = "canceled" if batch.status == "canceling" else self._next_outcome()
             batch.results.append({"custom_id": custom_id, "result": self._result(outcome, params)})
             await asyncio.sleep(0)  # other requests (polls, cancels) get their turn
