@@ -22,6 +22,7 @@ from conftest import start_app
 from harness import BackgroundLoop, Processes, Upstream, eventually, wait_serving
 from samples import SAMPLES, TICKET_LABELS, long_policy
 from tiergate.app import App
+from tiergate.batches.store import SqliteBatchStore
 from tiergate.client import ENDED_STATES, AsyncTaskClient, TaskClient, batch_item
 from tiergate.config import Settings
 from tiergate.emulator import Emulator, EmulatorConfig, Script
@@ -381,7 +382,16 @@ class TestKilledReplica:
             with grpc.insecure_channel(target) as channel:
                 stub = batch_service_pb2_grpc.BatchServiceStub(channel)
                 created = stub.CreateBatch(bpb.CreateBatchRequest(items=items))
-            eventually(lambda: upstream_batches(processes) or None, "the upstream batch")
+            # Kill once the store says the upstream batch was sent (what a restart resumes).
+            store = SqliteBatchStore(tmp_path)
+            batch_id = created.name.removeprefix("batches/")
+            try:
+                eventually(
+                    lambda: store.chunks(batch_id)[0].state == "submitted" or None,
+                    "the upstream batch recorded",
+                )
+            finally:
+                store.close()
             processes.server.send_signal(signal.SIGKILL)
             processes.server.wait()
             [sent] = upstream_batches(processes)
