@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,33 +23,6 @@ from tiergate.batches.store import (
     SqliteBatchStore,
 )
 from tiergate.client import ENDED_STATES, TaskClient, batch_item
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    """A throwaway ``redis-server`` on a free loopback port, without persistence."""
-    server = shutil.which("redis-server")
-    if server is None:
-        pytest.skip("redis-server is not installed (.ci/run installs it)")
-    port = free_port()
-    process = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-    give_up = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            assert time.monotonic() < give_up, "redis-server never answered"
-            time.sleep(0.02)
-    client.close()
-    yield url
-    process.terminate()
-    process.wait()
 
 
 @pytest.fixture(params=["sqlite", "redis"])

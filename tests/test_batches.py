@@ -14,6 +14,7 @@ from typing import Any
 
 import grpc
 import pytest
+import redis
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
@@ -22,7 +23,8 @@ from conftest import start_app
 from harness import BackgroundLoop, Processes, Upstream, eventually, wait_serving
 from samples import SAMPLES, TICKET_LABELS, long_policy
 from tiergate.app import App
-from tiergate.batches.store import SqliteBatchStore
+from tiergate.batches.redis_store import RedisBatchStore
+from tiergate.batches.store import BatchStore, SqliteBatchStore
 from tiergate.client import ENDED_STATES, AsyncTaskClient, TaskClient, batch_item
 from tiergate.config import Settings
 from tiergate.emulator import Emulator, EmulatorConfig, Script
@@ -363,17 +365,32 @@ def upstream_batches(processes: Processes) -> list[dict[str, Any]]:
     return data
 
 
+def store_at(kind: str, tmp_path: Path, redis_url: str) -> BatchStore:
+    return SqliteBatchStore(tmp_path) if kind == "sqlite" else RedisBatchStore(redis_url)
+
+
 class TestKilledReplica:
-    def test_a_replica_killed_mid_batch_loses_nothing(self, tmp_path: Path) -> None:
+    @pytest.mark.parametrize("kind", ["sqlite", "redis"])
+    def test_a_replica_killed_mid_batch_loses_nothing(
+        self, kind: str, tmp_path: Path, request: pytest.FixtureRequest
+    ) -> None:
         """``tiergate serve`` killed with SIGKILL while upstream is still working on its batch,
-        then started again on the same store: the new process takes the batch over (its
-        lease lapsed), collects it without sending it again, and every item is accounted
-        for exactly once."""
+        then started again on the same store (SQLite on disk, or Redis): the new process takes
+        the batch over (its lease lapsed), collects it without sending it again, and every
+        item is accounted for exactly once."""
+        redis_url = request.getfixturevalue("redis_url") if kind == "redis" else ""
+        if redis_url:
+            redis.Redis.from_url(redis_url).flushdb()  # no batch of another test to take over
+        where = (
+            {"TIERGATE_BATCH_DIR": str(tmp_path)}
+            if kind == "sqlite"
+            else {"TIERGATE_BATCH_REDIS_URL": redis_url}
+        )
         processes = Processes(
             emulator_args=("--batch-delay-s", "4"),
-            TIERGATE_BATCH_DIR=str(tmp_path),
             TIERGATE_BATCH_POLL_S="0.1",
             TIERGATE_BATCH_LEASE_S="1",
+            **where,
         )
         try:
             wait_serving(processes.port)
@@ -383,7 +400,7 @@ class TestKilledReplica:
                 stub = batch_service_pb2_grpc.BatchServiceStub(channel)
                 created = stub.CreateBatch(bpb.CreateBatchRequest(items=items))
             # Kill once the store says the upstream batch was sent (what a restart resumes).
-            store = SqliteBatchStore(tmp_path)
+            store = store_at(kind, tmp_path, redis_url)
             batch_id = created.name.removeprefix("batches/")
             try:
                 eventually(
