@@ -99,7 +99,7 @@ proto-breaking: tools ## buf breaking against main
 	@set -e; for ref in $$(git rev-parse --verify --quiet main) \
 		$$(git rev-parse --verify --quiet main~1); do \
 		echo "buf breaking against main ($$ref)"; \
-		$(BUF) breaking --against ".git#ref=$$ref"; \
+		$(BUF) breaking protos --against ".git#ref=$$ref,subdir=protos"; \
 	done
 
 client-tools: $(CLIENT_TOOLS) ## install the Go and TypeScript code generators

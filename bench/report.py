@@ -83,7 +83,13 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 "",
             )
         )
-    return out
+    return out + _batch_rows(results)
+
+
+def _batch_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    from bench.batch import rows as batch_rows
+
+    return batch_rows(results.get("batch"))
 
 
 def _met(ok: bool) -> str:

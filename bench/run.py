@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import profiling, report, scenarios
+from bench import batch, profiling, report, scenarios
 from bench.load import GatewayCall, closed_loop, describe
 from bench.procs import ROOT, EmulatorProcess, ServerProcess
 from bench.workloads import OVERHEAD_REQUEST, cost_workloads
@@ -104,6 +104,8 @@ def main() -> None:
     results["in_flight"] = scenarios.in_flight(
         (100, 500) if quick else (1000, 5000), delay_s=0.5 if quick else 2.0
     )
+    print("batch ...", flush=True)
+    results["batch"] = batch.batch_scenario(500 if quick else batch.ITEMS)
     results["elapsed_s"] = round(time.perf_counter() - started, 1)
     json_path, md_path = report.write(results, args.out)
     print()

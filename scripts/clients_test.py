@@ -108,11 +108,14 @@ def main() -> int:
         "ANTHROPIC_BASE_URL": emulator_url,
         # The cases count upstream requests: three server attempts per client attempt.
         "TIERGATE_MAX_ATTEMPTS": "3",
+        # The batch cases: a store in the scratch folder, polled often.
+        "TIERGATE_BATCH_POLL_S": "0.05",
     }
     suite_env = {**base, "TIERGATE_TARGET": target, "TIERGATE_EMULATOR_URL": emulator_url}
     results: dict[str, tuple[int, float]] = {}
     with ExitStack() as stack:
         logs = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tiergate-clients-")))
+        server_env["TIERGATE_BATCH_DIR"] = str(logs / "batches")
         emulator_log = stack.enter_context(
             process(
                 "emulator",

@@ -37,6 +37,7 @@ def generate(out: Path) -> None:
         "grpc_tools.protoc",
         f"-I{PROTOS}",
         f"-I{well_known}",
+        f"-I{ROOT / 'third_party'}",
         f"--python_out={out}",
         f"--mypy_out=quiet:{out}",
         f"--grpc_python_out={out}",

@@ -3,14 +3,18 @@ event loop, called over real gRPC channels."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import anthropic
 import grpc
 import pytest
+import redis
 
-from harness import BackgroundLoop, Upstream
+from harness import BackgroundLoop, Upstream, free_port
 from tiergate.app import App
 from tiergate.config import Settings
 from tiergate.emulator import Emulator
@@ -97,3 +101,30 @@ def emulator(served: ThreadedEmulator) -> Emulator:
 @pytest.fixture
 def client(served: ThreadedEmulator, emulator: Emulator) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=served.base_url, api_key="any-key", max_retries=0)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A throwaway ``redis-server`` on a free loopback port, without persistence."""
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server is not installed (.ci/run installs it)")
+    port = free_port()
+    process = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    give_up = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            assert time.monotonic() < give_up, "redis-server never answered"
+            time.sleep(0.02)
+    client.close()
+    yield url
+    process.terminate()
+    process.wait()

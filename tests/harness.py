@@ -153,9 +153,14 @@ class Processes:
             TIERGATE_RESPONSE_CACHE_TTL_S="0",
         )
         environ.update(env)
-        self.server = subprocess.Popen(
+        self._environ = environ
+        self.server = self.start_server()
+
+    def start_server(self) -> subprocess.Popen[str]:
+        """A ``tiergate serve`` with this harness's environment (again, after a kill)."""
+        return subprocess.Popen(
             [sys.executable, "-m", "tiergate.cli", "serve"],
-            env=environ,
+            env=self._environ,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -252,6 +252,45 @@ class TestInferenceGeo:
             PriceTable.load(table_with(tmp_path, cache_read=305, us_inference_percent=111))
 
 
+class TestBatchPrice:
+    def test_every_category_costs_exactly_half(self) -> None:
+        """A batch call costs half of the same tokens interactively, per category, to the nano,
+        on every priced model in the global geo."""
+        usage = TokenUsage(
+            input_tokens=1001,
+            cache_write_5m_tokens=4097,
+            cache_write_1h_tokens=33,
+            cache_read_tokens=777,
+            output_tokens=55,
+            inference_geo="global",
+        )
+        for model in PRICES.models:
+            full, half = PRICES.cost(model, usage), PRICES.cost(model, usage, batch=True)
+            for part in (
+                "input_nanos",
+                "cache_write_5m_nanos",
+                "cache_write_1h_nanos",
+                "cache_read_nanos",
+                "output_nanos",
+                "cache_savings_nanos",
+                "cache_write_premium_nanos",
+            ):
+                assert getattr(half, part) * 2 == getattr(full, part), (model, part)
+
+    def test_an_odd_price_is_refused_at_load(self, tmp_path: Path) -> None:
+        """Half of an odd nano price is a fraction: the service does not start on it."""
+        with pytest.raises(ValueError, match="batch price"):
+            PriceTable.load(table_with(tmp_path, output=15001, us_inference_percent=100))
+
+    def test_an_odd_us_price_is_floored_below_one_nano(self) -> None:
+        """Sonnet 4.6's US 5-minute write is 4,125 nanos: one batch token costs 2,062 (the
+        half floored once per category and call), never more than the exact half."""
+        one = TokenUsage(cache_write_5m_tokens=1, inference_geo="us")
+        assert PRICES.cost("claude-sonnet-4-6", one, batch=True).cache_write_5m_nanos == 2062
+        three = TokenUsage(cache_write_5m_tokens=3, inference_geo="us")
+        assert PRICES.cost("claude-sonnet-4-6", three, batch=True).cache_write_5m_nanos == 6187
+
+
 class TestRetirement:
     def test_sonnet_4_5_retires_on_november_30(self) -> None:
         """The table carries the SDK's retirement date for claude-sonnet-4-5."""

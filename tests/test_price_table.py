@@ -13,11 +13,11 @@ import pytest
 from tiergate.ledger import PriceTable, UnpricedModelError
 
 ROW = {
-    "input": 1,
-    "cache_write_5m": 1,
-    "cache_write_1h": 1,
-    "cache_read": 1,
-    "output": 1,
+    "input": 2,
+    "cache_write_5m": 2,
+    "cache_write_1h": 2,
+    "cache_read": 2,
+    "output": 2,
     "min_cacheable_tokens": 1,
     "context_window_tokens": 1,
     "max_output_tokens": 1,
@@ -26,7 +26,7 @@ ROW = {
 
 
 def table(tmp_path: Path, **row: int) -> Path:
-    """A one-model table (model ``m``) with ``row`` over one-nano prices."""
+    """A one-model table (model ``m``) with ``row`` over two-nano prices."""
     lines = ['[source]\ndocuments = ["https://example.invalid"]\nretrieved = "2026-01-01"\n']
     lines.append("[models.m]")
     lines.extend(f"{key} = {value}" for key, value in {**ROW, **row}.items())
@@ -67,10 +67,16 @@ class TestTheShippedTable:
 
 
 class TestPriceChecks:
-    def test_one_nano_prices_are_valid(self, tmp_path: Path) -> None:
-        """The smallest positive price, one nano-dollar per token, is a price."""
+    def test_two_nano_prices_are_valid(self, tmp_path: Path) -> None:
+        """The smallest price whose batch half is still a whole nano, two nano-dollars per
+        token, is a price."""
         facts = PriceTable.load(table(tmp_path)).facts("m")
-        assert (facts.input, facts.output) == (1, 1)
+        assert (facts.input, facts.output) == (2, 2)
+
+    def test_an_odd_price_is_refused_for_its_batch_half(self, tmp_path: Path) -> None:
+        """One nano-dollar per token has no whole batch half: the table is refused."""
+        with pytest.raises(ValueError, match="fractional nano"):
+            PriceTable.load(table(tmp_path, output=1))
 
     @pytest.mark.parametrize(
         "category", ["input", "cache_write_5m", "cache_write_1h", "cache_read", "output"]

@@ -23,6 +23,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from tiergate.auth import Authenticator, load_tokens
+from tiergate.batches.redis_store import RedisBatchStore
+from tiergate.batches.service import SERVICE as BATCH_SERVICE
+from tiergate.batches.service import BatchHandlers, add_batch_service
+from tiergate.batches.store import BatchStore, SqliteBatchStore
+from tiergate.batches.worker import BatchWorker
 from tiergate.config import Settings
 from tiergate.ledger import PriceTable
 from tiergate.model_client import ModelClient, upstream_client
@@ -85,6 +90,8 @@ class App:
             self.prices,
             meter=self.telemetry.meter_provider.get_meter("tiergate.shared"),
         )
+        self.batch_store: BatchStore | None = None
+        self.batch_worker: BatchWorker | None = None
         self.health = health.aio.HealthServicer()
         self.port = 0
 
@@ -117,6 +124,10 @@ class App:
         # gRPC's own limit sits above ours so an oversized request still gets the rich error
         # (REQUEST_TOO_LARGE); only far larger ones meet gRPC's bare RESOURCE_EXHAUSTED.
         size = self.settings.max_message_bytes + 1024 * 1024
+        batches_on = bool(self.settings.batch_dir or self.settings.batch_redis_url)
+        if batches_on:
+            # CreateBatch carries many items; task RPCs still check their own, smaller limit.
+            size = max(size, self.settings.batch_max_bytes + 1024 * 1024)
         # Every call admission control may hold (in flight plus queued, per tier), with room.
         held = (self.settings.max_concurrency + self.settings.max_queue) * len(Tier)
         pending = max(3000, 2 * held)
@@ -149,11 +160,33 @@ class App:
         )
         add_task_service(runner, server)
         add_spend_service(SpendServicer(self.shared.budgets, self._authenticator), server)
+        services = [SERVICE_NAME, SPEND_SERVICE_NAME]
+        if batches_on:
+            self.batch_store = (
+                RedisBatchStore(self.settings.batch_redis_url)
+                if self.settings.batch_redis_url
+                else SqliteBatchStore(Path(self.settings.batch_dir))
+            )
+            self.batch_worker = BatchWorker(
+                self.batch_store,
+                upstream_client(api_key=api_key, base_url=base_url, settings=self.settings),
+                runner,
+                self.settings,
+                self.prices,
+            )
+            handlers = BatchHandlers(
+                self.batch_store,
+                self.batch_worker,
+                self.settings,
+                self.prices,
+                self._authenticator,
+            )
+            add_batch_service(handlers, server)
+            services.append(BATCH_SERVICE.full_name)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (
-                SERVICE_NAME,
-                SPEND_SERVICE_NAME,
+                *services,
                 health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
                 reflection.SERVICE_NAME,
             ),
@@ -174,7 +207,9 @@ class App:
         self.telemetry.start_metrics(self.settings.host, self.settings.metrics_port)
         await server.start()
         self._server = server
-        for name in ("", SERVICE_NAME):
+        if self.batch_worker is not None:
+            self.batch_worker.start()
+        for name in ("", *services):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info(
             "serving",
@@ -185,6 +220,8 @@ class App:
             tls=credentials is not None,
             mtls=bool(self.settings.tls_client_ca_file),
             auth=bool(self.settings.auth_tokens_file),
+            batches=("redis" if self.settings.batch_redis_url else self.settings.batch_dir)
+            or "off",
         )
         return self.port
 
@@ -208,6 +245,10 @@ class App:
         until = asyncio.get_running_loop().time() + grace_s
         if self._server is not None:
             await self._server.stop(grace_s)
+        if self.batch_worker is not None:
+            await self.batch_worker.stop()
+        if self.batch_store is not None:
+            self.batch_store.close()
         if self.shadow is not None:
             await self.shadow.close()
         if self._model_client is not None:

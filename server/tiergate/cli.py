@@ -23,7 +23,7 @@ from typing import Any, NoReturn
 import grpc
 from google.protobuf.message import Message
 
-from tiergate import cli_eval, cli_spend, commands, config, logs, render
+from tiergate import cli_batch, cli_eval, cli_spend, commands, config, logs, render
 from tiergate.client import FieldViolation, TaskClient, TiergateError
 
 DEFAULT_TARGET = "localhost:50051"
@@ -269,6 +269,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_tasks(subcommands)
     cli_eval.add_parser(subcommands)
     cli_spend.add_parser(subcommands)
+    target = os.environ.get("TIERGATE_TARGET") or DEFAULT_TARGET
+    cli_batch.add_parser(subcommands, target, DEFAULT_TIMEOUT_S)
     return parser
 
 

@@ -116,6 +116,30 @@ class Settings:
     """Hold calls that the last ``anthropic-ratelimit-*`` readings say would be rate-limited,
     within the caller's deadline, instead of sending them into a 429."""
 
+    batch_dir: str = ""
+    """Directory of the embedded batch store (SQLite); empty: BatchService is not served. One
+    replica only: several replicas need a shared store."""
+    batch_redis_url: str = ""
+    """``redis://host:port/db`` of a batch store shared by every replica; when set it replaces
+    ``batch_dir`` (several replicas then serve and finish batches together)."""
+    batch_poll_s: float = 5.0
+    """How often the batch worker polls running upstream batches."""
+    batch_lease_s: float = 60.0
+    """How long a replica owns a running batch without renewing; another one then takes it
+    over (a replica killed mid-batch is replaced after at most this long)."""
+    batch_retention_s: float = 29 * 24 * 3600.0
+    """How long a batch and its results are kept after it ends."""
+    batch_max_items: int = 100_000
+    """Most items one CreateBatch may carry."""
+    batch_max_bytes: int = 64 * 1024 * 1024
+    """Largest CreateBatch request accepted. gRPC's receive limit rises to it for every RPC
+    (task RPCs still refuse more than max_message_bytes, after reading it), so it bounds what
+    one caller can make the server buffer: larger jobs are several batches."""
+    batch_upstream_max_items: int = 100_000
+    """Most requests per upstream message batch (the API's limit); larger batches are split."""
+    batch_upstream_max_bytes: int = 256 * 1024 * 1024
+    """Most bytes per upstream message batch (the API's limit); larger batches are split."""
+
     def __post_init__(self) -> None:
         # Flags and environment both land here, so every value is checked once, in one place.
         if self.cache_ttl not in ("5m", "1h"):
@@ -129,7 +153,15 @@ class Settings:
         for name in ("port", "metrics_port", "emulator_port"):
             if not 0 <= getattr(self, name) <= 65535:
                 raise ValueError(f"{name} must be a port number from 0 to 65535")
-        for name in ("max_attempts", "max_concurrency", "max_message_bytes"):
+        for name in (
+            "max_attempts",
+            "max_concurrency",
+            "max_message_bytes",
+            "batch_max_items",
+            "batch_max_bytes",
+            "batch_upstream_max_items",
+            "batch_upstream_max_bytes",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         if self.budget_store_failure not in ("closed", "open"):
@@ -143,8 +175,9 @@ class Settings:
         for name in ("max_reasks", "max_queue", "settlement_queue", "response_cache_max_entries"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be 0 or more")
-        if self.queue_timeout_s <= 0:
-            raise ValueError("queue_timeout_s must be more than 0")
+        for name in ("queue_timeout_s", "batch_poll_s", "batch_lease_s", "batch_retention_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be more than 0")
         if bool(self.tls_cert_file) != bool(self.tls_key_file):
             raise ValueError("tls_cert_file and tls_key_file go together")
         if self.tls_client_ca_file and not self.tls_cert_file:

@@ -27,6 +27,8 @@ from typing import Any
 DEFAULT_TABLE = Path(__file__).with_name("models.toml")
 
 US_GEO = "us"
+BATCH_PERCENT = 50
+"""Every category's price in percent for calls billed through the Message Batches API."""
 """The ``usage.inference_geo`` that costs a model's ``us_inference_percent``."""
 
 
@@ -185,6 +187,9 @@ class PriceTable:
                 raise ValueError(
                     f"{path}: {facts.model}'s us_inference_percent makes a fractional price"
                 )
+            # Batches bill half of every price: that must stay a whole number of nanos too.
+            if any(p * BATCH_PERCENT % 100 for p in prices):
+                raise ValueError(f"{path}: {facts.model}'s batch price is a fractional nano")
         source = data["source"]
         return cls(models=models, source=tuple(source["documents"]), retrieved=source["retrieved"])
 
@@ -197,8 +202,9 @@ class PriceTable:
                 f"model {model!r} has no price in the price table (priced: {priced})"
             ) from None
 
-    def cost(self, model: str, usage: TokenUsage) -> Cost:
-        return price(self.facts(model), usage)
+    def cost(self, model: str, usage: TokenUsage, *, batch: bool = False) -> Cost:
+        """What ``usage`` costs on ``model``; ``batch``: at the Message Batches price."""
+        return price(self.facts(model), usage, batch=batch)
 
     def retirements(
         self, models: Iterable[str], *, today: datetime.date | None = None
@@ -232,28 +238,31 @@ def _prices(facts: ModelFacts) -> tuple[int, int, int, int]:
     return facts.input, facts.cache_write_5m, facts.cache_write_1h, facts.cache_read
 
 
-def price(facts: ModelFacts, usage: TokenUsage) -> Cost:
-    """Price ``usage`` with ``facts``: per geo, every component is tokens x integer price."""
-    return sum((_price_one_geo(facts, part) for part in usage.geo_parts()), NO_COST)
+def price(facts: ModelFacts, usage: TokenUsage, *, batch: bool = False) -> Cost:
+    """Price ``usage`` with ``facts``: per geo, every component is tokens x integer price;
+    ``batch`` bills every category at :data:`BATCH_PERCENT`."""
+    return sum((_price_one_geo(facts, part, batch) for part in usage.geo_parts()), NO_COST)
 
 
-def _price_one_geo(facts: ModelFacts, usage: TokenUsage) -> Cost:
-    percent = facts.geo_percent(usage.inference_geo)
+def _price_one_geo(facts: ModelFacts, usage: TokenUsage, batch: bool) -> Cost:
+    percent = facts.geo_percent(usage.inference_geo) * (BATCH_PERCENT if batch else 100)
 
-    def at(nanos: int) -> int:
-        return nanos * percent // 100  # exact: the table is checked for whole nanos
+    def total(tokens: int, nanos: int) -> int:
+        # Exact wherever the table allows it (checked at load). The one exception is a batch
+        # call in the US geo whose US price is odd (Sonnet 4.6's 5-minute write, 4,125 nanos):
+        # its half is floored per category and call, less than one nano.
+        return tokens * nanos * percent // 10_000
 
-    input_price = at(facts.input)
     written = usage.cache_creation_input_tokens
-    write_nanos_5m = usage.cache_write_5m_tokens * at(facts.cache_write_5m)
-    write_nanos_1h = usage.cache_write_1h_tokens * at(facts.cache_write_1h)
-    read_nanos = usage.cache_read_tokens * at(facts.cache_read)
+    write_nanos_5m = total(usage.cache_write_5m_tokens, facts.cache_write_5m)
+    write_nanos_1h = total(usage.cache_write_1h_tokens, facts.cache_write_1h)
+    read_nanos = total(usage.cache_read_tokens, facts.cache_read)
     return Cost(
-        input_nanos=usage.input_tokens * input_price,
+        input_nanos=total(usage.input_tokens, facts.input),
         cache_write_5m_nanos=write_nanos_5m,
         cache_write_1h_nanos=write_nanos_1h,
         cache_read_nanos=read_nanos,
-        output_nanos=usage.output_tokens * at(facts.output),
-        cache_savings_nanos=usage.cache_read_tokens * input_price - read_nanos,
-        cache_write_premium_nanos=write_nanos_5m + write_nanos_1h - written * input_price,
+        output_nanos=total(usage.output_tokens, facts.output),
+        cache_savings_nanos=total(usage.cache_read_tokens, facts.input) - read_nanos,
+        cache_write_premium_nanos=write_nanos_5m + write_nanos_1h - total(written, facts.input),
     )

@@ -216,30 +216,9 @@ class ModelClient:
                 await asyncio.sleep(wait)
                 continue
             _bill(completion, message)
-            if message.stop_reason == "refusal":
-                details = message.stop_details
-                category = getattr(details, "category", None) or "unspecified"
-                raise _with_usage(
-                    errors.ModelRefused(
-                        f"the model refused the request (category: {category})",
-                        metadata={"category": str(category)},
-                    ),
-                    completion,
-                )
-            if message.stop_reason == "model_context_window_exceeded":
-                # The prompt fit but left too little room to answer: a longer re-ask cannot help.
-                raise _with_usage(
-                    errors.RequestTooLarge(
-                        [
-                            errors.FieldViolation(
-                                size_field(),
-                                "the prompt leaves the model too little of its context window"
-                                " to answer",
-                            )
-                        ]
-                    ),
-                    completion,
-                )
+            stopped = _stop_error(message, size_field)
+            if stopped is not None:
+                raise _with_usage(stopped, completion)
             return message
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -251,6 +230,43 @@ class ModelClient:
         if remaining <= 0:
             raise _with_usage(_deadline_error(), completion)
         return min(limit, remaining)
+
+
+def _stop_error(message: Message, size_field: SizeField) -> errors.TiergateError | None:
+    """The error of a stop no re-ask can fix: a refusal, or a prompt that left no room."""
+    if message.stop_reason == "refusal":
+        details = message.stop_details
+        category = getattr(details, "category", None) or "unspecified"
+        return errors.ModelRefused(
+            f"the model refused the request (category: {category})",
+            metadata={"category": str(category)},
+        )
+    if message.stop_reason == "model_context_window_exceeded":
+        # The prompt fit but left too little room to answer: a longer re-ask cannot help.
+        return errors.RequestTooLarge(
+            [
+                errors.FieldViolation(
+                    size_field(),
+                    "the prompt leaves the model too little of its context window to answer",
+                )
+            ]
+        )
+    return None
+
+
+def usable_output(
+    message: Message, schema: JsonObject, check: OutputCheck, size_field: SizeField
+) -> JsonObject:
+    """The output of one answered call (a batch item's), as :meth:`ModelClient.complete` would
+    accept it, with no re-ask: raises ``ModelRefused``, ``RequestTooLarge`` or
+    ``OutputInvalid`` (without RetryInfo: the call is already paid)."""
+    stopped = _stop_error(message, size_field)
+    if stopped is not None:
+        raise stopped
+    try:
+        return _parse(message, schema, check)
+    except _BadOutput as bad:
+        raise errors.OutputInvalid(f"the model's output was unusable: {bad.public}") from None
 
 
 def billed_usage(message: Message) -> TokenUsage:

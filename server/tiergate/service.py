@@ -186,10 +186,11 @@ class TaskRunner:
             request, facts, prompt.max_tokens, tokens=tokens, counted=counted is not None
         )
 
-    def usage(self, tier: Tier, completion: Completion) -> usage_pb2.Usage:
-        """The ``Usage`` message for what ``completion`` billed, priced by the ledger."""
+    def usage(self, tier: Tier, completion: Completion, *, batch: bool = False) -> usage_pb2.Usage:
+        """The ``Usage`` message for what ``completion`` billed, priced by the ledger;
+        ``batch``: billed through the Message Batches API, at its price."""
         tokens = completion.usage
-        cost = self._prices.cost(self._settings.model_for(tier), tokens)
+        cost = self._prices.cost(self._settings.model_for(tier), tokens, batch=batch)
         return usage_pb2.Usage(
             model=completion.model,
             tier=tier.value,
@@ -203,6 +204,7 @@ class TaskRunner:
             attempts=completion.attempts,
             request_id=completion.request_id,
             inference_geo=tokens.inference_geo,
+            service_tier="batch" if batch else "",
             cost=usage_pb2.Cost(
                 input_nanos=cost.input_nanos,
                 cache_write_nanos=cost.cache_write_nanos,

@@ -32,6 +32,12 @@ type expectation struct {
 	Reason           string                    `json:"reason"`
 	Violations       []string                  `json:"violations"`
 	UpstreamRequests *int                      `json:"upstream_requests"`
+	Batch            *batchExpectation         `json:"batch"`
+}
+
+type batchExpectation struct {
+	State   string   `json:"state"`
+	Results []string `json:"results"`
 }
 
 type testCase struct {
@@ -299,6 +305,15 @@ func TestConformance(t *testing.T) {
 				ctx, cancel = context.WithTimeout(ctx, time.Duration(tc.TimeoutMS)*time.Millisecond)
 				defer cancel()
 			}
+			if tc.RPC == "Batch" {
+				runBatch(ctx, t, client, tc)
+				if tc.Expect.UpstreamRequests != nil {
+					if n := upstream.requests(t); n != *tc.Expect.UpstreamRequests {
+						t.Errorf("upstream requests = %d, want %d", n, *tc.Expect.UpstreamRequests)
+					}
+				}
+				return
+			}
 			reply, err := call(ctx, client, tc.RPC, tc.Request)
 			if tc.Expect.Code == "OK" {
 				if err != nil {
@@ -317,5 +332,62 @@ func TestConformance(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// runBatch creates the case's batch, waits until it ended and checks its results (rule 7).
+func runBatch(ctx context.Context, t *testing.T, client *tiergate.Client, tc testCase) {
+	t.Helper()
+	req := &tiergatev1.CreateBatchRequest{}
+	if err := protojson.Unmarshal(tc.Request, req); err != nil {
+		t.Fatal(err)
+	}
+	batch, err := client.CreateBatch(ctx, req.GetItems())
+	if tc.Expect.Code != "OK" {
+		if err == nil {
+			t.Fatalf("CreateBatch succeeded, want %s", tc.Expect.Code)
+		}
+		checkFailure(t, err, tc.Expect)
+		return
+	}
+	if err != nil {
+		t.Fatalf("CreateBatch failed: %v", err)
+	}
+	giveUp := time.Now().Add(30 * time.Second)
+	for !tiergate.BatchEnded(batch) {
+		if time.Now().After(giveUp) {
+			t.Fatal("the batch never ended")
+		}
+		time.Sleep(50 * time.Millisecond)
+		if batch, err = client.GetBatch(ctx, batch.GetName()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := batch.GetState().String(); got != tc.Expect.Batch.State {
+		t.Errorf("state = %s, want %s", got, tc.Expect.Batch.State)
+	}
+	results, err := client.BatchResults(ctx, batch.GetName())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{}
+	var total int64
+	for _, result := range results {
+		ids = append(ids, result.GetCustomId())
+		if result.GetError() != nil {
+			t.Errorf("%s: error %v", result.GetCustomId(), result.GetError())
+			continue
+		}
+		usage := result.GetUsage()
+		if usage.GetServiceTier() != "batch" || usage.GetCost().GetTotalNanos() <= 0 {
+			t.Errorf("%s: usage %v", result.GetCustomId(), usage)
+		}
+		total += usage.GetCost().GetTotalNanos()
+	}
+	if !reflect.DeepEqual(ids, tc.Expect.Batch.Results) {
+		t.Errorf("results = %v, want %v", ids, tc.Expect.Batch.Results)
+	}
+	if batch.GetUsage().GetCost().GetTotalNanos() != total {
+		t.Errorf("batch cost = %d, items sum to %d", batch.GetUsage().GetCost().GetTotalNanos(), total)
 	}
 }

@@ -14,12 +14,18 @@ import (
 type Client struct {
 	conn    *grpc.ClientConn
 	stub    tiergatev1.TaskServiceClient
+	batches tiergatev1.BatchServiceClient
 	timeout time.Duration
 }
 
 // NewClient wraps an existing connection; calls without a deadline get timeout.
 func NewClient(conn *grpc.ClientConn, timeout time.Duration) *Client {
-	return &Client{conn: conn, stub: tiergatev1.NewTaskServiceClient(conn), timeout: timeout}
+	return &Client{
+		conn:    conn,
+		stub:    tiergatev1.NewTaskServiceClient(conn),
+		batches: tiergatev1.NewBatchServiceClient(conn),
+		timeout: timeout,
+	}
 }
 
 // Close closes the connection.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,8 @@ from emulator_control import EmulatorControl
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from tiergate.client import AsyncTaskClient, TaskClient, TiergateError
+from tiergate.client import ENDED_STATES, AsyncTaskClient, TaskClient, TiergateError
+from tiergate.v1 import batch_service_pb2 as bpb
 from tiergate.v1 import task_service_pb2 as pb
 
 CASES_FILE = Path(__file__).resolve().parents[2] / "conformance" / "cases.json"
@@ -39,6 +41,56 @@ def call_async(target: str, case: dict[str, Any], request: Message) -> Message:
             return reply
 
     return asyncio.run(call())
+
+
+_POLL_S = 0.05
+_BATCH_BOUND_S = 30.0
+
+
+def batch_sync(
+    target: str, case: dict[str, Any], request: Message
+) -> tuple[bpb.Batch, list[bpb.BatchResult]]:
+    assert isinstance(request, bpb.CreateBatchRequest)
+    with TaskClient(target) as client:
+        batch = client.create_batch(request.items)
+        give_up = time.monotonic() + _BATCH_BOUND_S
+        while batch.state not in ENDED_STATES:
+            assert time.monotonic() < give_up, "the batch never ended"
+            time.sleep(_POLL_S)
+            batch = client.get_batch(batch.name)
+        return batch, list(client.batch_results(batch.name))
+
+
+def batch_async(
+    target: str, case: dict[str, Any], request: Message
+) -> tuple[bpb.Batch, list[bpb.BatchResult]]:
+    assert isinstance(request, bpb.CreateBatchRequest)
+
+    async def run() -> tuple[bpb.Batch, list[bpb.BatchResult]]:
+        async with AsyncTaskClient(target) as client:
+            batch = await client.create_batch(request.items)
+            give_up = time.monotonic() + _BATCH_BOUND_S
+            while batch.state not in ENDED_STATES:
+                assert time.monotonic() < give_up, "the batch never ended"
+                await asyncio.sleep(_POLL_S)
+                batch = await client.get_batch(batch.name)
+            return batch, [result async for result in client.batch_results(batch.name)]
+
+    return asyncio.run(run())
+
+
+def check_batch(found: tuple[bpb.Batch, list[bpb.BatchResult]], expect: dict[str, Any]) -> None:
+    batch, results = found
+    assert bpb.Batch.State.Name(batch.state) == expect["batch"]["state"]
+    assert [r.custom_id for r in results] == expect["batch"]["results"]
+    for result in results:
+        kind = result.WhichOneof("result")
+        assert kind not in (None, "error"), result
+        usage = getattr(result, kind).usage
+        assert usage.service_tier == "batch"
+        assert usage.cost.total_nanos > 0
+    total = sum(getattr(r, r.WhichOneof("result") or "").usage.cost.total_nanos for r in results)
+    assert batch.usage.cost.total_nanos == total
 
 
 def at(document: Any, path: str) -> Any:
@@ -92,10 +144,15 @@ def test_case(case: dict[str, Any], call: Any, target: str, emulator: EmulatorCo
     if "faults" in case:
         emulator.reset()
         emulator.inject(case["faults"])
-    request = json_format.ParseDict(case["request"], getattr(pb, f"{case['rpc']}Request")())
+    batch = case["rpc"] == "Batch"
+    kind = bpb.CreateBatchRequest if batch else getattr(pb, f"{case['rpc']}Request")
+    request = json_format.ParseDict(case["request"], kind())
+    if batch:
+        call = batch_sync if call is call_sync else batch_async
     expect = case["expect"]
     if expect["code"] == grpc.StatusCode.OK.name:
-        check_success(call(target, case, request), expect)
+        reply = call(target, case, request)
+        check_batch(reply, expect) if batch else check_success(reply, expect)
     else:
         with pytest.raises(TiergateError) as raised:
             call(target, case, request)

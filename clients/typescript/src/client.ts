@@ -25,6 +25,21 @@ import {
   type ReasonResponse,
   type SummarizeResponse,
 } from "./gen/tiergate/v1/task_service_pb.js";
+import {
+  BatchService,
+  Batch_State,
+  type Batch,
+  type BatchItemSchema,
+  type BatchResult,
+  type ListBatchResultsResponse,
+} from "./gen/tiergate/v1/batch_service_pb.js";
+
+/** States a batch never leaves. */
+export const ENDED_STATES: ReadonlySet<Batch_State> = new Set([
+  Batch_State.SUCCEEDED,
+  Batch_State.FAILED,
+  Batch_State.CANCELLED,
+]);
 
 type Methods = typeof TaskService extends { method: infer M } ? M : never;
 type Input<K extends keyof Methods> = Methods[K] extends { input: infer I extends DescMessage }
@@ -97,6 +112,42 @@ export class TaskClient {
     return this.unary(TaskService.method.reason, request, options);
   }
 
+  /** Starts a batch at the batch price; every item is validated first. */
+  createBatch(items: MessageInitShape<typeof BatchItemSchema>[], options?: CallOptions): Promise<Batch> {
+    return this.unary(BatchService.method.createBatch, { items }, options);
+  }
+
+  /** A batch's state, counts and usage so far. */
+  getBatch(name: string, options?: CallOptions): Promise<Batch> {
+    return this.unary(BatchService.method.getBatch, { name }, options);
+  }
+
+  /** Cancels the items not yet answered. */
+  cancelBatch(name: string, options?: CallOptions): Promise<Batch> {
+    return this.unary(BatchService.method.cancelBatch, { name }, options);
+  }
+
+  /** One page of a batch's finished results. */
+  listBatchResults(
+    name: string,
+    page: { pageSize?: number; pageToken?: string } = {},
+    options?: CallOptions,
+  ): Promise<ListBatchResultsResponse> {
+    return this.unary(BatchService.method.listBatchResults, { parent: name, ...page }, options);
+  }
+
+  /** Every finished result of a batch, in item order, page after page. */
+  async batchResults(name: string, options?: CallOptions): Promise<BatchResult[]> {
+    const results: BatchResult[] = [];
+    let pageToken = "";
+    do {
+      const page = await this.listBatchResults(name, { pageSize: 1000, pageToken }, options);
+      results.push(...page.results);
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+    return results;
+  }
+
   private unary<I extends DescMessage, O extends DescMessage>(
     method: DescMethodUnary<I, O>,
     request: MessageInitShape<I>,
@@ -110,7 +161,7 @@ export class TaskClient {
     const deadline = Date.now() + (options.timeoutMs ?? this.timeoutMs);
     return new Promise((resolve, reject) => {
       this.channel.makeUnaryRequest(
-        `/${TaskService.typeName}/${method.name}`,
+        `/${method.parent.typeName}/${method.name}`,
         (value: MessageShape<I>) => Buffer.from(toBinary(method.input, value)),
         (bytes: Buffer) => fromBinary(method.output, bytes),
         message,

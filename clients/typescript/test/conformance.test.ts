@@ -7,7 +7,15 @@ import { after, describe, it } from "node:test";
 
 import { fromJson, toJson, type JsonValue, type Message } from "@bufbuild/protobuf";
 
-import { TaskClient, TaskService, TiergateError, type CallOptions } from "../src/index.js";
+import {
+  Batch_State,
+  CreateBatchRequestSchema,
+  ENDED_STATES,
+  TaskClient,
+  TaskService,
+  TiergateError,
+  type CallOptions,
+} from "../src/index.js";
 
 interface Expectation {
   code: string;
@@ -16,6 +24,7 @@ interface Expectation {
   reason?: string;
   violations?: string[];
   upstream_requests?: number;
+  batch?: { state: string; results: string[] };
 }
 
 interface Case {
@@ -98,6 +107,42 @@ function checkSuccess(document: JsonValue, expect: Expectation) {
   }
 }
 
+/** Rule 7: create the batch, wait until it ended, check its results. */
+async function runBatch(client: TaskClient, testCase: Case): Promise<void> {
+  const request = fromJson(CreateBatchRequestSchema, testCase.request);
+  if (testCase.expect.code !== "OK") {
+    await assert.rejects(client.createBatch(request.items), (error) => {
+      checkFailure(error, testCase.expect);
+      return true;
+    });
+    return;
+  }
+  let batch = await client.createBatch(request.items);
+  const giveUp = Date.now() + 30_000;
+  while (!ENDED_STATES.has(batch.state)) {
+    assert.ok(Date.now() < giveUp, "the batch never ended");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    batch = await client.getBatch(batch.name);
+  }
+  assert.equal(`STATE_${Batch_State[batch.state]}`, testCase.expect.batch?.state);
+  const results = await client.batchResults(batch.name);
+  assert.deepEqual(
+    results.map((result) => result.customId),
+    testCase.expect.batch?.results,
+  );
+  let total = 0n;
+  for (const result of results) {
+    assert.notEqual(result.result.case, "error", `${result.customId}: an error`);
+    assert.notEqual(result.result.case, undefined, `${result.customId}: no response`);
+    const usage = (result.result.value as { usage?: { serviceTier: string; cost?: { totalNanos: bigint } } })
+      .usage;
+    assert.equal(usage?.serviceTier, "batch");
+    assert.ok((usage?.cost?.totalNanos ?? 0n) > 0n, "zero cost");
+    total += usage?.cost?.totalNanos ?? 0n;
+  }
+  assert.equal(batch.usage?.cost?.totalNanos, total);
+}
+
 function checkFailure(error: unknown, expect: Expectation) {
   assert.ok(error instanceof TiergateError, `not a TiergateError: ${error}`);
   assert.equal(error.codeName, expect.code, error.message);
@@ -118,6 +163,13 @@ describe("conformance", { skip: !target || !emulatorUrl ? "run with make clients
       if (testCase.faults) {
         await post("/_emulator/reset", {});
         await post("/_emulator/faults", testCase.faults);
+      }
+      if (testCase.rpc === "Batch") {
+        await runBatch(client, testCase);
+        if (testCase.expect.upstream_requests !== undefined) {
+          assert.equal(await upstreamRequests(), testCase.expect.upstream_requests);
+        }
+        return;
       }
       const method = TaskService.method[testCase.rpc.toLowerCase() as Method];
       const request = fromJson(method.input, testCase.request);

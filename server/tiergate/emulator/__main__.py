@@ -19,6 +19,9 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--latency", choices=["none", "seed"], default="none")
     parser.add_argument("--latency-scale", type=float, default=1.0)
     parser.add_argument("--fixed-delay-s", type=float, default=0.0)
+    parser.add_argument(
+        "--batch-delay-s", type=float, default=0.0, help="wait before a batch is answered"
+    )
     parser.add_argument("--api-key", default=None, help="require this key (default: accept any)")
     parser.add_argument(
         "--default-inference-geo",
@@ -35,6 +38,7 @@ async def _serve(args: argparse.Namespace) -> None:
         latency=args.latency,
         latency_scale=args.latency_scale,
         fixed_delay_s=args.fixed_delay_s,
+        batch_delay_s=args.batch_delay_s,
         default_inference_geo=args.default_inference_geo,
     )
     emulator = Emulator(config)

@@ -3,8 +3,11 @@
 Routes:
 
 - ``POST /v1/messages`` (non-streaming) and ``POST /v1/messages/count_tokens``, as the API.
+- The Message Batches API (:mod:`tiergate.emulator.batches`), answered asynchronously.
 - ``POST /_emulator/faults`` (a JSON list of faults), ``POST /_emulator/script`` (a JSON list of
-  scripted replies, or one), ``GET /_emulator/requests`` (recorded bodies, newest last),
+  scripted replies, or one), ``POST /_emulator/batch_script`` (a JSON list of batch item
+  outcomes: ``succeeded``, ``errored``, ``expired``, ``canceled``), ``GET /_emulator/requests``
+  (recorded bodies, newest last),
   ``POST /_emulator/reset`` and ``GET /_emulator/health``.
 
 Every response carries ``request-id`` and ``x-tiergate-emulator: 1``; message ids start with
@@ -28,6 +31,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from .batches import BatchQueue, batch_routes
 from .cache import CachePlan, PrefixCache
 from .errors import ApiError, invalid_request, new_request_id
 from .evidence import Evidence
@@ -69,6 +73,8 @@ class EmulatorConfig:
     """Requests, input and output tokens per minute, one set of buckets per model."""
     clock: Callable[[], float] = time.monotonic
     """Clock for cache TTLs, injectable so tests can advance time."""
+    batch_delay_s: float = 0.0
+    """Seconds a message batch waits before its requests are answered (then all at once)."""
     max_recorded_requests: int = 1000
     """How many request bodies ``requests`` keeps, newest last; a long-running emulator
     (``tiergate serve`` without a key) must not grow without bound."""
@@ -99,6 +105,7 @@ class Emulator:
         self._latency = LatencyModel(
             self.config.latency, self.config.latency_scale, self.config.fixed_delay_s
         )
+        self.batches = BatchQueue(self._answer_batched, self.config.batch_delay_s)
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
 
@@ -125,19 +132,23 @@ class Emulator:
         self.faults.clear()
         self.scripts.clear()
         self.rate_limiter.clear()
+        self.batches.clear()
 
     def application(self) -> web.Application:
         """The aiohttp application, for mounting or custom runners."""
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+        # A message batch may be 256 MB; a single message is far smaller, but one limit serves.
+        app = web.Application(client_max_size=257 * 1024 * 1024)
         app.add_routes(
             [
                 web.post("/v1/messages", self._guarded(self._messages)),
                 web.post("/v1/messages/count_tokens", self._guarded(self._count_tokens)),
                 web.post("/_emulator/faults", self._guarded(self._post_faults)),
                 web.post("/_emulator/script", self._guarded(self._post_script)),
+                web.post("/_emulator/batch_script", self._guarded(self._post_batch_script)),
                 web.get("/_emulator/requests", self._get_requests),
                 web.post("/_emulator/reset", self._post_reset),
                 web.get("/_emulator/health", self._health),
+                *batch_routes(self.batches, self._guarded, self._authenticate),
             ]
         )
         return app
@@ -268,6 +279,33 @@ class Emulator:
         body = self._message_body(message, plan, reply, self.config.default_inference_geo)
         return web.json_response(body, headers=headers)
 
+    def _answer_batched(self, params: Any) -> dict[str, Any]:
+        """One batch request's message: validation, faults, scripts and the prefix cache as
+        ``POST /v1/messages``, without latency or rate limits; raises ``ApiError``."""
+        message = self._validate(params)
+        self.requests.append(params)
+        if len(self.requests) > self.config.max_recorded_requests:
+            del self.requests[0]
+        fault = self.faults.peek(message.model)
+        if fault is not None:
+            self.faults.take(message.model)
+            error = fault.error()
+            if error is not None:
+                raise error
+            if fault.kind == "disconnect":
+                raise ApiError(500, "api_error", "Internal server error")
+        answering_fault = fault is not None and fault.kind != "slow"
+        script = None if answering_fault else self.scripts.peek(message.model)
+        if script is not None:
+            self.scripts.take(message.model)
+        if script is not None and script.overrides_input_usage:
+            plan = CachePlan(message.prompt.total_tokens, 0, ())
+        else:
+            plan = self.cache.plan(message.model, message.prompt.segments)
+        self.cache.commit(plan)
+        reply = self._reply(message, fault, script)
+        return self._message_body(message, plan, reply, self.config.default_inference_geo)
+
     @staticmethod
     def _reply(message: MessageRequest, fault: Fault | None, script: Script | None) -> _Reply:
         """The scripted reply verbatim, else the heuristic answer within the model's limits."""
@@ -339,6 +377,16 @@ class Emulator:
         scripts = [Script.from_json(item) for item in items]
         self.script(*scripts)
         return self._control({"queued": len(scripts), "pending": self.scripts.pending()})
+
+    async def _post_batch_script(self, request: web.Request, request_id: str) -> web.StreamResponse:
+        data = await self._body(request)
+        if not isinstance(data, list) or not all(isinstance(item, str) for item in data):
+            raise invalid_request("expected a JSON list of batch item outcomes")
+        try:
+            self.batches.script(*data)
+        except ValueError as exc:
+            raise invalid_request(str(exc)) from exc
+        return self._control({"queued": len(data)})
 
     async def _get_requests(self, request: web.Request) -> web.StreamResponse:
         return self._control({"requests": self.requests, "abandoned": self.abandoned})

@@ -242,7 +242,10 @@ type Usage struct {
 	// True when the answer came from the service's response cache (an identical
 	// earlier request): no model call was made, so `billed_calls` is 0 and the
 	// cost is zero.
-	FromCache     bool `protobuf:"varint,14,opt,name=from_cache,json=fromCache,proto3" json:"from_cache,omitempty"`
+	FromCache bool `protobuf:"varint,14,opt,name=from_cache,json=fromCache,proto3" json:"from_cache,omitempty"`
+	// How the calls were billed, as the model API reports `usage.service_tier`:
+	// `batch` for items of a batch (half of every token price), else empty.
+	ServiceTier   string `protobuf:"bytes,15,opt,name=service_tier,json=serviceTier,proto3" json:"service_tier,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -375,6 +378,13 @@ func (x *Usage) GetFromCache() bool {
 	return false
 }
 
+func (x *Usage) GetServiceTier() string {
+	if x != nil {
+		return x.ServiceTier
+	}
+	return ""
+}
+
 var File_tiergate_v1_usage_proto protoreflect.FileDescriptor
 
 const file_tiergate_v1_usage_proto_rawDesc = "" +
@@ -391,7 +401,7 @@ const file_tiergate_v1_usage_proto_rawDesc = "" +
 	"\x14cache_write_5m_nanos\x18\x06 \x01(\x03R\x11cacheWrite5mNanos\x12/\n" +
 	"\x14cache_write_1h_nanos\x18\a \x01(\x03R\x11cacheWrite1hNanos\x12.\n" +
 	"\x13cache_savings_nanos\x18\b \x01(\x03R\x11cacheSavingsNanos\x129\n" +
-	"\x19cache_write_premium_nanos\x18\t \x01(\x03R\x16cacheWritePremiumNanos\"\xd3\x04\n" +
+	"\x19cache_write_premium_nanos\x18\t \x01(\x03R\x16cacheWritePremiumNanos\"\xf6\x04\n" +
 	"\x05Usage\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\x12%\n" +
 	"\x04tier\x18\x02 \x01(\x0e2\x11.tiergate.v1.TierR\x04tier\x12!\n" +
@@ -409,7 +419,8 @@ const file_tiergate_v1_usage_proto_rawDesc = "" +
 	"request_id\x18\f \x01(\tR\trequestId\x12#\n" +
 	"\rinference_geo\x18\r \x01(\tR\finferenceGeo\x12\x1d\n" +
 	"\n" +
-	"from_cache\x18\x0e \x01(\bR\tfromCache*Q\n" +
+	"from_cache\x18\x0e \x01(\bR\tfromCache\x12!\n" +
+	"\fservice_tier\x18\x0f \x01(\tR\vserviceTier*Q\n" +
 	"\x04Tier\x12\x14\n" +
 	"\x10TIER_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tTIER_FAST\x10\x01\x12\x11\n" +

@@ -7,6 +7,11 @@
         reply = client.classify(pb.ClassifyRequest(text="I was charged twice", labels=[...]))
         print(reply.label, reply.usage.cost.total_nanos)
 
+Batches (``BatchService``, half price) use the same client::
+
+    batch = client.create_batch([batch_item("t-1", pb.ClassifyRequest(...)), ...])
+    client.get_batch(batch.name).state, list(client.batch_results(batch.name))
+
 :class:`AsyncTaskClient` has the same methods for asyncio. Errors arrive as
 :class:`TiergateError` with the rich details decoded.
 """
@@ -14,7 +19,15 @@
 from __future__ import annotations
 
 from tiergate.client._aio import AsyncTaskClient
+from tiergate.client._batches import ENDED_STATES, batch_item
 from tiergate.client._client import TaskClient
 from tiergate.client._errors import FieldViolation, TiergateError
 
-__all__ = ["AsyncTaskClient", "FieldViolation", "TaskClient", "TiergateError"]
+__all__ = [
+    "ENDED_STATES",
+    "AsyncTaskClient",
+    "FieldViolation",
+    "TaskClient",
+    "TiergateError",
+    "batch_item",
+]

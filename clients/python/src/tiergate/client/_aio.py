@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -11,8 +11,9 @@ import grpc.aio
 
 from tiergate.client._channel import CHANNEL_OPTIONS, DEFAULT_TIMEOUT_S, dial_target
 from tiergate.client._errors import TiergateError
+from tiergate.v1 import batch_service_pb2 as bpb
+from tiergate.v1 import batch_service_pb2_grpc, task_service_pb2_grpc
 from tiergate.v1 import task_service_pb2 as pb
-from tiergate.v1 import task_service_pb2_grpc
 
 
 class AsyncTaskClient:
@@ -34,6 +35,7 @@ class AsyncTaskClient:
             dial_target(target), options=CHANNEL_OPTIONS
         )
         self._stub = task_service_pb2_grpc.TaskServiceStub(self._channel)
+        self._batches = batch_service_pb2_grpc.BatchServiceStub(self._channel)
         self._timeout_s = timeout_s
         self._metadata = tuple(metadata)
 
@@ -96,3 +98,54 @@ class AsyncTaskClient:
     ) -> pb.ReasonResponse:
         reply: pb.ReasonResponse = await self._call(self._stub.Reason, request, timeout_s)
         return reply
+
+    # -- BatchService -------------------------------------------------------------------------
+
+    async def create_batch(
+        self, items: Iterable[bpb.BatchItem], *, timeout_s: float | None = None
+    ) -> bpb.Batch:
+        """Start a batch (see :func:`batch_item`); every item is validated first."""
+        request = bpb.CreateBatchRequest(items=items)
+        reply: bpb.Batch = await self._call(self._batches.CreateBatch, request, timeout_s)
+        return reply
+
+    async def get_batch(self, name: str, *, timeout_s: float | None = None) -> bpb.Batch:
+        reply: bpb.Batch = await self._call(
+            self._batches.GetBatch, bpb.GetBatchRequest(name=name), timeout_s
+        )
+        return reply
+
+    async def cancel_batch(self, name: str, *, timeout_s: float | None = None) -> bpb.Batch:
+        reply: bpb.Batch = await self._call(
+            self._batches.CancelBatch, bpb.CancelBatchRequest(name=name), timeout_s
+        )
+        return reply
+
+    async def list_batch_results(
+        self,
+        name: str,
+        *,
+        page_size: int = 0,
+        page_token: str = "",
+        timeout_s: float | None = None,
+    ) -> bpb.ListBatchResultsResponse:
+        request = bpb.ListBatchResultsRequest(
+            parent=name, page_size=page_size, page_token=page_token
+        )
+        reply: bpb.ListBatchResultsResponse = await self._call(
+            self._batches.ListBatchResults, request, timeout_s
+        )
+        return reply
+
+    async def batch_results(
+        self, name: str, *, page_size: int = 1000
+    ) -> AsyncIterator[bpb.BatchResult]:
+        """Every finished item's result, in item order, page after page."""
+        token = ""
+        while True:
+            page = await self.list_batch_results(name, page_size=page_size, page_token=token)
+            for result in page.results:
+                yield result
+            token = page.next_page_token
+            if not token:
+                return

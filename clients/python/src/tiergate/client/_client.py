@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -10,8 +10,9 @@ import grpc
 
 from tiergate.client._channel import CHANNEL_OPTIONS, DEFAULT_TIMEOUT_S, dial_target
 from tiergate.client._errors import TiergateError
+from tiergate.v1 import batch_service_pb2 as bpb
+from tiergate.v1 import batch_service_pb2_grpc, task_service_pb2_grpc
 from tiergate.v1 import task_service_pb2 as pb
-from tiergate.v1 import task_service_pb2_grpc
 
 
 class TaskClient:
@@ -34,6 +35,7 @@ class TaskClient:
             dial_target(target), options=CHANNEL_OPTIONS
         )
         self._stub = task_service_pb2_grpc.TaskServiceStub(self._channel)
+        self._batches = batch_service_pb2_grpc.BatchServiceStub(self._channel)
         self._timeout_s = timeout_s
         self._metadata = tuple(metadata)
 
@@ -96,3 +98,51 @@ class TaskClient:
     ) -> pb.ReasonResponse:
         reply: pb.ReasonResponse = self._call(self._stub.Reason, request, timeout_s)
         return reply
+
+    # -- BatchService -------------------------------------------------------------------------
+
+    def create_batch(
+        self, items: Iterable[bpb.BatchItem], *, timeout_s: float | None = None
+    ) -> bpb.Batch:
+        """Start a batch (see :func:`batch_item`); every item is validated first."""
+        request = bpb.CreateBatchRequest(items=items)
+        reply: bpb.Batch = self._call(self._batches.CreateBatch, request, timeout_s)
+        return reply
+
+    def get_batch(self, name: str, *, timeout_s: float | None = None) -> bpb.Batch:
+        reply: bpb.Batch = self._call(
+            self._batches.GetBatch, bpb.GetBatchRequest(name=name), timeout_s
+        )
+        return reply
+
+    def cancel_batch(self, name: str, *, timeout_s: float | None = None) -> bpb.Batch:
+        reply: bpb.Batch = self._call(
+            self._batches.CancelBatch, bpb.CancelBatchRequest(name=name), timeout_s
+        )
+        return reply
+
+    def list_batch_results(
+        self,
+        name: str,
+        *,
+        page_size: int = 0,
+        page_token: str = "",
+        timeout_s: float | None = None,
+    ) -> bpb.ListBatchResultsResponse:
+        request = bpb.ListBatchResultsRequest(
+            parent=name, page_size=page_size, page_token=page_token
+        )
+        reply: bpb.ListBatchResultsResponse = self._call(
+            self._batches.ListBatchResults, request, timeout_s
+        )
+        return reply
+
+    def batch_results(self, name: str, *, page_size: int = 1000) -> Iterator[bpb.BatchResult]:
+        """Every finished item's result, in item order, page after page."""
+        token = ""
+        while True:
+            page = self.list_batch_results(name, page_size=page_size, page_token=token)
+            yield from page.results
+            token = page.next_page_token
+            if not token:
+                return

@@ -131,6 +131,7 @@ class Usage(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     INFERENCE_GEO_FIELD_NUMBER: _builtins.int
     FROM_CACHE_FIELD_NUMBER: _builtins.int
+    SERVICE_TIER_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """The model id that served the call, e.g. `claude-haiku-4-5`."""
     tier: Global___Tier.ValueType
@@ -170,6 +171,10 @@ class Usage(_message.Message):
     earlier request): no model call was made, so `billed_calls` is 0 and the
     cost is zero.
     """
+    service_tier: _builtins.str
+    """How the calls were billed, as the model API reports `usage.service_tier`:
+    `batch` for items of a batch (half of every token price), else empty.
+    """
     @_builtins.property
     def cost(self) -> Global___Cost:
         """The exact cost of these tokens."""
@@ -191,10 +196,11 @@ class Usage(_message.Message):
         request_id: _builtins.str = ...,
         inference_geo: _builtins.str = ...,
         from_cache: _builtins.bool = ...,
+        service_tier: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "billed_calls", b"billed_calls", "cache_creation_1h_input_tokens", b"cache_creation_1h_input_tokens", "cache_creation_5m_input_tokens", b"cache_creation_5m_input_tokens", "cache_creation_input_tokens", b"cache_creation_input_tokens", "cache_read_input_tokens", b"cache_read_input_tokens", "cost", b"cost", "from_cache", b"from_cache", "inference_geo", b"inference_geo", "input_tokens", b"input_tokens", "model", b"model", "output_tokens", b"output_tokens", "request_id", b"request_id", "tier", b"tier"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "billed_calls", b"billed_calls", "cache_creation_1h_input_tokens", b"cache_creation_1h_input_tokens", "cache_creation_5m_input_tokens", b"cache_creation_5m_input_tokens", "cache_creation_input_tokens", b"cache_creation_input_tokens", "cache_read_input_tokens", b"cache_read_input_tokens", "cost", b"cost", "from_cache", b"from_cache", "inference_geo", b"inference_geo", "input_tokens", b"input_tokens", "model", b"model", "output_tokens", b"output_tokens", "request_id", b"request_id", "service_tier", b"service_tier", "tier", b"tier"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
