@@ -110,6 +110,9 @@ def main() -> int:
         "TIERGATE_MAX_ATTEMPTS": "3",
         # The batch cases: a store in the scratch folder, polled often.
         "TIERGATE_BATCH_POLL_S": "0.05",
+        # Every language repeats the same cases, and each case counts upstream requests: no
+        # response cache, so a repeat is a fresh call (caching has its own tests).
+        "TIERGATE_RESPONSE_CACHE_TTL_S": "0",
     }
     suite_env = {**base, "TIERGATE_TARGET": target, "TIERGATE_EMULATOR_URL": emulator_url}
     results: dict[str, tuple[int, float]] = {}
