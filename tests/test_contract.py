@@ -8,8 +8,8 @@ from pathlib import Path
 import grpc
 import pytest
 from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
+from harness import rich_status
 from samples import SAMPLES
 from tiergate.app import App
 from tiergate.cli import COMMANDS
@@ -39,11 +39,13 @@ class TestEveryRpc:
         task's validation (INVALID_ARGUMENT naming a field), not UNIMPLEMENTED."""
         assert SERVED is SERVICE
         with grpc.insecure_channel(f"127.0.0.1:{app.port}") as channel:
-            call = channel.unary_unary(f"/{SERVICE.full_name}/{rpc}")
+            call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
+                f"/{SERVICE.full_name}/{rpc}"
+            )
             with pytest.raises(grpc.RpcError) as caught:
                 call(b"", timeout=10)
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        status = rpc_status.from_call(caught.value)
+        status = rich_status(caught.value)
         assert status is not None
         bad = error_details_pb2.BadRequest()
         assert any(detail.Unpack(bad) for detail in status.details)

@@ -15,7 +15,7 @@ from failures import Stub, classify_fails, failure
 from google.rpc import error_details_pb2
 
 from harness import Upstream
-from samples import SAMPLES, TICKET_LABELS
+from samples import CLASSIFY, TICKET_LABELS
 from tiergate import status, upstream_errors
 from tiergate.emulator import Fault
 from tiergate.v1 import task_service_pb2 as pb
@@ -132,7 +132,7 @@ class TestUpstreamFaults:
     ) -> None:
         """A short retry-after is honoured and the call succeeds; attempts counts both."""
         upstream.inject(Fault("rate_limit", retry_after_s=0.2))
-        usage = stub.Classify(SAMPLES["Classify"], timeout=10).usage
+        usage = stub.Classify(CLASSIFY, timeout=10).usage
         assert usage.attempts == 2
         assert usage.billed_calls == 1
         assert len(upstream.requests) == 2
@@ -143,7 +143,7 @@ class TestUpstreamFaults:
     ) -> None:
         """529/500/504 then success: one billed call, two attempts, cost of one call."""
         upstream.inject(Fault(kind))  # type: ignore[arg-type]
-        usage = stub.Classify(SAMPLES["Classify"], timeout=10).usage
+        usage = stub.Classify(CLASSIFY, timeout=10).usage
         assert (usage.attempts, usage.billed_calls) == (2, 1)
 
     def test_persistent_overload_is_unavailable_with_retry_info(
@@ -196,7 +196,7 @@ class TestReasks:
     ) -> None:
         """A bad output then a good one: a typed result whose usage sums both billed calls."""
         upstream.inject(Fault(kind))  # type: ignore[arg-type]
-        reply = stub.Classify(SAMPLES["Classify"], timeout=10)
+        reply = stub.Classify(CLASSIFY, timeout=10)
         assert reply.label in {label.name for label in TICKET_LABELS}
         assert reply.usage.billed_calls == 2
         assert reply.usage.attempts == 2
@@ -282,7 +282,7 @@ class TestDeadlines:
         emulator sees its request abandoned rather than answered."""
         upstream.inject(Fault("slow", delay_s=5))
         with pytest.raises(grpc.RpcError) as caught:
-            stub.Classify(SAMPLES["Classify"], timeout=0.5)
+            stub.Classify(CLASSIFY, timeout=0.5)
         assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
         until = time.monotonic() + 10
         while upstream.emulator.abandoned == 0 and time.monotonic() < until:

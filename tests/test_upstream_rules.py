@@ -15,7 +15,7 @@ import pytest
 from failures import Stub, classify_fails
 
 from harness import Upstream
-from samples import SAMPLES
+from samples import CLASSIFY
 from tiergate import errors, status, upstream_errors
 from tiergate.emulator import Fault
 from tiergate.v1 import task_service_pb2 as pb
@@ -177,7 +177,7 @@ class TestUpstreamRulesEndToEnd:
     def test_should_retry_true_retries_a_401(self, stub: Stub, upstream: Upstream) -> None:
         """``x-should-retry: true`` on a 401: retried, and the second attempt is served."""
         upstream.inject(Fault("unauthorized", should_retry=True))
-        usage = stub.Classify(SAMPLES["Classify"], timeout=10).usage
+        usage = stub.Classify(CLASSIFY, timeout=10).usage
         assert (usage.attempts, usage.billed_calls) == (2, 1)
         assert len(upstream.requests) == 2
 
@@ -186,7 +186,7 @@ class TestUpstreamRulesEndToEnd:
     ) -> None:
         """A ``retry-after`` HTTP date one second ahead is honoured and the retry served."""
         upstream.inject(Fault("rate_limit", retry_after_s=1, retry_after_http_date=True))
-        usage = stub.Classify(SAMPLES["Classify"], timeout=20).usage
+        usage = stub.Classify(CLASSIFY, timeout=20).usage
         assert (usage.attempts, usage.billed_calls) == (2, 1)
 
     def test_http_date_retry_after_beyond_the_deadline_is_reported(

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import grpc
 import structlog
@@ -225,7 +225,7 @@ class Shadow:
         task: Task[Any, Any],
         request: Any,
         response: Any,
-        context: grpc.aio.ServicerContext,
+        context: grpc.aio.ServicerContext[Any, Any],
     ) -> None:
         """Maybe mirror this successful call once its RPC is done; never raises."""
         try:
@@ -254,7 +254,12 @@ class Shadow:
                 mirror.add_done_callback(self._finished)
 
             # Runs when the RPC is over, the reply sent: the caller never waits for a mirror.
-            context.add_done_callback(lambda ctx: loop.call_soon_threadsafe(start, ctx))
+            # The stubs want their own callback class; any one-argument callable is what grpc takes.
+            done = cast(
+                "grpc.aio._DoneCallback[Any, Any]",
+                lambda ctx: loop.call_soon_threadsafe(start, ctx),
+            )
+            context.add_done_callback(done)
         except Exception:
             log.exception("shadow.bug", task=task.rpc)
 
