@@ -18,6 +18,7 @@ from harness import Upstream
 from samples import CLASSIFY
 from tiergate import errors, status, upstream_errors
 from tiergate.emulator import Fault
+from tiergate.emulator.faults import FaultKind
 from tiergate.v1 import task_service_pb2 as pb
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "errors.md"
@@ -165,10 +166,10 @@ class TestUpstreamRulesEndToEnd:
 
     @pytest.mark.parametrize("kind", ["rate_limit", "overloaded", "server_error"])
     def test_should_retry_false_is_not_retried(
-        self, stub: Stub, upstream: Upstream, kind: str
+        self, stub: Stub, upstream: Upstream, kind: FaultKind
     ) -> None:
         """``x-should-retry: false``: one request, UPSTREAM_NOT_RETRYABLE, no RetryInfo."""
-        upstream.inject(Fault(kind, should_retry=False, count=3))  # type: ignore[arg-type]
+        upstream.inject(Fault(kind, should_retry=False, count=3))
         found = classify_fails(stub)
         assert found.reason == "UPSTREAM_NOT_RETRYABLE"
         assert found.retry_after_ms is None

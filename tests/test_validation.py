@@ -53,7 +53,7 @@ CASES: list[tuple[str, str, Message, str]] = [
     (
         "Summarize",
         "unknown format",
-        pb.SummarizeRequest(text="a", format=9),  # type: ignore[arg-type]
+        pb.SummarizeRequest(text="a", format=9),  # type: ignore[arg-type]  # an unknown enum value on purpose
         "format",
     ),
     (
