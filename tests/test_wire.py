@@ -197,7 +197,7 @@ class TestFuzzedBytes:
 class TestServedServices:
     def test_reflection_describes_the_generic_handlers_service(self, raw: grpc.Channel) -> None:
         """With the handlers made from the descriptor, reflection still lists TaskService with
-        its six methods, beside health and reflection."""
+        every one of its methods, beside health and reflection."""
         database = ProtoReflectionDescriptorDatabase(raw)
         services = set(database.get_services())
         assert {SERVICE.full_name, "grpc.health.v1.Health"} <= services
