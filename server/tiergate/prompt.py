@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from xml.sax.saxutils import quoteattr
 
+from tiergate.estimate import bounds, scaled_high
 from tiergate.ledger import ModelFacts
-from tiergate.sizing import bounds, scaled_high
 
 JsonObject = dict[str, Any]
 

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import functools
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import grpc
 import structlog
@@ -31,12 +31,21 @@ from tiergate.telemetry import Telemetry
 from tiergate.tiers import Tier
 from tiergate.v1 import task_service_pb2, usage_pb2
 
-if TYPE_CHECKING:
-    from tiergate.shadow import Shadow
-
 log = structlog.get_logger("tiergate.rpc")
 
 SERVICE = task_service_pb2.DESCRIPTOR.services_by_name["TaskService"]
+
+
+class Mirror(Protocol):
+    """What the runner hands each successful call to (the shadow of :mod:`tiergate.shadow`)."""
+
+    def offer(
+        self,
+        task: Task[Any, Any],
+        request: Any,
+        response: Any,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> None: ...
 
 
 class TaskRunner:
@@ -61,7 +70,7 @@ class TaskRunner:
             max_queue=settings.max_queue,
             max_wait_s=settings.queue_timeout_s,
         )
-        self.shadow: Shadow | None = None
+        self.shadow: Mirror | None = None
         """Mirrors a share of successful calls to another tier (``TIERGATE_SHADOW``)."""
 
     async def run(

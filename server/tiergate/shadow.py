@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import grpc
 import structlog
-from opentelemetry.metrics import Meter
+from opentelemetry.metrics import Meter, MeterProvider
 from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import GEN_AI_REQUEST_MODEL
 
 from tiergate import errors
@@ -42,7 +42,7 @@ from tiergate.telemetry.spans import TASK, TIER
 from tiergate.tiers import Tier
 
 if TYPE_CHECKING:
-    from tiergate.app import App
+    from tiergate.ledger import PriceTable
     from tiergate.model_client import ModelClient
     from tiergate.service import TaskRunner
 
@@ -355,9 +355,14 @@ class Shadow:
         await asyncio.gather(*list(self._running), return_exceptions=True)
 
 
-def shadow_for(app: App, runner: TaskRunner, model_client: ModelClient) -> Shadow:
-    """The shadow of a started ``App`` (whose plan is set), on its meter and model client."""
-    assert app.shadow_plan is not None
-    meter = app.telemetry.meter_provider.get_meter(INSTRUMENTATION_SCOPE)
-    judge = Judge(model_client, app.settings, app.prices)
-    return Shadow(app.shadow_plan, runner, app.settings, meter, judge)
+def shadow_for(
+    plan: ShadowPlan,
+    settings: Settings,
+    prices: PriceTable,
+    meters: MeterProvider,
+    runner: TaskRunner,
+    model_client: ModelClient,
+) -> Shadow:
+    """The shadow of a starting service, on its meter provider and model client."""
+    judge = Judge(model_client, settings, prices)
+    return Shadow(plan, runner, settings, meters.get_meter(INSTRUMENTATION_SCOPE), judge)
