@@ -328,7 +328,7 @@ class Shadow:
         self, completion: object | None, tier: Tier, labels: dict[str, str], model: str
     ) -> None:
         if isinstance(completion, Completion) and completion.billed_calls:
-            nanos = int(self._runner.usage(tier, completion).cost.total_nanos)
+            nanos = self._runner.bill(tier, completion).cost.total_nanos
             self._spend_nanos(nanos, labels, model)
 
     def _spend_nanos(self, nanos: int, labels: dict[str, str], model: str) -> None:
