@@ -195,7 +195,6 @@ def _format_checker() -> jsonschema.FormatChecker:
 
 
 FORMAT_CHECKER = _format_checker()
-CHECKED_FORMATS = frozenset(FORMAT_CHECKER.checkers)
 
 
 # -- references: inside the document only ----------------------------------------------------

@@ -101,5 +101,4 @@ TASK = Task(
     validate=validate,
     prompt=prompt,
     respond=respond,
-    size_field="documents",
 )

@@ -96,5 +96,4 @@ TASK = Task(
     validate=validate,
     prompt=prompt,
     respond=respond,
-    size_field="text",
 )

@@ -83,5 +83,4 @@ TASK = Task(
     prompt=prompt,
     check=check,
     respond=respond,
-    size_field="text",
 )

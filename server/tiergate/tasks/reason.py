@@ -64,5 +64,4 @@ TASK = Task(
     validate=validate,
     prompt=prompt,
     respond=respond,
-    size_field="question",
 )

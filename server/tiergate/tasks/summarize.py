@@ -126,5 +126,4 @@ TASK = Task(
     validate=validate,
     prompt=prompt,
     respond=respond,
-    size_field="text",
 )

@@ -39,8 +39,6 @@ class Task(Generic[Req, Resp]):
     """The cache-friendly prompt and output schema for a valid request."""
     respond: Callable[[Req, JsonObject, usage_pb2.Usage], Resp]
     """The typed response for a usable output."""
-    size_field: str
-    """The request field named when the prompt is too large for the model."""
     check: Callable[[Req, JsonObject], list[str]] = field(default=no_problems)
     """Problems with a schema-valid output that no schema can state and a re-ask may fix
     (empty when it is usable). By default none: the output schema says everything."""
