@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import Self
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -171,11 +171,11 @@ class ServerProcess(_Child):
         """Seconds from spawning the process to its health check answering SERVING."""
         until = time.monotonic() + timeout_s
         with grpc.insecure_channel(self.target, options=_FAST_RECONNECT) as channel:
-            health = health_pb2_grpc.HealthStub(channel)
+            health = _health_check(channel)
             while True:
                 self.check_alive()
                 try:
-                    reply = health.Check(
+                    reply = health(
                         health_pb2.HealthCheckRequest(service=""), timeout=0.25, wait_for_ready=True
                     )
                     if reply.status == health_pb2.HealthCheckResponse.SERVING:
@@ -191,3 +191,14 @@ class ServerProcess(_Child):
 
     def rss_mb(self) -> float:
         return status_kb(self.pid, "VmRSS") / 1024
+
+
+def _health_check(
+    channel: grpc.Channel,
+) -> grpc.UnaryUnaryMultiCallable[health_pb2.HealthCheckRequest, health_pb2.HealthCheckResponse]:
+    """The Health service's ``Check``, typed (the stubs' ``HealthStub`` lacks it)."""
+    return channel.unary_unary(
+        "/grpc.health.v1.Health/Check",
+        request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+        response_deserializer=health_pb2.HealthCheckResponse.FromString,
+    )

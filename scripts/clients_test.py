@@ -22,7 +22,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -88,9 +88,20 @@ def emulator_ready(url: str) -> bool:
         return bool(reply.status == 200)
 
 
+def _health_check(
+    channel: grpc.Channel,
+) -> grpc.UnaryUnaryMultiCallable[health_pb2.HealthCheckRequest, health_pb2.HealthCheckResponse]:
+    """The Health service's ``Check``, typed (the stubs' ``HealthStub`` lacks it)."""
+    return channel.unary_unary(
+        "/grpc.health.v1.Health/Check",
+        request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+        response_deserializer=health_pb2.HealthCheckResponse.FromString,
+    )
+
+
 def server_ready(target: str) -> bool:
     with grpc.insecure_channel(target) as channel:
-        reply = health_pb2_grpc.HealthStub(channel).Check(
+        reply = _health_check(channel)(
             health_pb2.HealthCheckRequest(service="tiergate.v1.TaskService"), timeout=2
         )
         return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)

@@ -154,7 +154,7 @@ class Replay:
         # The base image's interpreter, under the names the image gives it.
         minor = f"python{sys.version_info.major}.{sys.version_info.minor}"
         for name in ("python", "python3", minor):
-            (self.shim / name).symlink_to(sys._base_executable)  # type: ignore[attr-defined]
+            (self.shim / name).symlink_to(sys._base_executable)  # type: ignore[attr-defined]  # CPython's venv base interpreter, not in the stubs
         self.ignore = _ignore_patterns(context / ".dockerignore")
 
     def host(self, container_path: str) -> Path:

@@ -10,10 +10,9 @@ import anthropic
 import grpc
 import pytest
 from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
-from harness import BackgroundLoop, Upstream
-from samples import SAMPLES
+from harness import BackgroundLoop, Upstream, rich_status, trailers
+from samples import CLASSIFY
 from tiergate import errors, sizing
 from tiergate.config import Settings
 from tiergate.ledger import ModelFacts, PriceTable
@@ -38,7 +37,7 @@ class Failure:
 
 
 def failure(call: grpc.RpcError) -> Failure:
-    status = rpc_status.from_call(call)
+    status = rich_status(call)
     assert status is not None, "every error carries google.rpc.Status details"
     found = Failure(call.code(), call.details() or "")
     for detail in status.details:
@@ -52,13 +51,13 @@ def failure(call: grpc.RpcError) -> Failure:
             retry = error_details_pb2.RetryInfo()
             detail.Unpack(retry)
             found.retry_after_ms = retry.retry_delay.ToMilliseconds()
-    found.trailers = {k: v for k, v in call.trailing_metadata() or () if isinstance(v, str)}
+    found.trailers = {k: v for k, v in trailers(call) if isinstance(v, str)}
     return found
 
 
 def classify_fails(stub: Stub, timeout: float = 10) -> Failure:
     with pytest.raises(grpc.RpcError) as caught:
-        stub.Classify(SAMPLES["Classify"], timeout=timeout)
+        stub.Classify(CLASSIFY, timeout=timeout)
     found = failure(caught.value)
     assert found.infos == 1, "exactly one ErrorInfo"
     assert found.code != grpc.StatusCode.UNKNOWN

@@ -12,10 +12,12 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from google.rpc import status_pb2
+from grpc_health.v1 import health_pb2
+from grpc_status import rpc_status
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from tiergate.emulator import Emulator, Fault, Script
@@ -102,6 +104,34 @@ class Upstream:
         self._loop.run(reset())
 
 
+Trailers = tuple[tuple[str, str | bytes], ...]
+
+
+def health_check(
+    channel: grpc.Channel,
+) -> grpc.UnaryUnaryMultiCallable[health_pb2.HealthCheckRequest, health_pb2.HealthCheckResponse]:
+    """The standard Health service's ``Check``, typed (the stubs' ``HealthStub`` lacks it)."""
+    return channel.unary_unary(
+        "/grpc.health.v1.Health/Check",
+        request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+        response_deserializer=health_pb2.HealthCheckResponse.FromString,
+    )
+
+
+def rich_status(error: grpc.RpcError) -> status_pb2.Status | None:
+    """The ``google.rpc.Status`` a failed call carries, if any."""
+    # A failed sync call's error is also its grpc.Call, which is what from_call reads.
+    assert isinstance(error, grpc.Call)
+    found: status_pb2.Status | None = rpc_status.from_call(error)
+    return found
+
+
+def trailers(error: grpc.RpcError) -> Trailers:
+    """The trailing metadata of a failed call, as (key, value) pairs."""
+    # The stubs type the entries as objects with .key and .value; grpc returns 2-tuples.
+    return cast(Trailers, error.trailing_metadata() or ())
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -111,11 +141,11 @@ def free_port() -> int:
 
 def wait_serving(port: int, timeout_s: float = 20) -> None:
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
+        check = health_check(channel)
         until = time.monotonic() + timeout_s
         while True:
             try:
-                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                reply = check(health_pb2.HealthCheckRequest(), timeout=1)
                 if reply.status == health_pb2.HealthCheckResponse.SERVING:
                     return
             except grpc.RpcError:

@@ -44,21 +44,34 @@ MEETING = (
     "status page before the release. Everyone agreed to freeze features on March 7."
 )
 
+CLASSIFY = pb.ClassifyRequest(
+    text="I was charged twice for my subscription this month.", labels=TICKET_LABELS
+)
+
+SUMMARIZE = pb.SummarizeRequest(text=MEETING, max_words=40)
+
+EXTRACT = pb.ExtractRequest(
+    text="Invoice sent to ana@example.com on 2026-11-02 for a total of 129.50 dollars.",
+    json_schema=json.dumps(INVOICE_SCHEMA),
+)
+
+ANSWER = pb.AnswerRequest(question="How long do refunds take?", documents=DOCUMENTS)
+
+MODERATE = pb.ModerateRequest(text="Thanks for the quick fix, the dashboard works again.")
+
+REASON = pb.ReasonRequest(
+    question="If a ticket costs 0.5 cents on the fast tier, what do 500 tickets cost?",
+    context="Costs add up linearly per ticket.",
+)
+
+# Every RPC's sample, by RPC name: the contract test asks for one per RPC.
 SAMPLES: dict[str, Message] = {
-    "Classify": pb.ClassifyRequest(
-        text="I was charged twice for my subscription this month.", labels=TICKET_LABELS
-    ),
-    "Summarize": pb.SummarizeRequest(text=MEETING, max_words=40),
-    "Extract": pb.ExtractRequest(
-        text="Invoice sent to ana@example.com on 2026-11-02 for a total of 129.50 dollars.",
-        json_schema=json.dumps(INVOICE_SCHEMA),
-    ),
-    "Answer": pb.AnswerRequest(question="How long do refunds take?", documents=DOCUMENTS),
-    "Moderate": pb.ModerateRequest(text="Thanks for the quick fix, the dashboard works again."),
-    "Reason": pb.ReasonRequest(
-        question="If a ticket costs 0.5 cents on the fast tier, what do 500 tickets cost?",
-        context="Costs add up linearly per ticket.",
-    ),
+    "Classify": CLASSIFY,
+    "Summarize": SUMMARIZE,
+    "Extract": EXTRACT,
+    "Answer": ANSWER,
+    "Moderate": MODERATE,
+    "Reason": REASON,
 }
 
 

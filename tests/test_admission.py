@@ -10,11 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import pytest
 from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from conftest import start_app
-from harness import BackgroundLoop, Upstream
-from samples import SAMPLES, TICKET_LABELS
+from harness import BackgroundLoop, Upstream, rich_status
+from samples import CLASSIFY, REASON, TICKET_LABELS
 from tiergate.app import App
 from tiergate.emulator import Fault
 from tiergate.v1 import task_service_pb2 as pb
@@ -46,7 +45,7 @@ def wait_for_upstream(upstream: Upstream, count: int) -> None:
 
 
 def details(error: grpc.RpcError) -> tuple[str, int | None]:
-    status = rpc_status.from_call(error)
+    status = rich_status(error)
     assert status is not None
     reason, retry_ms = "", None
     for detail in status.details:
@@ -71,10 +70,10 @@ class TestBackpressure:
         with grpc.insecure_channel(f"127.0.0.1:{narrow.port}") as channel:
             stub = Stub(channel)
             with ThreadPoolExecutor(2) as pool:
-                slow = pool.submit(stub.Classify, SAMPLES["Classify"], timeout=20)
+                slow = pool.submit(stub.Classify, CLASSIFY, timeout=20)
                 wait_for_upstream(upstream, 1)
                 with pytest.raises(grpc.RpcError) as caught:
-                    stub.Classify(SAMPLES["Classify"], timeout=20)
+                    stub.Classify(CLASSIFY, timeout=20)
                 assert slow.result().label == "billing"
         assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert details(caught.value) == ("OVERLOADED", 1000)
@@ -89,9 +88,9 @@ class TestBackpressure:
         with grpc.insecure_channel(f"127.0.0.1:{queued.port}") as channel:
             stub = Stub(channel)
             with ThreadPoolExecutor(2) as pool:
-                first = pool.submit(stub.Classify, SAMPLES["Classify"], timeout=30)
+                first = pool.submit(stub.Classify, CLASSIFY, timeout=30)
                 wait_for_upstream(upstream, 1)
-                second = pool.submit(stub.Classify, SAMPLES["Classify"], timeout=30)
+                second = pool.submit(stub.Classify, CLASSIFY, timeout=30)
                 assert [first.result().label, second.result().label] == ["billing", "billing"]
         assert len(upstream.requests) == 2
 
@@ -102,10 +101,10 @@ class TestBackpressure:
         with grpc.insecure_channel(f"127.0.0.1:{queued.port}") as channel:
             stub = Stub(channel)
             with ThreadPoolExecutor(1) as pool:
-                slow = pool.submit(stub.Classify, SAMPLES["Classify"], timeout=30)
+                slow = pool.submit(stub.Classify, CLASSIFY, timeout=30)
                 wait_for_upstream(upstream, 1)
                 with pytest.raises(grpc.RpcError) as caught:
-                    stub.Classify(SAMPLES["Classify"], timeout=0.5)
+                    stub.Classify(CLASSIFY, timeout=0.5)
                 assert slow.result().label == "billing"
         assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
         assert len(upstream.requests) == 1
@@ -120,14 +119,14 @@ class TestBackpressure:
             stub = Stub(channel)
             upstream.inject(Fault("slow", delay_s=2))
             with pytest.raises(grpc.RpcError) as gave_up:
-                stub.Classify(SAMPLES["Classify"], timeout=0.3)
+                stub.Classify(CLASSIFY, timeout=0.3)
             assert gave_up.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
             codes = []
             for i in range(100):
                 if i % 10 == 0:
                     upstream.inject(Fault("unauthorized"), Fault("malformed", count=2))
                 try:
-                    stub.Classify(SAMPLES["Classify"], timeout=20)
+                    stub.Classify(CLASSIFY, timeout=20)
                     codes.append(grpc.StatusCode.OK)
                 except grpc.RpcError as error:
                     codes.append(error.code())
@@ -145,9 +144,9 @@ class TestBackpressure:
         with grpc.insecure_channel(f"127.0.0.1:{narrow.port}") as channel:
             stub = Stub(channel)
             with ThreadPoolExecutor(1) as pool:
-                slow = pool.submit(stub.Classify, SAMPLES["Classify"], timeout=20)
+                slow = pool.submit(stub.Classify, CLASSIFY, timeout=20)
                 wait_for_upstream(upstream, 1)
-                assert stub.Reason(SAMPLES["Reason"], timeout=20).answer
+                assert stub.Reason(REASON, timeout=20).answer
                 assert slow.result().label
 
 
@@ -187,7 +186,7 @@ class TestMessageSize:
             pytest.raises(grpc.RpcError) as caught,
         ):
             Stub(channel).Classify(request_, timeout=10)
-        found = rpc_status.from_call(caught.value)
+        found = rich_status(caught.value)
         assert found is not None
         bad = error_details_pb2.BadRequest()
         assert found.details[1].Unpack(bad)

@@ -17,10 +17,9 @@ import pytest
 import redis
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
-from grpc_status import rpc_status
 
 from conftest import start_app
-from harness import BackgroundLoop, Processes, Upstream, eventually, wait_serving
+from harness import BackgroundLoop, Processes, Upstream, eventually, rich_status, wait_serving
 from samples import SAMPLES, TICKET_LABELS, long_policy
 from tiergate.app import App
 from tiergate.batches.redis_store import RedisBatchStore
@@ -205,7 +204,7 @@ class TestInvalidItems:
         with pytest.raises(grpc.RpcError) as caught:
             batches.CreateBatch(bpb.CreateBatchRequest(items=items))
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        status = rpc_status.from_call(caught.value)
+        status = rich_status(caught.value)
         assert status is not None
         fields = [v.field for v in details(status)["BadRequest"].field_violations]
         assert "items[1].request.classify.labels[0].name" in fields

@@ -10,7 +10,7 @@ import grpc
 import pytest
 
 from harness import Upstream
-from samples import SAMPLES
+from samples import CLASSIFY
 from tiergate.app import App
 from tiergate.client import TaskClient, TiergateError
 from tiergate.client._channel import SERVICE_CONFIG
@@ -25,7 +25,7 @@ def client(app: App) -> Iterator[TaskClient]:
 
 def classify_error(client: TaskClient) -> TiergateError:
     with pytest.raises(TiergateError) as caught:
-        client.classify(SAMPLES["Classify"])  # type: ignore[arg-type]
+        client.classify(CLASSIFY)
     return caught.value
 
 
@@ -72,7 +72,7 @@ class TestNoMultipliedBilling:
         """Three overloads exhaust the server's attempts; nothing was billed, so the client's
         policy retries after the pushback and the fourth upstream attempt serves the call."""
         upstream.inject(Fault("overloaded", count=3))
-        reply = client.classify(SAMPLES["Classify"])  # type: ignore[arg-type]
+        reply = client.classify(CLASSIFY)
         assert reply.label
         assert reply.usage.billed_calls == 1
         assert len(upstream.requests) == 4

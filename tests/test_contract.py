@@ -1,35 +1,74 @@
-"""The proto is the contract: every RPC has a handler, a tier, a task, a test and a CLI command."""
+"""The proto is the contract, the task registry its one implementation: every RPC of the
+service has a task (with its tier), a handler, a test, a sample, a CLI command, a method in
+every client (Python sync and asyncio, Go, TypeScript) and a conformance case."""
 
 from __future__ import annotations
 
 import ast
+import json
+import re
 from pathlib import Path
 
+import anthropic
 import grpc
 import pytest
 from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
+from harness import rich_status
 from samples import SAMPLES
+from tiergate import commands
 from tiergate.app import App
 from tiergate.cli import COMMANDS
-from tiergate.client import TaskClient
+from tiergate.client import AsyncTaskClient, TaskClient
+from tiergate.config import Settings
+from tiergate.ledger import PriceTable
+from tiergate.model_client import ModelClient
 from tiergate.service import SERVICE as SERVED
+from tiergate.service import TaskRunner, task_handlers
 from tiergate.tasks import TASKS
 from tiergate.tiers import Tier
 from tiergate.v1 import task_service_pb2, usage_pb2
 
+ROOT = Path(__file__).resolve().parent.parent
 SERVICE = task_service_pb2.DESCRIPTOR.services_by_name["TaskService"]
 RPCS = [method.name for method in SERVICE.methods]
 TASK_TESTS = ast.parse((Path(__file__).parent / "test_tasks.py").read_text())
+CASES = json.loads((ROOT / "clients" / "conformance" / "cases.json").read_text())["cases"]
+GO_SOURCES = "\n".join(p.read_text() for p in sorted((ROOT / "clients/go/tiergate").glob("*.go")))
+TS_SOURCES = "\n".join(
+    p.read_text() for p in sorted((ROOT / "clients/typescript/src").glob("*.ts"))
+)
 
 
-def test_the_service_has_the_six_contract_rpcs() -> None:
-    """The API is the six tasks of the contract, in the service's package."""
-    assert SERVICE.full_name == "tiergate.v1.TaskService"
-    assert sorted(RPCS) == sorted(
-        ["Classify", "Summarize", "Extract", "Answer", "Moderate", "Reason"]
-    )
+class TestTheRegistry:
+    def test_is_the_service(self) -> None:
+        """The registry holds exactly the service's RPCs: no RPC without a task, no task
+        without an RPC (so no count of tasks is written anywhere)."""
+        assert SERVICE.full_name == "tiergate.v1.TaskService"
+        assert sorted(TASKS) == sorted(RPCS)
+        assert all(rpc == task.rpc for rpc, task in TASKS.items())
+
+    def test_handlers_are_made_for_every_rpc(self) -> None:
+        """The generic registration makes one handler per RPC of the descriptor, no more."""
+        settings = Settings()
+        # Never called: only the handler table is read, so the SDK points nowhere.
+        sdk = anthropic.AsyncAnthropic(api_key="unused", base_url="http://127.0.0.1:9")
+        runner = TaskRunner(settings, PriceTable.load(), ModelClient(sdk, settings))
+        assert sorted(task_handlers(runner)) == sorted(RPCS)
+
+    def test_samples_cover_the_service(self) -> None:
+        """tests/samples.py has one sample per RPC, no more."""
+        assert sorted(SAMPLES) == sorted(RPCS)
+
+    def test_cli_commands_cover_the_service(self) -> None:
+        """Every CLI command calls an RPC, and there is one command per RPC."""
+        assert sorted(c.rpc for c in commands.commands()) == sorted(RPCS)
+        assert sorted(rpc for _, rpc in COMMANDS.values()) == sorted(RPCS)
+
+    def test_conformance_cases_name_only_rpcs(self) -> None:
+        """Every conformance case calls an RPC of the task service, or is a batch case (a
+        CreateBatch through the BatchService, then its results)."""
+        assert {case["rpc"] for case in CASES} <= {*RPCS, "Batch"}
 
 
 @pytest.mark.parametrize("rpc", RPCS)
@@ -39,11 +78,13 @@ class TestEveryRpc:
         task's validation (INVALID_ARGUMENT naming a field), not UNIMPLEMENTED."""
         assert SERVED is SERVICE
         with grpc.insecure_channel(f"127.0.0.1:{app.port}") as channel:
-            call = channel.unary_unary(f"/{SERVICE.full_name}/{rpc}")
+            call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
+                f"/{SERVICE.full_name}/{rpc}"
+            )
             with pytest.raises(grpc.RpcError) as caught:
                 call(b"", timeout=10)
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        status = rpc_status.from_call(caught.value)
+        status = rich_status(caught.value)
         assert status is not None
         bad = error_details_pb2.BadRequest()
         assert any(detail.Unpack(bad) for detail in status.details)
@@ -73,21 +114,46 @@ class TestEveryRpc:
         ]
         assert rpc in calls
 
-    def test_has_a_cli_command_and_a_client_method(self, rpc: str) -> None:
-        """`tiergate <rpc>` exists and the Python client has the method it calls."""
+    def test_has_a_cli_command(self, rpc: str) -> None:
+        """`tiergate <rpc>` exists and calls the RPC."""
         assert rpc.lower() in COMMANDS
         assert COMMANDS[rpc.lower()][1] == rpc
-        assert callable(getattr(TaskClient, rpc.lower()))
+
+    def test_has_a_method_in_each_python_client(self, rpc: str) -> None:
+        """The sync and the asyncio Python clients have the RPC's typed method."""
+        method = SERVICE.methods_by_name[rpc]
+        for client in (TaskClient, AsyncTaskClient):
+            helper = getattr(client, rpc.lower(), None)
+            assert callable(helper), f"{client.__name__}.{rpc.lower()} is missing"
+            hints = helper.__annotations__
+            assert hints["request"].endswith(method.input_type.name)
+            assert hints["return"].endswith(method.output_type.name)
+
+    def test_has_a_go_helper(self, rpc: str) -> None:
+        """The Go client has ``func (c *Client) <Rpc>`` over the RPC's request and response."""
+        method = SERVICE.methods_by_name[rpc]
+        signature = (
+            rf"func \(c \*Client\) {rpc}\(ctx context\.Context, "
+            rf"req \*tiergatev1\.{method.input_type.name},[^)]*\) "
+            rf"\(\*tiergatev1\.{method.output_type.name}, error\)"
+        )
+        assert re.search(signature, GO_SOURCES), f"no Go helper for {rpc}"
+
+    def test_has_a_typescript_helper(self, rpc: str) -> None:
+        """The TypeScript client has a method named after the RPC returning its response."""
+        name = rpc[0].lower() + rpc[1:]
+        output = SERVICE.methods_by_name[rpc].output_type.name
+        signature = rf"^\s*{name}\(request: [^)]*\): Promise<{output}>"
+        assert re.search(signature, TS_SOURCES, re.MULTILINE), f"no TypeScript helper for {rpc}"
+
+    def test_has_a_conformance_case(self, rpc: str) -> None:
+        """clients/conformance/cases.json runs the RPC at least once, successfully."""
+        assert any(c["rpc"] == rpc and c["expect"]["code"] == "OK" for c in CASES)
 
 
 def test_tier_binding_matches_the_design() -> None:
-    """The registry binds five tasks to the fast tier and Reason to the balanced tier."""
+    """Reason, which needs depth, is on the balanced tier; every other task is on the fast
+    tier, whatever their number."""
     binding = {rpc: task.tier for rpc, task in TASKS.items()}
-    assert binding == {
-        "Classify": Tier.FAST,
-        "Summarize": Tier.FAST,
-        "Extract": Tier.FAST,
-        "Answer": Tier.FAST,
-        "Moderate": Tier.FAST,
-        "Reason": Tier.BALANCED,
-    }
+    assert binding.pop("Reason") is Tier.BALANCED
+    assert set(binding.values()) == {Tier.FAST}

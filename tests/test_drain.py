@@ -10,10 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 
-from harness import Processes, wait_serving
-from samples import SAMPLES
+from harness import Processes, health_check, wait_serving
+from samples import CLASSIFY, MODERATE
 from tiergate.v1 import task_service_pb2_grpc
 
 IN_FLIGHT = 8
@@ -39,9 +39,7 @@ def test_sigterm_drains_in_flight_rpcs_and_exits_zero(slow_service: Processes) -
     target = f"127.0.0.1:{slow_service.port}"
     with grpc.insecure_channel(target) as channel, ThreadPoolExecutor(IN_FLIGHT) as pool:
         stub = task_service_pb2_grpc.TaskServiceStub(channel)
-        calls = [
-            pool.submit(stub.Classify, SAMPLES["Classify"], timeout=30) for _ in range(IN_FLIGHT)
-        ]
+        calls = [pool.submit(stub.Classify, CLASSIFY, timeout=30) for _ in range(IN_FLIGHT)]
         until = time.monotonic() + 20
         while len(slow_service.upstream_requests()) < IN_FLIGHT and time.monotonic() < until:
             time.sleep(0.05)
@@ -49,11 +47,11 @@ def test_sigterm_drains_in_flight_rpcs_and_exits_zero(slow_service: Processes) -
         slow_service.server.send_signal(signal.SIGTERM)
 
         # During the drain delay health says NOT_SERVING while RPCs are still served.
-        health = health_pb2_grpc.HealthStub(channel)
-        status = health_pb2.HealthCheckResponse.SERVING
+        health = health_check(channel)
+        status = int(health_pb2.HealthCheckResponse.SERVING)
         until = time.monotonic() + 10
         while status == health_pb2.HealthCheckResponse.SERVING and time.monotonic() < until:
-            status = health.Check(health_pb2.HealthCheckRequest(), timeout=1).status
+            status = health(health_pb2.HealthCheckRequest(), timeout=1).status
         assert status == health_pb2.HealthCheckResponse.NOT_SERVING
 
         # Then new RPCs are refused while the in-flight ones finish.
@@ -61,7 +59,7 @@ def test_sigterm_drains_in_flight_rpcs_and_exits_zero(slow_service: Processes) -
         until = time.monotonic() + 15
         while refused is None and time.monotonic() < until:
             try:
-                stub.Moderate(SAMPLES["Moderate"], timeout=5)
+                stub.Moderate(MODERATE, timeout=5)
             except grpc.RpcError as error:
                 refused = error.code()
         replies = [call.result() for call in calls]

@@ -266,6 +266,6 @@ async def _same(client: anthropic.AsyncAnthropic, system: list[dict[str, Any]]) 
     return await client.messages.create(
         model=HAIKU,
         max_tokens=50,
-        system=system,  # type: ignore[arg-type]
+        system=system,  # type: ignore[arg-type]  # plain dicts, as a caller's JSON would be
         messages=[{"role": "user", "content": "Refund window?"}],
     )

@@ -16,7 +16,7 @@ from emulator_calls import QUESTION, SONNET, ask, http
 from google.protobuf import json_format
 
 from harness import Upstream
-from samples import SAMPLES
+from samples import EXTRACT
 from tiergate.emulator import Emulator, Fault, Script, count_tokens
 from tiergate.emulator.testing import ThreadedEmulator
 from tiergate.v1 import task_service_pb2_grpc
@@ -242,7 +242,7 @@ class TestScriptsThroughTheService:
         its tokens, so service tests state their expected output."""
         answer = '{"email": "billing@example.org", "amount": 42.5, "date": "2026-11-03"}'
         upstream.script(Script(text=answer, model=HAIKU))
-        reply = stub.Extract(SAMPLES["Extract"], timeout=10)
+        reply = stub.Extract(EXTRACT, timeout=10)
         assert json_format.MessageToDict(reply.data) == json.loads(answer)
         assert reply.usage.output_tokens == count_tokens(answer)
         assert reply.usage.billed_calls == 1

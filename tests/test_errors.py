@@ -15,9 +15,10 @@ from failures import Stub, classify_fails, failure
 from google.rpc import error_details_pb2
 
 from harness import Upstream
-from samples import SAMPLES, TICKET_LABELS
+from samples import CLASSIFY, TICKET_LABELS
 from tiergate import status, upstream_errors
 from tiergate.emulator import Fault
+from tiergate.emulator.faults import FaultKind
 from tiergate.v1 import task_service_pb2 as pb
 
 
@@ -132,18 +133,18 @@ class TestUpstreamFaults:
     ) -> None:
         """A short retry-after is honoured and the call succeeds; attempts counts both."""
         upstream.inject(Fault("rate_limit", retry_after_s=0.2))
-        usage = stub.Classify(SAMPLES["Classify"], timeout=10).usage
+        usage = stub.Classify(CLASSIFY, timeout=10).usage
         assert usage.attempts == 2
         assert usage.billed_calls == 1
         assert len(upstream.requests) == 2
 
     @pytest.mark.parametrize("kind", ["overloaded", "server_error", "gateway_timeout"])
     def test_transient_failures_are_retried_unbilled(
-        self, stub: Stub, upstream: Upstream, kind: str
+        self, stub: Stub, upstream: Upstream, kind: FaultKind
     ) -> None:
         """529/500/504 then success: one billed call, two attempts, cost of one call."""
-        upstream.inject(Fault(kind))  # type: ignore[arg-type]
-        usage = stub.Classify(SAMPLES["Classify"], timeout=10).usage
+        upstream.inject(Fault(kind))
+        usage = stub.Classify(CLASSIFY, timeout=10).usage
         assert (usage.attempts, usage.billed_calls) == (2, 1)
 
     def test_persistent_overload_is_unavailable_with_retry_info(
@@ -167,10 +168,10 @@ class TestUpstreamFaults:
 
     @pytest.mark.parametrize("kind", ["unauthorized", "forbidden"])
     def test_upstream_auth_failure_does_not_blame_the_caller(
-        self, stub: Stub, upstream: Upstream, kind: str
+        self, stub: Stub, upstream: Upstream, kind: FaultKind
     ) -> None:
         """401/403 upstream: INTERNAL UPSTREAM_AUTH_FAILED, not retried, no credential echoed."""
-        upstream.inject(Fault(kind))  # type: ignore[arg-type]
+        upstream.inject(Fault(kind))
         found = classify_fails(stub)
         assert (found.code, found.reason) == (grpc.StatusCode.INTERNAL, "UPSTREAM_AUTH_FAILED")
         assert "credentials" in found.message
@@ -192,11 +193,11 @@ class TestUpstreamFaults:
 class TestReasks:
     @pytest.mark.parametrize("kind", ["malformed", "empty", "truncated", "off_schema"])
     def test_one_bad_output_is_reasked_and_both_calls_billed(
-        self, stub: Stub, upstream: Upstream, kind: str
+        self, stub: Stub, upstream: Upstream, kind: FaultKind
     ) -> None:
         """A bad output then a good one: a typed result whose usage sums both billed calls."""
-        upstream.inject(Fault(kind))  # type: ignore[arg-type]
-        reply = stub.Classify(SAMPLES["Classify"], timeout=10)
+        upstream.inject(Fault(kind))
+        reply = stub.Classify(CLASSIFY, timeout=10)
         assert reply.label in {label.name for label in TICKET_LABELS}
         assert reply.usage.billed_calls == 2
         assert reply.usage.attempts == 2
@@ -217,11 +218,11 @@ class TestReasks:
 
     @pytest.mark.parametrize("kind", ["malformed", "truncated", "empty", "off_schema"])
     def test_the_same_bad_output_twice_is_output_invalid_without_retry(
-        self, stub: Stub, upstream: Upstream, kind: str
+        self, stub: Stub, upstream: Upstream, kind: FaultKind
     ) -> None:
         """The same problem on both billed calls (max_reasks=1): UNAVAILABLE OUTPUT_INVALID
         without RetryInfo, and the pushback trailer tells gRPC clients not to retry."""
-        upstream.inject(Fault(kind, count=2))  # type: ignore[arg-type]
+        upstream.inject(Fault(kind, count=2))
         found = classify_fails(stub)
         assert (found.code, found.reason) == (grpc.StatusCode.UNAVAILABLE, "OUTPUT_INVALID")
         assert "2 billed calls" in found.message
@@ -282,7 +283,7 @@ class TestDeadlines:
         emulator sees its request abandoned rather than answered."""
         upstream.inject(Fault("slow", delay_s=5))
         with pytest.raises(grpc.RpcError) as caught:
-            stub.Classify(SAMPLES["Classify"], timeout=0.5)
+            stub.Classify(CLASSIFY, timeout=0.5)
         assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
         until = time.monotonic() + 10
         while upstream.emulator.abandoned == 0 and time.monotonic() < until:

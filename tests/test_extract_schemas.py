@@ -19,11 +19,10 @@ import pytest
 import referencing.exceptions
 import structlog
 from google.protobuf import json_format
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_status import rpc_status
+from grpc_health.v1 import health_pb2
 
 from api_subset import subset_problems
-from harness import Upstream
+from harness import Upstream, health_check, rich_status
 from schema_corpus import REFUSED, SERVED, Refused, Served, served
 from test_validation import violations
 from tiergate import logs
@@ -89,7 +88,7 @@ class TestCorpusOverGrpc:
             failed = error
         if failed is not None:
             assert failed.code() == grpc.StatusCode.UNAVAILABLE, failed.details()
-            assert rpc_status.from_call(failed) is not None
+            assert rich_status(failed) is not None
             assert "unusable" in (failed.details() or "")
         else:
             data = json_format.MessageToDict(reply.data)
@@ -186,11 +185,11 @@ class TestCatastrophicPatterns:
             "properties": {"code": {"type": "string", "pattern": "^(a+)+$"}},
             "required": ["code"],
         }
-        health = health_pb2_grpc.HealthStub(grpc.insecure_channel(f"127.0.0.1:{app.port}"))
+        health = health_check(grpc.insecure_channel(f"127.0.0.1:{app.port}"))
         with ThreadPoolExecutor(2) as pool:
             matching = pool.submit(extract, stub, schema, "a" * 4000)
             failing = pool.submit(extract, stub, schema, "a" * 4000 + "b")
-            answers = [health.Check(health_pb2.HealthCheckRequest(), timeout=30) for _ in range(5)]
+            answers = [health(health_pb2.HealthCheckRequest(), timeout=30) for _ in range(5)]
             assert json_format.MessageToDict(matching.result().data)["code"] == "a" * 4000
             with pytest.raises(grpc.RpcError) as caught:
                 failing.result()

@@ -20,8 +20,9 @@ import grpc
 import kubernetes_validate  # type: ignore[import-untyped]  # the package ships no types
 import pytest
 import yaml
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 
+from harness import health_check
 from tiergate import config
 from tiergate.app import App
 from tiergate.config import Settings
@@ -260,9 +261,9 @@ class TestDeployment:
         main = container(rendered["prod"])
         names = [main[p]["grpc"].get("service", "") for p in ("readinessProbe", "livenessProbe")]
         with grpc.insecure_channel(f"127.0.0.1:{app.port}") as channel:
-            health = health_pb2_grpc.HealthStub(channel)
+            health = health_check(channel)
             for name in names:
-                reply = health.Check(health_pb2.HealthCheckRequest(service=name), timeout=10)
+                reply = health(health_pb2.HealthCheckRequest(service=name), timeout=10)
                 assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
     def test_resources_request_cpu_and_memory_and_limit_memory(self, tree: list[Doc]) -> None:

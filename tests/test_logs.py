@@ -19,7 +19,7 @@ import pytest
 import structlog
 
 from harness import free_port, wait_serving
-from samples import SAMPLES
+from samples import CLASSIFY
 from tiergate import logs
 from tiergate.v1 import task_service_pb2_grpc
 
@@ -150,7 +150,7 @@ class TestUnreachableCollector:
             with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
                 stub = task_service_pb2_grpc.TaskServiceStub(channel)
                 for _ in range(5):
-                    assert stub.Classify(SAMPLES["Classify"], timeout=10).label
+                    assert stub.Classify(CLASSIFY, timeout=10).label
             time.sleep(1)  # several export rounds fail meanwhile
             server.send_signal(signal.SIGTERM)
             out, err = server.communicate(timeout=60)

@@ -27,8 +27,8 @@ GOOD = json.dumps({"label": "billing", "confidence": 0.9})
 
 def sent_texts(body: dict[str, object]) -> list[str]:
     """Every text block of a request body, system and messages."""
-    blocks = list(body.get("system", []))  # type: ignore[call-overload]
-    for message in body["messages"]:  # type: ignore[attr-defined]
+    blocks = list(body.get("system", []))  # type: ignore[call-overload]  # a JSON body: its shape is the API's
+    for message in body["messages"]:  # type: ignore[attr-defined]  # a JSON body: its shape is the API's
         blocks.extend(message["content"])
     return [block["text"] for block in blocks if block["type"] == "text"]
 

@@ -15,14 +15,21 @@ import grpc
 import pytest
 import structlog
 from google.rpc import error_details_pb2
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_status import rpc_status
+from grpc_health.v1 import health_pb2
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from conftest import start_app
-from harness import BackgroundLoop, Processes, Upstream, wait_serving
-from samples import SAMPLES, TICKET_LABELS
+from harness import (
+    BackgroundLoop,
+    Processes,
+    Trailers,
+    Upstream,
+    health_check,
+    rich_status,
+    wait_serving,
+)
+from samples import CLASSIFY, TICKET_LABELS
 from tiergate import logs
 from tiergate.app import App
 from tiergate.auth import MAX_NAME_CHARS, load_tokens, sanitize
@@ -99,23 +106,23 @@ class TestTls:
     def test_tls_serves_tls_clients_and_refuses_plaintext(self, tls_app: App, pki: Pki) -> None:
         """With a certificate the server answers over TLS and not in plaintext."""
         with secure_channel(tls_app, pki, client_cert=False) as channel:
-            assert Stub(channel).Classify(SAMPLES["Classify"], timeout=10).label == "billing"
+            assert Stub(channel).Classify(CLASSIFY, timeout=10).label == "billing"
         with (
             grpc.insecure_channel(f"127.0.0.1:{tls_app.port}") as plain,
             pytest.raises(grpc.RpcError) as caught,
         ):
-            Stub(plain).Classify(SAMPLES["Classify"], timeout=5)
+            Stub(plain).Classify(CLASSIFY, timeout=5)
         assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
 
     def test_mtls_requires_a_client_certificate(self, mtls_app: App, pki: Pki) -> None:
         """With a client CA, a caller without a certificate signed by it cannot connect."""
         with secure_channel(mtls_app, pki, client_cert=True) as channel:
-            assert Stub(channel).Classify(SAMPLES["Classify"], timeout=10).label == "billing"
+            assert Stub(channel).Classify(CLASSIFY, timeout=10).label == "billing"
         with (
             secure_channel(mtls_app, pki, client_cert=False) as channel,
             pytest.raises(grpc.RpcError) as caught,
         ):
-            Stub(channel).Classify(SAMPLES["Classify"], timeout=5)
+            Stub(channel).Classify(CLASSIFY, timeout=5)
         assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
@@ -131,10 +138,10 @@ class TestBearerAuth:
         background.run(app.stop(grace=1))
 
     def _call(self, app: App, token: str | None) -> grpc.RpcError | None:
-        metadata = [("authorization", f"Bearer {token}")] if token else []
+        metadata: Trailers = (("authorization", f"Bearer {token}"),) if token else ()
         with grpc.insecure_channel(f"127.0.0.1:{app.port}") as channel:
             try:
-                Stub(channel).Classify(SAMPLES["Classify"], timeout=10, metadata=metadata)
+                Stub(channel).Classify(CLASSIFY, timeout=10, metadata=metadata)
             except grpc.RpcError as error:
                 return error
         return None
@@ -147,7 +154,7 @@ class TestBearerAuth:
         error = self._call(auth_app, token)
         assert error is not None
         assert error.code() == grpc.StatusCode.UNAUTHENTICATED
-        status = rpc_status.from_call(error)
+        status = rich_status(error)
         assert status is not None
         info = error_details_pb2.ErrorInfo()
         assert status.details[0].Unpack(info)
@@ -158,7 +165,7 @@ class TestBearerAuth:
         """A known token is served; the health check answers without one (for probes)."""
         assert self._call(auth_app, "s3cret-search") is None
         with grpc.insecure_channel(f"127.0.0.1:{auth_app.port}") as channel:
-            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
+            reply = health_check(channel)(health_pb2.HealthCheckRequest())
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
     def test_token_file_parsing(self, tmp_path: Path) -> None:
@@ -203,7 +210,7 @@ class TestCallerIdentity:
         try:
             with secure_channel(app, pki, client_cert=True) as channel:
                 Stub(channel).Classify(
-                    SAMPLES["Classify"], timeout=10, metadata=[("x-tiergate-caller", "spoofed")]
+                    CLASSIFY, timeout=10, metadata=(("x-tiergate-caller", "spoofed"),)
                 )
         finally:
             background.run(app.stop(grace=1))
@@ -222,10 +229,10 @@ class TestCallerIdentity:
         try:
             with grpc.insecure_channel(f"127.0.0.1:{app.port}") as channel:
                 stub = Stub(channel)
-                good = [("authorization", "Bearer s3cret-search"), claim]
-                stub.Classify(SAMPLES["Classify"], timeout=10, metadata=good)
+                good = (("authorization", "Bearer s3cret-search"), claim)
+                stub.Classify(CLASSIFY, timeout=10, metadata=good)
                 with pytest.raises(grpc.RpcError):
-                    stub.Classify(SAMPLES["Classify"], timeout=10, metadata=[claim])
+                    stub.Classify(CLASSIFY, timeout=10, metadata=(claim,))
         finally:
             background.run(app.stop(grace=1))
         served, refused = rpc_lines(log_lines)
@@ -244,9 +251,9 @@ class TestCallerIdentity:
             with grpc.insecure_channel(f"127.0.0.1:{app.port}") as channel:
                 stub = Stub(channel)
                 for i in range(30):
-                    meta = [("x-tiergate-caller", f"team-{i}")]
-                    stub.Classify(SAMPLES["Classify"], timeout=10, metadata=meta)
-                stub.Classify(SAMPLES["Classify"], timeout=10)
+                    meta = (("x-tiergate-caller", f"team-{i}"),)
+                    stub.Classify(CLASSIFY, timeout=10, metadata=meta)
+                stub.Classify(CLASSIFY, timeout=10)
         finally:
             background.run(app.stop(grace=1))
         data = reader.get_metrics_data()
@@ -288,7 +295,7 @@ class TestNothingSecretInLogs:
             wait_serving(processes.port)
             with grpc.insecure_channel(f"127.0.0.1:{processes.port}") as channel:
                 stub = Stub(channel)
-                meta = [("x-tiergate-caller", "claims-pipeline")]
+                meta = (("x-tiergate-caller", "claims-pipeline"),)
                 request = pb.ClassifyRequest(text=secret_text, labels=TICKET_LABELS)
                 assert stub.Classify(request, timeout=10, metadata=meta).label
                 processes.inject(Fault("unauthorized"), Fault("malformed", count=2))

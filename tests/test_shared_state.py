@@ -14,13 +14,12 @@ from typing import Any
 import grpc
 import pytest
 from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from redis_server import RedisServer
 
 from conftest import start_app
-from harness import BackgroundLoop, Upstream, eventually, metric_points
+from harness import BackgroundLoop, Upstream, eventually, metric_points, rich_status
 from samples import TICKET_LABELS
 from tiergate import cli
 from tiergate.app import App
@@ -36,7 +35,7 @@ from tiergate.v1 import spend_service_pb2, spend_service_pb2_grpc, task_service_
 from tiergate.v1 import task_service_pb2 as pb
 
 TOKEN = "s3cret-billing"
-AUTH = [("authorization", f"Bearer {TOKEN}")]
+AUTH: tuple[tuple[str, str | bytes], ...] = (("authorization", f"Bearer {TOKEN}"),)
 ANSWER = json.dumps({"label": "billing", "confidence": 0.9})
 
 
@@ -94,7 +93,7 @@ def stop(background: BackgroundLoop, apps: list[App]) -> None:
 
 
 def error_info(err: grpc.RpcError) -> tuple[str, list[Any]]:
-    status = rpc_status.from_call(err)
+    status = rich_status(err)
     assert status is not None
     reason, details = "", []
     for detail in status.details:
@@ -339,7 +338,7 @@ class TestResponseCache:
             fresh = second.Classify(
                 classify("refund my order"),
                 timeout=10,
-                metadata=[*AUTH, ("x-tiergate-cache", "off")],
+                metadata=(*AUTH, ("x-tiergate-cache", "off")),
             )
             assert not fresh.usage.from_cache
             assert fresh.usage.billed_calls == 1
@@ -348,7 +347,7 @@ class TestResponseCache:
             other = first.Classify(
                 classify("refund my order"),
                 timeout=10,
-                metadata=[("authorization", "Bearer s3cret-search")],
+                metadata=(("authorization", "Bearer s3cret-search"),),
             )
             assert not other.usage.from_cache
             assert len(upstream.requests) == 3

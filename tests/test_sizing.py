@@ -7,9 +7,8 @@ import grpc
 import pytest
 from failures import model_client_failure
 from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
-from harness import BackgroundLoop, Upstream
+from harness import BackgroundLoop, Upstream, rich_status
 from tiergate import errors, sizing
 from tiergate.emulator import Script
 from tiergate.ledger import PriceTable
@@ -34,7 +33,7 @@ def classify(text: str) -> pb.ClassifyRequest:
 def too_large(call: grpc.RpcError) -> error_details_pb2.BadRequest.FieldViolation:
     """The one field violation of a REQUEST_TOO_LARGE failure."""
     assert call.code() == grpc.StatusCode.INVALID_ARGUMENT
-    status = rpc_status.from_call(call)
+    status = rich_status(call)
     assert status is not None
     reasons, violations = [], []
     for detail in status.details:

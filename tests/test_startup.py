@@ -13,7 +13,7 @@ import grpc
 import pytest
 
 from harness import Processes, free_port, wait_serving
-from samples import SAMPLES
+from samples import CLASSIFY
 from tiergate.config import Settings, from_env
 from tiergate.v1 import task_service_pb2_grpc
 
@@ -106,7 +106,7 @@ print(sorted(m for m in sys.modules if m.startswith("tiergate.emulator")))
         try:
             wait_serving(int(env["TIERGATE_PORT"]))
             with grpc.insecure_channel(f"127.0.0.1:{env['TIERGATE_PORT']}") as channel:
-                assert Stub(channel).Classify(SAMPLES["Classify"], timeout=10).label
+                assert Stub(channel).Classify(CLASSIFY, timeout=10).label
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -145,7 +145,7 @@ class TestListening:
             ThreadPoolExecutor(8) as pool,
         ):
             stub = Stub(channel)
-            calls = [pool.submit(stub.Classify, SAMPLES["Classify"], timeout=20) for _ in range(20)]
+            calls = [pool.submit(stub.Classify, CLASSIFY, timeout=20) for _ in range(20)]
             assert [c.result().label for c in calls] == ["billing"] * 20
         first.server.terminate()
         first.server.wait(timeout=30)

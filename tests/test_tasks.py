@@ -16,7 +16,18 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from harness import Upstream
-from samples import DOCUMENTS, INVOICE_SCHEMA, MEETING, SAMPLES, TICKET_LABELS
+from samples import (
+    ANSWER,
+    CLASSIFY,
+    DOCUMENTS,
+    EXTRACT,
+    INVOICE_SCHEMA,
+    MEETING,
+    MODERATE,
+    REASON,
+    SUMMARIZE,
+    TICKET_LABELS,
+)
 from tiergate.emulator import Script
 from tiergate.ledger import PriceTable, TokenUsage
 from tiergate.tasks import TASKS
@@ -76,7 +87,7 @@ class TestClassify:
     def test_scripted_label_and_clamped_confidence(self, stub: Stub, upstream: Upstream) -> None:
         """The model's label is the response's; a confidence above 1 comes back as 1."""
         answers(upstream, {"label": "technical", "confidence": 1.4})
-        reply = stub.Classify(SAMPLES["Classify"], timeout=10)
+        reply = stub.Classify(CLASSIFY, timeout=10)
         assert (reply.label, list(reply.labels), reply.confidence) == ("technical", [], 1.0)
         assert_usage(reply.usage, "claude-haiku-4-5", usage_pb2.TIER_FAST)
 
@@ -103,18 +114,18 @@ class TestClassify:
                 ]
             )
         )
-        reply = stub.Classify(SAMPLES["Classify"], timeout=10)
+        reply = stub.Classify(CLASSIFY, timeout=10)
         assert reply.label == "billing"
         assert reply.usage.billed_calls == 1
 
     def test_classify_returns_one_of_the_labels(self, stub: Stub, upstream: Upstream) -> None:
         """The label is one of the caller's names, priced on the fast tier's model."""
-        reply = stub.Classify(SAMPLES["Classify"], timeout=10)
+        reply = stub.Classify(CLASSIFY, timeout=10)
         assert reply.label in {label.name for label in TICKET_LABELS}
         assert not reply.labels
         assert 0.0 <= reply.confidence <= 1.0
         assert_usage(reply.usage, "claude-haiku-4-5", usage_pb2.TIER_FAST)
-        assert_sent(upstream, "Classify", SAMPLES["Classify"], "claude-haiku-4-5")
+        assert_sent(upstream, "Classify", CLASSIFY, "claude-haiku-4-5")
 
     def test_multi_label_returns_a_subset_with_the_label_first(self, stub: Stub) -> None:
         """With multi_label, labels are distinct names of the request, led by label."""
@@ -130,7 +141,7 @@ class TestClassify:
 
     def test_schema_enumerates_the_callers_labels(self, stub: Stub, upstream: Upstream) -> None:
         """The structured-output schema limits label to the request's label names."""
-        stub.Classify(SAMPLES["Classify"], timeout=10)
+        stub.Classify(CLASSIFY, timeout=10)
         schema = sent_upstream(upstream)["output_config"]["format"]["schema"]
         assert schema["properties"]["label"]["enum"] == ["billing", "technical", "account"]
 
@@ -158,12 +169,12 @@ class TestSummarize:
         self, stub: Stub, upstream: Upstream
     ) -> None:
         """A non-blank summary within max_words, priced on the fast tier's model."""
-        reply = stub.Summarize(SAMPLES["Summarize"], timeout=10)
+        reply = stub.Summarize(SUMMARIZE, timeout=10)
         assert reply.summary.strip()
         assert len(reply.summary.split()) <= 40
         assert all(point.strip() == point and point for point in reply.key_points)
         assert_usage(reply.usage, "claude-haiku-4-5", usage_pb2.TIER_FAST)
-        assert_sent(upstream, "Summarize", SAMPLES["Summarize"], "claude-haiku-4-5")
+        assert_sent(upstream, "Summarize", SUMMARIZE, "claude-haiku-4-5")
 
     def test_bullets_format_and_word_limit(self, stub: Stub) -> None:
         """Bullets come one per line starting with '- ', cut at the word limit."""
@@ -178,7 +189,7 @@ class TestSummarize:
 class TestExtract:
     def test_extract_returns_data_valid_against_the_schema(self, stub: Stub) -> None:
         """data validates against the caller's schema, priced on the fast tier's model."""
-        reply = stub.Extract(SAMPLES["Extract"], timeout=10)
+        reply = stub.Extract(EXTRACT, timeout=10)
         jsonschema.validate(json_format.MessageToDict(reply.data), INVOICE_SCHEMA)
         assert_usage(reply.usage, "claude-haiku-4-5", usage_pb2.TIER_FAST)
 
@@ -186,11 +197,11 @@ class TestExtract:
         self, stub: Stub, upstream: Upstream
     ) -> None:
         """The schema sent upstream is what structured outputs accept; the caller's is kept."""
-        stub.Extract(SAMPLES["Extract"], timeout=10)
+        stub.Extract(EXTRACT, timeout=10)
         sent = sent_upstream(upstream)["output_config"]["format"]["schema"]
         assert sent["additionalProperties"] is False
         assert "minimum" not in sent["properties"]["amount"]
-        assert INVOICE_SCHEMA["properties"]["amount"]["minimum"] == 0  # type: ignore[index]
+        assert INVOICE_SCHEMA["properties"]["amount"]["minimum"] == 0  # type: ignore[index]  # a JSON literal, typed as object
 
 
 class TestAnswer:
@@ -210,7 +221,7 @@ class TestAnswer:
                 ],
             },
         )
-        reply = stub.Answer(SAMPLES["Answer"], timeout=10)
+        reply = stub.Answer(ANSWER, timeout=10)
         assert (reply.answerable, reply.answer) == (True, "Within 14 days.")
         assert [(c.document_id, c.quote) for c in reply.citations] == [
             ("refunds", "Refunds are issued within 14 days")
@@ -227,19 +238,19 @@ class TestAnswer:
                 "citations": [{"document_id": "refunds", "quote": "Refunds"}],
             },
         )
-        reply = stub.Answer(SAMPLES["Answer"], timeout=10)
+        reply = stub.Answer(ANSWER, timeout=10)
         assert (reply.answerable, reply.answer, list(reply.citations)) == (False, "", [])
 
     def test_answer_cites_its_documents_verbatim(self, stub: Stub, upstream: Upstream) -> None:
         """Every citation names a request document and quotes it verbatim."""
-        reply = stub.Answer(SAMPLES["Answer"], timeout=10)
+        reply = stub.Answer(ANSWER, timeout=10)
         texts = {d.id: d.text for d in DOCUMENTS}
         for citation in reply.citations:
             assert citation.quote in texts[citation.document_id]
         if not reply.answerable:
             assert (reply.answer, list(reply.citations)) == ("", [])
         assert_usage(reply.usage, "claude-haiku-4-5", usage_pb2.TIER_FAST)
-        assert_sent(upstream, "Answer", SAMPLES["Answer"], "claude-haiku-4-5")
+        assert_sent(upstream, "Answer", ANSWER, "claude-haiku-4-5")
 
 
 class TestModerate:
@@ -282,13 +293,13 @@ class TestModerate:
         self, stub: Stub, upstream: Upstream
     ) -> None:
         """Every built-in category gets one verdict, in policy order; flagged is any of them."""
-        reply = stub.Moderate(SAMPLES["Moderate"], timeout=10)
+        reply = stub.Moderate(MODERATE, timeout=10)
         names = [c.name for c in reply.categories]
         assert names == ["harassment", "hate", "violence", "self_harm", "sexual", "spam"]
         assert reply.flagged == any(c.flagged for c in reply.categories)
         assert all(c.rationale.strip() for c in reply.categories)
         assert_usage(reply.usage, "claude-haiku-4-5", usage_pb2.TIER_FAST)
-        assert_sent(upstream, "Moderate", SAMPLES["Moderate"], "claude-haiku-4-5")
+        assert_sent(upstream, "Moderate", MODERATE, "claude-haiku-4-5")
 
     def test_custom_policy_replaces_the_built_in_one(self, stub: Stub) -> None:
         """A caller's categories are the policy: one verdict each, in the caller's order."""
@@ -315,17 +326,17 @@ class TestReason:
                 "confidence": -0.2,
             },
         )
-        reply = stub.Reason(SAMPLES["Reason"], timeout=10)
+        reply = stub.Reason(REASON, timeout=10)
         assert list(reply.steps) == ["500 x 0.5 = 250 cents.", "250 cents = $2.50."]
         assert (reply.answer, reply.confidence) == ("$2.50", 0.0)
         assert_usage(reply.usage, "claude-sonnet-4-6", usage_pb2.TIER_BALANCED)
 
     def test_reason_runs_on_the_balanced_tier(self, stub: Stub, upstream: Upstream) -> None:
         """Reason answers with a non-blank answer and steps, on the balanced tier's model."""
-        reply = stub.Reason(SAMPLES["Reason"], timeout=10)
+        reply = stub.Reason(REASON, timeout=10)
         assert reply.answer.strip()
         assert reply.steps
         assert all(step.strip() for step in reply.steps)
         assert 0.0 <= reply.confidence <= 1.0
         assert_usage(reply.usage, "claude-sonnet-4-6", usage_pb2.TIER_BALANCED)
-        assert_sent(upstream, "Reason", SAMPLES["Reason"], "claude-sonnet-4-6")
+        assert_sent(upstream, "Reason", REASON, "claude-sonnet-4-6")

@@ -12,12 +12,12 @@ import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import grpc
 import pytest
 import structlog
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
     HistogramDataPoint,
@@ -29,20 +29,19 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from harness import BackgroundLoop, Upstream, eventually, metric_points
-from samples import SAMPLES
+from harness import BackgroundLoop, Upstream, eventually, health_check, metric_points
+from samples import CLASSIFY, REASON
 from tiergate import logs
 from tiergate.app import App
 from tiergate.config import Settings
 from tiergate.emulator import Fault
 from tiergate.telemetry import Telemetry
 from tiergate.telemetry.instruments import DURATION_BUCKETS_S, TOKEN_BUCKETS
-from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import task_service_pb2_grpc
 
 CALLER = ("x-tiergate-caller", "billing-svc")
 SERVER_SPAN = "/tiergate.v1.TaskService/Classify"
-REQUEST_TEXT = cast(pb.ClassifyRequest, SAMPLES["Classify"]).text
+REQUEST_TEXT = CLASSIFY.text
 
 
 @dataclass
@@ -114,7 +113,7 @@ class TestSuccessfulCallTrace:
     def test_a_server_span_parents_one_client_span_per_model_call(self, traced: Traced) -> None:
         """A Classify yields a SERVER span from the gRPC instrumentation and, under it, one
         CLIENT span named ``chat {model}``, both in the same trace."""
-        traced.stub.Classify(SAMPLES["Classify"], metadata=[CALLER])
+        traced.stub.Classify(CLASSIFY, metadata=(CALLER,))
         [server] = traced.server_spans(1)
         assert server.name == SERVER_SPAN
         assert server.parent is None
@@ -130,7 +129,7 @@ class TestSuccessfulCallTrace:
     ) -> None:
         """The CLIENT span has the conventions' request, response and usage attributes, and
         tiergate's task, tier, attempt and cost, equal to what the response reports."""
-        reply = traced.stub.Classify(SAMPLES["Classify"], metadata=[CALLER])
+        reply = traced.stub.Classify(CLASSIFY, metadata=(CALLER,))
         [server] = traced.server_spans(1)
         [client] = traced.children(server)
         attributes = dict(client.attributes or {})
@@ -163,7 +162,7 @@ class TestSuccessfulCallTrace:
         """The SERVER span is labelled with task, tier, model and caller (an unverified name
         under the one label, the claimed name beside it) and ends with the RPC's billed totals
         and status OK."""
-        reply = traced.stub.Classify(SAMPLES["Classify"], metadata=[CALLER])
+        reply = traced.stub.Classify(CLASSIFY, metadata=(CALLER,))
         [server] = traced.server_spans(1)
         attributes = dict(server.attributes or {})
         assert attributes == {
@@ -184,10 +183,10 @@ class TestSuccessfulCallTrace:
 
     def test_health_checks_are_not_traced(self, traced: Traced) -> None:
         """Probes hit the health service constantly; they make no spans."""
-        health = health_pb2_grpc.HealthStub(traced.channel)
-        reply = health.Check(health_pb2.HealthCheckRequest(service=""))
+        health = health_check(traced.channel)
+        reply = health(health_pb2.HealthCheckRequest(service=""))
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
-        traced.stub.Classify(SAMPLES["Classify"])
+        traced.stub.Classify(CLASSIFY)
         traced.server_spans(1)
         names = {s.name for s in traced.spans.get_finished_spans()}
         assert not any("Health" in name for name in names), names
@@ -195,9 +194,7 @@ class TestSuccessfulCallTrace:
     def test_an_incoming_trace_context_is_continued(self, traced: Traced) -> None:
         """A caller's W3C ``traceparent`` makes the SERVER span its child."""
         trace_id, parent_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
-        traced.stub.Classify(
-            SAMPLES["Classify"], metadata=[("traceparent", f"00-{trace_id}-{parent_id}-01")]
-        )
+        traced.stub.Classify(CLASSIFY, metadata=(("traceparent", f"00-{trace_id}-{parent_id}-01"),))
         [server] = traced.server_spans(1)
         assert server.context is not None
         assert server.parent is not None
@@ -213,7 +210,7 @@ class TestFailedCallTrace:
         ``error.type`` and the HTTP status, and the SERVER span ends UNAVAILABLE."""
         upstream.inject(Fault(kind="overloaded", count=2))
         with pytest.raises(grpc.RpcError) as failure:
-            traced.stub.Classify(SAMPLES["Classify"])
+            traced.stub.Classify(CLASSIFY)
         assert failure.value.code() is grpc.StatusCode.UNAVAILABLE
         [server] = traced.server_spans(1)
         clients = sorted(traced.children(server), key=lambda s: s.start_time or 0)
@@ -238,7 +235,7 @@ class TestFailedCallTrace:
         tokens, the SERVER span the failure and the cost."""
         upstream.inject(Fault(kind="refusal"))
         with pytest.raises(grpc.RpcError) as failure:
-            traced.stub.Classify(SAMPLES["Classify"])
+            traced.stub.Classify(CLASSIFY)
         assert failure.value.code() is grpc.StatusCode.FAILED_PRECONDITION
         [server] = traced.server_spans(1)
         [client] = traced.children(server)
@@ -254,7 +251,7 @@ class TestFailedCallTrace:
 class TestContentCapture:
     def test_no_prompt_or_output_text_by_default(self, traced: Traced) -> None:
         """Without the content-capture setting no span attribute holds the caller's text."""
-        traced.stub.Classify(SAMPLES["Classify"])
+        traced.stub.Classify(CLASSIFY)
         traced.server_spans(1)
         text = REQUEST_TEXT
         for span in traced.spans.get_finished_spans():
@@ -269,7 +266,7 @@ class TestContentCapture:
         (with the request text) and the output, in the conventions' JSON shape."""
         server = start_traced(background, upstream, capture_content=True)
         try:
-            server.stub.Classify(SAMPLES["Classify"])
+            server.stub.Classify(CLASSIFY)
             [rpc] = server.server_spans(1)
             [client] = server.children(rpc)
         finally:
@@ -291,7 +288,7 @@ class TestMetrics:
     def test_token_usage_and_duration_follow_the_conventions(self, traced: Traced) -> None:
         """``gen_ai.client.token.usage`` records input and output tokens per call and both
         histograms use the conventions' bucket boundaries."""
-        reply = traced.stub.Classify(SAMPLES["Classify"])
+        reply = traced.stub.Classify(CLASSIFY)
         traced.server_spans(1)
         usage = reply.usage
         tokens = {
@@ -312,8 +309,8 @@ class TestMetrics:
     def test_cost_is_counted_in_dollars_by_task_tier_model_and_caller(self, traced: Traced) -> None:
         """``tiergate.cost`` adds up the ledger's nano-dollars per caller label, exported in USD;
         a caller that only names itself is counted as ``unverified``."""
-        replies = [traced.stub.Classify(SAMPLES["Classify"], metadata=[CALLER]) for _ in range(2)]
-        reason = traced.stub.Reason(SAMPLES["Reason"])
+        replies = [traced.stub.Classify(CLASSIFY, metadata=(CALLER,)) for _ in range(2)]
+        reason = traced.stub.Reason(REASON)
         traced.server_spans(3)
         costs = {
             (p.attributes["tiergate.task"], p.attributes["tiergate.caller"]): p
@@ -332,7 +329,7 @@ class TestMetrics:
         """A retried call counts one upstream retry, the in-flight gauge returns to zero, and
         every billed RPC records its cache-read ratio."""
         upstream.inject(Fault(kind="rate_limit", retry_after_s=0.01))
-        traced.stub.Classify(SAMPLES["Classify"])
+        traced.stub.Classify(CLASSIFY)
         traced.server_spans(1)
         [retries] = traced.points("tiergate.upstream.retries")
         assert retries.value == 1
@@ -361,7 +358,7 @@ class TestLogs:
     ) -> None:
         """The one JSON line per RPC has task, tier, model, tokens, cost, status, duration,
         caller and the SERVER span's ``trace_id``/``span_id``; the request text is nowhere."""
-        reply = traced.stub.Classify(SAMPLES["Classify"], metadata=[CALLER])
+        reply = traced.stub.Classify(CLASSIFY, metadata=(CALLER,))
         [server] = traced.server_spans(1)
         lines = [json.loads(line) for line in log_lines.getvalue().splitlines()]
         [rpc] = [line for line in lines if line["event"] == "rpc"]

@@ -28,7 +28,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, TraceIdRat
 from prometheus_client.parser import text_string_to_metric_families
 
 from harness import BackgroundLoop, Upstream
-from samples import SAMPLES
+from samples import CLASSIFY, REASON, SUMMARIZE
 from tiergate.app import App
 from tiergate.config import Settings
 from tiergate.telemetry import Telemetry, environment
@@ -127,7 +127,7 @@ class TestOtlpExport:
         try:
             with grpc.insecure_channel(f"127.0.0.1:{app.port}") as channel:
                 stub = task_service_pb2_grpc.TaskServiceStub(channel)
-                reply = stub.Summarize(SAMPLES["Summarize"])
+                reply = stub.Summarize(SUMMARIZE)
         finally:
             background.run(app.stop(grace=1))
 
@@ -183,7 +183,7 @@ class TestOtlpExport:
         background.run(app.start())
         try:
             with grpc.insecure_channel(f"127.0.0.1:{app.port}") as channel:
-                task_service_pb2_grpc.TaskServiceStub(channel).Reason(SAMPLES["Reason"])
+                task_service_pb2_grpc.TaskServiceStub(channel).Reason(REASON)
         finally:
             background.run(app.stop(grace=1))
             receiver.stop(None)
@@ -209,9 +209,7 @@ class TestPrometheusEndpoint:
         try:
             with grpc.insecure_channel(f"127.0.0.1:{app.port}") as channel:
                 stub = task_service_pb2_grpc.TaskServiceStub(channel)
-                reply = stub.Classify(
-                    SAMPLES["Classify"], metadata=[("x-tiergate-caller", "billing-svc")]
-                )
+                reply = stub.Classify(CLASSIFY, metadata=(("x-tiergate-caller", "billing-svc"),))
             url = f"http://127.0.0.1:{app.telemetry.metrics_port}/metrics"
             with urllib.request.urlopen(url, timeout=10) as response:
                 text = response.read().decode()

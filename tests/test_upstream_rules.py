@@ -15,9 +15,10 @@ import pytest
 from failures import Stub, classify_fails
 
 from harness import Upstream
-from samples import SAMPLES
+from samples import CLASSIFY
 from tiergate import errors, status, upstream_errors
 from tiergate.emulator import Fault
+from tiergate.emulator.faults import FaultKind
 from tiergate.v1 import task_service_pb2 as pb
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "errors.md"
@@ -165,10 +166,10 @@ class TestUpstreamRulesEndToEnd:
 
     @pytest.mark.parametrize("kind", ["rate_limit", "overloaded", "server_error"])
     def test_should_retry_false_is_not_retried(
-        self, stub: Stub, upstream: Upstream, kind: str
+        self, stub: Stub, upstream: Upstream, kind: FaultKind
     ) -> None:
         """``x-should-retry: false``: one request, UPSTREAM_NOT_RETRYABLE, no RetryInfo."""
-        upstream.inject(Fault(kind, should_retry=False, count=3))  # type: ignore[arg-type]
+        upstream.inject(Fault(kind, should_retry=False, count=3))
         found = classify_fails(stub)
         assert found.reason == "UPSTREAM_NOT_RETRYABLE"
         assert found.retry_after_ms is None
@@ -177,7 +178,7 @@ class TestUpstreamRulesEndToEnd:
     def test_should_retry_true_retries_a_401(self, stub: Stub, upstream: Upstream) -> None:
         """``x-should-retry: true`` on a 401: retried, and the second attempt is served."""
         upstream.inject(Fault("unauthorized", should_retry=True))
-        usage = stub.Classify(SAMPLES["Classify"], timeout=10).usage
+        usage = stub.Classify(CLASSIFY, timeout=10).usage
         assert (usage.attempts, usage.billed_calls) == (2, 1)
         assert len(upstream.requests) == 2
 
@@ -186,7 +187,7 @@ class TestUpstreamRulesEndToEnd:
     ) -> None:
         """A ``retry-after`` HTTP date one second ahead is honoured and the retry served."""
         upstream.inject(Fault("rate_limit", retry_after_s=1, retry_after_http_date=True))
-        usage = stub.Classify(SAMPLES["Classify"], timeout=20).usage
+        usage = stub.Classify(CLASSIFY, timeout=20).usage
         assert (usage.attempts, usage.billed_calls) == (2, 1)
 
     def test_http_date_retry_after_beyond_the_deadline_is_reported(

@@ -6,9 +6,8 @@ import grpc
 import pytest
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
-from harness import Upstream
+from harness import Upstream, rich_status
 from samples import DOCUMENTS, TICKET_LABELS
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import task_service_pb2_grpc
@@ -54,7 +53,7 @@ CASES: list[tuple[str, str, Message, str]] = [
     (
         "Summarize",
         "unknown format",
-        pb.SummarizeRequest(text="a", format=9),  # type: ignore[arg-type]
+        pb.SummarizeRequest(text="a", format=9),  # type: ignore[arg-type]  # an unknown enum value on purpose
         "format",
     ),
     (
@@ -111,7 +110,7 @@ CASES: list[tuple[str, str, Message, str]] = [
 
 def violations(error: grpc.RpcError) -> tuple[str, list[str]]:
     """The ErrorInfo reason and the BadRequest field names of a failed call."""
-    status = rpc_status.from_call(error)
+    status = rich_status(error)
     assert status is not None
     reason, fields = "", []
     for detail in status.details:
@@ -174,4 +173,4 @@ class TestInvalidRequests:
         with pytest.raises(grpc.RpcError) as caught:
             stub.Classify(pb.ClassifyRequest(text=secret), timeout=10)
         assert secret not in (caught.value.details() or "")
-        assert secret not in str(rpc_status.from_call(caught.value))
+        assert secret not in str(rich_status(caught.value))

@@ -16,11 +16,10 @@ from google.rpc import error_details_pb2
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
-from grpc_status import rpc_status
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness import Upstream
+from harness import Upstream, rich_status, trailers
 from samples import SAMPLES
 from tiergate import errors, status
 from tiergate.app import App
@@ -39,7 +38,9 @@ def raw(app: App) -> Iterator[grpc.Channel]:
 
 def call_raw(channel: grpc.Channel, rpc: str, data: bytes) -> grpc.RpcError | None:
     """``data`` sent as the request of ``rpc``, as is: no serializer on either side."""
-    method = channel.unary_unary(f"/{SERVICE.full_name}/{rpc}")
+    method: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
+        f"/{SERVICE.full_name}/{rpc}"
+    )
     try:
         method(data, timeout=20)
     except grpc.RpcError as error:
@@ -49,7 +50,7 @@ def call_raw(channel: grpc.Channel, rpc: str, data: bytes) -> grpc.RpcError | No
 
 def bad_request(error: grpc.RpcError) -> tuple[str, error_details_pb2.BadRequest]:
     """The ErrorInfo reason and the BadRequest of a failed call (both must be there)."""
-    found = rpc_status.from_call(error)
+    found = rich_status(error)
     assert found is not None
     info, bad = error_details_pb2.ErrorInfo(), error_details_pb2.BadRequest()
     assert found.details[0].Unpack(info)
@@ -58,7 +59,7 @@ def bad_request(error: grpc.RpcError) -> tuple[str, error_details_pb2.BadRequest
 
 
 def trailer_bytes(error: grpc.RpcError) -> int:
-    metadata = error.trailing_metadata() or ()
+    metadata = trailers(error)
     return sum(len(key) + len(value) for key, value in metadata) + len(error.details() or "")
 
 
@@ -196,7 +197,7 @@ class TestFuzzedBytes:
 class TestServedServices:
     def test_reflection_describes_the_generic_handlers_service(self, raw: grpc.Channel) -> None:
         """With the handlers made from the descriptor, reflection still lists TaskService with
-        its six methods, beside health and reflection."""
+        every one of its methods, beside health and reflection."""
         database = ProtoReflectionDescriptorDatabase(raw)
         services = set(database.get_services())
         assert {SERVICE.full_name, "grpc.health.v1.Health"} <= services

@@ -120,7 +120,14 @@ class App:
         runner.shared = self.shared
         self._runner = runner
         if self.shadow_plan is not None:
-            self.shadow = runner.shadow = shadow_for(self, runner, self._model_client)
+            self.shadow = runner.shadow = shadow_for(
+                self.shadow_plan,
+                self.settings,
+                self.prices,
+                self.telemetry.meter_provider,
+                runner,
+                self._model_client,
+            )
         # gRPC's own limit sits above ours so an oversized request still gets the rich error
         # (REQUEST_TOO_LARGE); only far larger ones meet gRPC's bare RESOURCE_EXHAUSTED.
         size = self.settings.max_message_bytes + 1024 * 1024

@@ -45,7 +45,9 @@ def add_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     token = os.environ.get(args.token_env, "")
-    metadata = [("authorization", f"Bearer {token}")] if token else []
+    metadata: tuple[tuple[str, str | bytes], ...] = (
+        (("authorization", f"Bearer {token}"),) if token else ()
+    )
     with grpc.insecure_channel(args.target) as channel:
         stub = spend_service_pb2_grpc.SpendServiceStub(channel)
         try:

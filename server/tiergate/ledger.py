@@ -24,6 +24,9 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from tiergate.tiers import Tier
+from tiergate.v1 import usage_pb2
+
 DEFAULT_TABLE = Path(__file__).with_name("models.toml")
 
 US_GEO = "us"
@@ -162,6 +165,56 @@ class Cost:
 
 
 NO_COST = Cost(0, 0, 0, 0, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class Bill:
+    """The ledger's record of one RPC (or one offline task run): what its model calls billed,
+    priced once. The response's ``Usage``, the log line and the metrics all read it."""
+
+    model: str
+    """The model as the responses name it."""
+    tier: Tier
+    tokens: TokenUsage
+    cost: Cost
+    billed_calls: int
+    attempts: int
+    request_id: str
+    service_tier: str = ""
+    """``batch`` when billed through the Message Batches API (at half price), else empty."""
+    from_cache: bool = False
+    """Answered from the response cache: no model call, nothing billed."""
+
+    def usage(self) -> usage_pb2.Usage:
+        """The contract's ``Usage`` message of this bill."""
+        tokens, cost = self.tokens, self.cost
+        return usage_pb2.Usage(
+            model=self.model,
+            tier=self.tier.value,
+            input_tokens=tokens.input_tokens,
+            cache_creation_input_tokens=tokens.cache_creation_input_tokens,
+            cache_read_input_tokens=tokens.cache_read_tokens,
+            output_tokens=tokens.output_tokens,
+            cache_creation_5m_input_tokens=tokens.cache_write_5m_tokens,
+            cache_creation_1h_input_tokens=tokens.cache_write_1h_tokens,
+            billed_calls=self.billed_calls,
+            attempts=self.attempts,
+            request_id=self.request_id,
+            inference_geo=tokens.inference_geo,
+            service_tier=self.service_tier,
+            from_cache=self.from_cache,
+            cost=usage_pb2.Cost(
+                input_nanos=cost.input_nanos,
+                cache_write_nanos=cost.cache_write_nanos,
+                cache_write_5m_nanos=cost.cache_write_5m_nanos,
+                cache_write_1h_nanos=cost.cache_write_1h_nanos,
+                cache_read_nanos=cost.cache_read_nanos,
+                output_nanos=cost.output_nanos,
+                total_nanos=cost.total_nanos,
+                cache_savings_nanos=cost.cache_savings_nanos,
+                cache_write_premium_nanos=cost.cache_write_premium_nanos,
+            ),
+        )
 
 
 @dataclass(frozen=True)

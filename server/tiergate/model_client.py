@@ -94,7 +94,6 @@ class Completion:
     billed_calls: int = 0
     attempts: int = 0
     request_id: str = ""
-    stop_reason: str = ""
 
 
 class _BadOutput(Exception):
@@ -290,7 +289,6 @@ def _bill(completion: Completion, message: Message) -> None:
     completion.billed_calls += 1
     completion.model = message.model
     completion.request_id = getattr(message, "_request_id", None) or message.id
-    completion.stop_reason = message.stop_reason or ""
 
 
 def _answer_text(message: Message) -> str | None:

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 from xml.sax.saxutils import quoteattr
 
+from tiergate.estimate import bounds, scaled_high
 from tiergate.ledger import ModelFacts
-from tiergate.sizing import bounds, scaled_high
 
 JsonObject = dict[str, Any]
 
@@ -44,7 +44,6 @@ class Prompt:
     """JSON Schema the model's output must follow (structured outputs)."""
     max_tokens: int
     """Tight output budget for this task."""
-    metadata: Mapping[str, str] = field(default_factory=dict)
 
 
 def render_params(prompt: Prompt, *, facts: ModelFacts, ttl: Literal["5m", "1h"]) -> dict[str, Any]:

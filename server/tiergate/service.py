@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import functools
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import grpc
 import structlog
@@ -22,7 +22,7 @@ from tiergate import errors, sizing, status
 from tiergate.admission import Admission
 from tiergate.auth import Authenticator
 from tiergate.config import Settings
-from tiergate.ledger import ModelFacts, PriceTable
+from tiergate.ledger import Bill, ModelFacts, PriceTable
 from tiergate.model_client import Completion, ModelClient
 from tiergate.prompt import Prompt
 from tiergate.rpc import RpcContext
@@ -30,15 +30,26 @@ from tiergate.shared.response_cache import wants_cache
 from tiergate.tasks import TASKS, Task
 from tiergate.telemetry import Telemetry
 from tiergate.tiers import Tier
-from tiergate.v1 import task_service_pb2, usage_pb2
+from tiergate.v1 import task_service_pb2
 
 if TYPE_CHECKING:
-    from tiergate.shadow import Shadow
     from tiergate.shared.gate import SharedState
 
 log = structlog.get_logger("tiergate.rpc")
 
 SERVICE = task_service_pb2.DESCRIPTOR.services_by_name["TaskService"]
+
+
+class Mirror(Protocol):
+    """What the runner hands each successful call to (the shadow of :mod:`tiergate.shadow`)."""
+
+    def offer(
+        self,
+        task: Task[Any, Any],
+        request: Any,
+        response: Any,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> None: ...
 
 
 class TaskRunner:
@@ -63,7 +74,7 @@ class TaskRunner:
             max_queue=settings.max_queue,
             max_wait_s=settings.queue_timeout_s,
         )
-        self.shadow: Shadow | None = None
+        self.shadow: Mirror | None = None
         """Mirrors a share of successful calls to another tier (``TIERGATE_SHADOW``)."""
         self.shared: SharedState | None = None
         """Budgets, response cache, coalescing and rate-limit pacing (``tiergate.shared``)."""
@@ -84,9 +95,9 @@ class TaskRunner:
             model=self._settings.model_for(tier),
             caller=self._auth.identify(context),
             deadline=_deadline(context),
-            response_cache=wants_cache(context.invocation_metadata()),
+            response_cache=wants_cache(tuple(context.invocation_metadata() or ())),
         )
-        completion: Completion | None = None
+        bill: Bill | None = None
         outcome = "OK"
         traced = self._telemetry.rpc_started(rpc)
         try:
@@ -103,7 +114,7 @@ class TaskRunner:
                     ]
                 )
             response: Message
-            response, completion = await self.execute(
+            response, bill = await self.execute(
                 task, request, tier, deadline=rpc.deadline, admission=self.admission, rpc=rpc
             )
             if self.shadow is not None:
@@ -112,7 +123,7 @@ class TaskRunner:
         except errors.TiergateError as err:
             outcome = err.code.name
             if isinstance(err.completion, Completion):
-                completion = err.completion
+                bill = self.bill(tier, err.completion)
             await context.abort_with_status(status.grpc_status(err))
         except asyncio.CancelledError:
             # The caller went away or its deadline passed: the upstream request is cancelled
@@ -126,8 +137,8 @@ class TaskRunner:
             bug = errors.TiergateError("internal error; the service logged it")
             await context.abort_with_status(status.grpc_status(bug))
         finally:
-            self._telemetry.rpc_finished(traced, completion, outcome)
-            self._log(rpc, completion, outcome, started)
+            self._telemetry.rpc_finished(traced, bill, outcome)
+            self._log(rpc, bill, outcome, started)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def execute(
@@ -139,11 +150,12 @@ class TaskRunner:
         deadline: float | None = None,
         admission: Admission | None = None,
         rpc: RpcContext | None = None,
-    ) -> tuple[Any, Completion]:
+    ) -> tuple[Any, Bill]:
         """The task on ``tier`` without gRPC: validate, prompt, model call, typed response.
 
         The handler, ``tiergate eval`` and shadow calls all run tasks through here. Raises
-        ``TiergateError`` (with what was billed in ``err.completion``).
+        ``TiergateError`` (with what was billed in ``err.completion``); else the typed response
+        and its bill.
         """
         task.validate(request)
         prompt = task.prompt(request)
@@ -154,8 +166,9 @@ class TaskRunner:
         gate = self.shared.call(rpc, request, prompt, facts) if self.shared and rpc else None
         async with gate or contextlib.nullcontext() as shared_call:
             if shared_call is not None and shared_call.hit_usage is not None:
-                hit = Completion(output=shared_call.hit or {}, model=facts.model)
-                return task.respond(request, hit.output, shared_call.hit_usage), hit
+                cached = Completion(output=shared_call.hit or {}, model=facts.model)
+                bill = self.bill(tier, cached, from_cache=True)
+                return task.respond(request, cached.output, bill.usage()), bill
             async with slot:
                 completion = await self._model_client.complete(
                     prompt,
@@ -166,7 +179,8 @@ class TaskRunner:
                 )
             if shared_call is not None:
                 shared_call.completed(completion)
-        return task.respond(request, completion.output, self.usage(tier, completion)), completion
+        bill = self.bill(tier, completion)
+        return task.respond(request, completion.output, bill.usage()), bill
 
     async def _check_fits(
         self, request: Any, prompt: Prompt, facts: ModelFacts, deadline: float | None
@@ -186,41 +200,26 @@ class TaskRunner:
             request, facts, prompt.max_tokens, tokens=tokens, counted=counted is not None
         )
 
-    def usage(self, tier: Tier, completion: Completion, *, batch: bool = False) -> usage_pb2.Usage:
-        """The ``Usage`` message for what ``completion`` billed, priced by the ledger;
-        ``batch``: billed through the Message Batches API, at its price."""
+    def bill(
+        self, tier: Tier, completion: Completion, *, batch: bool = False, from_cache: bool = False
+    ) -> Bill:
+        """What ``completion`` billed on ``tier``, priced once by the ledger; ``batch``: billed
+        through the Message Batches API, at its price; ``from_cache``: answered from the
+        response cache, nothing billed."""
         tokens = completion.usage
-        cost = self._prices.cost(self._settings.model_for(tier), tokens, batch=batch)
-        return usage_pb2.Usage(
+        return Bill(
             model=completion.model,
-            tier=tier.value,
-            input_tokens=tokens.input_tokens,
-            cache_creation_input_tokens=tokens.cache_creation_input_tokens,
-            cache_read_input_tokens=tokens.cache_read_tokens,
-            output_tokens=tokens.output_tokens,
-            cache_creation_5m_input_tokens=tokens.cache_write_5m_tokens,
-            cache_creation_1h_input_tokens=tokens.cache_write_1h_tokens,
+            tier=tier,
+            tokens=tokens,
+            cost=self._prices.cost(self._settings.model_for(tier), tokens, batch=batch),
             billed_calls=completion.billed_calls,
             attempts=completion.attempts,
             request_id=completion.request_id,
-            inference_geo=tokens.inference_geo,
             service_tier="batch" if batch else "",
-            cost=usage_pb2.Cost(
-                input_nanos=cost.input_nanos,
-                cache_write_nanos=cost.cache_write_nanos,
-                cache_write_5m_nanos=cost.cache_write_5m_nanos,
-                cache_write_1h_nanos=cost.cache_write_1h_nanos,
-                cache_read_nanos=cost.cache_read_nanos,
-                output_nanos=cost.output_nanos,
-                total_nanos=cost.total_nanos,
-                cache_savings_nanos=cost.cache_savings_nanos,
-                cache_write_premium_nanos=cost.cache_write_premium_nanos,
-            ),
+            from_cache=from_cache,
         )
 
-    def _log(
-        self, rpc: RpcContext, completion: Completion | None, outcome: str, started: float
-    ) -> None:
+    def _log(self, rpc: RpcContext, bill: Bill | None, outcome: str, started: float) -> None:
         model = rpc.model
         fields: dict[str, Any] = {
             "task": rpc.task,
@@ -232,16 +231,16 @@ class TaskRunner:
         }
         if rpc.caller.claimed:
             fields["claimed_caller"] = rpc.caller.claimed
-        if completion is not None and completion.billed_calls:
-            tokens = completion.usage
+        if bill is not None and bill.billed_calls:
+            tokens = bill.tokens
             fields.update(
                 input_tokens=tokens.input_tokens,
                 cache_creation_input_tokens=tokens.cache_creation_input_tokens,
                 cache_read_input_tokens=tokens.cache_read_tokens,
                 output_tokens=tokens.output_tokens,
-                cost_nanos=self._prices.cost(model, tokens).total_nanos,
-                billed_calls=completion.billed_calls,
-                attempts=completion.attempts,
+                cost_nanos=bill.cost.total_nanos,
+                billed_calls=bill.billed_calls,
+                attempts=bill.attempts,
             )
         log.info("rpc", **fields)
 

@@ -22,11 +22,11 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import grpc
 import structlog
-from opentelemetry.metrics import Meter
+from opentelemetry.metrics import Meter, MeterProvider
 from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import GEN_AI_REQUEST_MODEL
 
 from tiergate import errors
@@ -42,7 +42,7 @@ from tiergate.telemetry.spans import TASK, TIER
 from tiergate.tiers import Tier
 
 if TYPE_CHECKING:
-    from tiergate.app import App
+    from tiergate.ledger import PriceTable
     from tiergate.model_client import ModelClient
     from tiergate.service import TaskRunner
 
@@ -225,7 +225,7 @@ class Shadow:
         task: Task[Any, Any],
         request: Any,
         response: Any,
-        context: grpc.aio.ServicerContext,
+        context: grpc.aio.ServicerContext[Any, Any],
     ) -> None:
         """Maybe mirror this successful call once its RPC is done; never raises."""
         try:
@@ -254,7 +254,12 @@ class Shadow:
                 mirror.add_done_callback(self._finished)
 
             # Runs when the RPC is over, the reply sent: the caller never waits for a mirror.
-            context.add_done_callback(lambda ctx: loop.call_soon_threadsafe(start, ctx))
+            # The stubs want their own callback class; any one-argument callable is what grpc takes.
+            done = cast(
+                "grpc.aio._DoneCallback[Any, Any]",
+                lambda ctx: loop.call_soon_threadsafe(start, ctx),
+            )
+            context.add_done_callback(done)
         except Exception:
             log.exception("shadow.bug", task=task.rpc)
 
@@ -323,7 +328,7 @@ class Shadow:
         self, completion: object | None, tier: Tier, labels: dict[str, str], model: str
     ) -> None:
         if isinstance(completion, Completion) and completion.billed_calls:
-            nanos = int(self._runner.usage(tier, completion).cost.total_nanos)
+            nanos = self._runner.bill(tier, completion).cost.total_nanos
             self._spend_nanos(nanos, labels, model)
 
     def _spend_nanos(self, nanos: int, labels: dict[str, str], model: str) -> None:
@@ -350,9 +355,14 @@ class Shadow:
         await asyncio.gather(*list(self._running), return_exceptions=True)
 
 
-def shadow_for(app: App, runner: TaskRunner, model_client: ModelClient) -> Shadow:
-    """The shadow of a started ``App`` (whose plan is set), on its meter and model client."""
-    assert app.shadow_plan is not None
-    meter = app.telemetry.meter_provider.get_meter(INSTRUMENTATION_SCOPE)
-    judge = Judge(model_client, app.settings, app.prices)
-    return Shadow(app.shadow_plan, runner, app.settings, meter, judge)
+def shadow_for(
+    plan: ShadowPlan,
+    settings: Settings,
+    prices: PriceTable,
+    meters: MeterProvider,
+    runner: TaskRunner,
+    model_client: ModelClient,
+) -> Shadow:
+    """The shadow of a starting service, on its meter provider and model client."""
+    judge = Judge(model_client, settings, prices)
+    return Shadow(plan, runner, settings, meters.get_meter(INSTRUMENTATION_SCOPE), judge)

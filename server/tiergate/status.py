@@ -110,7 +110,7 @@ class _Status(NamedTuple):
     trailing_metadata: tuple[tuple[str, str | bytes], ...]
 
 
-class GrpcStatus(_Status, grpc.Status):  # type: ignore[misc]  # grpc has no stubs: its classes are Any
+class GrpcStatus(_Status, grpc.Status):
     """A ``grpc.Status`` for ``ServicerContext.abort_with_status``."""
 
 

@@ -89,9 +89,8 @@ def _answered(item: ItemRecord, message: Any, runner: TaskRunner) -> ItemOutcome
         billed_calls=1,
         attempts=1,
         request_id=message.id,
-        stop_reason=message.stop_reason or "",
     )
-    usage = runner.usage(tier, completion, batch=True)
+    usage = runner.bill(tier, completion, batch=True).usage()
     result = batch_service_pb2.BatchResult(custom_id=item.custom_id, index=item.index)
     outcome: Any = "succeeded"
     try:

@@ -99,11 +99,6 @@ class PrefixCache:
         """Forget every entry."""
         self._entries.clear()
 
-    def live_entries(self) -> int:
-        """How many entries have not expired."""
-        now = self._clock()
-        return sum(1 for entry in self._entries.values() if entry.expires_at > now)
-
     @staticmethod
     def prefix_keys(model: str, segments: Sequence[Segment]) -> list[str]:
         """The identity of every prefix: sha256(model, segment 0, ..., segment i)."""

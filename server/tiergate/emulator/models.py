@@ -24,11 +24,9 @@ from typing import Any
 
 from .errors import not_found
 
-SOURCE = (
-    "Anthropic models overview and prompt-caching documentation, retrieved 2026-11-24 "
-    "(https://docs.anthropic.com/en/docs/about-claude/models/overview, "
-    "https://docs.anthropic.com/en/docs/build-with-claude/prompt-caching)"
-)
+# Source: the models overview and prompt-caching documentation, retrieved 2026-11-24
+# (https://docs.anthropic.com/en/docs/about-claude/models/overview,
+# https://docs.anthropic.com/en/docs/build-with-claude/prompt-caching).
 
 
 @dataclass(frozen=True)

@@ -35,8 +35,7 @@ BLOCK_OVERHEAD_TOKENS = 3
 MESSAGE_OVERHEAD_TOKENS = 4
 """Added once per message (attributed to its first content block)."""
 
-SYSTEM_OVERHEAD_TOKENS = 0
-"""The system prompt costs nothing beyond its blocks."""
+# The system prompt costs nothing beyond its blocks.
 
 TOOL_OVERHEAD_TOKENS = 3
 """Added to every tool on top of the tokens of its canonical JSON."""

@@ -4,11 +4,6 @@ Each rule raises an :class:`~tiergate.emulator.errors.ApiError` (400 ``invalid_r
 404 ``not_found_error`` for an unknown model) with a message saying what to change. Model limits
 come from the emulator's own table (:mod:`.models`); schemas are checked against the structured
 outputs subset by :mod:`.schema_subset`.
-
-    >>> validate_schema({"type": "object", "properties": {}})
-    Traceback (most recent call last):
-    ...
-    tiergate.emulator.errors.ApiError: 400 invalid_request_error: ...
 """
 
 from __future__ import annotations
@@ -44,12 +39,6 @@ class MessageRequest:
     def room_tokens(self) -> int:
         """Output tokens left in the context window after the prompt."""
         return self.limits.context_window_tokens - self.prompt.total_tokens
-
-
-def validate_schema(schema: Any) -> dict[str, Any]:
-    """Check one structured-output schema against the API's supported subset and limits."""
-    check_schemas([(SCHEMA_WHERE, schema)])
-    return dict(schema)
 
 
 def _output_schema(body: dict[str, Any]) -> dict[str, Any] | None:

@@ -123,7 +123,7 @@ async def run_item(
 def _billed(runner: TaskRunner, tier: Tier, completion: object | None) -> int:
     if not isinstance(completion, Completion) or not completion.billed_calls:
         return 0
-    return int(runner.usage(tier, completion).cost.total_nanos)
+    return runner.bill(tier, completion).cost.total_nanos
 
 
 async def evaluate(

@@ -195,7 +195,6 @@ def _format_checker() -> jsonschema.FormatChecker:
 
 
 FORMAT_CHECKER = _format_checker()
-CHECKED_FORMATS = frozenset(FORMAT_CHECKER.checkers)
 
 
 # -- references: inside the document only ----------------------------------------------------
@@ -208,7 +207,7 @@ def _refuse_retrieval(uri: str) -> referencing.Resource[Any]:
 # Without a registry jsonschema falls back to a deprecated resolver that fetches remote
 # references with urllib; this one knows the metaschemas and fetches nothing.
 OFFLINE_REGISTRY: referencing.Registry[Any] = referencing.Registry(
-    retrieve=_refuse_retrieval  # type: ignore[call-arg]
+    retrieve=_refuse_retrieval  # type: ignore[call-arg]  # attrs field: the stubs lack it
 )
 
 _BASES: dict[str, type[Validator]] = {
@@ -217,7 +216,7 @@ _BASES: dict[str, type[Validator]] = {
     "draft-07": jsonschema.Draft7Validator,
 }
 _DIALECTS: dict[str, type[Validator]] = {
-    name: jsonschema.validators.extend(base, _RE2_KEYWORDS)  # type: ignore[no-untyped-call]
+    name: jsonschema.validators.extend(base, _RE2_KEYWORDS)  # type: ignore[no-untyped-call]  # jsonschema's extend is untyped
     for name, base in _BASES.items()
 }
 

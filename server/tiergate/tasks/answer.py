@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 from tiergate.prompt import JsonObject, Prompt, items, object_schema, section
-from tiergate.tasks import Task, non_blank
+from tiergate.tasks.task import Task, non_blank
 from tiergate.tiers import Tier
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import usage_pb2
@@ -101,5 +101,4 @@ TASK = Task(
     validate=validate,
     prompt=prompt,
     respond=respond,
-    size_field="documents",
 )

@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 from tiergate.prompt import JsonObject, Prompt, items, object_schema, section, string_array
-from tiergate.tasks import Task, clamp_unit
+from tiergate.tasks.task import Task, clamp_unit
 from tiergate.tiers import Tier
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import usage_pb2
@@ -96,5 +96,4 @@ TASK = Task(
     validate=validate,
     prompt=prompt,
     respond=respond,
-    size_field="text",
 )

@@ -22,7 +22,7 @@ from google.protobuf import struct_pb2
 from tiergate.errors import InvalidRequest
 from tiergate.prompt import JsonObject, Prompt, section
 from tiergate.schema import CompiledSchema, compile_schema
-from tiergate.tasks import Task
+from tiergate.tasks.task import Task
 from tiergate.tiers import Tier
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import usage_pb2
@@ -83,5 +83,4 @@ TASK = Task(
     prompt=prompt,
     check=check,
     respond=respond,
-    size_field="text",
 )

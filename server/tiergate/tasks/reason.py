@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from tiergate.prompt import JsonObject, Prompt, object_schema, section
-from tiergate.tasks import Task, clamp_unit, non_blank
+from tiergate.tasks.task import Task, clamp_unit, non_blank
 from tiergate.tiers import Tier
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import usage_pb2
@@ -64,5 +64,4 @@ TASK = Task(
     validate=validate,
     prompt=prompt,
     respond=respond,
-    size_field="question",
 )

@@ -18,7 +18,7 @@ import math
 import re
 
 from tiergate.prompt import JsonObject, Prompt, object_schema, section
-from tiergate.tasks import Task, non_blank
+from tiergate.tasks.task import Task, non_blank
 from tiergate.tiers import Tier
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import usage_pb2
@@ -126,5 +126,4 @@ TASK = Task(
     validate=validate,
     prompt=prompt,
     respond=respond,
-    size_field="text",
 )

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import anthropic
 import grpc
@@ -24,7 +24,7 @@ from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from opentelemetry.semconv.attributes.http_attributes import HTTP_RESPONSE_STATUS_CODE
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from tiergate.ledger import PriceTable, TokenUsage
+from tiergate.ledger import Bill, PriceTable, TokenUsage
 from tiergate.telemetry.instruments import Instruments
 from tiergate.tiers import Tier
 
@@ -46,16 +46,6 @@ ATTEMPT = "tiergate.attempt"
 ATTEMPTS = "tiergate.attempts"
 BILLED_CALLS = "tiergate.billed_calls"
 RPC_GRPC_STATUS_CODE = "rpc.grpc.status_code"
-
-
-class Billed(Protocol):
-    """What an RPC's model calls billed, as the model client reports it (its ``Completion``);
-    a protocol, so telemetry needs no import of the model client, which imports it."""
-
-    model: str
-    usage: TokenUsage
-    billed_calls: int
-    attempts: int
 
 
 @dataclass
@@ -114,7 +104,7 @@ class Recorder:
         self._instruments.in_flight.add(1, {TASK: rpc.task, TIER: rpc.tier.label})
         return rpc
 
-    def rpc_finished(self, rpc: Rpc, completion: Billed | None, status: str) -> None:
+    def rpc_finished(self, rpc: Rpc, bill: Bill | None, status: str) -> None:
         """Record what the RPC billed and how it ended; ``status`` is a gRPC status code name."""
         if rpc.token is not None:
             _current.reset(rpc.token)
@@ -125,19 +115,17 @@ class Recorder:
             rpc.span.set_attribute(RPC_GRPC_STATUS_CODE, _status_value(status))
             rpc.span.set_status(Status(StatusCode.ERROR, status))
             rpc.span.set_attribute(ERROR_TYPE, status)
-        if completion is None:
+        if bill is None:
             return
-        rpc.span.set_attributes(
-            {ATTEMPTS: completion.attempts, BILLED_CALLS: completion.billed_calls}
-        )
-        if not completion.billed_calls:
+        rpc.span.set_attributes({ATTEMPTS: bill.attempts, BILLED_CALLS: bill.billed_calls})
+        if not bill.billed_calls:
             return
-        usage = completion.usage
-        nanos = self._prices.cost(rpc.model, usage).total_nanos
+        usage = bill.tokens
+        nanos = bill.cost.total_nanos
         rpc.span.set_attributes(
             {
                 COST_NANOS: nanos,
-                gen_ai.GEN_AI_RESPONSE_MODEL: completion.model,
+                gen_ai.GEN_AI_RESPONSE_MODEL: bill.model,
                 **_usage_attributes(usage),
             }
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
@@ -53,7 +54,8 @@ class TiergateError(Exception):
         """Decode a failed call of the sync or the asyncio API."""
         code: grpc.StatusCode = error.code()
         message: str = error.details() or ""
-        trailers: Iterable[tuple[str, str | bytes]] = error.trailing_metadata() or ()
+        # The stubs type the entries as objects with .key and .value; grpc returns 2-tuples.
+        trailers = cast(Iterable[tuple[str, str | bytes]], error.trailing_metadata() or ())
         raw = next((v for k, v in trailers if k == _DETAILS_TRAILER), None)
         if not isinstance(raw, bytes):
             return cls(code, message)

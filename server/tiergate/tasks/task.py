@@ -1,0 +1,54 @@
+"""What a task is: plain functions over its request type, and its tier.
+
+The shapes every task module fills in, apart from the registry in :mod:`tiergate.tasks` so a
+task module never imports the package that lists it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from google.protobuf.message import Message
+
+from tiergate.prompt import JsonObject, Prompt
+from tiergate.tiers import Tier
+from tiergate.v1 import usage_pb2
+
+Req = TypeVar("Req", bound=Message)
+Resp = TypeVar("Resp", bound=Message)
+
+
+def no_problems(_request: Any, _output: JsonObject) -> list[str]:
+    """For tasks whose output schema already says everything about a usable output."""
+    return []
+
+
+@dataclass(frozen=True)
+class Task(Generic[Req, Resp]):
+    """One task, as plain functions over its request type."""
+
+    rpc: str
+    """The RPC name in ``tiergate.v1.TaskService``."""
+    tier: Tier
+    """The tier that serves the task, fixed in code: callers choose a task, never a model."""
+    validate: Callable[[Req], None]
+    """Raise ``InvalidRequest`` with every field violation; bad input never reaches the model."""
+    prompt: Callable[[Req], Prompt]
+    """The cache-friendly prompt and output schema for a valid request."""
+    respond: Callable[[Req, JsonObject, usage_pb2.Usage], Resp]
+    """The typed response for a usable output."""
+    check: Callable[[Req, JsonObject], list[str]] = field(default=no_problems)
+    """Problems with a schema-valid output that no schema can state and a re-ask may fix
+    (empty when it is usable). By default none: the output schema says everything."""
+
+
+def non_blank() -> JsonObject:
+    """A string with at least one non-whitespace character (a pattern the API accepts)."""
+    return {"type": "string", "pattern": r"\S"}
+
+
+def clamp_unit(value: float) -> float:
+    """``value`` within [0, 1]: the API's schemas cannot bound a number."""
+    return min(1.0, max(0.0, float(value)))
