@@ -7,8 +7,10 @@ ones): the same text on both sides where the content is the same, tiergate's as 
 schema asks for. Prices are the ledger's list prices from ``models.toml``; no caching on either
 side (every prompt here is far below the cache minimum, or distinct per call).
 
-    .venv/bin/python -m bench.plain                 # print the table
-    .venv/bin/python -m bench.plain --update-readme # also refresh the README's cost table
+    .venv/bin/python -m bench.plain                 # print the tables (a few seconds)
+    .venv/bin/python -m bench.plain --update-readme # also refresh the README's cost tables
+
+The README's cost section also carries :mod:`bench.lifetime`'s low-traffic cache figures.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 from google.protobuf.message import Message
 
+from bench import lifetime
 from bench.tickets import SHORT_TICKETS
 from bench.workloads import prose
 from tiergate.emulator.prompt import build_prompt
@@ -416,6 +419,11 @@ def markdown(cost: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def section(cost: dict[str, Any], life: dict[str, Any] | None) -> str:
+    """The README's cost section: the plain-call tables, then the cache-lifetime line."""
+    return markdown(cost) + ("\n" + lifetime.markdown(life) if life else "")
+
+
 README_START = "<!-- bench-cost:start -->"
 README_END = "<!-- bench-cost:end -->"
 
@@ -425,12 +433,14 @@ def main() -> None:
     parser.add_argument("--update-readme", action="store_true", help="refresh README's table")
     args = parser.parse_args()
     cost = run()
-    print(markdown(cost))
+    life = lifetime.run()
+    text = section(cost, life)
+    print(text)
     if args.update_readme:
         from bench.procs import ROOT
         from bench.report import update_readme
 
-        if update_readme(ROOT / "README.md", markdown(cost), start=README_START, end=README_END):
+        if update_readme(ROOT / "README.md", text, start=README_START, end=README_END):
             print("updated the README's cost table")
         else:
             print(f"README.md has no {README_START} marker; left it alone")

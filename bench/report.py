@@ -124,7 +124,7 @@ def write(results: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     md_path = out_dir / "latest.md"
     json_path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     cost = results.get("plain")
-    tail = "\n" + plain.markdown(cost) if cost else ""
+    tail = "\n" + plain.section(cost, results.get("lifetime")) if cost else ""
     md_path.write_text(markdown(results) + tail, encoding="utf-8")
     return json_path, md_path
 

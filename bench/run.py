@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import plain, profiling, report, scenarios
+from bench import lifetime, plain, profiling, report, scenarios
 from bench.load import GatewayCall, closed_loop, describe
 from bench.procs import ROOT, EmulatorProcess, ServerProcess
 from bench.workloads import OVERHEAD_REQUEST, cost_workloads
@@ -77,6 +77,8 @@ def main() -> None:
     }
     print("cost against the plain call ...", flush=True)
     results["plain"] = plain.run()  # counted, not loaded: takes well under a second
+    print("cache lifetime on a low-traffic day ...", flush=True)
+    results["lifetime"] = lifetime.run(30 if quick else lifetime.CALLS)  # manual clock
     with EmulatorProcess() as upstream:
         print("startup ...", flush=True)
         results["startup"] = scenarios.startup(upstream, runs=2 if quick else 5)
@@ -111,7 +113,7 @@ def main() -> None:
     json_path, md_path = report.write(results, args.out)
     print()
     print(report.text(results))
-    print(plain.markdown(results["plain"]))
+    print(plain.section(results["plain"], results["lifetime"]))
     _print_profile(results.get("profile"))
     print(f"wrote {json_path} and {md_path}")
     if args.update_readme:
@@ -119,7 +121,7 @@ def main() -> None:
             print("updated the README's Benchmarks table")
         else:
             print(f"README.md has no {report.README_START} marker; left it alone")
-        cost_table = plain.markdown(results["plain"])
+        cost_table = plain.section(results["plain"], results["lifetime"])
         if report.update_readme(
             ROOT / "README.md", cost_table, start=plain.README_START, end=plain.README_END
         ):

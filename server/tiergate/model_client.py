@@ -20,6 +20,7 @@ the model's output: a schema violation is named by its path and failing keyword.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import random
 import time
@@ -36,7 +37,8 @@ from anthropic.types import Message
 from tiergate import errors, upstream_errors
 from tiergate.config import Settings
 from tiergate.ledger import ModelFacts, TokenUsage
-from tiergate.prompt import JsonObject, Prompt, render_params
+from tiergate.prompt import JsonObject, Prompt, canonical_json, render_params
+from tiergate.reuse import ReuseTracker
 from tiergate.schema import wire_validator
 from tiergate.telemetry import Telemetry
 from tiergate.tiers import Tier
@@ -54,6 +56,19 @@ _BACKOFF_CAP_S = 8.0
 _PROBLEM_CHARS = 300
 # Keys of the instance path in an error message: bounded, since open maps let the model pick them.
 _PATH_CHARS = 120
+
+
+def _prefix_key(params: dict[str, Any]) -> bytes:
+    """The identity of the longest cached prefix: model, output schema, system blocks up to the
+    last breakpoint (what the API matches byte for byte)."""
+    system = params["system"]
+    last = max(i for i, block in enumerate(system) if "cache_control" in block)
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(params["model"].encode())
+    digest.update(canonical_json(params["output_config"]).encode())
+    for block in system[: last + 1]:
+        digest.update(b"\0" + block["text"].encode())
+    return digest.digest()
 
 
 def upstream_client(
@@ -119,11 +134,13 @@ class ModelClient:
         client: anthropic.AsyncAnthropic,
         settings: Settings,
         telemetry: Telemetry | None = None,
+        reuse: ReuseTracker | None = None,
     ) -> None:
         # Retries are ours (deadline-aware), so the SDK's own are off.
         self._client = client.with_options(max_retries=0)
         self._settings = settings
         self._telemetry = telemetry or Telemetry()
+        self._reuse = reuse if reuse is not None else ReuseTracker()
 
     async def close(self) -> None:
         await self._client.close()
@@ -139,7 +156,7 @@ class ModelClient:
     ) -> Completion:
         """Ask ``facts.model`` for ``prompt``'s output; ``deadline`` is a ``time.monotonic()``
         instant."""
-        params = render_params(prompt, facts=facts, ttl=self._settings.cache_ttl)
+        params = self._render(prompt, facts)
         completion = Completion(output={}, model=facts.model)
         previous: _BadOutput | None = None
         for reask in range(self._settings.max_reasks + 1):
@@ -156,12 +173,23 @@ class ModelClient:
                 previous = bad
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _render(self, prompt: Prompt, facts: ModelFacts) -> dict[str, Any]:
+        ttl = self._settings.cache_ttl
+        params = render_params(prompt, facts=facts, ttl="5m" if ttl == "auto" else ttl)
+        if ttl == "auto":
+            cached = [b for b in params["system"] if "cache_control" in b]
+            if cached:  # only a prefix that can be cached has a lifetime to choose
+                chosen = self._reuse.observe(_prefix_key(params))
+                for block in cached:
+                    block["cache_control"]["ttl"] = chosen
+        return params
+
     async def count_tokens(
         self, prompt: Prompt, *, facts: ModelFacts, deadline: float | None = None
     ) -> int | None:
         """The prompt's exact input tokens from the free ``count_tokens`` endpoint, output
         schema included; None when it cannot say (the call itself then decides)."""
-        params = render_params(prompt, facts=facts, ttl=self._settings.cache_ttl)
+        params = render_params(prompt, facts=facts, ttl="5m")  # counting ignores breakpoints
         timeout = self._settings.upstream_timeout_s
         if deadline is not None:
             timeout = min(timeout, deadline - time.monotonic())
