@@ -28,7 +28,7 @@ RUN_HOST ?= 127.0.0.1
 TIERGATE_UPSTREAM ?= emulator
 
 .PHONY: help run test lint fmt proto proto-check bench install tools clean k8s-check readme
-.PHONY: client-tools clients-test proto-breaking grpcurl
+.PHONY: client-tools clients-test proto-breaking grpcurl mutate
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z0-9-]*:.*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -136,6 +136,9 @@ $(KUSTOMIZE):
 
 bench: $(VENV)/.installed-test $(VENV)/.installed-bench ## overhead, in-flight scale, start-up, cost per 1,000 requests
 	$(PY) -m bench.run --update-readme
+
+mutate: $(VENV)/.installed-test $(VENV)/.installed-mutate ## mutation testing of the tasks, ledger, admission, model client, errors (slow; not in CI)
+	$(PY) scripts/mutate.py
 
 clean: ## remove .venv, .tools and the caches
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache

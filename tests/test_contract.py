@@ -16,7 +16,7 @@ from tiergate.cli import COMMANDS
 from tiergate.client import TaskClient
 from tiergate.service import SERVICE as SERVED
 from tiergate.tasks import TASKS
-from tiergate.tiers import RPC_TIERS, Tier
+from tiergate.tiers import Tier
 from tiergate.v1 import task_service_pb2, usage_pb2
 
 SERVICE = task_service_pb2.DESCRIPTOR.services_by_name["TaskService"]
@@ -50,9 +50,9 @@ class TestEveryRpc:
         assert all(v.field for v in bad.field_violations)
 
     def test_has_a_tier_and_a_task(self, rpc: str) -> None:
-        """The RPC is bound to a tier in the one binding table and has a task module."""
-        assert isinstance(RPC_TIERS[rpc], Tier)
+        """The RPC has a task in the registry, and the task states its tier."""
         assert TASKS[rpc].rpc == rpc
+        assert isinstance(TASKS[rpc].tier, Tier)
         method = SERVICE.methods_by_name[rpc]
         assert type(SAMPLES[rpc]).DESCRIPTOR.full_name == method.input_type.full_name
 
@@ -81,6 +81,13 @@ class TestEveryRpc:
 
 
 def test_tier_binding_matches_the_design() -> None:
-    """Five tasks on the fast tier, Reason on the balanced tier."""
-    assert {rpc for rpc, tier in RPC_TIERS.items() if tier is Tier.BALANCED} == {"Reason"}
-    assert sum(tier is Tier.FAST for tier in RPC_TIERS.values()) == 5
+    """The registry binds five tasks to the fast tier and Reason to the balanced tier."""
+    binding = {rpc: task.tier for rpc, task in TASKS.items()}
+    assert binding == {
+        "Classify": Tier.FAST,
+        "Summarize": Tier.FAST,
+        "Extract": Tier.FAST,
+        "Answer": Tier.FAST,
+        "Moderate": Tier.FAST,
+        "Reason": Tier.BALANCED,
+    }

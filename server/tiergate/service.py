@@ -28,7 +28,7 @@ from tiergate.prompt import Prompt
 from tiergate.rpc import RpcContext
 from tiergate.tasks import TASKS, Task
 from tiergate.telemetry import Telemetry
-from tiergate.tiers import RPC_TIERS, Tier
+from tiergate.tiers import Tier
 from tiergate.v1 import task_service_pb2, usage_pb2
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ class TaskRunner:
         context: grpc.aio.ServicerContext[bytes, Message],
     ) -> Message:
         """Answer one task RPC from its request bytes; every failure leaves as a rich status."""
-        tier = RPC_TIERS[task.rpc]
+        tier = task.tier
         started = time.perf_counter()
         rpc = RpcContext(
             task=task.rpc,

@@ -1,7 +1,6 @@
-"""Model tiers and the one place that binds each RPC to its tier.
-
-A tier names a role (fast, balanced, frontier); configuration says which model serves it.
-The binding below is fixed in code on purpose: callers choose a task, never a model.
+"""Model tiers: a tier names a role (fast, balanced, frontier); configuration says which model
+serves it. Each task states its own tier, fixed in code (see :mod:`tiergate.tasks`): callers
+choose a task, never a model.
 """
 
 from __future__ import annotations
@@ -29,15 +28,4 @@ DEFAULT_MODELS: Final[Mapping[Tier, str]] = {
     Tier.FAST: "claude-haiku-4-5",
     Tier.BALANCED: "claude-sonnet-4-6",
     Tier.FRONTIER: "claude-opus-4-7",
-}
-
-# RPC name -> tier. The five high-volume tasks run on the cheapest tier; only Reason, which
-# needs depth, pays for the balanced one.
-RPC_TIERS: Final[Mapping[str, Tier]] = {
-    "Classify": Tier.FAST,
-    "Summarize": Tier.FAST,
-    "Extract": Tier.FAST,
-    "Answer": Tier.FAST,
-    "Moderate": Tier.FAST,
-    "Reason": Tier.BALANCED,
 }

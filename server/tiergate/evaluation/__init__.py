@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from tiergate.tasks import Task
-from tiergate.tiers import RPC_TIERS, Tier
+from tiergate.tiers import Tier
 
 TIER_ORDER = (Tier.FAST, Tier.BALANCED, Tier.FRONTIER)
 """Tiers from cheapest to dearest role."""
@@ -21,7 +21,7 @@ TIER_ORDER = (Tier.FAST, Tier.BALANCED, Tier.FRONTIER)
 
 def home_tier(task: Task[Any, Any]) -> Tier:
     """The tier the server binds ``task`` to."""
-    return RPC_TIERS[task.rpc]
+    return task.tier
 
 
 def default_tiers(task: Task[Any, Any]) -> tuple[Tier, ...]:

@@ -1,19 +1,24 @@
 """Answer: answer a question from the caller's documents only, with verbatim citations.
 
+- Tier: fast.
 - Valid request: non-blank ``question``; 1 to 100 ``documents``, each with a unique, non-blank
   ``id`` and non-blank ``text``.
 - Prompt: fixed instructions; the documents in the caller's order (stable, cached: the large
   part of the prompt); the question alone in the user turn.
 - Output: ``answerable``, ``answer`` and ``citations`` of ``{document_id, quote}`` where
-  ``document_id`` is an enum of the request's ids.
-- Response: every citation's quote is checked verbatim against its document and dropped when it
-  is not there; an unanswerable question gets an empty answer and no citations.
+  ``document_id`` is an enum of the request's ids and ``quote`` is non-blank. Nothing is left
+  for ``check``: whether a quote stands in its document is the response's to verify.
+- Response: every citation's quote, trimmed, is checked verbatim against the document it names
+  and dropped when it is not there; each (document, quote) pair is kept once, in the model's
+  order. An unanswerable question, or an "answerable" one whose answer is blank, gets
+  ``answerable`` false, an empty answer and no citations, whatever the model cited.
 """
 
 from __future__ import annotations
 
 from tiergate.prompt import JsonObject, Prompt, items, object_schema, section
-from tiergate.tasks import Task, no_problems
+from tiergate.tasks import Task, non_blank
+from tiergate.tiers import Tier
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import usage_pb2
 from tiergate.validation import MAX_CONTEXT_CHARS, Violations
@@ -47,7 +52,7 @@ def prompt(request: pb.AnswerRequest) -> Prompt:
     citation = object_schema(
         {
             "document_id": {"type": "string", "enum": [d.id for d in request.documents]},
-            "quote": {"type": "string"},
+            "quote": non_blank(),
         }
     )
     return Prompt(
@@ -79,10 +84,11 @@ def verified_citations(request: pb.AnswerRequest, citations: list[JsonObject]) -
 def respond(
     request: pb.AnswerRequest, output: JsonObject, usage: usage_pb2.Usage
 ) -> pb.AnswerResponse:
-    if not output["answerable"]:
+    answer = output["answer"].strip()
+    if not output["answerable"] or not answer:
         return pb.AnswerResponse(answerable=False, usage=usage)
     return pb.AnswerResponse(
-        answer=str(output["answer"]).strip(),
+        answer=answer,
         answerable=True,
         citations=verified_citations(request, output["citations"]),
         usage=usage,
@@ -91,9 +97,9 @@ def respond(
 
 TASK = Task(
     rpc="Answer",
+    tier=Tier.FAST,
     validate=validate,
     prompt=prompt,
-    check=no_problems,
     respond=respond,
     size_field="documents",
 )

@@ -1,19 +1,24 @@
 """Classify: give a text one of the caller's labels (or every label that applies).
 
+- Tier: fast.
 - Valid request: non-blank ``text``; 2 to 256 ``labels`` with unique, non-blank names; every
   example's label is one of them.
 - Prompt: fixed instructions; then the caller's labels, instructions and examples (stable,
   cached); the text alone in the user turn.
 - Output: ``label`` is an enum of the caller's label names, so the model cannot invent one;
-  with ``multi_label`` also ``labels``, every one of them from the same enum.
-- Response: ``label`` (always one of the request's names), ``labels`` (multi-label only, the
-  primary label first), ``confidence`` clamped to [0, 1].
+  with ``multi_label`` also ``labels``, every one of them from the same enum; ``confidence``
+  a number. Nothing is left for ``check``.
+- Response: ``label`` (always one of the request's names); with ``multi_label``, ``labels``
+  is the primary label first, then the model's ``labels`` in its order, each name once (the
+  API cannot enforce ``uniqueItems``, and a primary label the model left out of ``labels`` is
+  added); ``confidence`` clamped to [0, 1].
 """
 
 from __future__ import annotations
 
 from tiergate.prompt import JsonObject, Prompt, items, object_schema, section, string_array
-from tiergate.tasks import Task
+from tiergate.tasks import Task, clamp_unit
+from tiergate.tiers import Tier
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import usage_pb2
 from tiergate.validation import MAX_CONTEXT_CHARS, Violations
@@ -73,33 +78,23 @@ def prompt(request: pb.ClassifyRequest) -> Prompt:
     )
 
 
-def check(request: pb.ClassifyRequest, output: JsonObject) -> list[str]:
-    names = {label.name for label in request.labels}
-    chosen = [output["label"], *output.get("labels", [])]
-    # The schema's enum already says this; a model that ignores it must not reach the caller.
-    return [f"{name!r} is not one of the labels" for name in chosen if name not in names]
-
-
 def respond(
     request: pb.ClassifyRequest, output: JsonObject, usage: usage_pb2.Usage
 ) -> pb.ClassifyResponse:
     label: str = output["label"]
     labels: list[str] = []
     if request.multi_label:
-        labels = list(dict.fromkeys([label, *output.get("labels", [])]))
+        labels = list(dict.fromkeys([label, *output["labels"]]))
     return pb.ClassifyResponse(
-        label=label,
-        labels=labels,
-        confidence=min(1.0, max(0.0, float(output["confidence"]))),
-        usage=usage,
+        label=label, labels=labels, confidence=clamp_unit(output["confidence"]), usage=usage
     )
 
 
 TASK = Task(
     rpc="Classify",
+    tier=Tier.FAST,
     validate=validate,
     prompt=prompt,
-    check=check,
     respond=respond,
     size_field="text",
 )

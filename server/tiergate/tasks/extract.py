@@ -23,6 +23,7 @@ from tiergate.errors import InvalidRequest
 from tiergate.prompt import JsonObject, Prompt, section
 from tiergate.schema import CompiledSchema, compile_schema
 from tiergate.tasks import Task
+from tiergate.tiers import Tier
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import usage_pb2
 from tiergate.validation import MAX_CONTEXT_CHARS, Violations
@@ -76,5 +77,11 @@ def respond(
 
 
 TASK = Task(
-    rpc="Extract", validate=validate, prompt=prompt, check=check, respond=respond, size_field="text"
+    rpc="Extract",
+    tier=Tier.FAST,
+    validate=validate,
+    prompt=prompt,
+    check=check,
+    respond=respond,
+    size_field="text",
 )

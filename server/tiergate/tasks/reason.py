@@ -1,16 +1,19 @@
 """Reason: think a question through step by step, on the balanced tier.
 
+- Tier: balanced (the only task that pays for depth).
 - Valid request: non-blank ``question``; optional ``context``.
 - Prompt: fixed instructions; the context (stable, cached when long enough); the question alone
   in the user turn.
-- Output: ``steps`` in order, the final ``answer`` and a ``confidence``.
-- Response: the same, with confidence clamped to [0, 1]; an answer needs at least one step.
+- Output: at least one non-blank step in ``steps``, a non-blank ``answer`` and a
+  ``confidence``. Nothing is left for ``check``.
+- Response: the same, trimmed, with confidence clamped to [0, 1].
 """
 
 from __future__ import annotations
 
-from tiergate.prompt import JsonObject, Prompt, object_schema, section, string_array
-from tiergate.tasks import Task
+from tiergate.prompt import JsonObject, Prompt, object_schema, section
+from tiergate.tasks import Task, clamp_unit, non_blank
+from tiergate.tiers import Tier
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import usage_pb2
 from tiergate.validation import Violations
@@ -35,8 +38,8 @@ def prompt(request: pb.ReasonRequest) -> Prompt:
         request=request.question,
         output_schema=object_schema(
             {
-                "steps": string_array(min_items=1),
-                "answer": {"type": "string"},
+                "steps": {"type": "array", "items": non_blank(), "minItems": 1},
+                "answer": non_blank(),
                 "confidence": {"type": "number"},
             }
         ),
@@ -44,30 +47,22 @@ def prompt(request: pb.ReasonRequest) -> Prompt:
     )
 
 
-def check(request: pb.ReasonRequest, output: JsonObject) -> list[str]:
-    if not str(output["answer"]).strip():
-        return ["the answer is empty"]
-    if not any(str(step).strip() for step in output["steps"]):
-        return ["there are no reasoning steps"]
-    return []
-
-
 def respond(
     request: pb.ReasonRequest, output: JsonObject, usage: usage_pb2.Usage
 ) -> pb.ReasonResponse:
     return pb.ReasonResponse(
-        answer=str(output["answer"]).strip(),
-        steps=[s.strip() for s in output["steps"] if s.strip()],
-        confidence=min(1.0, max(0.0, float(output["confidence"]))),
+        answer=output["answer"].strip(),
+        steps=[step.strip() for step in output["steps"]],
+        confidence=clamp_unit(output["confidence"]),
         usage=usage,
     )
 
 
 TASK = Task(
     rpc="Reason",
+    tier=Tier.BALANCED,
     validate=validate,
     prompt=prompt,
-    check=check,
     respond=respond,
     size_field="question",
 )

@@ -1,12 +1,15 @@
 """Summarize: a summary of the text, its key points and its action items.
 
+- Tier: fast.
 - Valid request: non-blank ``text``; ``max_words`` from 0 (the default, 120) to 1,000; a known
   ``format``; ``focus`` at most 500 characters.
 - Prompt: fixed instructions; the length, format and focus settings (stable for a pipeline,
   so cached with the instructions when long enough); the text alone in the user turn.
-- Output: ``summary``, ``key_points`` and ``action_items`` (possibly empty).
+- Output: a non-blank ``summary``; ``key_points`` and ``action_items`` (possibly empty), each
+  entry non-blank. Nothing is left for ``check``: the word limit is the response's to keep.
 - Response: the summary in the requested format (bullets as lines starting with "- ") and never
-  longer than ``max_words`` words: a longer answer is cut at the limit.
+  longer than ``max_words`` words: a longer answer is cut at the limit, between words, and
+  the bullets before the cut stay whole; points and action items trimmed.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from __future__ import annotations
 import math
 import re
 
-from tiergate.prompt import JsonObject, Prompt, object_schema, section, string_array
-from tiergate.tasks import Task, no_problems
+from tiergate.prompt import JsonObject, Prompt, object_schema, section
+from tiergate.tasks import Task, non_blank
+from tiergate.tiers import Tier
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import usage_pb2
 from tiergate.validation import Violations
@@ -65,9 +69,9 @@ def prompt(request: pb.SummarizeRequest) -> Prompt:
         request=request.text,
         output_schema=object_schema(
             {
-                "summary": {"type": "string"},
-                "key_points": string_array(),
-                "action_items": string_array(),
+                "summary": non_blank(),
+                "key_points": {"type": "array", "items": non_blank()},
+                "action_items": {"type": "array", "items": non_blank()},
             }
         ),
         # About 1.5 tokens a word for the summary, plus room for points and action items.
@@ -83,8 +87,8 @@ def respond(
         summary = _as_bullets(summary)
     return pb.SummarizeResponse(
         summary=_cut(summary, _max_words(request)),
-        key_points=[p.strip() for p in output["key_points"] if p.strip()],
-        action_items=[a.strip() for a in output["action_items"] if a.strip()],
+        key_points=[point.strip() for point in output["key_points"]],
+        action_items=[item.strip() for item in output["action_items"]],
         usage=usage,
     )
 
@@ -118,9 +122,9 @@ def _cut(summary: str, max_words: int) -> str:
 
 TASK = Task(
     rpc="Summarize",
+    tier=Tier.FAST,
     validate=validate,
     prompt=prompt,
-    check=no_problems,
     respond=respond,
     size_field="text",
 )

@@ -1,0 +1,209 @@
+"""Classify's own logic, in process, over hand-written model outputs."""
+
+from __future__ import annotations
+
+import pytest
+
+from task_io import USAGE, as_text, message, schema_errors, violations
+from tiergate.model_client import _parse
+from tiergate.tasks import classify
+from tiergate.v1 import task_service_pb2 as pb
+
+LABELS = [
+    pb.Label(name="billing", description="charges & refunds"),
+    pb.Label(name="technical", description='errors, "crashes"'),
+    pb.Label(name="account"),
+]
+
+
+def request(**fields: object) -> pb.ClassifyRequest:
+    base: dict[str, object] = {"text": "I was charged twice.", "labels": LABELS}
+    base.update(fields)
+    return pb.ClassifyRequest(**base)  # type: ignore[arg-type]  # fields typed by the proto
+
+
+def labels(n: int) -> list[pb.Label]:
+    return [pb.Label(name=f"l{i}") for i in range(n)]
+
+
+class TestValidate:
+    def test_a_minimal_request_is_valid(self) -> None:
+        """Text and two labels are enough; limits are inclusive."""
+        classify.validate(pb.ClassifyRequest(text="x", labels=labels(2)))
+        classify.validate(
+            request(
+                labels=[pb.Label(name="n" * 128, description="d" * 2000), *labels(255)],
+                instructions="i" * 800_000,
+                examples=[pb.ClassifyExample(text="e", label="l0")] * 64,
+            )
+        )
+
+    def test_blank_text_is_refused(self) -> None:
+        """The text to classify must not be blank."""
+        assert violations(classify.validate, request(text=" \n")) == {
+            "text": "must not be empty or blank"
+        }
+
+    @pytest.mark.parametrize(
+        ("n", "description"),
+        [(1, "needs at least 2 entries (got 1)"), (257, "allows at most 256 entries (got 257)")],
+    )
+    def test_label_count_is_bounded(self, n: int, description: str) -> None:
+        """From 2 to 256 labels."""
+        assert violations(classify.validate, request(labels=labels(n))) == {"labels": description}
+
+    def test_each_label_is_checked_with_its_index(self) -> None:
+        """A blank or long name and a long description are named by their label's index."""
+        bad = [
+            pb.Label(name=" "),
+            pb.Label(name="n" * 129),
+            pb.Label(name="ok", description="d" * 2001),
+        ]
+        assert violations(classify.validate, request(labels=bad)) == {
+            "labels[0].name": "must not be empty or blank",
+            "labels[1].name": "must be at most 128 characters (got 129)",
+            "labels[2].description": "must be at most 2000 characters (got 2001)",
+        }
+
+    def test_duplicate_label_names_are_refused(self) -> None:
+        """A label name given twice names the later one and the first."""
+        bad = [*LABELS, pb.Label(name="billing")]
+        assert violations(classify.validate, request(labels=bad)) == {
+            "labels[3].name": "duplicates labels[0].name"
+        }
+
+    def test_instructions_are_bounded(self) -> None:
+        """Instructions are optional but at most 800,000 characters."""
+        assert violations(classify.validate, request(instructions="i" * 800_001)) == {
+            "instructions": "must be at most 800000 characters (got 800001)"
+        }
+
+    def test_examples_are_checked(self) -> None:
+        """At most 64 examples; each has non-blank, bounded text and one of the labels."""
+        example = pb.ClassifyExample
+        assert violations(
+            classify.validate, request(examples=[example(text="e", label="billing")] * 65)
+        ) == {"examples": "allows at most 64 entries (got 65)"}
+        bad = [
+            example(text="", label="billing"),
+            example(text="e" * 800_001, label="account"),
+            example(text="e", label="sales"),
+        ]
+        assert violations(classify.validate, request(examples=bad)) == {
+            "examples[0].text": "must not be empty or blank",
+            "examples[1].text": "must be at most 800000 characters (got 800001)",
+            "examples[2].label": "must be the name of one of the request's labels",
+        }
+
+
+class TestPrompt:
+    def test_labels_instructions_and_examples_are_the_cached_context(self) -> None:
+        """Context is the labels, then instructions, then examples; the text comes alone."""
+        prompt = classify.prompt(
+            request(
+                instructions="Prefer billing.",
+                examples=[pb.ClassifyExample(text="Refund me", label="billing")],
+            )
+        )
+        assert prompt.instructions == classify.INSTRUCTIONS
+        assert prompt.context == (
+            "<labels>\n"
+            '<label name="billing">charges & refunds</label>\n'
+            '<label name="technical">errors, "crashes"</label>\n'
+            '<label name="account"></label>\n'
+            "</labels>",
+            "<instructions>\nPrefer billing.\n</instructions>",
+            '<examples>\n<example label="billing">Refund me</example>\n</examples>',
+        )
+        assert prompt.request == "I was charged twice."
+
+    def test_without_instructions_or_examples_the_context_is_the_labels(self) -> None:
+        """Empty optional parts add no block."""
+        assert len(classify.prompt(request()).context) == 1
+
+    def test_single_label_schema(self) -> None:
+        """label is an enum of the caller's names; confidence a number; nothing else."""
+        prompt = classify.prompt(request())
+        assert prompt.output_schema == {
+            "type": "object",
+            "properties": {
+                "label": {"type": "string", "enum": ["billing", "technical", "account"]},
+                "confidence": {"type": "number"},
+            },
+            "required": ["label", "confidence"],
+            "additionalProperties": False,
+        }
+        assert prompt.max_tokens == 64
+
+    def test_multi_label_schema(self) -> None:
+        """With multi_label, labels is an array of the same enum; room for each label."""
+        prompt = classify.prompt(request(multi_label=True))
+        names = ["billing", "technical", "account"]
+        assert prompt.output_schema["properties"]["labels"] == {
+            "type": "array",
+            "items": {"type": "string", "enum": names},
+        }
+        assert prompt.output_schema["required"] == ["label", "confidence", "labels"]
+        assert prompt.max_tokens == 64 + 12 * 3
+
+
+class TestOutputSchema:
+    def test_a_foreign_label_breaks_the_schema(self) -> None:
+        """A label that is not the caller's cannot pass the schema, single or multi."""
+        schema = classify.prompt(request(multi_label=True)).output_schema
+        assert schema_errors(
+            schema, {"label": "sales", "labels": ["billing", "hr"], "confidence": 0.5}
+        ) == ["$.label", "$.labels[1]"]
+
+    def test_extra_or_missing_properties_break_the_schema(self) -> None:
+        """The output is closed: no invented property, no missing confidence."""
+        schema = classify.prompt(request()).output_schema
+        assert schema_errors(schema, {"label": "billing", "why": "x"}) == ["$", "$"]
+
+    def test_schema_valid_output_is_never_re_asked(self) -> None:
+        """Classify has no check beyond its schema: a schema-valid output is used as is."""
+        req = request(multi_label=True)
+        output = {"label": "account", "labels": ["billing", "billing"], "confidence": 7}
+        prompt = classify.prompt(req)
+        assert classify.TASK.check(req, output) == []
+        assert _parse(message(as_text(output)), prompt.output_schema, lambda _: []) == output
+
+
+class TestRespond:
+    def test_single_label(self) -> None:
+        """The model's label and confidence, no labels list, usage passed through."""
+        reply = classify.respond(request(), {"label": "technical", "confidence": 0.75}, USAGE)
+        assert reply.label == "technical"
+        assert list(reply.labels) == []
+        assert reply.confidence == 0.75
+        assert reply.usage == USAGE
+
+    def test_labels_are_ignored_without_multi_label(self) -> None:
+        """A single-label request never answers with a labels list."""
+        output = {"label": "technical", "labels": ["billing"], "confidence": 0.5}
+        assert list(classify.respond(request(), output, USAGE).labels) == []
+
+    @pytest.mark.parametrize(
+        ("given", "expected"),
+        [
+            (["billing", "technical"], ["billing", "technical"]),
+            (["technical", "billing"], ["billing", "technical"]),
+            (["technical"], ["billing", "technical"]),
+            ([], ["billing"]),
+            (["technical", "technical", "billing", "account"], ["billing", "technical", "account"]),
+        ],
+    )
+    def test_multi_label_puts_the_primary_first_once(
+        self, given: list[str], expected: list[str]
+    ) -> None:
+        """labels starts with the primary label (added if missing), then each name once."""
+        output = {"label": "billing", "labels": given, "confidence": 0.5}
+        reply = classify.respond(request(multi_label=True), output, USAGE)
+        assert reply.label == "billing"
+        assert list(reply.labels) == expected
+
+    @pytest.mark.parametrize(("given", "clamped"), [(-0.5, 0.0), (1.7, 1.0), (0, 0.0), (1, 1.0)])
+    def test_confidence_is_clamped_to_unit_interval(self, given: float, clamped: float) -> None:
+        """A confidence outside [0, 1] is clamped: the schema cannot bound a number."""
+        reply = classify.respond(request(), {"label": "billing", "confidence": given}, USAGE)
+        assert reply.confidence == clamped
