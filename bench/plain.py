@@ -31,7 +31,7 @@ from tiergate.emulator.tokens import count_tokens
 from tiergate.ledger import PriceTable, TokenUsage
 from tiergate.prompt import JsonObject, canonical_json, render_params
 from tiergate.tasks import TASKS
-from tiergate.tiers import DEFAULT_MODELS, RPC_TIERS
+from tiergate.tiers import DEFAULT_MODELS
 from tiergate.v1 import task_service_pb2 as pb
 
 ARTICLE = "seed article"
@@ -117,7 +117,7 @@ def _side(tokens_in: Sequence[int], tokens_out: int, model: str, prices: PriceTa
 
 
 def model_of(task: str) -> str:
-    return DEFAULT_MODELS[RPC_TIERS[task]]
+    return DEFAULT_MODELS[TASKS[task].tier]
 
 
 def compare(cases: Sequence[Case]) -> list[dict[str, Any]]:
