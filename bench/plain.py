@@ -100,13 +100,12 @@ def _typed_side(case: Case, model: str, prices: PriceTable) -> Side:
         body = render_params(task.prompt(request), facts=facts, ttl="5m")
         tokens_in.append(build_prompt(body).total_tokens)
     # The typical answer holds only the fields the request's schema asks for.
-    asked = task.prompt(case.requests[0]).output_schema.get("properties", {})
+    laid_out = task.prompt(case.requests[0])
+    asked = laid_out.output_schema.get("properties", {})
     typed = {k: v for k, v in case.typed_output.items() if k in asked}
-    return _side(tokens_in, count_tokens(_answer_text(typed)), model, prices)
-
-
-def _answer_text(output: JsonObject) -> str:
-    return canonical_json(output)
+    # A bare answer (no schema sent) is the value alone, as the model writes it.
+    text = str(typed[laid_out.bare_key]) if laid_out.bare_key else canonical_json(typed)
+    return _side(tokens_in, count_tokens(text), model, prices)
 
 
 def _side(tokens_in: Sequence[int], tokens_out: int, model: str, prices: PriceTable) -> Side:

@@ -45,8 +45,11 @@ MEETING = (
 )
 
 SAMPLES: dict[str, Message] = {
+    # With a confidence: the structured-outputs path, whose re-asks the failure tests pin.
     "Classify": pb.ClassifyRequest(
-        text="I was charged twice for my subscription this month.", labels=TICKET_LABELS
+        text="I was charged twice for my subscription this month.",
+        labels=TICKET_LABELS,
+        include_confidence=True,
     ),
     "Summarize": pb.SummarizeRequest(text=MEETING, max_words=40),
     "Extract": pb.ExtractRequest(
@@ -58,6 +61,7 @@ SAMPLES: dict[str, Message] = {
     "Reason": pb.ReasonRequest(
         question="If a ticket costs 0.5 cents on the fast tier, what do 500 tickets cost?",
         context="Costs add up linearly per ticket.",
+        include_confidence=True,
     ),
 }
 

@@ -65,7 +65,7 @@ def _prefix_key(params: dict[str, Any]) -> bytes:
     last = max(i for i, block in enumerate(system) if "cache_control" in block)
     digest = hashlib.blake2b(digest_size=16)
     digest.update(params["model"].encode())
-    digest.update(canonical_json(params["output_config"]).encode())
+    digest.update(canonical_json(params.get("output_config")).encode())
     for block in system[: last + 1]:
         digest.update(b"\0" + block["text"].encode())
     return digest.digest()
@@ -161,15 +161,21 @@ class ModelClient:
         previous: _BadOutput | None = None
         for reask in range(self._settings.max_reasks + 1):
             message = await self._call(params, completion, deadline, size_field)
+            bare = None if "output_config" in params else prompt.bare_key
             try:
-                completion.output = _parse(message, prompt.output_schema, check)
+                completion.output = _parse(message, prompt.output_schema, check, bare)
                 return completion
             except _BadOutput as bad:
                 at_limit = bad.truncated and params["max_tokens"] >= facts.max_output_tokens
                 if reask == self._settings.max_reasks or at_limit:
                     failure = _output_invalid(bad, previous, at_limit, completion.billed_calls)
                     raise _with_usage(failure, completion) from None
-                params = _reask_params(params, message, bad, facts)
+                if bare and prompt.fallback is not None:
+                    # A bad bare answer: ask again, this time with structured outputs.
+                    prompt = prompt.fallback
+                    params = self._render(prompt, facts)
+                else:
+                    params = _reask_params(params, message, bad, facts)
                 previous = bad
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -200,7 +206,7 @@ class ModelClient:
                 model=params["model"],
                 system=params["system"],
                 messages=params["messages"],
-                output_config=params["output_config"],
+                **({"output_config": params["output_config"]} if "output_config" in params else {}),
                 timeout=timeout,
             )
         except anthropic.AnthropicError as exc:
@@ -302,16 +308,25 @@ def _answer_text(message: Message) -> str | None:
     return next((block.text for block in message.content if block.type == "text"), None)
 
 
-def _parse(message: Message, schema: JsonObject, check: OutputCheck) -> JsonObject:
+def _parse(
+    message: Message, schema: JsonObject, check: OutputCheck, bare_key: str | None = None
+) -> JsonObject:
     text = _answer_text(message)
     if message.stop_reason == "max_tokens":
         raise _BadOutput("output truncated at max_tokens", truncated=True)
     if not text or not text.strip():
         raise _BadOutput("empty output")
-    try:
-        output = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise _BadOutput(f"output is not JSON ({exc.msg})") from None
+    if bare_key is not None:
+        # A plain-text answer is the value itself (a model may still answer with a JSON
+        # object: its value for the key is taken); the schema below judges either.
+        found = _json_object(text)
+        value = found[bare_key] if found is not None and bare_key in found else text.strip()
+        output: Any = {bare_key: value}
+    else:
+        try:
+            output = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise _BadOutput(f"output is not JSON ({exc.msg})") from None
     if not isinstance(output, dict):
         raise _BadOutput("output is not a JSON object")
     error = jsonschema.exceptions.best_match(wire_validator(schema).iter_errors(output))
@@ -330,6 +345,16 @@ def _parse(message: Message, schema: JsonObject, check: OutputCheck) -> JsonObje
             rule="; ".join(problems),
         )
     return output
+
+
+def _json_object(text: str) -> JsonObject | None:
+    if not text.lstrip().startswith("{"):
+        return None
+    try:
+        found = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    return found if isinstance(found, dict) else None
 
 
 def _output_invalid(
