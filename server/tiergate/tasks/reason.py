@@ -4,9 +4,10 @@
 - Valid request: non-blank ``question``; optional ``context``.
 - Prompt: fixed instructions; the context (stable, cached when long enough); the question alone
   in the user turn.
-- Output: at least one non-blank step in ``steps``, a non-blank ``answer`` and a
-  ``confidence``. Nothing is left for ``check``.
-- Response: the same, trimmed, with confidence clamped to [0, 1].
+- Output: at least one non-blank step in ``steps`` (always: the reasoning the answer rests
+  on), a non-blank ``answer``, and with ``include_confidence`` a ``confidence``. Nothing is
+  left for ``check``.
+- Response: the same, trimmed, with confidence clamped to [0, 1] (0 unless asked).
 """
 
 from __future__ import annotations

@@ -5,11 +5,13 @@
   ``format``; ``focus`` at most 500 characters.
 - Prompt: fixed instructions; the length, format and focus settings (stable for a pipeline,
   so cached with the instructions when long enough); the text alone in the user turn.
-- Output: a non-blank ``summary``; ``key_points`` and ``action_items`` (possibly empty), each
-  entry non-blank. Nothing is left for ``check``: the word limit is the response's to keep.
+- Output: a non-blank ``summary``; with ``include_key_points`` / ``include_action_items``
+  also ``key_points`` / ``action_items`` (possibly empty), each entry non-blank; off by
+  default, since output tokens cost five times input tokens. Nothing is left for ``check``:
+  the word limit is the response's to keep.
 - Response: the summary in the requested format (bullets as lines starting with "- ") and never
   longer than ``max_words`` words: a longer answer is cut at the limit, between words, and
-  the bullets before the cut stay whole; points and action items trimmed.
+  the bullets before the cut stay whole; points and action items trimmed (empty unless asked).
 """
 
 from __future__ import annotations
