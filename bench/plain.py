@@ -393,16 +393,17 @@ def markdown(cost: dict[str, Any]) -> str:
         CAPTION,
         "",
         "| task | inputs | plain prompt | tokens in (plain / tiergate) | tokens out"
-        " (plain / tiergate) | per 1,000 calls (plain / tiergate) | cost ratio | fixed overhead"
-        " in |",
-        "|---|---|---|---|---|---|---|---|",
+        " (plain / tiergate) | input ratio | per 1,000 calls (plain / tiergate) | cost ratio |"
+        " fixed overhead in |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in cost["per_call"]:
         p, t = r["plain"], r["tiergate"]
         lines.append(
             f"| {r['task']} | {r['inputs']} | {r['source']} | {p['input_tokens']} /"
             f" {t['input_tokens']} | {p['output_tokens']} / {t['output_tokens']} |"
-            f" {_usd(p['nanos_per_1000'])} / {_usd(t['nanos_per_1000'])} |"
+            f" {r['input_ratio']:.2f}x | {_usd(p['nanos_per_1000'])} /"
+            f" {_usd(t['nanos_per_1000'])} |"
             f" {r['cost_ratio']:.2f}x | {r['overhead_in_tokens']:+d} |"
         )
     lines += [
