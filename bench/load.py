@@ -36,15 +36,17 @@ class DirectCall:
 
     def __init__(self, base_url: str, request: pb.ClassifyRequest) -> None:
         self.client = anthropic.AsyncAnthropic(base_url=base_url, api_key="bench", max_retries=0)
-        self.params = render_params(
-            TASKS["Classify"].prompt(request), facts=PriceTable.load().facts(MODEL), ttl="5m"
-        )
+        prompt = TASKS["Classify"].prompt(request)
+        self.params = render_params(prompt, facts=PriceTable.load().facts(MODEL), ttl="5m")
+        self.bare = prompt.bare_key is not None
+        self.names = {label.name for label in request.labels}
 
     async def __call__(self) -> None:
         message = await self.client.messages.create(**self.params, timeout=_DEADLINE_S)
         text = next(block.text for block in message.content if block.type == "text")
-        output = json.loads(text)
-        if not isinstance(output.get("label"), str):
+        # What the caller would check by hand: the bare name, or the JSON object's label.
+        label = text.strip() if self.bare else json.loads(text).get("label")
+        if label not in self.names:
             raise ValueError(f"no label in {text!r}")
 
     async def close(self) -> None:

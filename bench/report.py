@@ -11,6 +11,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from bench import plain
+
 README_START = "<!-- bench:start -->"
 README_END = "<!-- bench:end -->"
 
@@ -127,16 +129,20 @@ def write(results: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     json_path = out_dir / "latest.json"
     md_path = out_dir / "latest.md"
     json_path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    md_path.write_text(markdown(results), encoding="utf-8")
+    cost = results.get("plain")
+    tail = "\n" + plain.section(cost, results.get("lifetime")) if cost else ""
+    md_path.write_text(markdown(results) + tail, encoding="utf-8")
     return json_path, md_path
 
 
-def update_readme(readme: Path, table: str) -> bool:
+def update_readme(
+    readme: Path, table: str, *, start: str = README_START, end: str = README_END
+) -> bool:
     """Replace the table between the markers; False when the README has no markers."""
     content = readme.read_text(encoding="utf-8")
-    pattern = re.compile(re.escape(README_START) + r".*?" + re.escape(README_END), re.DOTALL)
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
     if not pattern.search(content):
         return False
-    replacement = f"{README_START}\n{table}{README_END}"
+    replacement = f"{start}\n{table}{end}"
     readme.write_text(pattern.sub(lambda _: replacement, content, count=1), encoding="utf-8")
     return True

@@ -2,7 +2,8 @@
 
 .venv/bin/python -m bench.run                 # the full run (a few minutes)
 .venv/bin/python -m bench.run --quick         # small counts: checks the harness, not speed
-.venv/bin/python -m bench.run --update-readme # also refresh the README's table
+.venv/bin/python -m bench.run --update-readme # also refresh the README's tables
+.venv/bin/python -m bench.plain               # the cost table alone (counted, no load)
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import batch, profiling, report, scenarios
+from bench import batch, lifetime, plain, profiling, report, scenarios
 from bench.load import GatewayCall, closed_loop, describe
 from bench.procs import ROOT, EmulatorProcess, ServerProcess
 from bench.workloads import OVERHEAD_REQUEST, cost_workloads
@@ -74,6 +75,10 @@ def main() -> None:
         "machine": machine(),
         "quick": quick,
     }
+    print("cost against the plain call ...", flush=True)
+    results["plain"] = plain.run()  # counted, not loaded: takes well under a second
+    print("cache lifetime on a low-traffic day ...", flush=True)
+    results["lifetime"] = lifetime.run(30 if quick else lifetime.CALLS)  # manual clock
     with EmulatorProcess() as upstream:
         print("startup ...", flush=True)
         results["startup"] = scenarios.startup(upstream, runs=2 if quick else 5)
@@ -110,6 +115,7 @@ def main() -> None:
     json_path, md_path = report.write(results, args.out)
     print()
     print(report.text(results))
+    print(plain.section(results["plain"], results["lifetime"]))
     _print_profile(results.get("profile"))
     print(f"wrote {json_path} and {md_path}")
     if args.update_readme:
@@ -117,6 +123,11 @@ def main() -> None:
             print("updated the README's Benchmarks table")
         else:
             print(f"README.md has no {report.README_START} marker; left it alone")
+        cost_table = plain.section(results["plain"], results["lifetime"])
+        if report.update_readme(
+            ROOT / "README.md", cost_table, start=plain.README_START, end=plain.README_END
+        ):
+            print("updated the README's cost table")
 
 
 def _print_profile(found: dict[str, Any] | None) -> None:

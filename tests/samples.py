@@ -44,8 +44,12 @@ MEETING = (
     "status page before the release. Everyone agreed to freeze features on March 7."
 )
 
+# Classify and Reason ask for a confidence: the structured-outputs path, whose re-asks the
+# failure tests pin.
 CLASSIFY = pb.ClassifyRequest(
-    text="I was charged twice for my subscription this month.", labels=TICKET_LABELS
+    text="I was charged twice for my subscription this month.",
+    labels=TICKET_LABELS,
+    include_confidence=True,
 )
 
 SUMMARIZE = pb.SummarizeRequest(text=MEETING, max_words=40)
@@ -62,6 +66,7 @@ MODERATE = pb.ModerateRequest(text="Thanks for the quick fix, the dashboard work
 REASON = pb.ReasonRequest(
     question="If a ticket costs 0.5 cents on the fast tier, what do 500 tickets cost?",
     context="Costs add up linearly per ticket.",
+    include_confidence=True,
 )
 
 # Every RPC's sample, by RPC name: the contract test asks for one per RPC.

@@ -36,7 +36,15 @@ ENDED = (bpb.Batch.STATE_SUCCEEDED, bpb.Batch.STATE_CANCELLED, bpb.Batch.STATE_F
 
 @pytest.fixture
 def batch_app(background: BackgroundLoop, upstream: Upstream, tmp_path: Path) -> Iterator[App]:
-    app = start_app(background, upstream, batch_dir=str(tmp_path / "store"), batch_poll_s=0.05)
+    # A fixed 5-minute lifetime, so batch items and interactive calls write the same entries
+    # (with the automatic lifetime, batches write 1-hour entries).
+    app = start_app(
+        background,
+        upstream,
+        batch_dir=str(tmp_path / "store"),
+        batch_poll_s=0.05,
+        cache_ttl="5m",
+    )
     yield app
     background.run(app.stop(grace=1))
 

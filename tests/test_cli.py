@@ -523,7 +523,13 @@ class TestRegistry:
     def test_a_task_without_a_command_gets_one_from_its_request(self) -> None:
         """derived() makes a flag per scalar request field, so a new task works at once."""
         flags = {flag.flag: type(flag).__name__ for flag in commands.derived("Summarize").flags}
-        assert flags == {"--text": "Text", "--max-words": "Number", "--focus": "Text"}
+        assert flags == {
+            "--text": "Text",
+            "--max-words": "Number",
+            "--focus": "Text",
+            "--include-key-points": "Switch",
+            "--include-action-items": "Switch",
+        }
 
 
 class TestDollars:

@@ -11,7 +11,9 @@ from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import task_service_pb2_grpc
 
 Stub = task_service_pb2_grpc.TaskServiceStub
-QUESTION = pb.ReasonRequest(question="What is 2 + 2?", context="Arithmetic on integers.")
+QUESTION = pb.ReasonRequest(
+    question="What is 2 + 2?", context="Arithmetic on integers.", include_confidence=True
+)
 ANSWER = json.dumps({"steps": ["Add two and two."], "answer": "4", "confidence": 0.9})
 NO_CONFIDENCE = json.dumps({"steps": ["Add two and two."], "answer": "4"})
 

@@ -21,7 +21,8 @@ from tiergate.v1 import task_service_pb2 as pb
 
 HAIKU = PriceTable.load().facts("claude-haiku-4-5")
 CALLER_TEXT = "caller-secret-7781: I was charged twice for my subscription."
-REQUEST = pb.ClassifyRequest(text=CALLER_TEXT, labels=TICKET_LABELS)
+# With a confidence: the structured-outputs path (the bare-label path has its own tests).
+REQUEST = pb.ClassifyRequest(text=CALLER_TEXT, labels=TICKET_LABELS, include_confidence=True)
 GOOD = json.dumps({"label": "billing", "confidence": 0.9})
 
 

@@ -112,7 +112,7 @@ def error_info(err: grpc.RpcError) -> tuple[str, list[Any]]:
 
 
 def classify(text: str) -> pb.ClassifyRequest:
-    return pb.ClassifyRequest(text=text, labels=TICKET_LABELS)
+    return pb.ClassifyRequest(text=text, labels=TICKET_LABELS, include_confidence=True)
 
 
 class TestBudgetFile:

@@ -95,9 +95,7 @@ class TestClassify:
         self, stub: Stub, upstream: Upstream
     ) -> None:
         """Duplicates go and the primary label, missing from labels, comes first."""
-        answers(
-            upstream, {"label": "billing", "labels": ["technical", "technical"], "confidence": 0.5}
-        )
+        answers(upstream, {"label": "billing", "labels": ["technical", "technical"]})
         request = pb.ClassifyRequest(text="Crash on pay.", labels=TICKET_LABELS, multi_label=True)
         reply = stub.Classify(request, timeout=10)
         assert list(reply.labels) == ["billing", "technical"]
@@ -146,6 +144,39 @@ class TestClassify:
         assert schema["properties"]["label"]["enum"] == ["billing", "technical", "account"]
 
 
+class TestBareLabel:
+    """Single-label Classify without a confidence: a bare name back, no schema sent."""
+
+    REQUEST = pb.ClassifyRequest(text="I was charged twice.", labels=TICKET_LABELS)
+
+    def test_no_schema_is_sent_and_the_name_is_the_label(
+        self, stub: Stub, upstream: Upstream
+    ) -> None:
+        """The call carries no output_config; the bare answer is the label, in one call."""
+        upstream.script(Script(text="technical\n"))
+        reply = stub.Classify(self.REQUEST, timeout=10)
+        assert (reply.label, reply.confidence, reply.usage.billed_calls) == ("technical", 0, 1)
+        assert "output_config" not in sent_upstream(upstream)
+
+    def test_a_foreign_name_falls_back_to_structured_outputs(
+        self, stub: Stub, upstream: Upstream
+    ) -> None:
+        """A name outside the labels is never returned: the re-ask carries the schema."""
+        upstream.script(Script(text="Sales"), Script(text=json.dumps({"label": "account"})))
+        reply = stub.Classify(self.REQUEST, timeout=10)
+        assert (reply.label, reply.usage.billed_calls) == ("account", 2)
+        first, second = upstream.requests
+        assert "output_config" not in first
+        schema = second["output_config"]["format"]["schema"]
+        assert schema["properties"]["label"]["enum"] == ["billing", "technical", "account"]
+
+    def test_without_a_script_the_answer_is_one_of_the_labels(self, stub: Stub) -> None:
+        """Through the emulator the bare path answers one of the caller's names."""
+        reply = stub.Classify(self.REQUEST, timeout=10)
+        assert reply.label in {label.name for label in TICKET_LABELS}
+        assert reply.usage.billed_calls == 1
+
+
 class TestSummarize:
     def test_scripted_bullets_are_cut_at_the_word_limit(
         self, stub: Stub, upstream: Upstream
@@ -159,7 +190,13 @@ class TestSummarize:
                 "action_items": ["Dana: finish the migration"],
             },
         )
-        request = pb.SummarizeRequest(text=MEETING, max_words=8, format=pb.SUMMARY_FORMAT_BULLETS)
+        request = pb.SummarizeRequest(
+            text=MEETING,
+            max_words=8,
+            format=pb.SUMMARY_FORMAT_BULLETS,
+            include_key_points=True,
+            include_action_items=True,
+        )
         reply = stub.Summarize(request, timeout=10)
         assert reply.summary == "- Release moves to March 14.\n- Dana finishes the..."
         assert list(reply.key_points) == ["Release moves."]

@@ -100,7 +100,8 @@ COMMANDS: Mapping[str, Command] = {
             "Classify",
             "assign one of your labels to a text",
             "Classify a text with one of your labels (fast tier). Prints the label, the "
-            "labels (with --multi-label), the confidence, then the usage and the exact cost.",
+            "labels (with --multi-label), the confidence (with --confidence), then the usage "
+            "and the exact cost.",
             (
                 Text("--text", "text", _TEXT, required=True),
                 Entries("--label", "labels", "a label and what it covers; at least 2"),
@@ -114,13 +115,14 @@ COMMANDS: Mapping[str, Command] = {
                 ),
                 Text("--instructions", "instructions", "stable guidance, cached; - or @file"),
                 Switch("--multi-label", "multi_label", "also list every label that applies"),
+                Switch("--confidence", "include_confidence", "also ask for a confidence"),
             ),
         ),
         Command(
             "Summarize",
             "summarize a text",
             "Summarize a text (fast tier). Prints the summary, its key points and action "
-            "items, then the usage and the exact cost.",
+            "items when asked for, then the usage and the exact cost.",
             (
                 Text("--text", "text", _TEXT, required=True),
                 Number("--max-words", "max_words", "longest summary in words; 0 = 120"),
@@ -135,6 +137,8 @@ COMMANDS: Mapping[str, Command] = {
                     default="paragraph",
                 ),
                 Text("--focus", "focus", "what the summary should focus on; - or @file"),
+                Switch("--key-points", "include_key_points", "also list the key points"),
+                Switch("--action-items", "include_action_items", "also list the action items"),
             ),
         ),
         Command(
@@ -181,10 +185,11 @@ COMMANDS: Mapping[str, Command] = {
             "Reason",
             "reason step by step to an answer",
             "Reason step by step to an answer (balanced tier). Prints the answer, the "
-            "steps, the confidence, then the usage and the exact cost.",
+            "steps, the confidence (with --confidence), then the usage and the exact cost.",
             (
                 Text("--question", "question", "the question, - for stdin or @file", True),
                 Text("--context", "context", "background, cached when long; - or @file"),
+                Switch("--confidence", "include_confidence", "also ask for a confidence"),
             ),
         ),
     )

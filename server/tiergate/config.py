@@ -16,7 +16,7 @@ from typing import Any, Literal
 from tiergate.ledger import PriceTable
 from tiergate.tiers import DEFAULT_MODELS, Tier
 
-CacheTtl = Literal["5m", "1h"]
+CacheTtl = Literal["5m", "1h", "auto"]
 EmulatorLatency = Literal["none", "seed"]
 StoreFailure = Literal["closed", "open"]
 Upstream = Literal["anthropic", "emulator"]
@@ -38,8 +38,10 @@ class Settings:
     """Model serving the balanced tier (Reason)."""
     frontier_model: str = DEFAULT_MODELS[Tier.FRONTIER]
     """Model serving the frontier tier (no RPC uses it yet; still priced at start-up)."""
-    cache_ttl: CacheTtl = "5m"
-    """TTL of the prompt-cache breakpoints: 5m (writes at 1.25x) or 1h (writes at 2x)."""
+    cache_ttl: CacheTtl = "auto"
+    """TTL of the prompt-cache breakpoints: 5m (writes at 1.25x), 1h (writes at 2x), or auto:
+    per stable prefix, 1h while its observed reuse gap lies between five minutes and an hour
+    (one 2x write then reads, instead of a 1.25x write on every call), else 5m."""
     upstream_timeout_s: float = 60.0
     """Longest single upstream attempt; the caller's deadline shortens it further."""
     max_attempts: int = 3
@@ -142,8 +144,8 @@ class Settings:
 
     def __post_init__(self) -> None:
         # Flags and environment both land here, so every value is checked once, in one place.
-        if self.cache_ttl not in ("5m", "1h"):
-            raise ValueError(f"cache_ttl must be 5m or 1h, not {self.cache_ttl!r}")
+        if self.cache_ttl not in ("5m", "1h", "auto"):
+            raise ValueError(f"cache_ttl must be 5m, 1h or auto, not {self.cache_ttl!r}")
         if self.upstream not in ("anthropic", "emulator"):
             raise ValueError(f"upstream must be anthropic or emulator, not {self.upstream!r}")
         if self.emulator_latency not in ("none", "seed"):

@@ -20,6 +20,7 @@ the model's output: a schema violation is named by its path and failing keyword.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import random
 import time
@@ -36,7 +37,8 @@ from anthropic.types import Message
 from tiergate import errors, upstream_errors
 from tiergate.config import Settings
 from tiergate.ledger import ModelFacts, TokenUsage
-from tiergate.prompt import JsonObject, Prompt, render_params
+from tiergate.prompt import JsonObject, Prompt, canonical_json, render_params
+from tiergate.reuse import ReuseTracker
 from tiergate.schema import wire_validator
 from tiergate.telemetry import Telemetry
 from tiergate.tiers import Tier
@@ -54,6 +56,19 @@ _BACKOFF_CAP_S = 8.0
 _PROBLEM_CHARS = 300
 # Keys of the instance path in an error message: bounded, since open maps let the model pick them.
 _PATH_CHARS = 120
+
+
+def _prefix_key(params: dict[str, Any]) -> bytes:
+    """The identity of the longest cached prefix: model, output schema, system blocks up to the
+    last breakpoint (what the API matches byte for byte)."""
+    system = params["system"]
+    last = max(i for i, block in enumerate(system) if "cache_control" in block)
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(params["model"].encode())
+    digest.update(canonical_json(params.get("output_config")).encode())
+    for block in system[: last + 1]:
+        digest.update(b"\0" + block["text"].encode())
+    return digest.digest()
 
 
 def upstream_client(
@@ -126,11 +141,13 @@ class ModelClient:
         client: anthropic.AsyncAnthropic,
         settings: Settings,
         telemetry: Telemetry | None = None,
+        reuse: ReuseTracker | None = None,
     ) -> None:
         # Retries are ours (deadline-aware), so the SDK's own are off.
         self._client = client.with_options(max_retries=0)
         self._settings = settings
         self._telemetry = telemetry or Telemetry()
+        self._reuse = reuse if reuse is not None else ReuseTracker()
 
     async def close(self) -> None:
         await self._client.close()
@@ -146,29 +163,46 @@ class ModelClient:
     ) -> Completion:
         """Ask ``facts.model`` for ``prompt``'s output; ``deadline`` is a ``time.monotonic()``
         instant."""
-        params = render_params(prompt, facts=facts, ttl=self._settings.cache_ttl)
+        params = self._render(prompt, facts)
         completion = Completion(output={}, model=facts.model)
         previous: _BadOutput | None = None
         for reask in range(self._settings.max_reasks + 1):
             message = await self._call(params, completion, deadline, size_field)
+            bare = None if "output_config" in params else prompt.bare_key
             try:
-                completion.output = _parse(message, prompt.output_schema, check)
+                completion.output = _parse(message, prompt.output_schema, check, bare)
                 return completion
             except _BadOutput as bad:
                 at_limit = bad.truncated and params["max_tokens"] >= facts.max_output_tokens
                 if reask == self._settings.max_reasks or at_limit:
                     failure = _output_invalid(bad, previous, at_limit, completion.billed_calls)
                     raise _with_usage(failure, completion) from None
-                params = _reask_params(params, message, bad, facts)
+                if bare and prompt.fallback is not None:
+                    # A bad bare answer: ask again, this time with structured outputs.
+                    prompt = prompt.fallback
+                    params = self._render(prompt, facts)
+                else:
+                    params = _reask_params(params, message, bad, facts)
                 previous = bad
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _render(self, prompt: Prompt, facts: ModelFacts) -> dict[str, Any]:
+        ttl = self._settings.cache_ttl
+        params = render_params(prompt, facts=facts, ttl="5m" if ttl == "auto" else ttl)
+        if ttl == "auto":
+            cached = [b for b in params["system"] if "cache_control" in b]
+            if cached:  # only a prefix that can be cached has a lifetime to choose
+                chosen = self._reuse.observe(_prefix_key(params))
+                for block in cached:
+                    block["cache_control"]["ttl"] = chosen
+        return params
 
     async def count_tokens(
         self, prompt: Prompt, *, facts: ModelFacts, deadline: float | None = None
     ) -> int | None:
         """The prompt's exact input tokens from the free ``count_tokens`` endpoint, output
         schema included; None when it cannot say (the call itself then decides)."""
-        params = render_params(prompt, facts=facts, ttl=self._settings.cache_ttl)
+        params = render_params(prompt, facts=facts, ttl="5m")  # counting ignores breakpoints
         timeout = self._settings.upstream_timeout_s
         if deadline is not None:
             timeout = min(timeout, deadline - time.monotonic())
@@ -179,7 +213,7 @@ class ModelClient:
                 model=params["model"],
                 system=params["system"],
                 messages=params["messages"],
-                output_config=params["output_config"],
+                **({"output_config": params["output_config"]} if "output_config" in params else {}),
                 timeout=timeout,
             )
         except anthropic.AnthropicError as exc:
@@ -254,7 +288,7 @@ def _stop_error(message: Message, size_field: SizeField) -> errors.TiergateError
 
 
 def usable_output(
-    message: Message, schema: JsonObject, check: OutputCheck, size_field: SizeField
+    message: Message, prompt: Prompt, check: OutputCheck, size_field: SizeField
 ) -> JsonObject:
     """The output of one answered call (a batch item's), as :meth:`ModelClient.complete` would
     accept it, with no re-ask: raises ``ModelRefused``, ``RequestTooLarge`` or
@@ -263,7 +297,7 @@ def usable_output(
     if stopped is not None:
         raise stopped
     try:
-        return _parse(message, schema, check)
+        return _parse(message, prompt.output_schema, check, prompt.bare_key)
     except _BadOutput as bad:
         raise errors.OutputInvalid(f"the model's output was unusable: {bad.public}") from None
 
@@ -296,16 +330,25 @@ def _answer_text(message: Message) -> str | None:
     return next((block.text for block in message.content if block.type == "text"), None)
 
 
-def _parse(message: Message, schema: JsonObject, check: OutputCheck) -> JsonObject:
+def _parse(
+    message: Message, schema: JsonObject, check: OutputCheck, bare_key: str | None = None
+) -> JsonObject:
     text = _answer_text(message)
     if message.stop_reason == "max_tokens":
         raise _BadOutput("output truncated at max_tokens", truncated=True)
     if not text or not text.strip():
         raise _BadOutput("empty output")
-    try:
-        output = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise _BadOutput(f"output is not JSON ({exc.msg})") from None
+    if bare_key is not None:
+        # A plain-text answer is the value itself (a model may still answer with a JSON
+        # object: its value for the key is taken); the schema below judges either.
+        found = _json_object(text)
+        value = found[bare_key] if found is not None and bare_key in found else text.strip()
+        output: Any = {bare_key: value}
+    else:
+        try:
+            output = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise _BadOutput(f"output is not JSON ({exc.msg})") from None
     if not isinstance(output, dict):
         raise _BadOutput("output is not a JSON object")
     error = jsonschema.exceptions.best_match(wire_validator(schema).iter_errors(output))
@@ -324,6 +367,16 @@ def _parse(message: Message, schema: JsonObject, check: OutputCheck) -> JsonObje
             rule="; ".join(problems),
         )
     return output
+
+
+def _json_object(text: str) -> JsonObject | None:
+    if not text.lstrip().startswith("{"):
+        return None
+    try:
+        found = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    return found if isinstance(found, dict) else None
 
 
 def _output_invalid(

@@ -44,6 +44,12 @@ class Prompt:
     """JSON Schema the model's output must follow (structured outputs)."""
     max_tokens: int
     """Tight output budget for this task."""
+    bare_key: str | None = None
+    """When set, the model answers in plain text (no schema sent: it would cost more than the
+    answer) and the text, stripped, becomes this property of the output, validated against
+    ``output_schema``; on a bad answer the re-ask sends ``fallback`` with structured outputs."""
+    fallback: Prompt | None = None
+    """The structured-outputs prompt a bad bare answer falls back to."""
 
 
 def render_params(prompt: Prompt, *, facts: ModelFacts, ttl: Literal["5m", "1h"]) -> dict[str, Any]:
@@ -54,21 +60,25 @@ def render_params(prompt: Prompt, *, facts: ModelFacts, ttl: Literal["5m", "1h"]
     # breakpoint 2 after the caller's context; lookback finds the longest one still cached.
     # Each only where its prefix can reach the minimum (estimated high: a breakpoint that
     # cannot reach it costs nothing but can never pay).
-    schema = canonical_json(prompt.output_schema)
-    prefix = bounds(schema).high
+    schema = "" if prompt.bare_key else canonical_json(prompt.output_schema)
+    prefix = bounds(schema).high if schema else 0
     for index, block in enumerate(system):
         prefix += bounds(block["text"]).high
         if index in (0, len(system) - 1) and (
             scaled_high(prefix, facts) >= facts.min_cacheable_tokens
         ):
             block["cache_control"] = {"type": "ephemeral", "ttl": ttl}
-    return {
+    params: dict[str, Any] = {
         "model": facts.model,
         "max_tokens": prompt.max_tokens,
         "system": system,
         "messages": [{"role": "user", "content": [{"type": "text", "text": prompt.request}]}],
-        "output_config": {"format": {"type": "json_schema", "schema": prompt.output_schema}},
     }
+    if not prompt.bare_key:
+        params["output_config"] = {
+            "format": {"type": "json_schema", "schema": prompt.output_schema}
+        }
+    return params
 
 
 def section(title: str, body: str) -> str:

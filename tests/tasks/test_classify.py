@@ -107,11 +107,7 @@ class TestPrompt:
         )
         assert prompt.instructions == classify.INSTRUCTIONS
         assert prompt.context == (
-            "<labels>\n"
-            '<label name="billing">charges & refunds</label>\n'
-            '<label name="technical">errors, "crashes"</label>\n'
-            '<label name="account"></label>\n'
-            "</labels>",
+            'Labels:\nbilling: charges & refunds\ntechnical: errors, "crashes"\naccount',
             "<instructions>\nPrefer billing.\n</instructions>",
             '<examples>\n<example label="billing">Refund me</example>\n</examples>',
         )
@@ -121,9 +117,27 @@ class TestPrompt:
         """Empty optional parts add no block."""
         assert len(classify.prompt(request()).context) == 1
 
-    def test_single_label_schema(self) -> None:
-        """label is an enum of the caller's names; confidence a number; nothing else."""
+    def test_single_label_without_confidence_asks_for_the_bare_name(self) -> None:
+        """By default no schema is sent: the bare name is held to the enum, JSON the fallback."""
         prompt = classify.prompt(request())
+        assert prompt.bare_key == "label"
+        assert prompt.output_schema == {
+            "type": "object",
+            "properties": {
+                "label": {"type": "string", "enum": ["billing", "technical", "account"]}
+            },
+            "required": ["label"],
+            "additionalProperties": False,
+        }
+        assert prompt.fallback is not None
+        assert prompt.fallback.bare_key is None
+        assert prompt.fallback.output_schema == prompt.output_schema
+        assert prompt.fallback.context == prompt.context
+
+    def test_single_label_schema_with_confidence(self) -> None:
+        """label is an enum of the caller's names; confidence a number; nothing else."""
+        prompt = classify.prompt(request(include_confidence=True))
+        assert prompt.bare_key is None
         assert prompt.output_schema == {
             "type": "object",
             "properties": {
@@ -143,26 +157,29 @@ class TestPrompt:
             "type": "array",
             "items": {"type": "string", "enum": names},
         }
-        assert prompt.output_schema["required"] == ["label", "confidence", "labels"]
+        assert prompt.output_schema["required"] == ["label", "labels"]
         assert prompt.max_tokens == 64 + 12 * 3
+        both = classify.prompt(request(multi_label=True, include_confidence=True))
+        assert both.output_schema["required"] == ["label", "confidence", "labels"]
 
 
 class TestOutputSchema:
     def test_a_foreign_label_breaks_the_schema(self) -> None:
         """A label that is not the caller's cannot pass the schema, single or multi."""
         schema = classify.prompt(request(multi_label=True)).output_schema
-        assert schema_errors(
-            schema, {"label": "sales", "labels": ["billing", "hr"], "confidence": 0.5}
-        ) == ["$.label", "$.labels[1]"]
+        assert schema_errors(schema, {"label": "sales", "labels": ["billing", "hr"]}) == [
+            "$.label",
+            "$.labels[1]",
+        ]
 
     def test_extra_or_missing_properties_break_the_schema(self) -> None:
         """The output is closed: no invented property, no missing confidence."""
-        schema = classify.prompt(request()).output_schema
+        schema = classify.prompt(request(include_confidence=True)).output_schema
         assert schema_errors(schema, {"label": "billing", "why": "x"}) == ["$", "$"]
 
     def test_schema_valid_output_is_never_re_asked(self) -> None:
         """Classify has no check beyond its schema: a schema-valid output is used as is."""
-        req = request(multi_label=True)
+        req = request(multi_label=True, include_confidence=True)
         output = {"label": "account", "labels": ["billing", "billing"], "confidence": 7}
         prompt = classify.prompt(req)
         assert classify.TASK.check(req, output) == []
@@ -172,7 +189,8 @@ class TestOutputSchema:
 class TestRespond:
     def test_single_label(self) -> None:
         """The model's label and confidence, no labels list, usage passed through."""
-        reply = classify.respond(request(), {"label": "technical", "confidence": 0.75}, USAGE)
+        req = request(include_confidence=True)
+        reply = classify.respond(req, {"label": "technical", "confidence": 0.75}, USAGE)
         assert reply.label == "technical"
         assert list(reply.labels) == []
         assert reply.confidence == 0.75
@@ -205,5 +223,34 @@ class TestRespond:
     @pytest.mark.parametrize(("given", "clamped"), [(-0.5, 0.0), (1.7, 1.0), (0, 0.0), (1, 1.0)])
     def test_confidence_is_clamped_to_unit_interval(self, given: float, clamped: float) -> None:
         """A confidence outside [0, 1] is clamped: the schema cannot bound a number."""
-        reply = classify.respond(request(), {"label": "billing", "confidence": given}, USAGE)
+        req = request(include_confidence=True)
+        reply = classify.respond(req, {"label": "billing", "confidence": given}, USAGE)
         assert reply.confidence == clamped
+
+    def test_confidence_is_zero_unless_asked(self) -> None:
+        """Without include_confidence the reply's confidence is 0, whatever the output says."""
+        reply = classify.respond(request(), {"label": "billing", "confidence": 0.9}, USAGE)
+        assert reply.confidence == 0.0
+
+
+class TestBareAnswer:
+    """The bare-name answer of a single-label call, parsed and held to the caller's labels."""
+
+    def test_a_bare_name_becomes_the_label(self) -> None:
+        """Surrounding whitespace is dropped; the name must then match exactly."""
+        prompt = classify.prompt(request())
+        out = _parse(message(" technical\n"), prompt.output_schema, lambda _: [], "label")
+        assert out == {"label": "technical"}
+
+    @pytest.mark.parametrize("answer", ["Technical", "technical.", "sales", "billing, account"])
+    def test_anything_but_a_listed_name_is_refused(self, answer: str) -> None:
+        """A near miss or an invented label is a bad output (the fallback then asks again)."""
+        prompt = classify.prompt(request())
+        with pytest.raises(Exception, match="does not match the schema"):
+            _parse(message(answer), prompt.output_schema, lambda _: [], "label")
+
+    def test_a_json_answer_is_judged_by_the_same_schema(self) -> None:
+        """A model that answers the JSON object anyway is held to the same enum."""
+        prompt = classify.prompt(request())
+        out = _parse(message('{"label": "account"}'), prompt.output_schema, lambda _: [], "label")
+        assert out == {"label": "account"}

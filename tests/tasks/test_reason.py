@@ -11,6 +11,7 @@ from tiergate.tasks import reason
 from tiergate.v1 import task_service_pb2 as pb
 
 QUESTION = "What do 500 tickets cost at 0.5 cents each?"
+ASKED = pb.ReasonRequest(question=QUESTION, include_confidence=True)
 
 
 def output(steps: list[str], answer: str = "$2.50", confidence: float = 0.9) -> JsonObject:
@@ -39,10 +40,17 @@ class TestPrompt:
         """Without context the prompt has only the instructions."""
         assert reason.prompt(pb.ReasonRequest(question=QUESTION)).context == ()
 
+    def test_output_schema_without_confidence_by_default(self) -> None:
+        """By default steps and answer only: a confidence costs output tokens."""
+        prompt = reason.prompt(pb.ReasonRequest(question=QUESTION))
+        assert prompt.output_schema["required"] == ["steps", "answer"]
+        assert prompt.instructions == reason.INSTRUCTIONS
+
     def test_output_schema(self) -> None:
-        """At least one non-blank step, a non-blank answer, a confidence."""
+        """At least one non-blank step, a non-blank answer, a confidence when asked."""
         non_blank = {"type": "string", "pattern": r"\S"}
-        assert reason.prompt(pb.ReasonRequest(question=QUESTION)).output_schema == {
+        assert reason.prompt(ASKED).instructions == reason.INSTRUCTIONS + reason.CONFIDENCE
+        assert reason.prompt(ASKED).output_schema == {
             "type": "object",
             "properties": {
                 "steps": {"type": "array", "items": non_blank, "minItems": 1},
@@ -55,7 +63,7 @@ class TestPrompt:
 
 
 class TestOutputSchema:
-    SCHEMA = reason.prompt(pb.ReasonRequest(question=QUESTION)).output_schema
+    SCHEMA = reason.prompt(ASKED).output_schema
 
     @pytest.mark.parametrize(
         ("bad", "where"),
@@ -75,7 +83,7 @@ class TestOutputSchema:
     def test_a_schema_valid_output_is_never_re_asked(self) -> None:
         """Reason has no check beyond its schema."""
         good = output(["Multiply 500 by 0.5 cents."], confidence=3)
-        assert reason.TASK.check(pb.ReasonRequest(question=QUESTION), good) == []
+        assert reason.TASK.check(ASKED, good) == []
         assert _parse(message(as_text(good)), self.SCHEMA, lambda _: []) == good
 
 
@@ -83,7 +91,7 @@ class TestRespond:
     def test_steps_and_answer_are_trimmed_in_order(self) -> None:
         """Steps keep their order; steps and answer lose surrounding whitespace."""
         reply = reason.respond(
-            pb.ReasonRequest(question=QUESTION),
+            ASKED,
             output([" 500 x 0.5 = 250 cents. ", "250 cents is $2.50.\n"], " $2.50 ", 0.8),
             USAGE,
         )
@@ -95,7 +103,10 @@ class TestRespond:
     @pytest.mark.parametrize(("given", "clamped"), [(-1, 0.0), (1.5, 1.0), (0.25, 0.25)])
     def test_confidence_is_clamped(self, given: float, clamped: float) -> None:
         """A confidence outside [0, 1] is clamped: the schema cannot bound a number."""
-        reply = reason.respond(
-            pb.ReasonRequest(question=QUESTION), output(["s"], "a", given), USAGE
-        )
+        reply = reason.respond(ASKED, output(["s"], "a", given), USAGE)
         assert reply.confidence == clamped
+
+    def test_confidence_is_zero_unless_asked(self) -> None:
+        """Without include_confidence the reply's confidence is 0."""
+        reply = reason.respond(pb.ReasonRequest(question=QUESTION), output(["s"]), USAGE)
+        assert reply.confidence == 0.0

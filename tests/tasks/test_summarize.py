@@ -54,27 +54,41 @@ class TestValidate:
         }
 
 
+FULL = request(include_key_points=True, include_action_items=True)
+
+
 class TestPrompt:
     def test_settings_are_the_cached_context(self) -> None:
         """The word limit, format and focus are one settings block; the text comes alone."""
         prompt = summarize.prompt(request(max_words=7, format=BULLETS, focus="dates"))
         assert prompt.instructions == summarize.INSTRUCTIONS
         assert prompt.context == (
-            "<settings>\nWord limit: 7. Format: bullets. Focus on: dates\n</settings>",
+            '<settings>\nWord limit: 7. Format: bullets, one a line starting with "- ".'
+            " Focus on: dates\n</settings>",
         )
         assert prompt.request == "The release moves to March 14."
-        assert prompt.max_tokens == 11 + 400
+        assert prompt.max_tokens == 11 + 64
 
     def test_defaults(self) -> None:
         """No max_words means 120 words; no format means a paragraph; no focus, no line."""
         prompt = summarize.prompt(request())
         assert prompt.context == ("<settings>\nWord limit: 120. Format: paragraph.\n</settings>",)
-        assert prompt.max_tokens == 180 + 400
+        assert prompt.max_tokens == 180 + 64
+
+    def test_only_the_summary_by_default(self) -> None:
+        """Key points and action items cost output tokens: produced only when asked."""
+        prompt = summarize.prompt(request())
+        assert prompt.output_schema["required"] == ["summary"]
+        assert prompt.instructions == summarize.INSTRUCTIONS
+        points = summarize.prompt(request(include_key_points=True))
+        assert points.output_schema["required"] == ["summary", "key_points"]
+        assert points.instructions == summarize.INSTRUCTIONS + summarize.KEY_POINTS
+        assert points.max_tokens == 180 + 64 + 200
 
     def test_output_schema(self) -> None:
         """A non-blank summary; key points and action items of non-blank strings."""
         non_blank = {"type": "string", "pattern": r"\S"}
-        assert summarize.prompt(request()).output_schema == {
+        assert summarize.prompt(FULL).output_schema == {
             "type": "object",
             "properties": {
                 "summary": non_blank,
@@ -89,7 +103,7 @@ class TestPrompt:
 class TestOutputSchema:
     def test_blank_summary_and_blank_entries_break_the_schema(self) -> None:
         """Whitespace-only text fails the schema, so it is never re-asked as a check."""
-        schema = summarize.prompt(request()).output_schema
+        schema = summarize.prompt(FULL).output_schema
         assert schema_errors(schema, output(" \n", [" "], ["ok", ""])) == [
             "$.action_items[1]",
             "$.key_points[0]",

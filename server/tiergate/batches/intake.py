@@ -57,7 +57,10 @@ def upstream_params(
 ) -> dict[str, Any]:
     """The Messages API params of one item: what the unary RPC would send."""
     facts = prices.facts(settings.model_for(task.tier))
-    return render_params(task.prompt(request), facts=facts, ttl=settings.cache_ttl)
+    # A batch's items may be answered over an hour or more, past a 5-minute entry's life:
+    # with the automatic lifetime, batches write 1-hour entries.
+    ttl = "1h" if settings.cache_ttl == "auto" else settings.cache_ttl
+    return render_params(task.prompt(request), facts=facts, ttl=ttl)
 
 
 def take(

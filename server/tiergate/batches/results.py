@@ -96,7 +96,7 @@ def _answered(item: ItemRecord, message: Any, runner: TaskRunner) -> ItemOutcome
     try:
         output = usable_output(
             message,
-            task.prompt(request).output_schema,
+            task.prompt(request),
             functools.partial(task.check, request),
             functools.partial(sizing.largest_field, request),
         )

@@ -177,8 +177,13 @@ def apply_output_fault(fault: Fault | None, output: Output) -> Output:
         )
     if fault.kind == "off_schema":
         # Valid JSON that breaks the schema, as if a prompt injection had won: every string
-        # replaced (enums included) and a property the schema does not allow.
-        broken = _inject(json.loads(text))
+        # replaced (enums included) and a property the schema does not allow. A plain-text
+        # answer (no schema sent) becomes the injected text itself.
+        try:
+            parsed = json.loads(text)
+        except json.JSONDecodeError:
+            return Output(INJECTED, "end_turn")
+        broken = _inject(parsed)
         if isinstance(broken, dict):
             broken["injected"] = True
         return Output(json.dumps(broken), "end_turn")

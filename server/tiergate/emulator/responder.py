@@ -337,10 +337,24 @@ def _plain_answer(evidence: Evidence) -> str:
     return f"You wrote: {' '.join(sentences[:2])}"
 
 
+# A list to answer from, one option a line after a "Labels:" heading ("name" or
+# "name: description"): asked for a bare name, a model answers one of them.
+_OPTIONS_RE = re.compile(r"^Labels:\n((?:[^\n]+\n?)+)", re.MULTILINE)
+
+
+def listed_options(context_text: str) -> list[str]:
+    """The option names listed in the context under a ``Labels:`` heading, in order."""
+    found = _OPTIONS_RE.search(context_text)
+    if found is None:
+        return []
+    return [line.split(": ", 1)[0] for line in found.group(1).splitlines() if line.strip()]
+
+
 def respond(schema: dict[str, Any] | None, evidence: Evidence, max_tokens: int) -> Output:
     """Build the answer, cut to ``max_tokens`` tokens (stop_reason ``max_tokens``) when longer."""
     if schema is None:
-        text = _plain_answer(evidence)
+        options = listed_options(evidence.context_text)
+        text = evidence.rank_enum(options)[0] if options else _plain_answer(evidence)
     else:
         value = _Filler(schema, evidence).value(schema, None, 0, 0)
         text = json.dumps(value, ensure_ascii=False)

@@ -332,9 +332,14 @@ type ClassifyRequest struct {
 	// Worked examples (at most 64). Cached with the labels.
 	Examples []*ClassifyExample `protobuf:"bytes,4,rep,name=examples,proto3" json:"examples,omitempty"`
 	// When true, every label that applies is returned in `labels`.
-	MultiLabel    bool `protobuf:"varint,5,opt,name=multi_label,json=multiLabel,proto3" json:"multi_label,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	MultiLabel bool `protobuf:"varint,5,opt,name=multi_label,json=multiLabel,proto3" json:"multi_label,omitempty"`
+	// When true, `confidence` is filled in. Off by default: the number costs
+	// output tokens (five times the input price) on every call. A single-label
+	// call without it is answered with the bare label name, checked against
+	// `labels` on the server (structured outputs are the fallback).
+	IncludeConfidence bool `protobuf:"varint,6,opt,name=include_confidence,json=includeConfidence,proto3" json:"include_confidence,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ClassifyRequest) Reset() {
@@ -402,6 +407,13 @@ func (x *ClassifyRequest) GetMultiLabel() bool {
 	return false
 }
 
+func (x *ClassifyRequest) GetIncludeConfidence() bool {
+	if x != nil {
+		return x.IncludeConfidence
+	}
+	return false
+}
+
 // Response of `TaskService.Classify`.
 type ClassifyResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -410,7 +422,8 @@ type ClassifyResponse struct {
 	// With `multi_label`: every label that applies (`label` first); otherwise
 	// empty. Always a subset of the request's label names.
 	Labels []string `protobuf:"bytes,2,rep,name=labels,proto3" json:"labels,omitempty"`
-	// The model's confidence in `label`, from 0 to 1.
+	// The model's confidence in `label`, from 0 to 1, with `include_confidence`;
+	// otherwise 0.
 	Confidence float64 `protobuf:"fixed64,3,opt,name=confidence,proto3" json:"confidence,omitempty"`
 	// Tokens and cost of producing this result.
 	Usage         *Usage `protobuf:"bytes,4,opt,name=usage,proto3" json:"usage,omitempty"`
@@ -487,9 +500,14 @@ type SummarizeRequest struct {
 	// Paragraph (default) or bullets.
 	Format SummaryFormat `protobuf:"varint,3,opt,name=format,proto3,enum=tiergate.v1.SummaryFormat" json:"format,omitempty"`
 	// What the summary should concentrate on, e.g. "decisions". Optional.
-	Focus         string `protobuf:"bytes,4,opt,name=focus,proto3" json:"focus,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Focus string `protobuf:"bytes,4,opt,name=focus,proto3" json:"focus,omitempty"`
+	// When true, `key_points` is filled in. Off by default: output tokens cost
+	// five times input tokens, and most callers want the summary only.
+	IncludeKeyPoints bool `protobuf:"varint,5,opt,name=include_key_points,json=includeKeyPoints,proto3" json:"include_key_points,omitempty"`
+	// When true, `action_items` is filled in. Off by default, as above.
+	IncludeActionItems bool `protobuf:"varint,6,opt,name=include_action_items,json=includeActionItems,proto3" json:"include_action_items,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *SummarizeRequest) Reset() {
@@ -550,15 +568,30 @@ func (x *SummarizeRequest) GetFocus() string {
 	return ""
 }
 
+func (x *SummarizeRequest) GetIncludeKeyPoints() bool {
+	if x != nil {
+		return x.IncludeKeyPoints
+	}
+	return false
+}
+
+func (x *SummarizeRequest) GetIncludeActionItems() bool {
+	if x != nil {
+		return x.IncludeActionItems
+	}
+	return false
+}
+
 // Response of `TaskService.Summarize`.
 type SummarizeResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The summary, in the requested format, within `max_words` words.
 	Summary string `protobuf:"bytes,1,opt,name=summary,proto3" json:"summary,omitempty"`
-	// The main points of the text, one sentence each.
+	// With `include_key_points`: the main points of the text, one sentence
+	// each; otherwise empty.
 	KeyPoints []string `protobuf:"bytes,2,rep,name=key_points,json=keyPoints,proto3" json:"key_points,omitempty"`
-	// Things someone has to do, as stated in the text; empty when there are
-	// none.
+	// With `include_action_items`: things someone has to do, as stated in the
+	// text (empty when there are none); otherwise empty.
 	ActionItems []string `protobuf:"bytes,3,rep,name=action_items,json=actionItems,proto3" json:"action_items,omitempty"`
 	// Tokens and cost of producing this result.
 	Usage         *Usage `protobuf:"bytes,4,opt,name=usage,proto3" json:"usage,omitempty"`
@@ -1239,9 +1272,13 @@ type ReasonRequest struct {
 	// The question to reason about. Required, not blank.
 	Question string `protobuf:"bytes,1,opt,name=question,proto3" json:"question,omitempty"`
 	// Background the reasoning may use. Optional; cached, so keep it stable.
-	Context       string `protobuf:"bytes,2,opt,name=context,proto3" json:"context,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Context string `protobuf:"bytes,2,opt,name=context,proto3" json:"context,omitempty"`
+	// When true, `confidence` is filled in. Off by default: it costs output
+	// tokens on every call. The steps are always produced: they are the
+	// reasoning the answer rests on.
+	IncludeConfidence bool `protobuf:"varint,3,opt,name=include_confidence,json=includeConfidence,proto3" json:"include_confidence,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ReasonRequest) Reset() {
@@ -1288,6 +1325,13 @@ func (x *ReasonRequest) GetContext() string {
 	return ""
 }
 
+func (x *ReasonRequest) GetIncludeConfidence() bool {
+	if x != nil {
+		return x.IncludeConfidence
+	}
+	return false
+}
+
 // Response of `TaskService.Reason`.
 type ReasonResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1295,7 +1339,8 @@ type ReasonResponse struct {
 	Answer string `protobuf:"bytes,1,opt,name=answer,proto3" json:"answer,omitempty"`
 	// The reasoning steps, in order.
 	Steps []string `protobuf:"bytes,2,rep,name=steps,proto3" json:"steps,omitempty"`
-	// The model's confidence in the answer, from 0 to 1.
+	// The model's confidence in the answer, from 0 to 1, with
+	// `include_confidence`; otherwise 0.
 	Confidence float64 `protobuf:"fixed64,3,opt,name=confidence,proto3" json:"confidence,omitempty"`
 	// Tokens and cost of producing this result.
 	Usage         *Usage `protobuf:"bytes,4,opt,name=usage,proto3" json:"usage,omitempty"`
@@ -1371,26 +1416,29 @@ const file_tiergate_v1_task_service_proto_rawDesc = "" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\";\n" +
 	"\x0fClassifyExample\x12\x12\n" +
 	"\x04text\x18\x01 \x01(\tR\x04text\x12\x14\n" +
-	"\x05label\x18\x02 \x01(\tR\x05label\"\xd0\x01\n" +
+	"\x05label\x18\x02 \x01(\tR\x05label\"\xff\x01\n" +
 	"\x0fClassifyRequest\x12\x12\n" +
 	"\x04text\x18\x01 \x01(\tR\x04text\x12*\n" +
 	"\x06labels\x18\x02 \x03(\v2\x12.tiergate.v1.LabelR\x06labels\x12\"\n" +
 	"\finstructions\x18\x03 \x01(\tR\finstructions\x128\n" +
 	"\bexamples\x18\x04 \x03(\v2\x1c.tiergate.v1.ClassifyExampleR\bexamples\x12\x1f\n" +
 	"\vmulti_label\x18\x05 \x01(\bR\n" +
-	"multiLabel\"\x8a\x01\n" +
+	"multiLabel\x12-\n" +
+	"\x12include_confidence\x18\x06 \x01(\bR\x11includeConfidence\"\x8a\x01\n" +
 	"\x10ClassifyResponse\x12\x14\n" +
 	"\x05label\x18\x01 \x01(\tR\x05label\x12\x16\n" +
 	"\x06labels\x18\x02 \x03(\tR\x06labels\x12\x1e\n" +
 	"\n" +
 	"confidence\x18\x03 \x01(\x01R\n" +
 	"confidence\x12(\n" +
-	"\x05usage\x18\x04 \x01(\v2\x12.tiergate.v1.UsageR\x05usage\"\x8d\x01\n" +
+	"\x05usage\x18\x04 \x01(\v2\x12.tiergate.v1.UsageR\x05usage\"\xed\x01\n" +
 	"\x10SummarizeRequest\x12\x12\n" +
 	"\x04text\x18\x01 \x01(\tR\x04text\x12\x1b\n" +
 	"\tmax_words\x18\x02 \x01(\x05R\bmaxWords\x122\n" +
 	"\x06format\x18\x03 \x01(\x0e2\x1a.tiergate.v1.SummaryFormatR\x06format\x12\x14\n" +
-	"\x05focus\x18\x04 \x01(\tR\x05focus\"\x99\x01\n" +
+	"\x05focus\x18\x04 \x01(\tR\x05focus\x12,\n" +
+	"\x12include_key_points\x18\x05 \x01(\bR\x10includeKeyPoints\x120\n" +
+	"\x14include_action_items\x18\x06 \x01(\bR\x12includeActionItems\"\x99\x01\n" +
 	"\x11SummarizeResponse\x12\x18\n" +
 	"\asummary\x18\x01 \x01(\tR\asummary\x12\x1d\n" +
 	"\n" +
@@ -1440,10 +1488,11 @@ const file_tiergate_v1_task_service_proto_rawDesc = "" +
 	"\n" +
 	"categories\x18\x02 \x03(\v2\x1c.tiergate.v1.CategoryVerdictR\n" +
 	"categories\x12(\n" +
-	"\x05usage\x18\x03 \x01(\v2\x12.tiergate.v1.UsageR\x05usage\"E\n" +
+	"\x05usage\x18\x03 \x01(\v2\x12.tiergate.v1.UsageR\x05usage\"t\n" +
 	"\rReasonRequest\x12\x1a\n" +
 	"\bquestion\x18\x01 \x01(\tR\bquestion\x12\x18\n" +
-	"\acontext\x18\x02 \x01(\tR\acontext\"\x88\x01\n" +
+	"\acontext\x18\x02 \x01(\tR\acontext\x12-\n" +
+	"\x12include_confidence\x18\x03 \x01(\bR\x11includeConfidence\"\x88\x01\n" +
 	"\x0eReasonResponse\x12\x16\n" +
 	"\x06answer\x18\x01 \x01(\tR\x06answer\x12\x14\n" +
 	"\x05steps\x18\x02 \x03(\tR\x05steps\x12\x1e\n" +

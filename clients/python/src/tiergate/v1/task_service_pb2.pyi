@@ -268,6 +268,7 @@ class ClassifyRequest(_message.Message):
     INSTRUCTIONS_FIELD_NUMBER: _builtins.int
     EXAMPLES_FIELD_NUMBER: _builtins.int
     MULTI_LABEL_FIELD_NUMBER: _builtins.int
+    INCLUDE_CONFIDENCE_FIELD_NUMBER: _builtins.int
     text: _builtins.str
     """The text to classify. Required, not blank."""
     instructions: _builtins.str
@@ -276,6 +277,12 @@ class ClassifyRequest(_message.Message):
     """
     multi_label: _builtins.bool
     """When true, every label that applies is returned in `labels`."""
+    include_confidence: _builtins.bool
+    """When true, `confidence` is filled in. Off by default: the number costs
+    output tokens (five times the input price) on every call. A single-label
+    call without it is answered with the bare label name, checked against
+    `labels` on the server (structured outputs are the fallback).
+    """
     @_builtins.property
     def labels(self) -> _containers.RepeatedCompositeFieldContainer[Global___Label]:
         """The labels to choose from. At least 2 (at most 256), names unique."""
@@ -292,10 +299,11 @@ class ClassifyRequest(_message.Message):
         instructions: _builtins.str = ...,
         examples: _abc.Iterable[Global___ClassifyExample] | None = ...,
         multi_label: _builtins.bool = ...,
+        include_confidence: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["examples", b"examples", "instructions", b"instructions", "labels", b"labels", "multi_label", b"multi_label", "text", b"text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["examples", b"examples", "include_confidence", b"include_confidence", "instructions", b"instructions", "labels", b"labels", "multi_label", b"multi_label", "text", b"text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -314,7 +322,9 @@ class ClassifyResponse(_message.Message):
     label: _builtins.str
     """The best label; always one of the request's label names."""
     confidence: _builtins.float
-    """The model's confidence in `label`, from 0 to 1."""
+    """The model's confidence in `label`, from 0 to 1, with `include_confidence`;
+    otherwise 0.
+    """
     @_builtins.property
     def labels(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """With `multi_label`: every label that applies (`label` first); otherwise
@@ -351,6 +361,8 @@ class SummarizeRequest(_message.Message):
     MAX_WORDS_FIELD_NUMBER: _builtins.int
     FORMAT_FIELD_NUMBER: _builtins.int
     FOCUS_FIELD_NUMBER: _builtins.int
+    INCLUDE_KEY_POINTS_FIELD_NUMBER: _builtins.int
+    INCLUDE_ACTION_ITEMS_FIELD_NUMBER: _builtins.int
     text: _builtins.str
     """The text to summarize. Required, not blank."""
     max_words: _builtins.int
@@ -361,6 +373,12 @@ class SummarizeRequest(_message.Message):
     """Paragraph (default) or bullets."""
     focus: _builtins.str
     """What the summary should concentrate on, e.g. "decisions". Optional."""
+    include_key_points: _builtins.bool
+    """When true, `key_points` is filled in. Off by default: output tokens cost
+    five times input tokens, and most callers want the summary only.
+    """
+    include_action_items: _builtins.bool
+    """When true, `action_items` is filled in. Off by default, as above."""
     def __init__(
         self,
         *,
@@ -368,10 +386,12 @@ class SummarizeRequest(_message.Message):
         max_words: _builtins.int = ...,
         format: Global___SummaryFormat.ValueType = ...,
         focus: _builtins.str = ...,
+        include_key_points: _builtins.bool = ...,
+        include_action_items: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["focus", b"focus", "format", b"format", "max_words", b"max_words", "text", b"text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["focus", b"focus", "format", b"format", "include_action_items", b"include_action_items", "include_key_points", b"include_key_points", "max_words", b"max_words", "text", b"text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -391,12 +411,14 @@ class SummarizeResponse(_message.Message):
     """The summary, in the requested format, within `max_words` words."""
     @_builtins.property
     def key_points(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """The main points of the text, one sentence each."""
+        """With `include_key_points`: the main points of the text, one sentence
+        each; otherwise empty.
+        """
 
     @_builtins.property
     def action_items(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Things someone has to do, as stated in the text; empty when there are
-        none.
+        """With `include_action_items`: things someone has to do, as stated in the
+        text (empty when there are none); otherwise empty.
         """
 
     @_builtins.property
@@ -737,19 +759,26 @@ class ReasonRequest(_message.Message):
 
     QUESTION_FIELD_NUMBER: _builtins.int
     CONTEXT_FIELD_NUMBER: _builtins.int
+    INCLUDE_CONFIDENCE_FIELD_NUMBER: _builtins.int
     question: _builtins.str
     """The question to reason about. Required, not blank."""
     context: _builtins.str
     """Background the reasoning may use. Optional; cached, so keep it stable."""
+    include_confidence: _builtins.bool
+    """When true, `confidence` is filled in. Off by default: it costs output
+    tokens on every call. The steps are always produced: they are the
+    reasoning the answer rests on.
+    """
     def __init__(
         self,
         *,
         question: _builtins.str = ...,
         context: _builtins.str = ...,
+        include_confidence: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "question", b"question"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "include_confidence", b"include_confidence", "question", b"question"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -768,7 +797,9 @@ class ReasonResponse(_message.Message):
     answer: _builtins.str
     """The final answer."""
     confidence: _builtins.float
-    """The model's confidence in the answer, from 0 to 1."""
+    """The model's confidence in the answer, from 0 to 1, with
+    `include_confidence`; otherwise 0.
+    """
     @_builtins.property
     def steps(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The reasoning steps, in order."""

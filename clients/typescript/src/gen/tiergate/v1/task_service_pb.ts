@@ -13,7 +13,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file tiergate/v1/task_service.proto.
  */
 export const file_tiergate_v1_task_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch50aWVyZ2F0ZS92MS90YXNrX3NlcnZpY2UucHJvdG8SC3RpZXJnYXRlLnYxIioKBUxhYmVsEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkiLgoPQ2xhc3NpZnlFeGFtcGxlEgwKBHRleHQYASABKAkSDQoFbGFiZWwYAiABKAkingEKD0NsYXNzaWZ5UmVxdWVzdBIMCgR0ZXh0GAEgASgJEiIKBmxhYmVscxgCIAMoCzISLnRpZXJnYXRlLnYxLkxhYmVsEhQKDGluc3RydWN0aW9ucxgDIAEoCRIuCghleGFtcGxlcxgEIAMoCzIcLnRpZXJnYXRlLnYxLkNsYXNzaWZ5RXhhbXBsZRITCgttdWx0aV9sYWJlbBgFIAEoCCJoChBDbGFzc2lmeVJlc3BvbnNlEg0KBWxhYmVsGAEgASgJEg4KBmxhYmVscxgCIAMoCRISCgpjb25maWRlbmNlGAMgASgBEiEKBXVzYWdlGAQgASgLMhIudGllcmdhdGUudjEuVXNhZ2UibgoQU3VtbWFyaXplUmVxdWVzdBIMCgR0ZXh0GAEgASgJEhEKCW1heF93b3JkcxgCIAEoBRIqCgZmb3JtYXQYAyABKA4yGi50aWVyZ2F0ZS52MS5TdW1tYXJ5Rm9ybWF0Eg0KBWZvY3VzGAQgASgJInEKEVN1bW1hcml6ZVJlc3BvbnNlEg8KB3N1bW1hcnkYASABKAkSEgoKa2V5X3BvaW50cxgCIAMoCRIUCgxhY3Rpb25faXRlbXMYAyADKAkSIQoFdXNhZ2UYBCABKAsyEi50aWVyZ2F0ZS52MS5Vc2FnZSJJCg5FeHRyYWN0UmVxdWVzdBIMCgR0ZXh0GAEgASgJEhMKC2pzb25fc2NoZW1hGAIgASgJEhQKDGluc3RydWN0aW9ucxgDIAEoCSJbCg9FeHRyYWN0UmVzcG9uc2USJQoEZGF0YRgBIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSIQoFdXNhZ2UYAiABKAsyEi50aWVyZ2F0ZS52MS5Vc2FnZSIzCghEb2N1bWVudBIKCgJpZBgBIAEoCRINCgV0aXRsZRgCIAEoCRIMCgR0ZXh0GAMgASgJIi4KCENpdGF0aW9uEhMKC2RvY3VtZW50X2lkGAEgASgJEg0KBXF1b3RlGAIgASgJIksKDUFuc3dlclJlcXVlc3QSEAoIcXVlc3Rpb24YASABKAkSKAoJZG9jdW1lbnRzGAIgAygLMhUudGllcmdhdGUudjEuRG9jdW1lbnQigQEKDkFuc3dlclJlc3BvbnNlEg4KBmFuc3dlchgBIAEoCRISCgphbnN3ZXJhYmxlGAIgASgIEigKCWNpdGF0aW9ucxgDIAMoCzIVLnRpZXJnYXRlLnYxLkNpdGF0aW9uEiEKBXVzYWdlGAQgASgLMhIudGllcmdhdGUudjEuVXNhZ2UiNwoSTW9kZXJhdGlvbkNhdGVnb3J5EgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkiQwoPQ2F0ZWdvcnlWZXJkaWN0EgwKBG5hbWUYASABKAkSDwoHZmxhZ2dlZBgCIAEoCBIRCglyYXRpb25hbGUYAyABKAkiVAoPTW9kZXJhdGVSZXF1ZXN0EgwKBHRleHQYASABKAkSMwoKY2F0ZWdvcmllcxgCIAMoCzIfLnRpZXJnYXRlLnYxLk1vZGVyYXRpb25DYXRlZ29yeSJ4ChBNb2RlcmF0ZVJlc3BvbnNlEg8KB2ZsYWdnZWQYASABKAgSMAoKY2F0ZWdvcmllcxgCIAMoCzIcLnRpZXJnYXRlLnYxLkNhdGVnb3J5VmVyZGljdBIhCgV1c2FnZRgDIAEoCzISLnRpZXJnYXRlLnYxLlVzYWdlIjIKDVJlYXNvblJlcXVlc3QSEAoIcXVlc3Rpb24YASABKAkSDwoHY29udGV4dBgCIAEoCSJmCg5SZWFzb25SZXNwb25zZRIOCgZhbnN3ZXIYASABKAkSDQoFc3RlcHMYAiADKAkSEgoKY29uZmlkZW5jZRgDIAEoARIhCgV1c2FnZRgEIAEoCzISLnRpZXJnYXRlLnYxLlVzYWdlKmkKDVN1bW1hcnlGb3JtYXQSHgoaU1VNTUFSWV9GT1JNQVRfVU5TUEVDSUZJRUQQABIcChhTVU1NQVJZX0ZPUk1BVF9QQVJBR1JBUEgQARIaChZTVU1NQVJZX0ZPUk1BVF9CVUxMRVRTEAIq5wQKC0Vycm9yUmVhc29uEhwKGEVSUk9SX1JFQVNPTl9VTlNQRUNJRklFRBAAEiAKHEVSUk9SX1JFQVNPTl9JTlZBTElEX1JFUVVFU1QQARImCiJFUlJPUl9SRUFTT05fVVBTVFJFQU1fUkFURV9MSU1JVEVEEAISJQohRVJST1JfUkVBU09OX1VQU1RSRUFNX1VOQVZBSUxBQkxFEAMSIgoeRVJST1JfUkVBU09OX0RFQURMSU5FX0VYQ0VFREVEEAQSJQohRVJST1JfUkVBU09OX1VQU1RSRUFNX0FVVEhfRkFJTEVEEAUSHgoaRVJST1JfUkVBU09OX01PREVMX1JFRlVTRUQQBhIfChtFUlJPUl9SRUFTT05fT1VUUFVUX0lOVkFMSUQQBxIbChdFUlJPUl9SRUFTT05fT1ZFUkxPQURFRBAIEiAKHEVSUk9SX1JFQVNPTl9VTkFVVEhFTlRJQ0FURUQQCRIiCh5FUlJPUl9SRUFTT05fVVBTVFJFQU1fUkVKRUNURUQQChIZChVFUlJPUl9SRUFTT05fRFJBSU5JTkcQCxIiCh5FUlJPUl9SRUFTT05fUkVRVUVTVF9UT09fTEFSR0UQDBInCiNFUlJPUl9SRUFTT05fVVBTVFJFQU1fTk9UX1JFVFJZQUJMRRANEiUKIUVSUk9SX1JFQVNPTl9VUFNUUkVBTV9TUEVORF9MSU1JVBAOEiAKHEVSUk9SX1JFQVNPTl9CVURHRVRfRVhDRUVERUQQDxIpCiVFUlJPUl9SRUFTT05fU0hBUkVEX1NUQVRFX1VOQVZBSUxBQkxFEBAytwMKC1Rhc2tTZXJ2aWNlEkcKCENsYXNzaWZ5EhwudGllcmdhdGUudjEuQ2xhc3NpZnlSZXF1ZXN0Gh0udGllcmdhdGUudjEuQ2xhc3NpZnlSZXNwb25zZRJKCglTdW1tYXJpemUSHS50aWVyZ2F0ZS52MS5TdW1tYXJpemVSZXF1ZXN0Gh4udGllcmdhdGUudjEuU3VtbWFyaXplUmVzcG9uc2USRAoHRXh0cmFjdBIbLnRpZXJnYXRlLnYxLkV4dHJhY3RSZXF1ZXN0GhwudGllcmdhdGUudjEuRXh0cmFjdFJlc3BvbnNlEkEKBkFuc3dlchIaLnRpZXJnYXRlLnYxLkFuc3dlclJlcXVlc3QaGy50aWVyZ2F0ZS52MS5BbnN3ZXJSZXNwb25zZRJHCghNb2RlcmF0ZRIcLnRpZXJnYXRlLnYxLk1vZGVyYXRlUmVxdWVzdBodLnRpZXJnYXRlLnYxLk1vZGVyYXRlUmVzcG9uc2USQQoGUmVhc29uEhoudGllcmdhdGUudjEuUmVhc29uUmVxdWVzdBobLnRpZXJnYXRlLnYxLlJlYXNvblJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_struct, file_tiergate_v1_usage]);
+  fileDesc("Ch50aWVyZ2F0ZS92MS90YXNrX3NlcnZpY2UucHJvdG8SC3RpZXJnYXRlLnYxIioKBUxhYmVsEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkiLgoPQ2xhc3NpZnlFeGFtcGxlEgwKBHRleHQYASABKAkSDQoFbGFiZWwYAiABKAkiugEKD0NsYXNzaWZ5UmVxdWVzdBIMCgR0ZXh0GAEgASgJEiIKBmxhYmVscxgCIAMoCzISLnRpZXJnYXRlLnYxLkxhYmVsEhQKDGluc3RydWN0aW9ucxgDIAEoCRIuCghleGFtcGxlcxgEIAMoCzIcLnRpZXJnYXRlLnYxLkNsYXNzaWZ5RXhhbXBsZRITCgttdWx0aV9sYWJlbBgFIAEoCBIaChJpbmNsdWRlX2NvbmZpZGVuY2UYBiABKAgiaAoQQ2xhc3NpZnlSZXNwb25zZRINCgVsYWJlbBgBIAEoCRIOCgZsYWJlbHMYAiADKAkSEgoKY29uZmlkZW5jZRgDIAEoARIhCgV1c2FnZRgEIAEoCzISLnRpZXJnYXRlLnYxLlVzYWdlIqgBChBTdW1tYXJpemVSZXF1ZXN0EgwKBHRleHQYASABKAkSEQoJbWF4X3dvcmRzGAIgASgFEioKBmZvcm1hdBgDIAEoDjIaLnRpZXJnYXRlLnYxLlN1bW1hcnlGb3JtYXQSDQoFZm9jdXMYBCABKAkSGgoSaW5jbHVkZV9rZXlfcG9pbnRzGAUgASgIEhwKFGluY2x1ZGVfYWN0aW9uX2l0ZW1zGAYgASgIInEKEVN1bW1hcml6ZVJlc3BvbnNlEg8KB3N1bW1hcnkYASABKAkSEgoKa2V5X3BvaW50cxgCIAMoCRIUCgxhY3Rpb25faXRlbXMYAyADKAkSIQoFdXNhZ2UYBCABKAsyEi50aWVyZ2F0ZS52MS5Vc2FnZSJJCg5FeHRyYWN0UmVxdWVzdBIMCgR0ZXh0GAEgASgJEhMKC2pzb25fc2NoZW1hGAIgASgJEhQKDGluc3RydWN0aW9ucxgDIAEoCSJbCg9FeHRyYWN0UmVzcG9uc2USJQoEZGF0YRgBIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSIQoFdXNhZ2UYAiABKAsyEi50aWVyZ2F0ZS52MS5Vc2FnZSIzCghEb2N1bWVudBIKCgJpZBgBIAEoCRINCgV0aXRsZRgCIAEoCRIMCgR0ZXh0GAMgASgJIi4KCENpdGF0aW9uEhMKC2RvY3VtZW50X2lkGAEgASgJEg0KBXF1b3RlGAIgASgJIksKDUFuc3dlclJlcXVlc3QSEAoIcXVlc3Rpb24YASABKAkSKAoJZG9jdW1lbnRzGAIgAygLMhUudGllcmdhdGUudjEuRG9jdW1lbnQigQEKDkFuc3dlclJlc3BvbnNlEg4KBmFuc3dlchgBIAEoCRISCgphbnN3ZXJhYmxlGAIgASgIEigKCWNpdGF0aW9ucxgDIAMoCzIVLnRpZXJnYXRlLnYxLkNpdGF0aW9uEiEKBXVzYWdlGAQgASgLMhIudGllcmdhdGUudjEuVXNhZ2UiNwoSTW9kZXJhdGlvbkNhdGVnb3J5EgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkiQwoPQ2F0ZWdvcnlWZXJkaWN0EgwKBG5hbWUYASABKAkSDwoHZmxhZ2dlZBgCIAEoCBIRCglyYXRpb25hbGUYAyABKAkiVAoPTW9kZXJhdGVSZXF1ZXN0EgwKBHRleHQYASABKAkSMwoKY2F0ZWdvcmllcxgCIAMoCzIfLnRpZXJnYXRlLnYxLk1vZGVyYXRpb25DYXRlZ29yeSJ4ChBNb2RlcmF0ZVJlc3BvbnNlEg8KB2ZsYWdnZWQYASABKAgSMAoKY2F0ZWdvcmllcxgCIAMoCzIcLnRpZXJnYXRlLnYxLkNhdGVnb3J5VmVyZGljdBIhCgV1c2FnZRgDIAEoCzISLnRpZXJnYXRlLnYxLlVzYWdlIk4KDVJlYXNvblJlcXVlc3QSEAoIcXVlc3Rpb24YASABKAkSDwoHY29udGV4dBgCIAEoCRIaChJpbmNsdWRlX2NvbmZpZGVuY2UYAyABKAgiZgoOUmVhc29uUmVzcG9uc2USDgoGYW5zd2VyGAEgASgJEg0KBXN0ZXBzGAIgAygJEhIKCmNvbmZpZGVuY2UYAyABKAESIQoFdXNhZ2UYBCABKAsyEi50aWVyZ2F0ZS52MS5Vc2FnZSppCg1TdW1tYXJ5Rm9ybWF0Eh4KGlNVTU1BUllfRk9STUFUX1VOU1BFQ0lGSUVEEAASHAoYU1VNTUFSWV9GT1JNQVRfUEFSQUdSQVBIEAESGgoWU1VNTUFSWV9GT1JNQVRfQlVMTEVUUxACKucECgtFcnJvclJlYXNvbhIcChhFUlJPUl9SRUFTT05fVU5TUEVDSUZJRUQQABIgChxFUlJPUl9SRUFTT05fSU5WQUxJRF9SRVFVRVNUEAESJgoiRVJST1JfUkVBU09OX1VQU1RSRUFNX1JBVEVfTElNSVRFRBACEiUKIUVSUk9SX1JFQVNPTl9VUFNUUkVBTV9VTkFWQUlMQUJMRRADEiIKHkVSUk9SX1JFQVNPTl9ERUFETElORV9FWENFRURFRBAEEiUKIUVSUk9SX1JFQVNPTl9VUFNUUkVBTV9BVVRIX0ZBSUxFRBAFEh4KGkVSUk9SX1JFQVNPTl9NT0RFTF9SRUZVU0VEEAYSHwobRVJST1JfUkVBU09OX09VVFBVVF9JTlZBTElEEAcSGwoXRVJST1JfUkVBU09OX09WRVJMT0FERUQQCBIgChxFUlJPUl9SRUFTT05fVU5BVVRIRU5USUNBVEVEEAkSIgoeRVJST1JfUkVBU09OX1VQU1RSRUFNX1JFSkVDVEVEEAoSGQoVRVJST1JfUkVBU09OX0RSQUlOSU5HEAsSIgoeRVJST1JfUkVBU09OX1JFUVVFU1RfVE9PX0xBUkdFEAwSJwojRVJST1JfUkVBU09OX1VQU1RSRUFNX05PVF9SRVRSWUFCTEUQDRIlCiFFUlJPUl9SRUFTT05fVVBTVFJFQU1fU1BFTkRfTElNSVQQDhIgChxFUlJPUl9SRUFTT05fQlVER0VUX0VYQ0VFREVEEA8SKQolRVJST1JfUkVBU09OX1NIQVJFRF9TVEFURV9VTkFWQUlMQUJMRRAQMrcDCgtUYXNrU2VydmljZRJHCghDbGFzc2lmeRIcLnRpZXJnYXRlLnYxLkNsYXNzaWZ5UmVxdWVzdBodLnRpZXJnYXRlLnYxLkNsYXNzaWZ5UmVzcG9uc2USSgoJU3VtbWFyaXplEh0udGllcmdhdGUudjEuU3VtbWFyaXplUmVxdWVzdBoeLnRpZXJnYXRlLnYxLlN1bW1hcml6ZVJlc3BvbnNlEkQKB0V4dHJhY3QSGy50aWVyZ2F0ZS52MS5FeHRyYWN0UmVxdWVzdBocLnRpZXJnYXRlLnYxLkV4dHJhY3RSZXNwb25zZRJBCgZBbnN3ZXISGi50aWVyZ2F0ZS52MS5BbnN3ZXJSZXF1ZXN0GhsudGllcmdhdGUudjEuQW5zd2VyUmVzcG9uc2USRwoITW9kZXJhdGUSHC50aWVyZ2F0ZS52MS5Nb2RlcmF0ZVJlcXVlc3QaHS50aWVyZ2F0ZS52MS5Nb2RlcmF0ZVJlc3BvbnNlEkEKBlJlYXNvbhIaLnRpZXJnYXRlLnYxLlJlYXNvblJlcXVlc3QaGy50aWVyZ2F0ZS52MS5SZWFzb25SZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_struct, file_tiergate_v1_usage]);
 
 /**
  * A label the text may be assigned.
@@ -113,6 +113,16 @@ export type ClassifyRequest = Message<"tiergate.v1.ClassifyRequest"> & {
    * @generated from field: bool multi_label = 5;
    */
   multiLabel: boolean;
+
+  /**
+   * When true, `confidence` is filled in. Off by default: the number costs
+   * output tokens (five times the input price) on every call. A single-label
+   * call without it is answered with the bare label name, checked against
+   * `labels` on the server (structured outputs are the fallback).
+   *
+   * @generated from field: bool include_confidence = 6;
+   */
+  includeConfidence: boolean;
 };
 
 /**
@@ -144,7 +154,8 @@ export type ClassifyResponse = Message<"tiergate.v1.ClassifyResponse"> & {
   labels: string[];
 
   /**
-   * The model's confidence in `label`, from 0 to 1.
+   * The model's confidence in `label`, from 0 to 1, with `include_confidence`;
+   * otherwise 0.
    *
    * @generated from field: double confidence = 3;
    */
@@ -199,6 +210,21 @@ export type SummarizeRequest = Message<"tiergate.v1.SummarizeRequest"> & {
    * @generated from field: string focus = 4;
    */
   focus: string;
+
+  /**
+   * When true, `key_points` is filled in. Off by default: output tokens cost
+   * five times input tokens, and most callers want the summary only.
+   *
+   * @generated from field: bool include_key_points = 5;
+   */
+  includeKeyPoints: boolean;
+
+  /**
+   * When true, `action_items` is filled in. Off by default, as above.
+   *
+   * @generated from field: bool include_action_items = 6;
+   */
+  includeActionItems: boolean;
 };
 
 /**
@@ -222,15 +248,16 @@ export type SummarizeResponse = Message<"tiergate.v1.SummarizeResponse"> & {
   summary: string;
 
   /**
-   * The main points of the text, one sentence each.
+   * With `include_key_points`: the main points of the text, one sentence
+   * each; otherwise empty.
    *
    * @generated from field: repeated string key_points = 2;
    */
   keyPoints: string[];
 
   /**
-   * Things someone has to do, as stated in the text; empty when there are
-   * none.
+   * With `include_action_items`: things someone has to do, as stated in the
+   * text (empty when there are none); otherwise empty.
    *
    * @generated from field: repeated string action_items = 3;
    */
@@ -597,6 +624,15 @@ export type ReasonRequest = Message<"tiergate.v1.ReasonRequest"> & {
    * @generated from field: string context = 2;
    */
   context: string;
+
+  /**
+   * When true, `confidence` is filled in. Off by default: it costs output
+   * tokens on every call. The steps are always produced: they are the
+   * reasoning the answer rests on.
+   *
+   * @generated from field: bool include_confidence = 3;
+   */
+  includeConfidence: boolean;
 };
 
 /**
@@ -627,7 +663,8 @@ export type ReasonResponse = Message<"tiergate.v1.ReasonResponse"> & {
   steps: string[];
 
   /**
-   * The model's confidence in the answer, from 0 to 1.
+   * The model's confidence in the answer, from 0 to 1, with
+   * `include_confidence`; otherwise 0.
    *
    * @generated from field: double confidence = 3;
    */
