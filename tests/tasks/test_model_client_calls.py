@@ -7,6 +7,7 @@ import time
 
 import anthropic
 import pytest
+import structlog.testing
 
 from tiergate import errors
 from tiergate.config import Settings
@@ -14,7 +15,7 @@ from tiergate.emulator import Emulator, Fault, Script
 from tiergate.emulator.testing import ThreadedEmulator
 from tiergate.ledger import PriceTable
 from tiergate.model_client import Completion, ModelClient
-from tiergate.prompt import Prompt
+from tiergate.prompt import Prompt, render_params
 
 PROMPT = Prompt(
     instructions="Answer with a label.",
@@ -248,3 +249,56 @@ class TestReasks:
         assert completion.output == {"label": "b"}
         assert completion.billed_calls == 3
         assert completion.stop_reason == "end_turn"
+
+
+def count(base_url: str, *, deadline_in_s: float | None = None) -> int | None:
+    """One ``count_tokens`` for PROMPT; ``deadline_in_s`` sets the caller's deadline."""
+
+    async def run() -> int | None:
+        sdk = anthropic.AsyncAnthropic(base_url=base_url, api_key="any-key")
+        client = ModelClient(sdk, Settings())
+        deadline = None if deadline_in_s is None else time.monotonic() + deadline_in_s
+        try:
+            return await client.count_tokens(
+                PROMPT, facts=PriceTable.load().facts("claude-haiku-4-5"), deadline=deadline
+            )
+        finally:
+            await client.close()
+
+    return asyncio.run(run())
+
+
+def sdk_count(served: ThreadedEmulator, *, drop: str | None = None) -> int:
+    """The upstream's count for PROMPT as the service lays it out, less the ``drop`` field."""
+    params = render_params(PROMPT, facts=PriceTable.load().facts("claude-haiku-4-5"), ttl="5m")
+    sdk = anthropic.Anthropic(base_url=served.base_url, api_key="any-key")
+    fields = {k: params[k] for k in ("model", "system", "messages", "output_config") if k != drop}
+    return sdk.messages.count_tokens(**fields).input_tokens
+
+
+class TestCountTokens:
+    def test_the_whole_prompt_is_counted(self, served: ThreadedEmulator) -> None:
+        """The count covers the system blocks and the output schema, as the call would send them."""
+        whole = sdk_count(served)
+        assert whole > sdk_count(served, drop="system")
+        assert whole > sdk_count(served, drop="output_config")
+        assert count(served.base_url) == whole
+        assert count(served.base_url, deadline_in_s=30.0) == whole
+
+    def test_a_deadline_already_past_counts_nothing(self, served: ThreadedEmulator) -> None:
+        """With no time left the count is skipped: None, and the call itself decides."""
+        assert count(served.base_url, deadline_in_s=-1.0) is None
+
+    def test_an_upstream_failure_is_no_count_and_logged(self) -> None:
+        """An unreachable upstream gives None and one log line naming the model and the error."""
+        with structlog.testing.capture_logs() as logs:
+            assert count("http://127.0.0.1:9") is None
+        failed = [entry for entry in logs if entry["event"] == "count_tokens.failed"]
+        assert failed == [
+            {
+                "event": "count_tokens.failed",
+                "log_level": "info",
+                "model": "claude-haiku-4-5",
+                "error": "APIConnectionError",
+            }
+        ]
