@@ -203,7 +203,9 @@ async def _hold(gate: Admission, tier: Tier, release: asyncio.Event) -> None:
         await release.wait()
 
 
-async def _queue_behind_one(gate: Admission, attempt: object) -> BaseException | None:
+async def _queue_behind_one(
+    gate: Admission, attempt: Callable[[], Awaitable[None]]
+) -> BaseException | None:
     """Run ``attempt`` (a coroutine function) while one fast-tier call holds the only slot."""
     release = asyncio.Event()
     holder = asyncio.create_task(_hold(gate, Tier.FAST, release))
