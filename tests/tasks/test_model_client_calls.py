@@ -176,11 +176,13 @@ class TestUsageRidesOnErrors:
     def test_retries_spent_carry_the_attempts(
         self, served: ThreadedEmulator, emulator: Emulator
     ) -> None:
-        """Every attempt is counted on the error when the upstream stays down, none billed."""
+        """Every attempt is counted on the error when the upstream stays down, none billed; the
+        model asked for and an empty output are what the RPC's log and span report."""
         emulator.inject(Fault("server_error", retry_after_s=0.0, count=3))
         err = fail(served, max_attempts=3)
         assert type(err) is errors.UpstreamUnavailable
         assert (billed(err).attempts, billed(err).billed_calls) == (3, 0)
+        assert (billed(err).model, billed(err).output) == ("claude-haiku-4-5", {})
         assert not err.billed
         assert len(emulator.requests) == 3
 
