@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 
 import anthropic
@@ -304,3 +305,33 @@ class TestCountTokens:
                 "error": "APIConnectionError",
             }
         ]
+
+
+class TestTruncationAtTheLimit:
+    def test_no_reask_past_the_models_largest_output(
+        self, served: ThreadedEmulator, emulator: Emulator
+    ) -> None:
+        """Truncated with max_tokens already at the model's largest output: no re-ask, no
+        RetryInfo, and the message says why."""
+        facts = PriceTable.load().facts("claude-haiku-4-5")
+        prompt = dataclasses.replace(PROMPT, max_tokens=facts.max_output_tokens)
+        emulator.inject(Fault("truncated", count=2))
+
+        async def run() -> Completion:
+            sdk = anthropic.AsyncAnthropic(base_url=served.base_url, api_key="any-key")
+            client = ModelClient(sdk, Settings(max_reasks=2))
+            try:
+                return await client.complete(
+                    prompt, facts=facts, check=lambda _: [], size_field=lambda: "text"
+                )
+            finally:
+                await client.close()
+
+        with pytest.raises(errors.OutputInvalid) as raised:
+            asyncio.run(run())
+        assert raised.value.message == (
+            "the model's output was unusable after 1 billed calls: output truncated at max_tokens"
+            " (at the model's largest output)"
+        )
+        assert raised.value.retry_after_s is None
+        assert len(emulator.requests) == 1
