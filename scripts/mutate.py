@@ -3,6 +3,7 @@
     python scripts/mutate.py                        # every module in [tool.mutmut] only_mutate
     python scripts/mutate.py 'tiergate.ledger.*'    # only mutants whose name matches
     python scripts/mutate.py --again                # re-test what the last run did not kill
+    python scripts/mutate.py --again 'tiergate.ledger.*'   # ... of those, only these
 
 The modules and the test selection are ``[tool.mutmut]`` in pyproject.toml. mutmut finds
 sources under ``src/``, so the run happens in ``build/mutate/`` where ``src`` is ``server/``;
@@ -115,8 +116,18 @@ def main() -> int:
     parser.add_argument("--again", action="store_true", help="re-test the last run's survivors")
     args = parser.parse_args()
     mutants = list(args.mutants)
+    patterns = [re.compile(re.escape(p).replace(r"\*", ".*")) for p in args.mutants]
     if args.again:
-        mutants = [name for name, status in statuses().items() if status not in DETECTED]
+        # Only what the last run tested and did not kill (narrowed by the patterns, if any).
+        mutants = [
+            name
+            for name, status in statuses().items()
+            if status not in (*DETECTED, "not checked")
+            and (not patterns or any(p.fullmatch(name) for p in patterns))
+        ]
+        if not mutants:
+            print("nothing to re-test: the last run left no survivor here")
+            return 0
         (STAGE / "pyproject.toml").write_text(_stage_pyproject())
         # Which tests reach which function is measured again, with the tests as they are now.
         (STAGE / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
@@ -126,8 +137,9 @@ def main() -> int:
     # mutmut's exit code says nothing about the score; the report below does.
     subprocess.run(run, cwd=STAGE, check=False)
     outcomes = statuses()
-    if args.mutants and not args.again:
-        patterns = [re.compile(re.escape(p).replace(r"\*", ".*")) for p in args.mutants]
+    if args.again:
+        outcomes = {k: v for k, v in outcomes.items() if k in set(mutants)}
+    elif patterns:
         outcomes = {k: v for k, v in outcomes.items() if any(p.fullmatch(k) for p in patterns)}
     report(outcomes)
     return 0

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
@@ -14,8 +15,11 @@ from google.rpc import error_details_pb2
 from conftest import start_app
 from harness import BackgroundLoop, Upstream, rich_status
 from samples import CLASSIFY, REASON, TICKET_LABELS
+from tiergate.admission import RETRY_AFTER_S, Admission
 from tiergate.app import App
 from tiergate.emulator import Fault
+from tiergate.errors import DeadlineExceeded, Overloaded
+from tiergate.tiers import Tier
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import task_service_pb2_grpc
 
@@ -191,3 +195,122 @@ class TestMessageSize:
         bad = error_details_pb2.BadRequest()
         assert found.details[1].Unpack(bad)
         assert [v.field for v in bad.field_violations] == [field]
+
+
+async def _hold(gate: Admission, tier: Tier, release: asyncio.Event) -> None:
+    async with gate.slot(tier):
+        await release.wait()
+
+
+async def _queue_behind_one(
+    gate: Admission, attempt: Callable[[], Awaitable[None]]
+) -> BaseException | None:
+    """Run ``attempt`` (a coroutine function) while one fast-tier call holds the only slot."""
+    release = asyncio.Event()
+    holder = asyncio.create_task(_hold(gate, Tier.FAST, release))
+    await asyncio.sleep(0)
+    try:
+        await attempt()
+    except (Overloaded, DeadlineExceeded) as exc:
+        return exc
+    finally:
+        release.set()
+        await holder
+    return None
+
+
+class TestAdmissionInProcess:
+    """The gate itself, without a server: who waits, who is refused, and what they are told."""
+
+    def test_a_full_queue_refuses_at_once(self) -> None:
+        """With the slot taken and max_queue callers waiting, the next is OVERLOADED at once."""
+        gate = Admission(limit=1, max_queue=1, max_wait_s=30.0)
+
+        async def attempt() -> None:
+            waiter = asyncio.create_task(_hold(gate, Tier.FAST, asyncio.Event()))
+            await asyncio.sleep(0)
+            try:
+                async with gate.slot(Tier.FAST):
+                    pass
+            finally:
+                waiter.cancel()
+
+        err = asyncio.run(_queue_behind_one(gate, attempt))
+        assert type(err) is Overloaded
+        assert err.message == (
+            "too many fast-tier calls in flight and queued on this replica; retry shortly"
+        )
+        assert err.retry_after_s == RETRY_AFTER_S == 1.0
+
+    def test_no_queue_refuses_the_second_call(self) -> None:
+        """max_queue 0: a call finding the slot taken is refused without waiting."""
+        gate = Admission(limit=1, max_queue=0, max_wait_s=30.0)
+
+        async def attempt() -> None:
+            async with gate.slot(Tier.FAST):
+                pass
+
+        assert type(asyncio.run(_queue_behind_one(gate, attempt))) is Overloaded
+
+    def test_the_deadline_ends_the_wait(self) -> None:
+        """A caller deadline shorter than max_wait_s ends the wait in DEADLINE_EXCEEDED."""
+        gate = Admission(limit=1, max_queue=4, max_wait_s=30.0)
+
+        async def attempt() -> None:
+            async with gate.slot(Tier.FAST, deadline=time.monotonic() + 0.05):
+                pass
+
+        err = asyncio.run(_queue_behind_one(gate, attempt))
+        assert type(err) is DeadlineExceeded
+        assert err.message == "the deadline passed while waiting for a fast-tier slot"
+
+    @pytest.mark.parametrize("deadline_in_s", [None, 30.0])
+    def test_max_wait_ends_the_wait(self, deadline_in_s: float | None) -> None:
+        """A wait cut by max_wait_s, not by the caller's later deadline, is OVERLOADED."""
+        gate = Admission(limit=1, max_queue=4, max_wait_s=0.05)
+
+        async def attempt() -> None:
+            deadline = None if deadline_in_s is None else time.monotonic() + deadline_in_s
+            async with gate.slot(Tier.FAST, deadline=deadline):
+                pass
+
+        err = asyncio.run(_queue_behind_one(gate, attempt))
+        assert type(err) is Overloaded
+        assert err.message == "no fast-tier slot came free within 0.05 s; retry shortly"
+        assert err.retry_after_s == RETRY_AFTER_S
+
+    def test_a_timed_out_waiter_leaves_the_queue(self) -> None:
+        """A waiter that gave up no longer counts against max_queue: the next one may wait."""
+        gate = Admission(limit=1, max_queue=1, max_wait_s=0.05)
+
+        async def attempt() -> None:
+            for _ in range(2):
+                with pytest.raises(Overloaded) as raised:
+                    async with gate.slot(Tier.FAST):
+                        pass
+                assert raised.value.message.startswith("no fast-tier slot came free")
+
+        assert asyncio.run(_queue_behind_one(gate, attempt)) is None
+
+    def test_a_released_slot_serves_the_next_call(self) -> None:
+        """Leaving the slot frees it: a limit-1 gate serves calls one after another."""
+        gate = Admission(limit=1, max_queue=0, max_wait_s=0.05)
+
+        async def serve() -> int:
+            served = 0
+            for _ in range(3):
+                async with gate.slot(Tier.FAST):
+                    served += 1
+            return served
+
+        assert asyncio.run(serve()) == 3
+
+    def test_tiers_do_not_share_slots(self) -> None:
+        """The balanced tier has its own slot while the fast tier's is taken."""
+        gate = Admission(limit=1, max_queue=0, max_wait_s=30.0)
+
+        async def attempt() -> None:
+            async with gate.slot(Tier.BALANCED):
+                pass
+
+        assert asyncio.run(_queue_behind_one(gate, attempt)) is None

@@ -21,7 +21,7 @@ from redis_server import RedisServer
 from conftest import start_app
 from harness import BackgroundLoop, Upstream, eventually, metric_points, rich_status
 from samples import TICKET_LABELS
-from tiergate import cli
+from tiergate import cli, sizing
 from tiergate.app import App
 from tiergate.config import Settings
 from tiergate.emulator import Fault, Script
@@ -158,14 +158,29 @@ class TestBudgetFile:
 class TestWorstCase:
     def test_reasks_and_doubled_max_tokens_are_reserved(self) -> None:
         """Each allowed re-ask adds a call with the previous answer in its prompt and twice
-        the room to answer; the dearest input rate (a cache write) prices every prompt."""
+        the room to answer; a prompt that can reach the cache minimum is priced at the
+        dearest input rate (a cache write), 1h for the automatic lifetime."""
         facts = PriceTable.load().facts("claude-haiku-4-5")
-        prompt = Prompt("i", (), "r", {"type": "object"}, 100)
+        policy = "refunds take fourteen days " * 2000
+        prompt = Prompt("i", (policy,), "r", {"type": "object"}, 100)
         one = worst_case_nanos(prompt, facts, max_reasks=0, ttl="5m")
         two = worst_case_nanos(prompt, facts, max_reasks=1, ttl="5m")
         assert one >= 100 * facts.output
         assert two - one >= 200 * facts.output + (100 + 256) * facts.cache_write_5m
         assert worst_case_nanos(prompt, facts, max_reasks=0, ttl="1h") > one
+        assert worst_case_nanos(prompt, facts, max_reasks=0, ttl="auto") == worst_case_nanos(
+            prompt, facts, max_reasks=0, ttl="1h"
+        )
+
+    def test_a_prompt_below_the_cache_minimum_is_priced_as_plain_input(self) -> None:
+        """No breakpoint is placed below the model's cache minimum, so nothing is written:
+        a short prompt's worst case is the plain input price, whatever the lifetime."""
+        facts = PriceTable.load().facts("claude-haiku-4-5")
+        prompt = Prompt("i", (), "r", {"type": "object"}, 100)
+        five = worst_case_nanos(prompt, facts, max_reasks=0, ttl="5m")
+        assert five == worst_case_nanos(prompt, facts, max_reasks=0, ttl="1h")
+        high = sizing.prompt_bounds(prompt, facts).high
+        assert five == high * facts.input + 100 * facts.output
 
 
 class TestBudgetsAcrossReplicas:

@@ -29,7 +29,6 @@ class Admission:
     the fast tier."""
 
     def __init__(self, *, limit: int, max_queue: int, max_wait_s: float) -> None:
-        self.limit = limit
         self.max_queue = max_queue
         self._max_wait_s = max_wait_s
         self._slots = {tier: asyncio.Semaphore(limit) for tier in Tier}

@@ -16,17 +16,21 @@ from anthropic.types import CacheCreation, Message, TextBlock, Usage
 
 from task_io import message
 from tiergate import errors
+from tiergate.config import Settings
 from tiergate.ledger import PriceTable
 from tiergate.model_client import (
     _BadOutput,
     _deadline_error,
     _expired,
+    _output_invalid,
     _parse,
     _reask_params,
     _wait_before_retry,
     billed_usage,
+    upstream_client,
 )
 from tiergate.prompt import JsonObject
+from tiergate.tiers import Tier
 
 SCHEMA: JsonObject = {
     "type": "object",
@@ -206,3 +210,68 @@ class TestDeadline:
         error = _deadline_error()
         assert isinstance(error, errors.DeadlineExceeded)
         assert error.message == "the call's deadline passed before the model answered"
+
+
+class TestWhenReasksRunOut:
+    """The OUTPUT_INVALID a caller gets when every re-ask is spent, and whether to retry."""
+
+    def test_a_chance_failure_may_be_retried(self) -> None:
+        """Different problems each time: the message names the last, with the default wait."""
+        err = _output_invalid(
+            _BadOutput("empty output"), _BadOutput("output is not JSON (x)"), False, 2
+        )
+        assert err.message == "the model's output was unusable after 2 billed calls: empty output"
+        assert err.retry_after_s == errors.DEFAULT_RETRY_AFTER_S
+
+    def test_the_same_problem_twice_is_hopeless(self) -> None:
+        """The same broken rule twice says so and carries no RetryInfo."""
+        err = _output_invalid(_BadOutput("empty output"), _BadOutput("empty output"), False, 3)
+        assert err.message == (
+            "the model's output was unusable after 3 billed calls: empty output"
+            " (the same problem every time)"
+        )
+        assert err.retry_after_s is None
+
+    def test_truncation_at_the_models_largest_output_is_hopeless(self) -> None:
+        """Truncated at the model's largest output: said so, and no RetryInfo."""
+        bad_output = _BadOutput("output truncated at max_tokens", truncated=True)
+        err = _output_invalid(bad_output, None, True, 1)
+        assert err.message == (
+            "the model's output was unusable after 1 billed calls: output truncated at max_tokens"
+            " (at the model's largest output)"
+        )
+        assert err.retry_after_s is None
+
+    def test_the_caller_sees_the_public_text_not_the_problem(self) -> None:
+        """A problem that quotes the output reaches the caller only as its public text."""
+        bad_output = _BadOutput("label 'secret' is not allowed", public="output failed 1 check")
+        err = _output_invalid(bad_output, None, False, 1)
+        assert err.message.endswith(": output failed 1 check")
+        assert "secret" not in err.message
+
+    def test_a_repeat_is_judged_by_the_rule(self) -> None:
+        """Two failures with the same public text but different rules are not a repeat."""
+        first = _BadOutput("a missing", public="output failed 1 of the task's checks", rule="a")
+        second = _BadOutput("b missing", public="output failed 1 of the task's checks", rule="b")
+        assert _output_invalid(second, first, False, 2).retry_after_s is not None
+        same = _BadOutput("a missing again", public="other words", rule="a")
+        assert _output_invalid(same, first, False, 2).retry_after_s is None
+
+    def test_the_rule_defaults_to_the_public_text(self) -> None:
+        """Without a rule, two failures with the same public text are a repeat."""
+        first = _BadOutput("quote 1", public="schema mismatch at $.label (enum)")
+        second = _BadOutput("quote 2", public="schema mismatch at $.label (enum)")
+        assert _output_invalid(second, first, False, 2).retry_after_s is None
+
+
+class TestConnectionPool:
+    def test_the_pool_holds_every_admitted_call(self) -> None:
+        """The upstream pool has room for the concurrency limit on every tier at once."""
+        client = upstream_client(
+            api_key="k", base_url="http://127.0.0.1:9", settings=Settings(max_concurrency=5)
+        )
+        # The SDK's aiohttp transport keeps the limits it was given; no public accessor.
+        transport = client._client._transport
+        assert transport.limits == httpx2.Limits(  # type: ignore[attr-defined]  # aiohttp transport
+            max_connections=5 * len(Tier), max_keepalive_connections=5 * len(Tier)
+        )

@@ -48,9 +48,12 @@ def worst_case_nanos(prompt: Prompt, facts: ModelFacts, *, max_reasks: int, ttl:
     prompt written to the prompt cache (the dearest input rate) at the conservative size
     estimate, and its whole ``max_tokens`` (doubled after a truncation) as output, in the
     dearest inference geo."""
-    write_price = facts.cache_write_1h if ttl == "1h" else facts.cache_write_5m
-    input_price = max(facts.input, write_price)
     prompt_tokens = sizing.prompt_bounds(prompt, facts).high
+    # A breakpoint is placed only where the prefix can reach the model's cache minimum, so a
+    # prompt below it is never written to the cache: the plain input price is its worst case.
+    write_price = facts.cache_write_5m if ttl == "5m" else facts.cache_write_1h
+    cacheable = prompt_tokens >= facts.min_cacheable_tokens
+    input_price = max(facts.input, write_price) if cacheable else facts.input
     total = 0
     previous_output = 0
     max_tokens = prompt.max_tokens
