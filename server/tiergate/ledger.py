@@ -174,7 +174,8 @@ class Bill:
 
     model: str
     """The model as the responses name it."""
-    tier: Tier
+    tier: Tier | None
+    """None for a sum over several tiers (a batch mixing tasks)."""
     tokens: TokenUsage
     cost: Cost
     billed_calls: int
@@ -190,7 +191,7 @@ class Bill:
         tokens, cost = self.tokens, self.cost
         return usage_pb2.Usage(
             model=self.model,
-            tier=self.tier.value,
+            tier=self.tier.value if self.tier is not None else usage_pb2.TIER_UNSPECIFIED,
             input_tokens=tokens.input_tokens,
             cache_creation_input_tokens=tokens.cache_creation_input_tokens,
             cache_read_input_tokens=tokens.cache_read_tokens,

@@ -21,7 +21,7 @@ from google.rpc import status_pb2
 from tiergate import errors, status
 from tiergate.auth import Authenticator
 from tiergate.config import Settings
-from tiergate.ledger import NO_COST, Cost, PriceTable, TokenUsage
+from tiergate.ledger import NO_COST, Bill, Cost, PriceTable, TokenUsage
 from tiergate.tiers import Tier
 from tiergate.v1 import batch_service_pb2, usage_pb2
 
@@ -143,31 +143,16 @@ class BatchHandlers:
             calls += part.billed_calls
         models = {part.model for part in billed}
         tiers = [t for t in Tier if self._settings.model_for(t) in models]
-        return usage_pb2.Usage(
+        return Bill(
             model=next(iter(models)) if len(models) == 1 else "",
-            tier=tiers[0].value if len(tiers) == 1 else usage_pb2.TIER_UNSPECIFIED,
-            input_tokens=total.input_tokens,
-            cache_creation_input_tokens=total.cache_creation_input_tokens,
-            cache_read_input_tokens=total.cache_read_tokens,
-            output_tokens=total.output_tokens,
-            cache_creation_5m_input_tokens=total.cache_write_5m_tokens,
-            cache_creation_1h_input_tokens=total.cache_write_1h_tokens,
+            tier=tiers[0] if len(tiers) == 1 else None,
+            tokens=total,
+            cost=cost,
             billed_calls=calls,
             attempts=calls,
-            inference_geo=total.inference_geo,
+            request_id="",
             service_tier="batch",
-            cost=usage_pb2.Cost(
-                input_nanos=cost.input_nanos,
-                cache_write_nanos=cost.cache_write_nanos,
-                cache_write_5m_nanos=cost.cache_write_5m_nanos,
-                cache_write_1h_nanos=cost.cache_write_1h_nanos,
-                cache_read_nanos=cost.cache_read_nanos,
-                output_nanos=cost.output_nanos,
-                total_nanos=cost.total_nanos,
-                cache_savings_nanos=cost.cache_savings_nanos,
-                cache_write_premium_nanos=cost.cache_write_premium_nanos,
-            ),
-        )
+        ).usage()
 
 
 class NotFound(errors.TiergateError):
