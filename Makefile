@@ -39,7 +39,7 @@ run: install ## serve on 127.0.0.1:50051 on the embedded emulator (runtime depen
 		"Ctrl-C stops it."
 	@TIERGATE_HOST=$(RUN_HOST) TIERGATE_UPSTREAM=$(TIERGATE_UPSTREAM) $(VENV)/bin/tiergate serve
 
-test: $(VENV)/.installed-dev tools lint proto-check proto-breaking k8s-check clients-test ## every test, after lint and the stale-code check
+test: $(VENV)/.installed-dev tools lint proto-check proto-breaking k8s-check clients-test grpcurl ## every test, after lint and the stale-code check
 	$(PY) -m pytest
 
 install: $(VENV)/.installed ## the runtime dependencies into .venv (what `make run` needs)
@@ -81,7 +81,7 @@ fmt: $(VENV)/.installed-lint tools ## format and fix: ruff format, ruff check --
 	$(VENV)/bin/ruff check --fix .
 	$(BUF) format -w
 
-readme: $(VENV)/.installed-test ## rewrite the README's example outputs from a live server
+readme: $(VENV)/.installed-test grpcurl ## rewrite the README's example outputs from a live server
 	$(PY) tests/test_readme.py --update
 
 proto: $(VENV)/.installed-codegen tools client-tools ## format the protos and regenerate the committed code

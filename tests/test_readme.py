@@ -1,9 +1,10 @@
 """The README's examples, run against a live ``tiergate serve`` on the embedded emulator.
 
-An example is a ``$ tiergate ...`` line in a ```console block (continued by lines ending in
-``\\``, optionally ending in ``< FILE`` for standard input), followed by what it prints, up to
-the next ``$`` line or the end of the block. Commands run in order, from the repository root,
-against one fresh server, so the caching example sees the write of the call before it. Output is
+An example is a ``$ tiergate ...`` or ``$ .tools/bin/grpcurl ...`` line in a ```console block
+(continued by lines ending in ``\\``, optionally ending in ``< FILE`` for standard input),
+followed by what it prints, up to the next ``$`` line or the end of the block. Commands run in
+order, from the repository root, against one fresh server, so the caching example sees the write
+of the call before it; grpcurl calls that server instead of ``localhost:50051``. Output is
 compared exactly, with upstream request ids masked.
 
 After a change that moves the emulator's numbers, refresh the README from a live run:
@@ -29,6 +30,10 @@ from harness import free_port, wait_serving
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 TIERGATE = [sys.executable, "-m", "tiergate.cli"]
+# grpcurl as `make grpcurl` builds it (`make test` builds it too), and the address the README's
+# grpcurl examples call.
+GRPCURL = ".tools/bin/grpcurl"
+README_TARGET = "localhost:50051"
 _VOLATILE = [(re.compile(r"req_emu_[0-9a-f]+"), "req_emu_<id>")]
 
 
@@ -61,7 +66,8 @@ class Example:
 
 
 def examples(text: str) -> list[Example]:
-    """Every ``$ tiergate`` command of the ```console blocks of ``text``, in order."""
+    """Every ``$ tiergate`` and ``$ .tools/bin/grpcurl`` command of the ```console blocks of
+    ``text``, in order."""
     lines = text.split("\n")
     found: list[Example] = []
     i = 0
@@ -94,7 +100,7 @@ def _block(lines: list[str], start: int, end: int) -> Iterator[Example]:
         out_end = i
         while out_end > out_start and not lines[out_end - 1].strip():
             out_end -= 1
-        if command.startswith("tiergate "):
+        if command.startswith(("tiergate ", f"{GRPCURL} ")):
             output = "\n".join(lines[out_start:out_end])
             yield Example(first, command, output, (out_start, out_end))
 
@@ -125,8 +131,17 @@ class Server:
     def run(self, example: Example) -> str:
         """What the example's command prints (stdout, then stderr), as a terminal shows it."""
         env = {**os.environ, "TIERGATE_TARGET": f"127.0.0.1:{self.port}"}
+        if example.command.startswith(GRPCURL):
+            # The README calls the address `make run` serves on; this server has its own port.
+            target = f"127.0.0.1:{self.port}"
+            argv = [
+                str(ROOT / GRPCURL),
+                *(target if w == README_TARGET else w for w in example.argv),
+            ]
+        else:
+            argv = [*TIERGATE, *example.argv]
         done = subprocess.run(
-            [*TIERGATE, *example.argv],
+            argv,
             input=example.stdin,
             capture_output=True,
             text=True,
