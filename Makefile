@@ -84,14 +84,16 @@ fmt: $(VENV)/.installed-lint tools ## format and fix: ruff format, ruff check --
 readme: $(VENV)/.installed-test grpcurl ## rewrite the README's example outputs from a live server
 	$(PY) tests/test_readme.py --update
 
-proto: $(VENV)/.installed-codegen tools client-tools ## format the protos and regenerate the committed code
+proto: $(VENV)/.installed-codegen tools client-tools ## format the protos and regenerate the committed code (messages, stubs, client methods)
 	$(BUF) format -w
 	$(PY) scripts/gen_protos.py
 	$(PY) scripts/gen_clients.py
+	$(PY) scripts/gen_client_methods.py
 
 proto-check: $(VENV)/.installed-codegen tools client-tools ## fail when the committed generated code is stale
 	$(PY) scripts/gen_protos.py --check
 	$(PY) scripts/gen_clients.py --check
+	$(PY) scripts/gen_client_methods.py --check
 
 # The protos against main's tip (what is not committed yet) and against the commit before it
 # (what the last commit changed), when there is one.

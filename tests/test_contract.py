@@ -1,6 +1,7 @@
 """The proto is the contract, the task registry its one implementation: every RPC of the
 service has a task (with its tier), a handler, a test, a sample, a CLI command, a method in
-every client (Python sync and asyncio, Go, TypeScript) and a conformance case."""
+every client (Python sync and asyncio, Go, TypeScript; generated from the service descriptor by
+``scripts/gen_client_methods.py``) and a conformance case."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from tiergate import commands
 from tiergate.app import App
 from tiergate.cli import COMMANDS
 from tiergate.client import AsyncTaskClient, TaskClient
+from tiergate.client._tasks import AsyncTaskMethods, TaskMethods
 from tiergate.config import Settings
 from tiergate.ledger import PriceTable
 from tiergate.model_client import ModelClient
@@ -38,6 +40,11 @@ GO_SOURCES = "\n".join(p.read_text() for p in sorted((ROOT / "clients/go/tiergat
 TS_SOURCES = "\n".join(
     p.read_text() for p in sorted((ROOT / "clients/typescript/src").glob("*.ts"))
 )
+
+
+def snake_case(rpc: str) -> str:
+    """The Python method of an RPC (``CountWords``: ``count_words``)."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", rpc).lower()
 
 
 class TestTheRegistry:
@@ -64,6 +71,13 @@ class TestTheRegistry:
         """Every CLI command calls an RPC, and there is one command per RPC."""
         assert sorted(c.rpc for c in commands.commands()) == sorted(RPCS)
         assert sorted(rpc for _, rpc in COMMANDS.values()) == sorted(RPCS)
+
+    def test_client_methods_are_the_service(self) -> None:
+        """The generated Python methods are one per RPC, no more: a method outlives no RPC."""
+        expected = sorted(snake_case(rpc) for rpc in RPCS)
+        for methods in (TaskMethods, AsyncTaskMethods):
+            public = [name for name in vars(methods) if not name.startswith("_")]
+            assert sorted(public) == expected, methods.__name__
 
     def test_conformance_cases_name_only_rpcs(self) -> None:
         """Every conformance case calls an RPC of the task service, or is a batch case (a
@@ -120,14 +134,15 @@ class TestEveryRpc:
         assert COMMANDS[rpc.lower()][1] == rpc
 
     def test_has_a_method_in_each_python_client(self, rpc: str) -> None:
-        """The sync and the asyncio Python clients have the RPC's typed method."""
+        """The sync and the asyncio Python clients have the RPC's typed method, in snake_case."""
         method = SERVICE.methods_by_name[rpc]
+        name = snake_case(rpc)
         for client in (TaskClient, AsyncTaskClient):
-            helper = getattr(client, rpc.lower(), None)
-            assert callable(helper), f"{client.__name__}.{rpc.lower()} is missing"
-            hints = helper.__annotations__
-            assert hints["request"].endswith(method.input_type.name)
-            assert hints["return"].endswith(method.output_type.name)
+            typed = getattr(client, name, None)
+            assert callable(typed), f"{client.__name__}.{name} is missing"
+            hints = typed.__annotations__
+            assert hints["request"] == f"pb.{method.input_type.name}"
+            assert hints["return"] == f"pb.{method.output_type.name}"
 
     def test_has_a_go_helper(self, rpc: str) -> None:
         """The Go client has ``func (c *Client) <Rpc>`` over the RPC's request and response."""
@@ -140,10 +155,14 @@ class TestEveryRpc:
         assert re.search(signature, GO_SOURCES), f"no Go helper for {rpc}"
 
     def test_has_a_typescript_helper(self, rpc: str) -> None:
-        """The TypeScript client has a method named after the RPC returning its response."""
+        """The TypeScript client has a method named after the RPC, from its request's init shape
+        to its response."""
         name = rpc[0].lower() + rpc[1:]
-        output = SERVICE.methods_by_name[rpc].output_type.name
-        signature = rf"^\s*{name}\(request: [^)]*\): Promise<{output}>"
+        method = SERVICE.methods_by_name[rpc]
+        signature = (
+            rf"^\s*{name}\(\s*request: MessageInitShape<typeof {method.input_type.name}Schema>,"
+            rf"[^)]*\): Promise<{method.output_type.name}>"
+        )
         assert re.search(signature, TS_SOURCES, re.MULTILINE), f"no TypeScript helper for {rpc}"
 
     def test_has_a_conformance_case(self, rpc: str) -> None:

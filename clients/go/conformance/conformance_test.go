@@ -20,6 +20,8 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 
 	tiergatev1 "tiergate/clients/go/gen/tiergate/v1"
 	"tiergate/clients/go/tiergate"
@@ -49,48 +51,32 @@ type testCase struct {
 	Expect    expectation     `json:"expect"`
 }
 
-// call parses the case's request into the RPC's request message and calls the typed method.
+// call parses the case's request into the RPC's request message (its type read from the
+// service descriptor) and calls the client's method of the same name: no case per RPC.
 func call(ctx context.Context, c *tiergate.Client, rpc string, raw []byte) (proto.Message, error) {
-	parse := func(m proto.Message) error { return protojson.Unmarshal(raw, m) }
-	switch rpc {
-	case "Classify":
-		req := &tiergatev1.ClassifyRequest{}
-		if err := parse(req); err != nil {
-			return nil, err
-		}
-		return c.Classify(ctx, req)
-	case "Summarize":
-		req := &tiergatev1.SummarizeRequest{}
-		if err := parse(req); err != nil {
-			return nil, err
-		}
-		return c.Summarize(ctx, req)
-	case "Extract":
-		req := &tiergatev1.ExtractRequest{}
-		if err := parse(req); err != nil {
-			return nil, err
-		}
-		return c.Extract(ctx, req)
-	case "Answer":
-		req := &tiergatev1.AnswerRequest{}
-		if err := parse(req); err != nil {
-			return nil, err
-		}
-		return c.Answer(ctx, req)
-	case "Moderate":
-		req := &tiergatev1.ModerateRequest{}
-		if err := parse(req); err != nil {
-			return nil, err
-		}
-		return c.Moderate(ctx, req)
-	case "Reason":
-		req := &tiergatev1.ReasonRequest{}
-		if err := parse(req); err != nil {
-			return nil, err
-		}
-		return c.Reason(ctx, req)
+	service := tiergatev1.File_tiergate_v1_task_service_proto.Services().ByName("TaskService")
+	desc := service.Methods().ByName(protoreflect.Name(rpc))
+	method := reflect.ValueOf(c).MethodByName(rpc)
+	if desc == nil || !method.IsValid() {
+		return nil, fmt.Errorf("unknown rpc %q", rpc)
 	}
-	return nil, fmt.Errorf("unknown rpc %q", rpc)
+	kind, err := protoregistry.GlobalTypes.FindMessageByName(desc.Input().FullName())
+	if err != nil {
+		return nil, err
+	}
+	req := kind.New().Interface()
+	if err := protojson.Unmarshal(raw, req); err != nil {
+		return nil, err
+	}
+	out := method.Call([]reflect.Value{reflect.ValueOf(ctx), reflect.ValueOf(req)})
+	if err, _ := out[1].Interface().(error); err != nil {
+		return nil, err
+	}
+	reply, ok := out[0].Interface().(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("%s returned %s, not a message", rpc, out[0].Type())
+	}
+	return reply, nil
 }
 
 type emulator string

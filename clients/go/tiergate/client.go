@@ -9,7 +9,8 @@ import (
 	tiergatev1 "tiergate/clients/go/gen/tiergate/v1"
 )
 
-// Client calls TaskService: one typed method per RPC, a default deadline, decoded errors.
+// Client calls TaskService: one typed method per RPC (generated from the service descriptor
+// into tasks.gen.go), a default deadline, decoded errors.
 // It is safe for concurrent use.
 type Client struct {
 	conn    *grpc.ClientConn
@@ -34,6 +35,7 @@ func (c *Client) Close() error { return c.conn.Close() }
 // Stub returns the generated stub, for callers that want the bare gRPC API.
 func (c *Client) Stub() tiergatev1.TaskServiceClient { return c.stub }
 
+// call is the body of every typed method: a default deadline, then the stub, errors decoded.
 func call[Req, Resp any](
 	ctx context.Context,
 	c *Client,
@@ -51,34 +53,4 @@ func call[Req, Resp any](
 		return nil, FromError(err)
 	}
 	return reply, nil
-}
-
-// Classify assigns the text one of the request's labels (fast tier).
-func (c *Client) Classify(ctx context.Context, req *tiergatev1.ClassifyRequest, opts ...grpc.CallOption) (*tiergatev1.ClassifyResponse, error) {
-	return call(ctx, c, c.stub.Classify, req, opts)
-}
-
-// Summarize summarizes the text (fast tier).
-func (c *Client) Summarize(ctx context.Context, req *tiergatev1.SummarizeRequest, opts ...grpc.CallOption) (*tiergatev1.SummarizeResponse, error) {
-	return call(ctx, c, c.stub.Summarize, req, opts)
-}
-
-// Extract extracts data valid against the request's JSON Schema (fast tier).
-func (c *Client) Extract(ctx context.Context, req *tiergatev1.ExtractRequest, opts ...grpc.CallOption) (*tiergatev1.ExtractResponse, error) {
-	return call(ctx, c, c.stub.Extract, req, opts)
-}
-
-// Answer answers from the request's documents with verbatim citations (fast tier).
-func (c *Client) Answer(ctx context.Context, req *tiergatev1.AnswerRequest, opts ...grpc.CallOption) (*tiergatev1.AnswerResponse, error) {
-	return call(ctx, c, c.stub.Answer, req, opts)
-}
-
-// Moderate checks the text against a moderation policy (fast tier).
-func (c *Client) Moderate(ctx context.Context, req *tiergatev1.ModerateRequest, opts ...grpc.CallOption) (*tiergatev1.ModerateResponse, error) {
-	return call(ctx, c, c.stub.Moderate, req, opts)
-}
-
-// Reason reasons step by step to an answer (balanced tier).
-func (c *Client) Reason(ctx context.Context, req *tiergatev1.ReasonRequest, opts ...grpc.CallOption) (*tiergatev1.ReasonResponse, error) {
-	return call(ctx, c, c.stub.Reason, req, opts)
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,15 @@ CASES_FILE = Path(__file__).resolve().parents[2] / "conformance" / "cases.json"
 CASES: list[dict[str, Any]] = json.loads(CASES_FILE.read_text())["cases"]
 
 
+def method_name(rpc: str) -> str:
+    """The client method of an RPC: its name in snake_case (``CountWords``: ``count_words``)."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", rpc).lower()
+
+
 def call_sync(target: str, case: dict[str, Any], request: Message) -> Message:
     timeout_s = case["timeout_ms"] / 1000 if "timeout_ms" in case else None
     with TaskClient(target) as client:
-        reply: Message = getattr(client, case["rpc"].lower())(request, timeout_s=timeout_s)
+        reply: Message = getattr(client, method_name(case["rpc"]))(request, timeout_s=timeout_s)
         return reply
 
 
@@ -35,7 +41,7 @@ def call_async(target: str, case: dict[str, Any], request: Message) -> Message:
 
     async def call() -> Message:
         async with AsyncTaskClient(target) as client:
-            reply: Message = await getattr(client, case["rpc"].lower())(
+            reply: Message = await getattr(client, method_name(case["rpc"]))(
                 request, timeout_s=timeout_s
             )
             return reply

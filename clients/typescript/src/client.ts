@@ -1,4 +1,5 @@
-// The typed client: one grpc-js channel, one method per RPC, default deadlines, decoded errors.
+// The typed client: one grpc-js channel, default deadlines, decoded errors; the method of every
+// TaskService RPC is generated from the service descriptor (tasks.gen.ts).
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type {
   DescMessage,
@@ -10,21 +11,13 @@ import {
   Client,
   credentials as grpcCredentials,
   Metadata,
-  type ChannelCredentials,
   type ServiceError,
 } from "@grpc/grpc-js";
 
 import { CHANNEL_OPTIONS, DEFAULT_TIMEOUT_MS, dialTarget } from "./dial.js";
 import { TiergateError } from "./errors.js";
-import {
-  TaskService,
-  type AnswerResponse,
-  type ClassifyResponse,
-  type ExtractResponse,
-  type ModerateResponse,
-  type ReasonResponse,
-  type SummarizeResponse,
-} from "./gen/tiergate/v1/task_service_pb.js";
+import type { CallOptions, TaskClientOptions } from "./options.js";
+import { TaskMethods } from "./tasks.gen.js";
 import {
   BatchService,
   Batch_State,
@@ -34,33 +27,14 @@ import {
   type ListBatchResultsResponse,
 } from "./gen/tiergate/v1/batch_service_pb.js";
 
+export type { CallOptions, TaskClientOptions } from "./options.js";
+
 /** States a batch never leaves. */
 export const ENDED_STATES: ReadonlySet<Batch_State> = new Set([
   Batch_State.SUCCEEDED,
   Batch_State.FAILED,
   Batch_State.CANCELLED,
 ]);
-
-type Methods = typeof TaskService extends { method: infer M } ? M : never;
-type Input<K extends keyof Methods> = Methods[K] extends { input: infer I extends DescMessage }
-  ? MessageInitShape<I>
-  : never;
-
-export interface TaskClientOptions {
-  /** Deadline of calls that name none, in milliseconds (default 30 s). */
-  timeoutMs?: number;
-  /** TLS credentials; plaintext by default. */
-  credentials?: ChannelCredentials;
-  /** Metadata sent with every call, e.g. `{ authorization: "Bearer ..." }`. */
-  metadata?: Record<string, string>;
-}
-
-export interface CallOptions {
-  /** This call's deadline in milliseconds from now. */
-  timeoutMs?: number;
-  /** Metadata for this call, added to the client's. */
-  metadata?: Record<string, string>;
-}
 
 /**
  * Calls tiergate's TaskService. Requests are plain objects (or messages) shaped like the
@@ -69,12 +43,13 @@ export interface CallOptions {
  *     const client = new TaskClient("localhost:50051");
  *     const reply = await client.classify({ text, labels: [{ name: "billing" }] });
  */
-export class TaskClient {
+export class TaskClient extends TaskMethods {
   private readonly channel: Client;
   private readonly timeoutMs: number;
   private readonly metadata: Record<string, string>;
 
   constructor(target: string, options: TaskClientOptions = {}) {
+    super();
     this.channel = new Client(
       dialTarget(target),
       options.credentials ?? grpcCredentials.createInsecure(),
@@ -86,30 +61,6 @@ export class TaskClient {
 
   close(): void {
     this.channel.close();
-  }
-
-  classify(request: Input<"classify">, options?: CallOptions): Promise<ClassifyResponse> {
-    return this.unary(TaskService.method.classify, request, options);
-  }
-
-  summarize(request: Input<"summarize">, options?: CallOptions): Promise<SummarizeResponse> {
-    return this.unary(TaskService.method.summarize, request, options);
-  }
-
-  extract(request: Input<"extract">, options?: CallOptions): Promise<ExtractResponse> {
-    return this.unary(TaskService.method.extract, request, options);
-  }
-
-  answer(request: Input<"answer">, options?: CallOptions): Promise<AnswerResponse> {
-    return this.unary(TaskService.method.answer, request, options);
-  }
-
-  moderate(request: Input<"moderate">, options?: CallOptions): Promise<ModerateResponse> {
-    return this.unary(TaskService.method.moderate, request, options);
-  }
-
-  reason(request: Input<"reason">, options?: CallOptions): Promise<ReasonResponse> {
-    return this.unary(TaskService.method.reason, request, options);
   }
 
   /** Starts a batch at the batch price; every item is validated first. */
@@ -148,7 +99,7 @@ export class TaskClient {
     return results;
   }
 
-  private unary<I extends DescMessage, O extends DescMessage>(
+  protected override unary<I extends DescMessage, O extends DescMessage>(
     method: DescMethodUnary<I, O>,
     request: MessageInitShape<I>,
     options: CallOptions = {},

@@ -171,7 +171,8 @@ describe("conformance", { skip: !target || !emulatorUrl ? "run with make clients
         }
         return;
       }
-      const method = TaskService.method[testCase.rpc.toLowerCase() as Method];
+      const method = TaskService.methods.find((m) => m.name === testCase.rpc);
+      assert.ok(method, `no rpc ${testCase.rpc} in TaskService`);
       const request = fromJson(method.input, testCase.request);
       const call = (client[method.localName as Method] as Rpc).bind(client);
       const options = { timeoutMs: testCase.timeout_ms };

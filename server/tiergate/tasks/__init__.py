@@ -3,7 +3,8 @@ request is, what the model is asked (laid out for caching), the output schema th
 invariant of a usable output, and how that output becomes the typed response.
 
 :data:`TASKS` is the registry, RPC name -> task, and with it the one binding of RPC to tier:
-a new task is one module and one line in :data:`TASKS`.
+a new task is one module and one line in :data:`TASKS`, plus its proto messages and tests (the
+README's "Adding a task" lists the steps).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The asyncio client: the same typed methods as ``TaskClient``, awaited."""
+"""The asyncio client: the same typed methods as ``TaskClient``, awaited (generated from the
+service descriptor: ``_tasks.AsyncTaskMethods``)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,12 @@ import grpc.aio
 
 from tiergate.client._channel import CHANNEL_OPTIONS, DEFAULT_TIMEOUT_S, dial_target
 from tiergate.client._errors import TiergateError
+from tiergate.client._tasks import AsyncTaskMethods
 from tiergate.v1 import batch_service_pb2 as bpb
 from tiergate.v1 import batch_service_pb2_grpc, task_service_pb2_grpc
-from tiergate.v1 import task_service_pb2 as pb
 
 
-class AsyncTaskClient:
+class AsyncTaskClient(AsyncTaskMethods):
     """Calls a tiergate server from asyncio; every call has a deadline unless told otherwise.
 
     async with AsyncTaskClient("localhost:50051") as client:
@@ -62,42 +63,6 @@ class AsyncTaskClient:
             )
         except grpc.aio.AioRpcError as error:
             raise TiergateError.from_rpc_error(error) from None
-
-    async def classify(
-        self, request: pb.ClassifyRequest, *, timeout_s: float | None = None
-    ) -> pb.ClassifyResponse:
-        reply: pb.ClassifyResponse = await self._call(self._stub.Classify, request, timeout_s)
-        return reply
-
-    async def summarize(
-        self, request: pb.SummarizeRequest, *, timeout_s: float | None = None
-    ) -> pb.SummarizeResponse:
-        reply: pb.SummarizeResponse = await self._call(self._stub.Summarize, request, timeout_s)
-        return reply
-
-    async def extract(
-        self, request: pb.ExtractRequest, *, timeout_s: float | None = None
-    ) -> pb.ExtractResponse:
-        reply: pb.ExtractResponse = await self._call(self._stub.Extract, request, timeout_s)
-        return reply
-
-    async def answer(
-        self, request: pb.AnswerRequest, *, timeout_s: float | None = None
-    ) -> pb.AnswerResponse:
-        reply: pb.AnswerResponse = await self._call(self._stub.Answer, request, timeout_s)
-        return reply
-
-    async def moderate(
-        self, request: pb.ModerateRequest, *, timeout_s: float | None = None
-    ) -> pb.ModerateResponse:
-        reply: pb.ModerateResponse = await self._call(self._stub.Moderate, request, timeout_s)
-        return reply
-
-    async def reason(
-        self, request: pb.ReasonRequest, *, timeout_s: float | None = None
-    ) -> pb.ReasonResponse:
-        reply: pb.ReasonResponse = await self._call(self._stub.Reason, request, timeout_s)
-        return reply
 
     # -- BatchService -------------------------------------------------------------------------
 

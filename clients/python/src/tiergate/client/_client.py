@@ -1,4 +1,5 @@
-"""The synchronous client: one channel, one typed method per RPC, errors decoded."""
+"""The synchronous client: one channel, errors decoded; the typed method of every RPC is
+generated from the service descriptor (``_tasks.TaskMethods``)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ import grpc
 
 from tiergate.client._channel import CHANNEL_OPTIONS, DEFAULT_TIMEOUT_S, dial_target
 from tiergate.client._errors import TiergateError
+from tiergate.client._tasks import TaskMethods
 from tiergate.v1 import batch_service_pb2 as bpb
 from tiergate.v1 import batch_service_pb2_grpc, task_service_pb2_grpc
-from tiergate.v1 import task_service_pb2 as pb
 
 
-class TaskClient:
+class TaskClient(TaskMethods):
     """Calls a tiergate server; every call has a deadline (``timeout_s``) unless told otherwise.
 
     The channel balances round robin over every address ``target`` resolves to, retries
@@ -62,42 +63,6 @@ class TaskClient:
             )
         except grpc.RpcError as error:
             raise TiergateError.from_rpc_error(error) from None
-
-    def classify(
-        self, request: pb.ClassifyRequest, *, timeout_s: float | None = None
-    ) -> pb.ClassifyResponse:
-        reply: pb.ClassifyResponse = self._call(self._stub.Classify, request, timeout_s)
-        return reply
-
-    def summarize(
-        self, request: pb.SummarizeRequest, *, timeout_s: float | None = None
-    ) -> pb.SummarizeResponse:
-        reply: pb.SummarizeResponse = self._call(self._stub.Summarize, request, timeout_s)
-        return reply
-
-    def extract(
-        self, request: pb.ExtractRequest, *, timeout_s: float | None = None
-    ) -> pb.ExtractResponse:
-        reply: pb.ExtractResponse = self._call(self._stub.Extract, request, timeout_s)
-        return reply
-
-    def answer(
-        self, request: pb.AnswerRequest, *, timeout_s: float | None = None
-    ) -> pb.AnswerResponse:
-        reply: pb.AnswerResponse = self._call(self._stub.Answer, request, timeout_s)
-        return reply
-
-    def moderate(
-        self, request: pb.ModerateRequest, *, timeout_s: float | None = None
-    ) -> pb.ModerateResponse:
-        reply: pb.ModerateResponse = self._call(self._stub.Moderate, request, timeout_s)
-        return reply
-
-    def reason(
-        self, request: pb.ReasonRequest, *, timeout_s: float | None = None
-    ) -> pb.ReasonResponse:
-        reply: pb.ReasonResponse = self._call(self._stub.Reason, request, timeout_s)
-        return reply
 
     # -- BatchService -------------------------------------------------------------------------
 

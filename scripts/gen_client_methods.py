@@ -1,0 +1,290 @@
+"""Regenerate the clients' per-RPC methods from the TaskService descriptor (``make proto``), or
+check them (``make proto-check``).
+
+One typed method per RPC of ``TaskService``, each calling the client's own transport (deadline,
+metadata, error decoding), with the rpc's comment in ``task_service.proto`` as its doc:
+
+- Python: ``TaskMethods`` and ``AsyncTaskMethods`` in ``tiergate/client/_tasks.py``, inherited
+  by ``TaskClient`` and ``AsyncTaskClient`` (names in snake_case: ``count_words``);
+- Go: ``(*Client).<Rpc>`` in ``clients/go/tiergate/tasks.gen.go``;
+- TypeScript: the abstract ``TaskMethods`` in ``clients/typescript/src/tasks.gen.ts``, which
+  ``TaskClient`` extends (names in lowerCamelCase, as protobuf-es names the methods).
+
+The descriptor comes from protoc (``--include_source_info`` keeps the comments). ``--check``
+renders into memory and fails when a committed file differs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tempfile
+import textwrap
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from google.protobuf import descriptor_pb2
+
+ROOT = Path(__file__).resolve().parent.parent
+PROTO = "tiergate/v1/task_service.proto"
+PACKAGE = "tiergate.v1"
+SERVICE = "TaskService"
+WIDTH = 100  # ruff's line length; gofmt and tsc do not wrap
+# Field numbers in descriptor.proto: FileDescriptorProto.service, ServiceDescriptorProto.method.
+SERVICE_FIELD, METHOD_FIELD = 6, 2
+ORIGIN = f"protos/{PROTO} by make proto"
+
+
+@dataclass(frozen=True)
+class Rpc:
+    """One unary RPC: its name, request and response message names, and its comment."""
+
+    name: str
+    request: str
+    response: str
+    doc: str
+
+    @property
+    def snake(self) -> str:
+        return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", self.name).lower()
+
+    @property
+    def camel(self) -> str:
+        return self.name[0].lower() + self.name[1:]
+
+
+def descriptor() -> descriptor_pb2.FileDescriptorProto:
+    """``task_service.proto`` compiled by protoc, with its comments."""
+    from grpc_tools import protoc  # the codegen extra; the renderers need only protobuf
+
+    well_known = Path(protoc.__file__).parent / "_proto"
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / "descriptor.pb"
+        args = [
+            "grpc_tools.protoc",
+            f"-I{ROOT / 'protos'}",
+            f"-I{well_known}",
+            f"-I{ROOT / 'third_party'}",
+            f"--descriptor_set_out={out}",
+            "--include_source_info",
+            PROTO,
+        ]
+        if protoc.main(args) != 0:
+            raise SystemExit("protoc failed")
+        files = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
+    return next(f for f in files.file if f.name == PROTO)
+
+
+def rpcs(file: descriptor_pb2.FileDescriptorProto) -> list[Rpc]:
+    """The service's RPCs in declaration order; refuses what the client methods cannot express."""
+    index = next(i for i, s in enumerate(file.service) if s.name == SERVICE)
+    comments = {
+        tuple(location.path): location.leading_comments
+        for location in file.source_code_info.location
+    }
+    found = []
+    for number, method in enumerate(file.service[index].method):
+        if method.client_streaming or method.server_streaming:
+            raise SystemExit(f"{SERVICE}.{method.name}: streaming RPCs have no client method")
+        types = []
+        for full_name in (method.input_type, method.output_type):
+            package, _, name = full_name.lstrip(".").rpartition(".")
+            if package != PACKAGE:
+                raise SystemExit(f"{SERVICE}.{method.name}: {full_name} is not in {PACKAGE}")
+            types.append(name)
+        text = comments.get((SERVICE_FIELD, index, METHOD_FIELD, number), "")
+        doc = " ".join(text.split()) or f"Calls {SERVICE}.{method.name}."
+        found.append(Rpc(method.name, types[0], types[1], doc))
+    return found
+
+
+def wrap(text: str, indent: str, first: str = "", last: str = "") -> list[str]:
+    """``text`` in lines of at most WIDTH columns, ``first`` before it and ``last`` after."""
+    lines = textwrap.wrap(
+        first + text,
+        width=WIDTH - len(last),
+        initial_indent=indent,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+    lines[-1] += last
+    return lines
+
+
+def fit(opening: str, inside: str, closing: str, indent: int) -> str:
+    """One line if it fits, else ruff format's split: the bracket's contents on their own line."""
+    line = f"{opening}{inside}{closing}"
+    if len(line) <= WIDTH:
+        return line
+    return f"{opening}\n{' ' * (indent + 4)}{inside}\n{' ' * indent}{closing}"
+
+
+def python_method(rpc: Rpc, asynchronous: bool) -> list[str]:
+    define, wait = ("async def", "await ") if asynchronous else ("def", "")
+    params = f"self, request: pb.{rpc.request}, *, timeout_s: float | None = None"
+    signature = fit(f"    {define} {rpc.snake}(", params, f") -> pb.{rpc.response}:", indent=4)
+    doc = rpc.doc.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    doc += " " if doc.endswith('"') else ""
+    call = f"self._stub.{rpc.name}, request, timeout_s"
+    body = fit(f"        reply: pb.{rpc.response} = {wait}self._call(", call, ")", indent=8)
+    return [
+        signature,
+        *wrap(doc, " " * 8, first='"""', last='"""'),
+        body,
+        "        return reply",
+    ]
+
+
+def render_python(found: Sequence[Rpc]) -> str:
+    lines = [
+        f'"""Generated from {ORIGIN}. Do not edit.',
+        "",
+        "The typed methods of ``TaskClient`` and ``AsyncTaskClient``, one per RPC of the",
+        "TaskService, each through the client's ``_call`` (deadline, metadata, decoded errors).",
+        '"""',
+        "",
+        "from __future__ import annotations",
+        "",
+        "from collections.abc import Callable",
+        "from typing import TYPE_CHECKING, Any",
+        "",
+        "from tiergate.v1 import task_service_pb2 as pb",
+        "from tiergate.v1 import task_service_pb2_grpc",
+    ]
+    for asynchronous in (False, True):
+        prefix, sort = ("Async", "asyncio") if asynchronous else ("", "synchronous")
+        stub = "TaskServiceAsyncStub" if asynchronous else "TaskServiceStub"
+        method = "Any" if asynchronous else "Callable[..., Any]"
+        define = "async def" if asynchronous else "def"
+        params = f"self, method: {method}, request: object, timeout_s: float | None"
+        lines += [
+            "",
+            "",
+            f"class {prefix}TaskMethods:",
+            f'    """The {sort} client\'s method for every TaskService RPC."""',
+            "",
+            f"    _stub: task_service_pb2_grpc.{stub}",
+            "",
+            "    if TYPE_CHECKING:  # the client defines it",
+            "",
+            fit(f"        {define} _call(", params, ") -> Any: ...", indent=8),
+        ]
+        for rpc in found:
+            lines += ["", *python_method(rpc, asynchronous)]
+    return "\n".join(lines) + "\n"
+
+
+def render_go(found: Sequence[Rpc]) -> str:
+    lines = [
+        f"// Code generated from {ORIGIN}. DO NOT EDIT.",
+        "",
+        "package tiergate",
+        "",
+        "import (",
+        '\t"context"',
+        "",
+        '\t"google.golang.org/grpc"',
+        "",
+        '\ttiergatev1 "tiergate/clients/go/gen/tiergate/v1"',
+        ")",
+    ]
+    for rpc in found:
+        # Go doc comments start with the name they document.
+        doc = rpc.doc[0].lower() + rpc.doc[1:] if rpc.doc[1:2].islower() else rpc.doc
+        lines += [
+            "",
+            *wrap(f"{rpc.name} {doc}", "// "),
+            f"func (c *Client) {rpc.name}(ctx context.Context, req *tiergatev1.{rpc.request}, "
+            f"opts ...grpc.CallOption) (*tiergatev1.{rpc.response}, error) {{",
+            f"\treturn call(ctx, c, c.stub.{rpc.name}, req, opts)",
+            "}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def render_typescript(found: Sequence[Rpc]) -> str:
+    names = {f"{r.request}Schema" for r in found} | {r.response for r in found}
+    lines = [
+        f"// Code generated from {ORIGIN}. DO NOT EDIT.",
+        "// The typed method of every TaskService RPC; TaskClient extends this class.",
+        "import type {",
+        "  DescMessage,",
+        "  DescMethodUnary,",
+        "  MessageInitShape,",
+        "  MessageShape,",
+        '} from "@bufbuild/protobuf";',
+        "",
+        'import type { CallOptions } from "./options.js";',
+        "import {",
+        "  TaskService,",
+        *(f"  type {name}," for name in sorted(names)),
+        '} from "./gen/tiergate/v1/task_service_pb.js";',
+        "",
+        "export abstract class TaskMethods {",
+        "  protected abstract unary<I extends DescMessage, O extends DescMessage>(",
+        "    method: DescMethodUnary<I, O>,",
+        "    request: MessageInitShape<I>,",
+        "    options?: CallOptions,",
+        "  ): Promise<MessageShape<O>>;",
+    ]
+    for rpc in found:
+        doc = wrap(rpc.doc, "  /** ", last=" */")
+        if len(doc) > 1:
+            doc = ["  /**", *wrap(rpc.doc, "   * "), "   */"]
+        lines += [
+            "",
+            *doc,
+            f"  {rpc.camel}(",
+            f"    request: MessageInitShape<typeof {rpc.request}Schema>,",
+            "    options?: CallOptions,",
+            f"  ): Promise<{rpc.response}> {{",
+            f"    return this.unary(TaskService.method.{rpc.camel}, request, options);",
+            "  }",
+        ]
+    return "\n".join([*lines, "}"]) + "\n"
+
+
+RENDERERS: dict[Path, Callable[[Sequence[Rpc]], str]] = {
+    Path("clients/python/src/tiergate/client/_tasks.py"): render_python,
+    Path("clients/go/tiergate/tasks.gen.go"): render_go,
+    Path("clients/typescript/src/tasks.gen.ts"): render_typescript,
+}
+
+
+def render(file: descriptor_pb2.FileDescriptorProto) -> dict[Path, str]:
+    """Every generated file's text, by its path under the repository root."""
+    found = rpcs(file)
+    return {path: renderer(found) for path, renderer in RENDERERS.items()}
+
+
+def stale(rendered: dict[Path, str], root: Path) -> list[str]:
+    """The rendered files that are missing or different under ``root``."""
+    return sorted(
+        str(path)
+        for path, text in rendered.items()
+        if not (root / path).is_file() or (root / path).read_text() != text
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--check", action="store_true", help="fail if the committed code is stale")
+    check = parser.parse_args().check
+    rendered = render(descriptor())
+    if not check:
+        for path, text in rendered.items():
+            (ROOT / path).write_text(text)
+        return 0
+    different = stale(rendered, ROOT)
+    if different:
+        print(f"generated client methods are stale (run make proto): {', '.join(different)}")
+        return 1
+    print("generated client methods are up to date")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
