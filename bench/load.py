@@ -21,6 +21,7 @@ import grpc
 
 from tiergate.ledger import PriceTable
 from tiergate.prompt import render_params
+from tiergate.shared.response_cache import CACHE_HEADER
 from tiergate.tasks import TASKS
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import task_service_pb2_grpc
@@ -54,15 +55,19 @@ class DirectCall:
 
 
 class GatewayCall:
-    """A Classify through tiergate over one gRPC channel."""
+    """A Classify through tiergate over one gRPC channel; ``response_cache=False`` asks the
+    server to skip its response cache, so every call reaches the model as a direct call does."""
 
-    def __init__(self, target: str, request: pb.ClassifyRequest) -> None:
+    def __init__(
+        self, target: str, request: pb.ClassifyRequest, *, response_cache: bool = True
+    ) -> None:
         self.channel = grpc.aio.insecure_channel(target)
         self.stub = task_service_pb2_grpc.TaskServiceStub(self.channel)
         self.request = request
+        self.metadata = () if response_cache else ((CACHE_HEADER, "off"),)
 
     async def __call__(self) -> None:
-        reply = await self.stub.Classify(self.request, timeout=_DEADLINE_S)
+        reply = await self.stub.Classify(self.request, timeout=_DEADLINE_S, metadata=self.metadata)
         if not reply.label:
             raise ValueError("no label in the reply")
 

@@ -55,7 +55,7 @@ async def _profile_server(server: ServerProcess, seconds: float, out: Path) -> d
     """Sample the server while the gateway path runs at full concurrency."""
     collapsed = out / "profile-server.txt"
     spy = profiling.start(server.pid, seconds, collapsed)
-    gateway = GatewayCall(server.target, OVERHEAD_REQUEST)
+    gateway = GatewayCall(server.target, OVERHEAD_REQUEST, response_cache=False)
     try:
         run = await closed_loop(gateway, scenarios.THROUGHPUT_CONCURRENCY, seconds)
     finally:

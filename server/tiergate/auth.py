@@ -65,8 +65,14 @@ class Authenticator:
         """True when a call without a valid bearer token must be refused."""
         return self._tokens is not None
 
-    def identify(self, context: grpc.aio.ServicerContext[Any, Any]) -> Caller:
-        metadata: Sequence[tuple[str, str | bytes]] = tuple(context.invocation_metadata() or ())
+    def identify(
+        self,
+        context: grpc.aio.ServicerContext[Any, Any],
+        metadata: Sequence[tuple[str, str | bytes]] | None = None,
+    ) -> Caller:
+        """The caller of the RPC; ``metadata`` is its invocation metadata when already read."""
+        if metadata is None:
+            metadata = tuple(context.invocation_metadata() or ())
         claimed = next((sanitize(value) for key, value in metadata if key == CALLER_METADATA), "")
         if self._tokens is not None:
             name = self._match(_bearer(metadata))

@@ -1,20 +1,23 @@
 """Logging: one JSON object per line on stdout (a readable rendering on a terminal), for our
 own lines and every library's alike.
 
-structlog renders everything: our loggers go through its processors, and the standard
-library's root logger (grpc, aiohttp, asyncio, OpenTelemetry, the emulator, warnings) through
-structlog's ``ProcessorFormatter`` with the same processors, so each line has ``level`` and
-``logger``. The configuration is a list of processors, each a small callable; request text is
-never a field of any log line.
+structlog renders everything: our loggers go through its processors straight to the stream
+(a line per RPC is on every call's path; the standard library's records, caller lookup and
+formatter would triple its cost), and the standard library's root logger (grpc, aiohttp,
+asyncio, OpenTelemetry, the emulator, warnings) through structlog's ``ProcessorFormatter`` with
+the same processors, so each line has ``level`` and ``logger``. Both write under the root
+handler's lock, so lines from other threads never interleave. The configuration is a list of
+processors, each a small callable; request text is never a field of any log line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import threading
 import time
-from typing import TextIO
+from typing import Any, TextIO
 
 import structlog
 from opentelemetry import trace
@@ -38,6 +41,29 @@ def add_trace_ids(_logger: WrappedLogger, _method: str, event_dict: EventDict) -
         event_dict["trace_id"] = format(context.trace_id, "032x")
         event_dict["span_id"] = format(context.span_id, "016x")
     return event_dict
+
+
+class LineWriter:
+    """The logger structlog renders our lines into: one line each, written and flushed by the
+    handler :func:`configure` installed last, under its lock. ``name`` is the ``logger``
+    field."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def msg(self, message: str) -> None:
+        handler = _handler
+        if handler is None:
+            return
+        with handler.lock or contextlib.nullcontext():
+            handler.stream.write(message + "\n")
+            handler.flush()
+
+    debug = info = warning = warn = error = critical = exception = fatal = log = msg
+
+
+_handler: logging.StreamHandler[TextIO] | None = None
+"""Where our lines go: the root logger's handler, installed by :func:`configure`."""
 
 
 class OncePerInterval(logging.Filter):
@@ -83,14 +109,24 @@ def configure(
         structlog.stdlib.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    renderer: Processor = (
+        structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
+    )
+    global _handler
+    _handler = handler = logging.StreamHandler(out)
+
+    def line_writer(*args: Any) -> LineWriter:
+        return LineWriter(str(args[0]) if args else "tiergate")
+
     structlog.configure(
         processors=[
             *shared,
             structlog.processors.StackInfoRenderer(),
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+            structlog.processors.format_exc_info,
+            renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(threshold),
-        logger_factory=structlog.stdlib.LoggerFactory(),
+        logger_factory=line_writer,
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
@@ -99,10 +135,9 @@ def configure(
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(),
+            renderer,
         ],
     )
-    handler = logging.StreamHandler(out)
     handler.setFormatter(formatter)
     handler.addFilter(OncePerInterval(QUIETED, QUIET_INTERVAL_S))
     root = logging.getLogger()

@@ -91,6 +91,9 @@ def upstream_client(
     return anthropic.AsyncAnthropic(
         api_key=api_key,
         base_url=base_url,
+        # Each attempt already has our CLIENT span (``chat {model}``); the SDK's own span would
+        # repeat it, and its trace context means nothing to the API. Off, they cost nothing.
+        open_telemetry={"traces": False, "propagation": False},
         http_client=anthropic.DefaultAioHttpClient(
             limits=limits,
             # Every response's headers (429s too) reach the rate-limit pacing of shared state.

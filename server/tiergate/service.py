@@ -17,6 +17,7 @@ import grpc
 import structlog
 from google.protobuf import message_factory
 from google.protobuf.message import DecodeError, Message
+from opentelemetry import trace
 
 from tiergate import errors, sizing, status
 from tiergate.admission import Admission
@@ -28,7 +29,7 @@ from tiergate.prompt import Prompt
 from tiergate.rpc import RpcContext
 from tiergate.shared.response_cache import wants_cache
 from tiergate.tasks import TASKS, Task
-from tiergate.telemetry import Telemetry
+from tiergate.telemetry import Rpc, Telemetry
 from tiergate.tiers import Tier
 from tiergate.v1 import task_service_pb2
 
@@ -89,17 +90,20 @@ class TaskRunner:
         """Answer one task RPC from its request bytes; every failure leaves as a rich status."""
         tier = task.tier
         started = time.perf_counter()
+        metadata = tuple(context.invocation_metadata() or ())
         rpc = RpcContext(
             task=task.rpc,
             tier=tier,
             model=self._settings.model_for(tier),
-            caller=self._auth.identify(context),
+            caller=self._auth.identify(context, metadata),
             deadline=_deadline(context),
-            response_cache=wants_cache(tuple(context.invocation_metadata() or ())),
+            response_cache=wants_cache(metadata),
         )
         bill: Bill | None = None
         outcome = "OK"
-        traced = self._telemetry.rpc_started(rpc)
+        traced = self._telemetry.rpc_started(
+            rpc, method=f"/{SERVICE.full_name}/{task.rpc}", metadata=metadata, peer=context.peer()
+        )
         try:
             if self._auth.required and not rpc.caller.verified:
                 raise errors.Unauthenticated("a valid bearer token is required")
@@ -137,9 +141,23 @@ class TaskRunner:
             bug = errors.TiergateError("internal error; the service logged it")
             await context.abort_with_status(status.grpc_status(bug))
         finally:
-            self._telemetry.rpc_finished(traced, bill, outcome)
-            self._log(rpc, bill, outcome, started)
+            duration_s = time.perf_counter() - started
+            self._telemetry.rpc_replied(traced)
+            # The span's totals, the metrics and the log line wait until the answer is sent:
+            # none of them is worth a caller's time.
+            asyncio.get_running_loop().call_soon(
+                self._finish, rpc, traced, bill, outcome, duration_s
+            )
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _finish(
+        self, rpc: RpcContext, traced: Rpc, bill: Bill | None, outcome: str, duration_s: float
+    ) -> None:
+        with trace.use_span(traced.span, end_on_exit=False):  # the log line's trace ids
+            try:
+                self._log(rpc, bill, outcome, duration_s)
+            finally:
+                self._telemetry.rpc_finished(traced, bill, outcome)
 
     async def execute(
         self,
@@ -219,7 +237,7 @@ class TaskRunner:
             from_cache=from_cache,
         )
 
-    def _log(self, rpc: RpcContext, bill: Bill | None, outcome: str, started: float) -> None:
+    def _log(self, rpc: RpcContext, bill: Bill | None, outcome: str, duration_s: float) -> None:
         model = rpc.model
         fields: dict[str, Any] = {
             "task": rpc.task,
@@ -227,7 +245,7 @@ class TaskRunner:
             "tier": rpc.tier.label,
             "model": model,
             "status": outcome,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            "duration_ms": round(duration_s * 1000, 2),
         }
         if rpc.caller.claimed:
             fields["claimed_caller"] = rpc.caller.claimed

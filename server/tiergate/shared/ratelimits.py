@@ -21,6 +21,7 @@ it; the upstream's 429 (retried after ``retry-after``) covers that small window.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -42,11 +43,13 @@ _MAX_SLEEP_S = 1.0
 def parse_reading(headers: Mapping[str, str], now: float) -> dict[str, float]:
     """The buckets the headers describe: ``{bucket}:{limit,remaining,reset,at,taken}``."""
     reading: dict[str, float] = {}
+    # One pass over the headers: every lookup in an HTTP client's header map scans them all.
+    ours = {key.lower(): value for key, value in headers.items() if key.lower().startswith(PREFIX)}
     for bucket in BUCKETS:
         try:
-            limit = float(headers[f"{PREFIX}{bucket}-limit"])
-            remaining = float(headers[f"{PREFIX}{bucket}-remaining"])
-            reset = _epoch(headers[f"{PREFIX}{bucket}-reset"])
+            limit = float(ours[f"{PREFIX}{bucket}-limit"])
+            remaining = float(ours[f"{PREFIX}{bucket}-remaining"])
+            reset = _epoch(ours[f"{PREFIX}{bucket}-reset"])
         except (KeyError, ValueError):
             continue
         if limit <= 0 or remaining < 0:
@@ -63,7 +66,9 @@ def parse_reading(headers: Mapping[str, str], now: float) -> dict[str, float]:
     return reading
 
 
+@functools.lru_cache(maxsize=256)
 def _epoch(text: str) -> float:
+    # Reset instants repeat from one response to the next (whole seconds): parsed once each.
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 

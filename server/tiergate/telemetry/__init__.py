@@ -113,10 +113,11 @@ class Telemetry(Recorder):
         )
 
     def server_interceptor(self) -> grpc.aio.ServerInterceptor:
-        """The SERVER-span interceptor; health checks are not traced."""
+        """The SERVER-span interceptor of the other services; health checks are not traced,
+        and task RPCs make their own span (:meth:`Recorder.rpc_started`)."""
         interceptor: grpc.aio.ServerInterceptor = aio_server_interceptor(  # type: ignore[no-untyped-call]  # the instrumentation is untyped
             tracer_provider=self.tracer_provider,
-            filter_=_not_health_check,
+            filter_=_traced_here,
         )
         return interceptor
 
@@ -154,7 +155,10 @@ class Telemetry(Recorder):
                     shutdown()
 
 
-def _not_health_check(details: grpc.HandlerCallDetails) -> bool:
+_NOT_TRACED_HERE = ("/grpc.health.v1.Health/", "/tiergate.v1.TaskService/")
+
+
+def _traced_here(details: grpc.HandlerCallDetails) -> bool:
     # The instrumentation's own filters run ABC isinstance checks and path normalisation on
     # every call (several percent of a busy server's CPU); a prefix test says the same.
-    return not str(details.method).startswith("/grpc.health.v1.Health/")
+    return not str(details.method).startswith(_NOT_TRACED_HERE)

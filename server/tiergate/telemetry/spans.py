@@ -1,8 +1,11 @@
 """What each RPC and each model call records: span attributes and metrics.
 
-One CLIENT span per upstream attempt (each ``messages.create`` request, retried or not), named
-``chat {model}``, with the GenAI semantic-convention attributes; it is a child of the RPC's
-SERVER span, which gets tiergate's totals when the RPC ends.
+A task RPC has a SERVER span named after its gRPC method, with the attributes the gRPC
+instrumentation gives other services' spans (``rpc.*``), continuing the caller's
+``traceparent``. One CLIENT span per upstream attempt (each ``messages.create`` request,
+retried or not), named ``chat {model}``, with the GenAI semantic-convention attributes, is its
+child. The SERVER span gets tiergate's totals once the reply is on its way: :meth:`rpc_finished`
+runs after the answer is sent, and ends the span at the instant the answer was ready.
 """
 
 from __future__ import annotations
@@ -14,14 +17,17 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import anthropic
 import grpc
 from anthropic.types import Message
-from opentelemetry import trace
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
 from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from opentelemetry.semconv.attributes.http_attributes import HTTP_RESPONSE_STATUS_CODE
+from opentelemetry.semconv.trace import SpanAttributes
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from tiergate.ledger import Bill, PriceTable, TokenUsage
@@ -45,7 +51,7 @@ COST_NANOS = "tiergate.cost_nanos"
 ATTEMPT = "tiergate.attempt"
 ATTEMPTS = "tiergate.attempts"
 BILLED_CALLS = "tiergate.billed_calls"
-RPC_GRPC_STATUS_CODE = "rpc.grpc.status_code"
+RPC_GRPC_STATUS_CODE = SpanAttributes.RPC_GRPC_STATUS_CODE
 
 
 @dataclass
@@ -59,6 +65,10 @@ class Rpc:
     """The caller's metric label (verified name or a fixed label)."""
     span: trace.Span
     token: contextvars.Token[Rpc | None] | None = None
+    attached: contextvars.Token[otel_context.Context] | None = None
+    """The OpenTelemetry context token that makes ``span`` current while the RPC runs."""
+    replied_ns: int | None = None
+    """When the answer (or the error) was ready: the SERVER span's end."""
 
     @property
     def labels(self) -> dict[str, str]:
@@ -86,29 +96,72 @@ class Recorder:
 
     # --- RPCs -------------------------------------------------------------------------------
 
-    def rpc_started(self, context: RpcContext) -> Rpc:
-        """Count the RPC in flight and label its SERVER span (the current span, if any)."""
+    def rpc_started(
+        self,
+        context: RpcContext,
+        *,
+        method: str,
+        metadata: Sequence[tuple[str, str | bytes]],
+        peer: str,
+    ) -> Rpc:
+        """Start the RPC's SERVER span (a child of the caller's ``traceparent``), make it
+        current, and count the RPC in flight. ``method`` is the gRPC path,
+        ``/tiergate.v1.TaskService/Classify``."""
         caller = context.caller
+        service, _, name = method.lstrip("/").partition("/")
+        attributes: dict[str, Any] = {
+            SpanAttributes.RPC_SYSTEM: "grpc",
+            SpanAttributes.RPC_SERVICE: service,
+            SpanAttributes.RPC_METHOD: name,
+            RPC_GRPC_STATUS_CODE: grpc.StatusCode.OK.value[0],
+            TASK: context.task,
+            TIER: context.tier.label,
+            gen_ai.GEN_AI_REQUEST_MODEL: context.model,
+            CALLER: caller.label,
+            **_peer_attributes(peer),
+        }
+        if caller.claimed:
+            # A span is one call's record, not an aggregate: the claimed name may go here.
+            attributes[CLAIMED_CALLER] = caller.claimed
+        carrier = {key: value for key, value in metadata if isinstance(value, str)}
+        span = self._tracer.start_span(
+            method,
+            context=propagate.extract(carrier) if carrier else None,
+            kind=SpanKind.SERVER,
+            attributes=attributes,
+        )
         rpc = Rpc(
             task=context.task,
             tier=context.tier,
             model=context.model,
             caller=caller.label,
-            span=trace.get_current_span(),
+            span=span,
         )
+        rpc.attached = otel_context.attach(trace.set_span_in_context(span))
         rpc.token = _current.set(rpc)
-        rpc.span.set_attributes({**rpc.labels, CALLER: caller.label})
-        if caller.claimed:
-            # A span is one call's record, not an aggregate: the claimed name may go here.
-            rpc.span.set_attribute(CLAIMED_CALLER, caller.claimed)
         self._instruments.in_flight.add(1, {TASK: rpc.task, TIER: rpc.tier.label})
         return rpc
 
-    def rpc_finished(self, rpc: Rpc, bill: Bill | None, status: str) -> None:
-        """Record what the RPC billed and how it ended; ``status`` is a gRPC status code name."""
+    def rpc_replied(self, rpc: Rpc) -> None:
+        """The answer is ready: the span stops being current; :meth:`rpc_finished` may now
+        run after the answer is sent."""
+        rpc.replied_ns = time.time_ns()
         if rpc.token is not None:
             _current.reset(rpc.token)
             rpc.token = None
+        if rpc.attached is not None:
+            otel_context.detach(rpc.attached)
+            rpc.attached = None
+
+    def rpc_finished(self, rpc: Rpc, bill: Bill | None, status: str) -> None:
+        """Record what the RPC billed and how it ended, and end its SERVER span at the instant
+        of :meth:`rpc_replied`; ``status`` is a gRPC status code name."""
+        try:
+            self._finish_rpc(rpc, bill, status)
+        finally:
+            rpc.span.end(end_time=rpc.replied_ns)
+
+    def _finish_rpc(self, rpc: Rpc, bill: Bill | None, status: str) -> None:
         self._instruments.in_flight.add(-1, {TASK: rpc.task, TIER: rpc.tier.label})
         if status != "OK":
             # Aborting with a rich status bypasses the interceptor's own status bookkeeping.
@@ -232,6 +285,18 @@ class ModelCall:
                 ]
             )
         self._span.set_attributes(attributes)
+
+
+def _peer_attributes(peer: str) -> dict[str, str]:
+    """``net.peer.ip`` and ``net.peer.port`` of a gRPC peer (``ipv4:127.0.0.1:57284``,
+    ``ipv6:[::1]:57284``), as the gRPC instrumentation records them; none for other peers."""
+    kind, _, address = peer.partition(":")
+    if kind not in ("ipv4", "ipv6"):
+        return {}
+    ip, _, port = address.split(",")[0].rpartition(":")
+    if not ip or not port:
+        return {}
+    return {SpanAttributes.NET_PEER_IP: unquote(ip), SpanAttributes.NET_PEER_PORT: port}
 
 
 def _usage_attributes(usage: TokenUsage) -> dict[str, int]:
