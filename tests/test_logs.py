@@ -111,6 +111,31 @@ class TestOneStream:
         other = logging.LogRecord("grpc", logging.WARNING, "", 0, "m", None, None)
         assert loud.filter(other)
 
+    def test_our_cached_loggers_follow_the_last_configuration(self) -> None:
+        """Our loggers render straight to the stream, not through the standard library; a
+        logger cached on first use still writes to the stream configured last, as a standard
+        library logger would."""
+        first, second = io.StringIO(), io.StringIO()
+        try:
+            logs.configure(json=True, stream=first)
+            ours = structlog.get_logger("tiergate.rpc")
+            ours.info("before")
+            logs.configure(json=True, stream=second)
+            records: list[str] = []
+            logging.getLogger().handlers[0].addFilter(lambda record: bool(records.append("x")))
+            ours.info("after")
+        finally:
+            structlog.reset_defaults()
+            logging.getLogger().handlers.clear()
+        assert [line["event"] for line in lines(first)] == ["before"]
+        [after] = lines(second)
+        assert (after["event"], after["logger"], after["level"]) == (
+            "after",
+            "tiergate.rpc",
+            "info",
+        )
+        assert records == []  # no standard-library record was made for it
+
     def test_configuring_twice_writes_each_line_once(self, stream: io.StringIO) -> None:
         """Configuring again replaces the root handler: no line is written twice."""
         logs.configure(json=True, stream=stream)

@@ -29,6 +29,7 @@ from tiergate.ledger import PriceTable
 from tiergate.prompt import Prompt
 from tiergate.shared.budgets import BudgetPolicy, Budgets, parse_usd, usd
 from tiergate.shared.gate import worst_case_nanos
+from tiergate.shared.ratelimits import parse_reading
 from tiergate.shared.response_cache import cache_key, prompt_version
 from tiergate.telemetry import Telemetry
 from tiergate.v1 import spend_service_pb2, spend_service_pb2_grpc, task_service_pb2_grpc
@@ -511,6 +512,38 @@ class TestRateLimitPacing:
             assert apps[1].shared.pacer.paced >= 1
         finally:
             stop(background, apps)
+
+
+class TestRateLimitReadings:
+    def test_header_names_are_read_in_any_case(self) -> None:
+        """HTTP header names are case-insensitive: a reading comes from any spelling, other
+        headers are ignored, and the remaining count never exceeds the limit."""
+        reset = _reset_in(30)
+        headers = {
+            "Anthropic-RateLimit-Requests-Limit": "50",
+            "ANTHROPIC-RATELIMIT-REQUESTS-REMAINING": "60",
+            "anthropic-ratelimit-requests-reset": reset,
+            "anthropic-ratelimit-input-tokens-limit": "1000",
+            "content-type": "application/json",
+        }
+        reading = parse_reading(headers, 100.0)
+        assert reading == {
+            "requests:limit": 50.0,
+            "requests:remaining": 50.0,
+            "requests:reset": datetime.datetime.fromisoformat(reset).timestamp(),
+            "requests:at": 100.0,
+            "requests:taken": 0.0,
+        }
+
+    def test_each_reset_instant_is_read_for_itself(self) -> None:
+        """Two readings with different reset instants keep their own (the parse of an
+        instant is remembered, never confused with another)."""
+        soon, later = _reset_in(5), _reset_in(50)
+        first = parse_reading(_limits(remaining=1, reset=soon), 0.0)
+        second = parse_reading(_limits(remaining=1, reset=later), 0.0)
+        again = parse_reading(_limits(remaining=1, reset=soon), 0.0)
+        assert second["requests:reset"] - first["requests:reset"] == pytest.approx(45, abs=1)
+        assert again == first
 
 
 def _stored(budgets: Budgets) -> bool | None:

@@ -10,6 +10,7 @@ import io
 import json
 import logging
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -37,7 +38,7 @@ from tiergate.config import Settings
 from tiergate.emulator import Fault
 from tiergate.telemetry import Telemetry
 from tiergate.telemetry.instruments import DURATION_BUCKETS_S, TOKEN_BUCKETS
-from tiergate.v1 import task_service_pb2_grpc
+from tiergate.v1 import spend_service_pb2, spend_service_pb2_grpc, task_service_pb2_grpc
 
 CALLER = ("x-tiergate-caller", "billing-svc")
 SERVER_SPAN = "/tiergate.v1.TaskService/Classify"
@@ -180,6 +181,35 @@ class TestSuccessfulCallTrace:
             "tiergate.cost_nanos": reply.usage.cost.total_nanos,
         }
         assert server.status.status_code is not StatusCode.ERROR
+
+    def test_the_server_span_names_the_peer_and_ends_before_the_caller_has_the_answer(
+        self, traced: Traced
+    ) -> None:
+        """The task RPC's own SERVER span records the peer as the gRPC instrumentation does,
+        and ends at the instant the answer was ready, before the caller received it (its
+        totals are written after the answer is sent)."""
+        traced.stub.Classify(CLASSIFY)
+        received_ns = time.time_ns()
+        [server] = traced.server_spans(1)
+        attributes = dict(server.attributes or {})
+        assert attributes["net.peer.ip"] == "127.0.0.1"
+        assert int(str(attributes["net.peer.port"])) > 0
+        assert server.end_time is not None
+        assert server.start_time is not None
+        assert server.start_time < server.end_time <= received_ns
+        assert "tiergate.billed_calls" in attributes
+
+    def test_other_services_keep_the_instrumentation_span(self, traced: Traced) -> None:
+        """SpendService is traced by the gRPC instrumentation (one SERVER span per call),
+        while a task RPC has exactly one SERVER span, its own."""
+        spend = spend_service_pb2_grpc.SpendServiceStub(traced.channel)
+        spend.GetSpend(spend_service_pb2.GetSpendRequest())
+        traced.stub.Classify(CLASSIFY)
+        found = traced.server_spans(2)
+        assert sorted(span.name for span in found) == [
+            "/tiergate.v1.SpendService/GetSpend",
+            SERVER_SPAN,
+        ]
 
     def test_health_checks_are_not_traced(self, traced: Traced) -> None:
         """Probes hit the health service constantly; they make no spans."""

@@ -5,17 +5,20 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from collections.abc import Callable
 
 import anthropic
 import pytest
 import structlog.testing
+from aiohttp import web
+from opentelemetry.sdk.trace import TracerProvider
 
 from tiergate import errors
 from tiergate.config import Settings
 from tiergate.emulator import Emulator, Fault, Script
 from tiergate.emulator.testing import ThreadedEmulator
 from tiergate.ledger import PriceTable
-from tiergate.model_client import Completion, ModelClient
+from tiergate.model_client import Completion, ModelClient, upstream_client
 from tiergate.prompt import Prompt, render_params
 
 PROMPT = Prompt(
@@ -334,3 +337,62 @@ class TestTruncationAtTheLimit:
         )
         assert raised.value.retry_after_s is None
         assert len(emulator.requests) == 1
+
+
+async def upstream_headers(make_client: Callable[[str], anthropic.AsyncAnthropic]) -> set[str]:
+    """The header names of one ``messages.create`` sent inside a recording span to a real
+    HTTP server on loopback, which answers with a minimal message."""
+    seen: set[str] = set()
+
+    async def messages(request: web.Request) -> web.Response:
+        seen.update(name.lower() for name in request.headers)
+        return web.json_response(
+            {
+                "id": "msg_1",
+                "type": "message",
+                "role": "assistant",
+                "model": "claude-haiku-4-5",
+                "content": [{"type": "text", "text": "a"}],
+                "stop_reason": "end_turn",
+                "stop_sequence": None,
+                "usage": {"input_tokens": 3, "output_tokens": 1},
+            }
+        )
+
+    app = web.Application()
+    app.router.add_post("/v1/messages", messages)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # started
+    client = make_client(f"http://127.0.0.1:{port}")
+    try:
+        with TracerProvider().get_tracer("test").start_as_current_span("rpc"):
+            await client.messages.create(
+                model="claude-haiku-4-5",
+                max_tokens=5,
+                messages=[{"role": "user", "content": "hi"}],
+            )
+    finally:
+        await client.close()
+        await runner.cleanup()
+    return seen
+
+
+class TestUpstreamClient:
+    def test_no_trace_context_goes_upstream(self) -> None:
+        """The SDK client the service builds sends no ``traceparent``, even inside a
+        recording span: each attempt has our CLIENT span already, and the API has no use
+        for our trace context. A default SDK client would send it."""
+        ours = asyncio.run(
+            upstream_headers(
+                lambda url: upstream_client(api_key="k", base_url=url, settings=Settings())
+            )
+        )
+        default = asyncio.run(
+            upstream_headers(lambda url: anthropic.AsyncAnthropic(api_key="k", base_url=url))
+        )
+        assert "anthropic-version" in ours
+        assert "traceparent" not in ours
+        assert "traceparent" in default
