@@ -121,8 +121,13 @@ class TestOneStream:
             ours = structlog.get_logger("tiergate.rpc")
             ours.info("before")
             logs.configure(json=True, stream=second)
-            records: list[str] = []
-            logging.getLogger().handlers[0].addFilter(lambda record: bool(records.append("x")))
+            records: list[logging.LogRecord] = []
+
+            def spy(record: logging.LogRecord) -> bool:
+                records.append(record)
+                return True
+
+            logging.getLogger().handlers[0].addFilter(spy)
             ours.info("after")
         finally:
             structlog.reset_defaults()
