@@ -152,6 +152,30 @@ class EmulatorProcess(_Child):
             pass
 
 
+class FloorProcess(_Child):
+    """``python -m bench.floor``: gRPC and the SDK call only, the floor of any gateway."""
+
+    def __init__(self, upstream_url: str) -> None:
+        self.port = free_port()
+        self.target = f"{LOOPBACK}:{self.port}"
+        args = [sys.executable, "-m", "bench.floor", "--upstream", upstream_url]
+        super().__init__([*args, "--host", LOOPBACK, "--port", str(self.port)], {})
+        _wait_listening(self.port, self)
+
+
+def _wait_listening(port: int, child: _Child, timeout_s: float = 30) -> None:
+    until = time.monotonic() + timeout_s
+    while True:
+        child.check_alive()
+        try:
+            with socket.create_connection((LOOPBACK, port), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > until:
+                raise
+            time.sleep(0.02)
+
+
 class ServerProcess(_Child):
     """``tiergate serve`` on a free loopback port, calling ``upstream_url`` as the real API."""
 

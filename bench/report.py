@@ -60,6 +60,18 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 _met(o["throughput_ratio"] >= 0.9),
             )
         )
+    if o and "floor_ratio" in o:
+        low, high = o["floor_ratio_range"]
+        out.append(
+            (
+                f"Throughput of the floor (gRPC and the SDK call only) / direct, concurrency"
+                f" {o['concurrency']}",
+                f"{o['floor_ratio']:.2f} (range {low:.2f}-{high:.2f};"
+                f" {o['floor_rps']:.0f} calls/s)",
+                "",
+                "",
+            )
+        )
     for f in results.get("in_flight", []):
         errors = ", ".join(f"{n} {code}" for code, n in f["errors"].items()) or "0"
         out.append(

@@ -19,7 +19,7 @@ from typing import Any
 
 from bench import batch, lifetime, plain, profiling, report, scenarios
 from bench.load import GatewayCall, closed_loop, describe
-from bench.procs import ROOT, EmulatorProcess, ServerProcess
+from bench.procs import ROOT, EmulatorProcess, FloorProcess, ServerProcess
 from bench.workloads import OVERHEAD_REQUEST, cost_workloads
 
 RESULTS = ROOT / "bench" / "results"
@@ -82,12 +82,13 @@ def main() -> None:
     with EmulatorProcess() as upstream:
         print("startup ...", flush=True)
         results["startup"] = scenarios.startup(upstream, runs=2 if quick else 5)
-        with ServerProcess(upstream.url) as server:
+        with ServerProcess(upstream.url) as server, FloorProcess(upstream.url) as floor:
             print("overhead ...", flush=True)
             results["overhead"] = asyncio.run(
                 scenarios.overhead(
                     upstream,
                     server,
+                    floor=floor,
                     pairs=100 if quick else 1500,
                     rounds=2 if quick else 4,
                     seconds=1 if quick else 5,

@@ -36,7 +36,7 @@ from bench.load import (
     percentile,
     timed,
 )
-from bench.procs import EmulatorProcess, ServerProcess, cpu_s
+from bench.procs import EmulatorProcess, FloorProcess, ServerProcess, cpu_s
 from bench.workloads import OVERHEAD_REQUEST, CostWorkload
 from tiergate.ledger import PriceTable, TokenUsage
 from tiergate.prompt import render_params
@@ -49,14 +49,23 @@ IN_FLIGHT_SETTINGS = {"max_concurrency": 10000, "queue_timeout_s": 30}
 
 
 async def overhead(
-    upstream: EmulatorProcess, server: ServerProcess, *, pairs: int, rounds: int, seconds: float
+    upstream: EmulatorProcess,
+    server: ServerProcess,
+    *,
+    pairs: int,
+    rounds: int,
+    seconds: float,
+    floor: FloorProcess | None = None,
 ) -> dict[str, Any]:
     direct = DirectCall(upstream.url, OVERHEAD_REQUEST)
     gateway = GatewayCall(server.target, OVERHEAD_REQUEST, response_cache=False)
+    bare = GatewayCall(floor.target, OVERHEAD_REQUEST) if floor else None
     try:
-        for _ in range(50):  # warm both connection pools and both processes' code paths
+        for _ in range(50):  # warm the connection pools and the processes' code paths
             await direct()
             await gateway()
+            if bare:
+                await bare()
         upstream.reset()
         # Latency at concurrency 1: a and b alternate call by call, the order flipping each pair.
         lat_a, lat_b = Run(), Run()
@@ -77,10 +86,13 @@ async def overhead(
         per_round: list[dict[str, Any]] = []
         for i in range(rounds):
             paths: list[tuple[str, Call]] = [("direct", direct), ("tiergate", gateway)]
+            if bare:
+                paths.append(("floor", bare))
             order = paths[:: 1 if i % 2 == 0 else -1]
             figures: dict[str, Any] = {}
             for name, call in order:
-                processes = {"emulator": upstream.pid, "server": server.pid}
+                servers = {"tiergate": server.pid, "floor": floor.pid if floor else 0}
+                processes = {"emulator": upstream.pid, "server": servers.get(name, 0)}
                 before = {key: cpu_s(pid) for key, pid in processes.items()}
                 client_before = time.process_time()
                 run = await closed_loop(call, THROUGHPUT_CONCURRENCY, seconds)
@@ -98,11 +110,18 @@ async def overhead(
             figures["ratio"] = round(
                 figures["tiergate"]["throughput_rps"] / figures["direct"]["throughput_rps"], 3
             )
+            if bare:
+                figures["floor_ratio"] = round(
+                    figures["floor"]["throughput_rps"] / figures["direct"]["throughput_rps"], 3
+                )
             per_round.append(figures)
     finally:
         await direct.close()
         await gateway.close()
+        if bare:
+            await bare.close()
     ratios = [r["ratio"] for r in per_round]
+    floors = [r["floor_ratio"] for r in per_round if "floor_ratio" in r]
     rps_a = statistics.median(r["direct"]["throughput_rps"] for r in per_round)
     rps_b = statistics.median(r["tiergate"]["throughput_rps"] for r in per_round)
     return {
@@ -119,12 +138,21 @@ async def overhead(
         "tiergate_rps": rps_b,
         "throughput_ratio": statistics.median(ratios),
         "throughput_ratio_range": [min(ratios), max(ratios)],
+        **(
+            {
+                "floor_rps": statistics.median(r["floor"]["throughput_rps"] for r in per_round),
+                "floor_ratio": statistics.median(floors),
+                "floor_ratio_range": [min(floors), max(floors)],
+            }
+            if floors
+            else {}
+        ),
         "cpu_ms_per_call": {
             path: {
                 key: statistics.median(r[path]["cpu_ms_per_call"][key] for r in per_round)
                 for key in ("client", "server", "emulator")
             }
-            for path in ("direct", "tiergate")
+            for path in ("direct", "tiergate", *(("floor",) if floors else ()))
         },
     }
 
