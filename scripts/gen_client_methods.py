@@ -153,6 +153,11 @@ def render_python(found: Sequence[Rpc]) -> str:
         "",
         "from tiergate.v1 import task_service_pb2 as pb",
         "from tiergate.v1 import task_service_pb2_grpc",
+        "",
+        "METHOD_NAMES: dict[str, str] = {",
+        *(f'    "{rpc.name}": "{rpc.snake}",' for rpc in found),
+        "}",
+        '"""The client method of each RPC, by the RPC\'s name."""',
     ]
     for asynchronous in (False, True):
         prefix, sort = ("Async", "asyncio") if asynchronous else ("", "synchronous")

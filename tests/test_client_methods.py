@@ -89,6 +89,22 @@ class TestANewRpc:
             )
             assert "self._stub.CountWords, request, timeout_s" in ast.unparse(method)
 
+    def test_names_its_method_for_the_cli_and_batches(self) -> None:
+        """``METHOD_NAMES`` maps the RPC to its Python method, which names the CLI command
+        (``count-words``) and the batch result's field."""
+        module = ast.parse(self.PYTHON)
+        [table] = [
+            n.value
+            for n in module.body
+            if isinstance(n, ast.AnnAssign)
+            and isinstance(n.target, ast.Name)
+            and n.target.id == "METHOD_NAMES"
+        ]
+        assert table is not None
+        names = ast.literal_eval(table)
+        assert names["CountWords"] == "count_words"
+        assert names["Classify"] == "classify"
+
     def test_is_a_go_method_with_a_go_doc_comment(self) -> None:
         """The Go method is named after the RPC, its comment starts with that name, and it
         calls the stub's method of the same name."""

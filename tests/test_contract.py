@@ -129,9 +129,10 @@ class TestEveryRpc:
         assert rpc in calls
 
     def test_has_a_cli_command(self, rpc: str) -> None:
-        """`tiergate <rpc>` exists and calls the RPC."""
-        assert rpc.lower() in COMMANDS
-        assert COMMANDS[rpc.lower()][1] == rpc
+        """`tiergate <rpc>` exists (``count-words`` for ``CountWords``) and calls the RPC."""
+        command = snake_case(rpc).replace("_", "-")
+        assert command in COMMANDS
+        assert COMMANDS[command][1] == rpc
 
     def test_has_a_method_in_each_python_client(self, rpc: str) -> None:
         """The sync and the asyncio Python clients have the RPC's typed method, in snake_case."""

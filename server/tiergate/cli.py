@@ -24,7 +24,7 @@ import grpc
 from google.protobuf.message import Message
 
 from tiergate import cli_batch, cli_eval, cli_spend, commands, config, logs, render
-from tiergate.client import FieldViolation, TaskClient, TiergateError
+from tiergate.client import METHOD_NAMES, FieldViolation, TaskClient, TiergateError
 
 DEFAULT_TARGET = "localhost:50051"
 DEFAULT_TIMEOUT_S = 60.0
@@ -162,7 +162,7 @@ def _call(args: argparse.Namespace) -> int:
         return _fail(args, {"code": "USAGE", "message": str(exc)}, str(exc), status=2)
     with TaskClient(args.target, timeout_s=args.timeout) as client:
         try:
-            response: Message = getattr(client, command.rpc.lower())(built.request)
+            response: Message = getattr(client, METHOD_NAMES[command.rpc])(built.request)
         except TiergateError as err:
             return _fail(args, _error_json(err, built, args), _error_line(err, built, args))
     if args.json:

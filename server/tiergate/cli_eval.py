@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from tiergate import config, logs
+from tiergate.client import METHOD_NAMES
 from tiergate.v1 import task_service_pb2
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from tiergate.tiers import Tier
 
 _SERVICE = task_service_pb2.DESCRIPTOR.services_by_name["TaskService"]
-_TASKS = {method.name.lower(): method.name for method in _SERVICE.methods}
+_TASKS = {METHOD_NAMES[method.name].replace("_", "-"): method.name for method in _SERVICE.methods}
 """Command argument -> RPC name (from the proto, so the parser needs no task code)."""
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
+from tiergate.client import METHOD_NAMES
 from tiergate.flags import (
     Built,
     Choice,
@@ -51,7 +52,8 @@ class Command:
 
     @property
     def name(self) -> str:
-        return self.rpc.lower()
+        """The command: the client method's name, words joined by hyphens (``count-words``)."""
+        return METHOD_NAMES[self.rpc].replace("_", "-")
 
     @property
     def request_type(self) -> type[Message]:

@@ -20,6 +20,7 @@ from google.protobuf.message import Message
 from google.rpc import status_pb2
 
 from tiergate import errors, sizing, status
+from tiergate.client import METHOD_NAMES
 from tiergate.model_client import Completion, billed_usage, usable_output
 from tiergate.service import SERVICE, TaskRunner
 from tiergate.tasks import TASKS
@@ -101,7 +102,8 @@ def _answered(item: ItemRecord, message: Any, runner: TaskRunner) -> ItemOutcome
             functools.partial(sizing.largest_field, request),
         )
         response = task.respond(request, output, usage)
-        getattr(result, item.task.lower()).CopyFrom(response)
+        # The result's field is named as the client method (``count_words``).
+        getattr(result, METHOD_NAMES[item.task]).CopyFrom(response)
     except errors.TiergateError as err:
         result.error.CopyFrom(status.to_status(err))
         outcome = "failed"

@@ -22,9 +22,11 @@ from tiergate.client._aio import AsyncTaskClient
 from tiergate.client._batches import ENDED_STATES, batch_item
 from tiergate.client._client import TaskClient
 from tiergate.client._errors import FieldViolation, TiergateError
+from tiergate.client._tasks import METHOD_NAMES
 
 __all__ = [
     "ENDED_STATES",
+    "METHOD_NAMES",
     "AsyncTaskClient",
     "FieldViolation",
     "TaskClient",

@@ -12,6 +12,16 @@ from typing import TYPE_CHECKING, Any
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import task_service_pb2_grpc
 
+METHOD_NAMES: dict[str, str] = {
+    "Classify": "classify",
+    "Summarize": "summarize",
+    "Extract": "extract",
+    "Answer": "answer",
+    "Moderate": "moderate",
+    "Reason": "reason",
+}
+"""The client method of each RPC, by the RPC's name."""
+
 
 class TaskMethods:
     """The synchronous client's method for every TaskService RPC."""
