@@ -27,6 +27,7 @@ the free ``count_tokens`` endpoint decides::
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from tiergate.ledger import ModelFacts
@@ -50,8 +51,24 @@ class Bounds:
         return Bounds(self.low + other.low, self.high + other.high)
 
 
+_REMEMBERED_CHARS = 2048
+"""Texts up to this long are counted once: instructions, label lists and output schemas come
+back call after call (4,096 of them hold at most 8 MB)."""
+
+
 def bounds(text: str) -> Bounds:
     """Low and high token counts of ``text`` at the 4.6 models' tokenizer rates."""
+    if len(text) <= _REMEMBERED_CHARS:
+        return _remembered(text)
+    return _count(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _remembered(text: str) -> Bounds:
+    return _count(text)
+
+
+def _count(text: str) -> Bounds:
     data = text.encode("utf-8", "surrogatepass")
 
     def count(members: bytes) -> int:

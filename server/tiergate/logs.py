@@ -34,10 +34,10 @@ WARNINGS_ONLY = ("httpx", "httpx2", "httpcore", "httpcore2", "aiohttp.access")
 
 def add_trace_ids(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
     """``trace_id`` and ``span_id`` of the current span, as structlog's OpenTelemetry recipe has
-    it, so a log line leads to its trace."""
-    span = trace.get_current_span()
-    if span.is_recording():
-        context = span.get_span_context()
+    it, so a log line leads to its trace; an unrecorded span's ids too (they still name the
+    caller's trace)."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
         event_dict["trace_id"] = format(context.trace_id, "032x")
         event_dict["span_id"] = format(context.span_id, "016x")
     return event_dict

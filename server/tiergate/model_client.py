@@ -20,6 +20,7 @@ the model's output: a schema violation is named by its path and failing keyword.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import json
 import random
@@ -47,6 +48,14 @@ log = structlog.get_logger("tiergate.model")
 
 OutputCheck = Callable[[JsonObject], list[str]]
 SizeField = Callable[[], str]
+ResponseHook = Callable[[httpx2.Response, str], Awaitable[None]]
+"""Sees every upstream response, with the model its request named ("" when not known)."""
+
+_REQUESTED_MODEL: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "tiergate_requested_model", default=""
+)
+"""The model of the ``messages.create`` in progress: the response hook runs inside it, and
+need not parse a request body (up to megabytes) again to learn it."""
 """The request field to name when the prompt is too large (computed only then)."""
 
 # Backoff without a retry-after hint: min(0.5 * 2^n, 8) s, with full jitter, as the SDK does.
@@ -76,7 +85,7 @@ def upstream_client(
     api_key: str,
     base_url: str | None,
     settings: Settings,
-    on_response: Callable[[httpx2.Response], Awaitable[None]] | None = None,
+    on_response: ResponseHook | None = None,
 ) -> anthropic.AsyncAnthropic:
     """The SDK client for the Messages API, on the SDK's aiohttp transport.
 
@@ -97,9 +106,16 @@ def upstream_client(
         http_client=anthropic.DefaultAioHttpClient(
             limits=limits,
             # Every response's headers (429s too) reach the rate-limit pacing of shared state.
-            event_hooks={"response": [on_response]} if on_response else None,
+            event_hooks={"response": [_with_model(on_response)]} if on_response else None,
         ),
     )
+
+
+def _with_model(hook: ResponseHook) -> Callable[[httpx2.Response], Awaitable[None]]:
+    async def observe(response: httpx2.Response) -> None:
+        await hook(response, _REQUESTED_MODEL.get())
+
+    return observe
 
 
 @dataclass
@@ -236,9 +252,15 @@ class ModelClient:
             timeout = self._remaining(deadline, completion)
             completion.attempts += 1
             try:
-                with self._telemetry.model_call(params, attempt=attempt) as call:
-                    message: Message = await self._client.messages.create(**params, timeout=timeout)
-                    call.answered(message, billed_usage(message))
+                requested = _REQUESTED_MODEL.set(params["model"])
+                try:
+                    with self._telemetry.model_call(params, attempt=attempt) as call:
+                        message: Message = await self._client.messages.create(
+                            **params, timeout=timeout
+                        )
+                        call.answered(message, billed_usage(message))
+                finally:
+                    _REQUESTED_MODEL.reset(requested)
             except anthropic.AnthropicError as exc:
                 if isinstance(exc, anthropic.APITimeoutError) and _expired(deadline):
                     raise _with_usage(_deadline_error(), completion) from exc

@@ -247,11 +247,12 @@ class SharedState:
         longest = s.upstream_timeout_s * s.max_attempts * (s.max_reasks + 1)
         return max(1.0, min(longest, wait_until - asyncio.get_running_loop().time()) + 1.0)
 
-    async def observe_response(self, response: httpx2.Response) -> None:
-        """An upstream response's rate-limit headers, for the pacing of every replica."""
+    async def observe_response(self, response: httpx2.Response, model: str = "") -> None:
+        """An upstream response's rate-limit headers, for the pacing of every replica; ``model``
+        is the one its request named, when the caller knows it."""
         if self.pacer is None or not response.request.url.path.endswith("/v1/messages"):
             return
-        model = _model_of(response)
+        model = model or _model_of(response)
         if model:
             await self.pacer.observe(model, response.headers)
 

@@ -171,10 +171,14 @@ def metric_reader(target: Otlp, environ: Mapping[str, str]) -> MetricReader:
 
 
 def tracer_provider(environ: Mapping[str, str], service: Resource) -> TracerProvider:
+    """Spans recorded by the configured sampler when an exporter takes them; without one every
+    span is left unrecorded: it still has its trace and span ids (the log lines carry them),
+    but no attribute is kept for nobody."""
+    target = otlp_target(environ, "traces")
+    chosen = sampler(environ) if target is not None else ALWAYS_OFF
     # The service shuts its providers down itself, within its drain grace; the SDK's own exit
     # hook would wait on an unreachable collector without a bound.
-    provider = TracerProvider(resource=service, sampler=sampler(environ), shutdown_on_exit=False)
-    target = otlp_target(environ, "traces")
+    provider = TracerProvider(resource=service, sampler=chosen, shutdown_on_exit=False)
     if target is not None:
         provider.add_span_processor(span_processor(target, environ))
     return provider
@@ -182,9 +186,13 @@ def tracer_provider(environ: Mapping[str, str], service: Resource) -> TracerProv
 
 def meter_provider(
     environ: Mapping[str, str], service: Resource, extra_readers: list[MetricReader]
-) -> MeterProvider:
+) -> MeterProvider | None:
+    """The SDK's provider with every reader; None when there is no reader (no OTLP endpoint
+    and no ``/metrics``), since nothing would ever read what it records."""
     readers = list(extra_readers)
     target = otlp_target(environ, "metrics")
     if target is not None:
         readers.append(metric_reader(target, environ))
+    if not readers:
+        return None
     return MeterProvider(resource=service, metric_readers=readers, shutdown_on_exit=False)

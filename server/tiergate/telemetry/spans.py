@@ -164,7 +164,7 @@ class Recorder:
     def _finish_rpc(self, rpc: Rpc, bill: Bill | None, status: str) -> None:
         self._instruments.in_flight.add(-1, {TASK: rpc.task, TIER: rpc.tier.label})
         if status != "OK":
-            # Aborting with a rich status bypasses the interceptor's own status bookkeeping.
+            # The span opened as OK; a failed RPC says how it ended.
             rpc.span.set_attribute(RPC_GRPC_STATUS_CODE, _status_value(status))
             rpc.span.set_status(Status(StatusCode.ERROR, status))
             rpc.span.set_attribute(ERROR_TYPE, status)
@@ -267,6 +267,8 @@ class ModelCall:
         """The API answered ``message``, billing ``usage`` (priced as the requested model)."""
         self.message = message
         self.usage = usage
+        if not self._span.is_recording():
+            return  # nothing would keep the attributes: no cost to price, no JSON to write
         attributes: dict[str, Any] = {
             gen_ai.GEN_AI_RESPONSE_MODEL: message.model,
             gen_ai.GEN_AI_RESPONSE_ID: message.id,
