@@ -17,6 +17,8 @@ from typing import Any
 import grpc
 import pytest
 import structlog
+from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext
 
 from harness import free_port, wait_serving
 from samples import CLASSIFY
@@ -140,6 +142,20 @@ class TestOneStream:
             "info",
         )
         assert records == []  # no standard-library record was made for it
+
+    def test_an_unrecorded_span_still_gives_its_trace_ids(self, stream: io.StringIO) -> None:
+        """Without an exporter spans are not recorded; a line logged inside one still carries
+        its trace and span ids, so lines of one RPC can be found together."""
+        context = SpanContext(
+            trace_id=0x4BF92F3577B34DA6A3CE929D0E0E4736, span_id=0x00F067AA0BA902B7, is_remote=False
+        )
+        with trace.use_span(NonRecordingSpan(context)):
+            structlog.get_logger("tiergate").info("inside")
+        structlog.get_logger("tiergate").info("outside")
+        inside, outside = lines(stream)
+        assert inside["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
+        assert inside["span_id"] == "00f067aa0ba902b7"
+        assert "trace_id" not in outside
 
     def test_configuring_twice_writes_each_line_once(self, stream: io.StringIO) -> None:
         """Configuring again replaces the root handler: no line is written twice."""

@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import grpc
 import pytest
+from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
@@ -24,6 +25,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
+from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, TraceIdRatioBased
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -313,6 +315,29 @@ class TestEnvironment:
         named = environment.resource({"OTEL_SERVICE_NAME": "gate-eu"}).attributes
         assert named["service.name"] == "gate-eu"
         assert named["service.version"] == environment.service_version() != "unknown"
+
+    def test_without_an_exporter_spans_keep_their_ids_but_record_nothing(self) -> None:
+        """No OTLP endpoint: spans are left unrecorded (nothing would export them) yet have
+        valid trace and span ids; with an endpoint the sampler records them."""
+        quiet = Telemetry.from_env(Settings(), {})
+        span = quiet.tracer_provider.get_tracer("t").start_span("s", attributes={"a": 1})
+        assert not span.is_recording()
+        assert span.get_span_context().is_valid
+        exported = Telemetry.from_env(Settings(), {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"})
+        try:
+            assert exported.tracer_provider.get_tracer("t").start_span("s").is_recording()
+        finally:
+            exported.shutdown()
+
+    def test_without_a_reader_there_is_no_meter_provider(self) -> None:
+        """No OTLP endpoint and no metrics port: nothing would read a measurement, so none is
+        made; either one brings the SDK's provider."""
+        assert environment.meter_provider({}, environment.resource({}), []) is None
+        assert isinstance(Telemetry.from_env(Settings(), {}).meter_provider, NoOpMeterProvider)
+        otlp = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}
+        provider = environment.meter_provider(otlp, environment.resource({}), [])
+        assert isinstance(provider, MeterProvider)
+        provider.shutdown(timeout_millis=1000)
 
     def test_content_capture_is_off_unless_asked(self) -> None:
         """Prompt and output text go on spans only with the GenAI content-capture setting."""

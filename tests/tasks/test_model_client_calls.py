@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 import anthropic
+import httpx2
 import pytest
 import structlog.testing
 from aiohttp import web
@@ -396,3 +397,39 @@ class TestUpstreamClient:
         assert "anthropic-version" in ours
         assert "traceparent" not in ours
         assert "traceparent" in default
+
+    def test_the_response_hook_learns_the_model_of_the_call(
+        self, served: ThreadedEmulator, emulator: Emulator
+    ) -> None:
+        """The response hook (rate-limit pacing) is told the model the service's call asked
+        for, without parsing the request body again; a request made outside a model call
+        tells it nothing."""
+        seen: list[tuple[str, str]] = []
+        emulator.script(Script(text='{"label": "b"}'))
+
+        async def hook(response: httpx2.Response, model: str) -> None:
+            seen.append((response.request.url.path, model))
+
+        async def run() -> None:
+            sdk = upstream_client(
+                api_key="k", base_url=served.base_url, settings=Settings(), on_response=hook
+            )
+            client = ModelClient(sdk, Settings())
+            try:
+                await client.complete(
+                    PROMPT,
+                    facts=PriceTable.load().facts("claude-haiku-4-5"),
+                    check=lambda _: [],
+                    size_field=lambda: "text",
+                )
+                await sdk.messages.create(
+                    model="claude-sonnet-4-6",
+                    max_tokens=5,
+                    messages=[{"role": "user", "content": "hi"}],
+                )
+            finally:
+                await client.close()
+                await sdk.close()
+
+        asyncio.run(run())
+        assert seen == [("/v1/messages", "claude-haiku-4-5"), ("/v1/messages", "")]

@@ -11,7 +11,6 @@ coalescing, the caller's budget and the organisation's rate limits, in that orde
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -247,14 +246,17 @@ class SharedState:
         longest = s.upstream_timeout_s * s.max_attempts * (s.max_reasks + 1)
         return max(1.0, min(longest, wait_until - asyncio.get_running_loop().time()) + 1.0)
 
-    async def observe_response(self, response: httpx2.Response, model: str = "") -> None:
-        """An upstream response's rate-limit headers, for the pacing of every replica; ``model``
-        is the one its request named, when the caller knows it."""
-        if self.pacer is None or not response.request.url.path.endswith("/v1/messages"):
+    async def observe_response(self, response: httpx2.Response, model: str) -> None:
+        """The rate-limit headers of a model call's response (``model`` is the one it asked
+        for), for the pacing of every replica; readings are per model, as the API's limits
+        are."""
+        if (
+            self.pacer is None
+            or not model
+            or not response.request.url.path.endswith("/v1/messages")
+        ):
             return
-        model = model or _model_of(response)
-        if model:
-            await self.pacer.observe(model, response.headers)
+        await self.pacer.observe(model, response.headers)
 
 
 def cached_usage(rpc: RpcContext) -> usage_pb2.Usage:
@@ -262,13 +264,3 @@ def cached_usage(rpc: RpcContext) -> usage_pb2.Usage:
     return usage_pb2.Usage(
         model=rpc.model, tier=rpc.tier.value, from_cache=True, cost=usage_pb2.Cost()
     )
-
-
-def _model_of(response: httpx2.Response) -> str:
-    """The model the request named: readings are per model, as the API's limits are."""
-    try:
-        body = json.loads(response.request.content or b"{}")
-    except ValueError:
-        return ""
-    model = body.get("model") if isinstance(body, dict) else None
-    return model if isinstance(model, str) else ""
