@@ -28,6 +28,7 @@ from tiergate.config import Settings
 from tiergate.ledger import ModelFacts, PriceTable
 from tiergate.prompt import JsonObject, Prompt
 from tiergate.rpc import RpcContext
+from tiergate.shared import ratelimits
 from tiergate.shared.backends import Store, StoreUnavailable, store_for
 from tiergate.shared.budgets import BudgetPolicy, Budgets, Reservation
 from tiergate.shared.coalescing import Coalescer, Lead
@@ -256,7 +257,17 @@ class SharedState:
             or not response.request.url.path.endswith("/v1/messages")
         ):
             return
-        await self.pacer.observe(model, response.headers)
+        # Only the rate-limit headers, from the raw bytes: decoding all of them through the
+        # header map costs more than the whole reading.
+        headers = {
+            key.decode("latin-1").lower(): value.decode("latin-1")
+            for key, value in response.headers.raw
+            if key[: len(_RATE_LIMIT_PREFIX)].lower() == _RATE_LIMIT_PREFIX
+        }
+        await self.pacer.observe(model, headers)
+
+
+_RATE_LIMIT_PREFIX = ratelimits.PREFIX.encode()
 
 
 def cached_usage(rpc: RpcContext) -> usage_pb2.Usage:
