@@ -29,7 +29,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, TraceIdRatioBased
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness import BackgroundLoop, Upstream
+from harness import BackgroundLoop, Upstream, eventually
 from samples import CLASSIFY, REASON, SUMMARIZE
 from tiergate.app import App
 from tiergate.config import Settings
@@ -213,8 +213,14 @@ class TestPrometheusEndpoint:
                 stub = task_service_pb2_grpc.TaskServiceStub(channel)
                 reply = stub.Classify(CLASSIFY, metadata=(("x-tiergate-caller", "billing-svc"),))
             url = f"http://127.0.0.1:{app.telemetry.metrics_port}/metrics"
-            with urllib.request.urlopen(url, timeout=10) as response:
-                text = response.read().decode()
+
+            def scraped() -> str | None:
+                # The RPC's totals are recorded just after its answer is sent.
+                with urllib.request.urlopen(url, timeout=10) as response:
+                    page: str = response.read().decode()
+                return page if "tiergate_cost_USD_total" in page else None
+
+            text = eventually(scraped, "the RPC's cost on /metrics")
         finally:
             background.run(app.stop(grace=1))
         families = {family.name: family for family in text_string_to_metric_families(text)}
