@@ -173,7 +173,7 @@ def metric_reader(target: Otlp, environ: Mapping[str, str]) -> MetricReader:
 def tracer_provider(environ: Mapping[str, str], service: Resource) -> TracerProvider:
     """Spans recorded by the configured sampler when an exporter takes them; without one every
     span is left unrecorded: it still has its trace and span ids (the log lines carry them),
-    but no attribute is kept for nobody."""
+    but keeps no attribute, since nothing would export it."""
     target = otlp_target(environ, "traces")
     chosen = sampler(environ) if target is not None else ALWAYS_OFF
     # The service shuts its providers down itself, within its drain grace; the SDK's own exit
