@@ -53,7 +53,8 @@ class TestFormats:
     @pytest.mark.parametrize("name", list(CASES))
     def test_formats_constrain_strings_only(self, name: str) -> None:
         """A number, a list or null is no string: every format lets it pass."""
-        assert all(FORMAT_CHECKER.conforms(value, name) for value in (3, [], None))
+        others: tuple[object, ...] = (3, [], None)
+        assert all(FORMAT_CHECKER.conforms(value, name) for value in others)
 
     def test_a_long_hostname_is_refused_by_its_total_length(self) -> None:
         """253 characters at most, however short each label."""
