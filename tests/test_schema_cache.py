@@ -1,0 +1,152 @@
+"""The schema compiler's own steps and its cache, in process: each whole-document refusal in
+its words, the compiled schema kept and found again, the byte bound and the eviction order."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tiergate.schema import compiler
+from tiergate.schema.compiler import CACHE, SchemaCache, compile_schema
+from tiergate.schema.limits import SchemaRefused
+
+
+@pytest.fixture
+def empty_cache() -> Iterator[SchemaCache]:
+    CACHE.clear()
+    yield CACHE
+    CACHE.clear()
+
+
+def refused(raw: str) -> tuple[str, str]:
+    with pytest.raises(SchemaRefused) as caught:
+        compile_schema(raw)
+    return caught.value.pointer, caught.value.description
+
+
+def union_schema(n: int) -> str:
+    """``n`` properties, each a union of two types: ``n`` unions once lowered."""
+    properties = {f"p{i}": {"type": ["string", "integer"]} for i in range(n)}
+    return json.dumps({"type": "object", "properties": properties})
+
+
+class TestWholeDocumentRefusals:
+    @pytest.mark.parametrize(
+        ("raw", "description"),
+        [
+            ("[1]", "must be a JSON object (a JSON Schema document)"),
+            ('{"type": NaN}', "is not JSON (a number or constant)"),
+            ('{"type": "string"}', 'must describe an object: its top level needs "type": "object"'),
+        ],
+        ids=["array", "nan", "string"],
+    )
+    def test_each_is_refused_at_the_root_in_its_words(self, raw: str, description: str) -> None:
+        """Refusals of the whole document name the root (an empty pointer)."""
+        assert refused(raw) == ("", description)
+
+    def test_sixteen_unions_are_served(self) -> None:
+        """The union bound is inclusive."""
+        compile_schema(union_schema(16))
+
+    def test_a_union_past_the_bound_is_named_by_its_pointer(self) -> None:
+        """Beyond 16, the refusal points at the 17th union and says what counts as one."""
+        assert refused(union_schema(17)) == (
+            "/properties/p16",
+            "needs more than 16 union types (anyOf, oneOf, type lists, nullable optional"
+            " properties past 24) once lowered; structured outputs take 16",
+        )
+
+    def test_parsing_past_the_interpreters_depth_is_a_refusal(self) -> None:
+        """Were the nesting bound ever bypassed, parsing still ends in a refusal, not a
+        crash."""
+        with pytest.raises(SchemaRefused) as caught:
+            compiler._parse("[" * 100_000 + "]" * 100_000)
+        assert (caught.value.pointer, caught.value.description) == ("", "is nested too deeply")
+
+    def test_draft_07_is_lowered_as_draft_07(self) -> None:
+        """A draft-07 document's array ``items`` are positional (its prefixItems)."""
+        schema = {
+            "$schema": "http://json-schema.org/draft-07/schema#",
+            "type": "object",
+            "properties": {"pair": {"type": "array", "items": [{"type": "string"}]}},
+        }
+        compiled = compile_schema(json.dumps(schema))
+        assert compiled.validator.is_valid({"pair": ["a", 1]})
+        assert not compiled.validator.is_valid({"pair": [1]})
+
+
+class TestCompileCache:
+    def test_the_same_text_is_compiled_once(self, empty_cache: SchemaCache) -> None:
+        """A second request with the same schema text gets the compiled schema kept."""
+        raw = json.dumps({"type": "object", "properties": {"a": {"type": "string"}}})
+        first = compile_schema(raw)
+        assert compile_schema(raw) is first
+        assert len(empty_cache) == 1
+        assert empty_cache.bytes == first.weight
+        assert first.weight == (len(raw.encode()) + len(json.dumps(first.wire))) * 4 + 16 * 1024
+
+    def test_a_refusal_is_kept_as_its_short_violation(self, empty_cache: SchemaCache) -> None:
+        """A refused text is refused again from the cache, the same way, at a small weight."""
+        raw = json.dumps({"type": "object", "properties": {"a": {"$ref": "#/nowhere"}}})
+        first = refused(raw)
+        assert refused(raw) == first
+        assert len(empty_cache) == 1
+        assert empty_cache.bytes == len(first[0]) + len(first[1]) + 512
+
+    def test_problems_are_limited_to_five(self) -> None:
+        """At most five broken rules are named, the most relevant first."""
+        properties = {f"p{i}": {"type": "string"} for i in range(7)}
+        compiled = compile_schema(json.dumps({"type": "object", "properties": properties}))
+        assert len(compiled.problems({f"p{i}": i for i in range(7)})) == 5
+
+
+def entry(weight: int) -> Any:
+    return compiler._Refusal("", "x" * weight)
+
+
+class TestSchemaCache:
+    def test_entries_up_to_the_bound_are_kept(self) -> None:
+        """Weights adding up to exactly the bound all stay."""
+        cache = SchemaCache(100)
+        cache.put(b"a", entry(1), 60)
+        cache.put(b"b", entry(2), 40)
+        assert (len(cache), cache.bytes) == (2, 100)
+        assert cache.get(b"a") == entry(1)
+
+    def test_the_least_recently_used_entry_goes_first(self) -> None:
+        """Past the bound, the entry used longest ago is evicted, and its weight with it."""
+        cache = SchemaCache(100)
+        cache.put(b"a", entry(1), 40)
+        cache.put(b"b", entry(2), 40)
+        assert cache.get(b"a") == entry(1)  # now b is the oldest
+        cache.put(b"c", entry(3), 40)
+        assert cache.get(b"b") is None
+        assert cache.get(b"a") == entry(1)
+        assert cache.get(b"c") == entry(3)
+        assert cache.bytes == 80
+
+    def test_an_entry_heavier_than_the_bound_is_not_kept(self) -> None:
+        """It would evict everything and still not fit."""
+        cache = SchemaCache(100)
+        cache.put(b"a", entry(1), 50)
+        cache.put(b"big", entry(2), 101)
+        assert (len(cache), cache.bytes) == (1, 50)
+        assert cache.get(b"big") is None
+
+    def test_a_key_is_kept_once(self) -> None:
+        """Putting a known key again changes nothing (first entry, weight counted once)."""
+        cache = SchemaCache(100)
+        cache.put(b"a", entry(1), 30)
+        cache.put(b"a", entry(2), 30)
+        assert (len(cache), cache.bytes) == (1, 30)
+        assert cache.get(b"a") == entry(1)
+
+    def test_clear_empties_it(self) -> None:
+        """Nothing is found and nothing is counted after a clear."""
+        cache = SchemaCache(100)
+        cache.put(b"a", entry(1), 30)
+        cache.clear()
+        assert (len(cache), cache.bytes, cache.get(b"a")) == (0, 0, None)
