@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tiergate.schema import compiler
+from tiergate.schema import compiler, limits
 from tiergate.schema.compiler import CACHE, SchemaCache, compile_schema
 from tiergate.schema.limits import SchemaRefused
 
@@ -76,6 +76,43 @@ class TestWholeDocumentRefusals:
         compiled = compile_schema(json.dumps(schema))
         assert compiled.validator.is_valid({"pair": ["a", 1]})
         assert not compiled.validator.is_valid({"pair": [1]})
+
+
+class TestTextBounds:
+    @pytest.mark.parametrize(
+        ("raw", "description"),
+        [
+            (" \n", "must be a JSON Schema document describing an object"),
+            ("x" * (64 * 1024 + 1), "must be at most 65536 bytes"),
+            ("\u00e9" * (32 * 1024 + 1), "must be at most 65536 bytes"),
+            ("[" * 97 + "]" * 97, "nests arrays and objects more than 96 deep"),
+        ],
+        ids=["blank", "long", "long-in-bytes", "deep"],
+    )
+    def test_text_too_large_or_deep_is_refused_before_parsing(
+        self, raw: str, description: str
+    ) -> None:
+        """Blank text, more than 64 KiB (counted in UTF-8 bytes) or nesting deeper than 96:
+        refused at the root before the text is parsed."""
+        with pytest.raises(SchemaRefused) as caught:
+            limits.check_text(raw)
+        assert (caught.value.pointer, caught.value.description) == ("", description)
+
+    def test_the_bounds_are_inclusive_and_strings_do_not_nest(self) -> None:
+        """Exactly 64 KiB and 96 levels pass; brackets inside strings are no nesting."""
+        limits.check_text(" " * (64 * 1024 - 2) + "{}")
+        limits.check_text("[" * 96 + "]" * 96)
+        limits.check_text(json.dumps({"a": "[" * 200, "b": '\\"' + "{" * 200}))
+
+    def test_pointers_are_escaped_and_bounded(self) -> None:
+        """Tokens escape ``~`` and ``/`` as RFC 6901 says; a field path past 240 characters
+        is cut to 237 and marked."""
+        assert limits.child("/a", "x/y~z", 3) == "/a/x~1y~0z/3"
+        exact = SchemaRefused("/" + "p" * (240 - len("json_schema") - 1), "d")
+        assert exact.violations[0].field == "json_schema/" + "p" * 228
+        long = SchemaRefused("/" + "p" * 300, "d")
+        assert long.violations[0].field == "json_schema/" + "p" * 225 + "..."
+        assert long.pointer == "/" + "p" * 300
 
 
 class TestCompileCache:
