@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tiergate.schema.patterns import FORMAT_CHECKER, is_simple
+from tiergate.schema import patterns
+from tiergate.schema.patterns import FORMAT_CHECKER, PatternError, is_simple
 
 CASES: dict[str, tuple[list[str], list[str]]] = {
     # format: (conforming, not conforming)
@@ -73,3 +74,20 @@ class TestSimplePatterns:
         """Word boundaries and patterns over 1,000 characters stay out of the wire schema."""
         assert is_simple(pattern) is simple
         assert is_simple(pattern + "a") is (simple and len(pattern) < 1000)
+
+
+class TestRe2Bounds:
+    def test_a_pattern_past_the_memory_bound_is_refused(self) -> None:
+        """RE2's default budget would take twenty Unicode-class runs; ours (256 KiB a
+        pattern) refuses them, so 256 cached patterns stay within 64 MiB."""
+        with pytest.raises(PatternError):
+            patterns._compile("\\pL{20}" * 20)
+        assert patterns._compile("[a-z]{20}").search("a" * 20) is not None
+
+    def test_a_refused_pattern_writes_nothing_to_stderr(
+        self, capfd: pytest.CaptureFixture[str]
+    ) -> None:
+        """A caller's bad pattern is refused quietly: RE2's own error log stays off."""
+        with pytest.raises(PatternError):
+            patterns._compile("(?=a)")
+        assert capfd.readouterr().err == ""
