@@ -57,6 +57,28 @@ class TestProblems:
             '$["first name"]: must be of type string',
         ]
 
+    def test_names_up_to_64_characters_are_quoted_at_any_depth(self) -> None:
+        """Declared names, nested ones too, are quoted up to 64 characters; a longer one is
+        not (it could carry the caller's text)."""
+        long, longer = "k" * 64, "k" * 65
+        inner = {"type": "object", "properties": {long: {"type": "string"}}}
+        schema = compiled({"a": inner, longer: {"type": "string"}})
+        assert sorted(schema.problems({"a": {long: 1}, longer: 1})) == [
+            f"$.a.{long}: must be of type string",
+            "$[*]: must be of type string",
+        ]
+
+    def test_pattern_properties_hold_the_keys_they_match(self) -> None:
+        """A key matching a pattern is held to its schema (named without quoting the key);
+        other keys and values that are no object are left alone."""
+        schema = compiled(
+            {"p": {"type": ["object", "string"], "patternProperties": {"^n_": {"type": "integer"}}}}
+        )
+        assert schema.problems({"p": {"n_a": "x", "other": "y", "n_b": 2}}) == [
+            "$.p[*]: must be of type integer"
+        ]
+        assert schema.problems({"p": "not an object"}) == []
+
 
 class TestDescriptions:
     def test_a_dropped_rule_quotes_its_value_as_sorted_json(self) -> None:
