@@ -3,6 +3,7 @@ its words, the compiled schema kept and found again, the byte bound and the evic
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -66,16 +67,41 @@ class TestWholeDocumentRefusals:
             compiler._parse("[" * 100_000 + "]" * 100_000)
         assert (caught.value.pointer, caught.value.description) == ("", "is nested too deeply")
 
-    def test_draft_07_is_lowered_as_draft_07(self) -> None:
-        """A draft-07 document's array ``items`` are positional (its prefixItems)."""
+    @pytest.mark.parametrize(
+        ("dialect", "names"),
+        [
+            ("http://json-schema.org/draft-07/schema#", ["y"]),
+            ("https://json-schema.org/draft/2020-12/schema", ["x", "y"]),
+        ],
+        ids=["draft-07", "2020-12"],
+    )
+    def test_keywords_beside_a_ref_follow_the_dialect(self, dialect: str, names: list[str]) -> None:
+        """draft-07 ignores every keyword beside ``$ref``; 2020-12 applies them too."""
+        target = {"type": "object", "properties": {"y": {"type": "string"}}, "required": ["y"]}
+        beside = {"properties": {"x": {"type": "integer"}}, "required": ["x"]}
         schema = {
-            "$schema": "http://json-schema.org/draft-07/schema#",
+            "$schema": dialect,
             "type": "object",
-            "properties": {"pair": {"type": "array", "items": [{"type": "string"}]}},
+            "definitions": {"o": target},
+            "properties": {"a": {"$ref": "#/definitions/o", **beside}},
+            "required": ["a"],
         }
-        compiled = compile_schema(json.dumps(schema))
-        assert compiled.validator.is_valid({"pair": ["a", 1]})
-        assert not compiled.validator.is_valid({"pair": [1]})
+        wire = compile_schema(json.dumps(schema)).wire["properties"]["a"]
+        assert sorted(wire["properties"]) == names
+
+    def test_a_schema_too_large_once_its_refs_are_inlined_is_refused(self) -> None:
+        """A small text whose references inline to more than 128 KiB is refused at the root."""
+        big = {f"p{i}": {"type": "string", "description": "x" * 100} for i in range(80)}
+        schema = {
+            "type": "object",
+            "$defs": {"d": {"type": "object", "properties": big, "required": list(big)}},
+            "properties": {f"r{i}": {"$ref": "#/$defs/d"} for i in range(15)},
+            "required": [f"r{i}" for i in range(15)],
+        }
+        assert refused(json.dumps(schema)) == (
+            "",
+            "takes more than 131072 bytes once $refs are inlined",
+        )
 
 
 class TestTextBounds:
@@ -129,9 +155,22 @@ class TestCompileCache:
         """A refused text is refused again from the cache, the same way, at a small weight."""
         raw = json.dumps({"type": "object", "properties": {"a": {"$ref": "#/nowhere"}}})
         first = refused(raw)
+        kept = empty_cache.get(hashlib.sha256(raw.encode()).digest())
+        assert kept == compiler._Refusal(*first)
         assert refused(raw) == first
         assert len(empty_cache) == 1
         assert empty_cache.bytes == len(first[0]) + len(first[1]) + 512
+
+    def test_a_wire_schema_validator_is_built_once(self) -> None:
+        """The validator of a schema the service sends is kept, whatever its key order, at
+        its estimated weight."""
+        compiler._WIRE_CACHE.clear()
+        schema = {"type": "object", "properties": {"é": {"type": "string"}}, "required": []}
+        first = compiler.wire_validator(schema)
+        assert compiler.wire_validator(dict(reversed(schema.items()))) is first
+        text = json.dumps(schema, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        assert compiler._WIRE_CACHE.bytes == len(text) * 4 + 16 * 1024
+        compiler._WIRE_CACHE.clear()
 
     def test_problems_are_limited_to_five(self) -> None:
         """At most five broken rules are named, the most relevant first."""
@@ -146,7 +185,10 @@ def entry(weight: int) -> Any:
 
 class TestSchemaCache:
     def test_entries_up_to_the_bound_are_kept(self) -> None:
-        """Weights adding up to exactly the bound all stay."""
+        """Weights adding up to exactly the bound all stay; one entry may weigh it all."""
+        whole = SchemaCache(100)
+        whole.put(b"w", entry(0), 100)
+        assert whole.get(b"w") == entry(0)
         cache = SchemaCache(100)
         cache.put(b"a", entry(1), 60)
         cache.put(b"b", entry(2), 40)

@@ -112,6 +112,8 @@ class TestDialect:
 
     def test_an_unknown_dialect_is_refused_at_its_keyword(self) -> None:
         """Any other ``$schema`` is refused, pointing at it."""
+        with pytest.raises(SchemaRefused):
+            dialects.dialect({"$schema": "https://json-schema.org/draft/2020-12/schemaX"})
         with pytest.raises(SchemaRefused) as caught:
             dialects.dialect({"$schema": "http://json-schema.org/draft-04/schema#"})
         assert caught.value.pointer == "/$schema"

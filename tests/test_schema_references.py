@@ -134,6 +134,16 @@ class TestAudit:
             assert found[1] == description
         assert refusal(schema)[1] == found[1]
 
+    def test_only_subschemas_are_audited(self) -> None:
+        """Values that are no subschema (a default, examples, an enum) are not walked, and
+        unevaluatedProperties alone passes; draft-07 positional items are walked."""
+        audit({"default": {"pattern": "(?=a)"}, "examples": [{"$ref": "http://x"}]})
+        audit({"unevaluatedProperties": False, "properties": {"a": {}}})
+        assert refusal({"items": [{"type": "string"}, {"pattern": "(?=a)"}]}) == (
+            "/items/1/pattern",
+            SLOW_PATTERN,
+        )
+
     def test_an_id_is_allowed_at_the_root_only(self) -> None:
         """``$id`` at the root names the document; below it, it would re-base references."""
         audit({"$id": "https://example.com/s", "type": "object"})

@@ -37,8 +37,9 @@ class TestProblems:
             ({"type": "array", "contains": True}, [], "$.p: breaks the contains rule"),
             ({"const": 3}, 4, "$.p: must be the constant value"),
             ({"type": "integer", "maximum": 9}, 10, "$.p: breaks maximum (at most 9)"),
+            ({"type": "string", "format": "email"}, "nope", "$.p: breaks format (in email format)"),
         ],
-        ids=["not", "contains", "const", "maximum"],
+        ids=["not", "contains", "const", "maximum", "format"],
     )
     def test_a_broken_rule_reads_as_its_phrase(
         self, rule: dict[str, Any], value: Any, expected: str
@@ -114,5 +115,5 @@ class TestDecode:
 
     def test_a_null_the_caller_allows_is_kept(self) -> None:
         """Only the nulls lowering added mean "absent": a nullable property's null stays."""
-        schema = compiled({"n": {"type": ["string", "null"]}}, required=["n"])
-        assert schema.decode({"n": None}) == {"n": None}
+        schema = compiled({"n": {"type": ["string", "null"]}, "m": MAP}, required=["n"])
+        assert schema.decode({"n": None, "m": entries()}) == {"n": None, "m": {}}
