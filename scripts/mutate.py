@@ -60,6 +60,12 @@ def _stage_pyproject() -> str:
         table = project["tool"]
         for key in section.split("."):
             table = table[key]
+        if section == "mutmut":
+            # Fastest tests first (scripts/mutate_order.py, importable: see ``run``).
+            table = {
+                **table,
+                "pytest_add_cli_args": [*table["pytest_add_cli_args"], "-p", "mutate_order"],
+            }
         lines.append(f"[tool.{section}]")
         lines.extend(f"{key} = {_toml_value(value)}" for key, value in table.items())
         lines.append("")
@@ -67,11 +73,15 @@ def _stage_pyproject() -> str:
 
 
 def stage() -> None:
-    """A fresh ``build/mutate/``: ``src`` and ``tests`` point at the project's own."""
+    """A fresh ``build/mutate/``: ``src``, ``tests`` and ``clients`` point at the project's own."""
     shutil.rmtree(STAGE, ignore_errors=True)
     STAGE.mkdir(parents=True)
     (STAGE / "src").symlink_to(ROOT / "server", target_is_directory=True)
     (STAGE / "tests").symlink_to(ROOT / "tests", target_is_directory=True)
+    # The tests run in ``mutants/``; the contract test reads the clients' sources and cases
+    # from the folder above its own, which mutmut does not copy.
+    (STAGE / "mutants").mkdir()
+    (STAGE / "mutants" / "clients").symlink_to(ROOT / "clients", target_is_directory=True)
     (STAGE / "pyproject.toml").write_text(_stage_pyproject())
 
 
@@ -134,8 +144,14 @@ def main() -> int:
     else:
         stage()
     run = [*MUTMUT, "run", "--max-children", str(args.max_children), *mutants]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(ROOT / "scripts"), os.environ.get("PYTHONPATH")])
+        ),
+    }
     # mutmut's exit code says nothing about the score; the report below does.
-    subprocess.run(run, cwd=STAGE, check=False)
+    subprocess.run(run, cwd=STAGE, env=env, check=False)
     outcomes = statuses()
     if args.again:
         outcomes = {k: v for k, v in outcomes.items() if k in set(mutants)}

@@ -6,7 +6,8 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import grpc
 import pytest
@@ -42,9 +43,12 @@ def queued(background: BackgroundLoop, upstream: Upstream) -> Iterator[App]:
     background.run(app.stop(grace=1))
 
 
-def wait_for_upstream(upstream: Upstream, count: int) -> None:
-    """Until the emulator has received ``count`` requests (the calls hold their slots)."""
+def wait_for_upstream(upstream: Upstream, count: int, held: Future[Any]) -> None:
+    """Until the emulator has received ``count`` requests (the calls hold their slots); fails
+    at once if the ``held`` call ends first, since it then never reached the model."""
     while len(upstream.requests) < count:
+        if held.done():
+            pytest.fail(f"the held call ended before reaching the model: {held.exception()!r}")
         time.sleep(0.01)
 
 
@@ -75,7 +79,7 @@ class TestBackpressure:
             stub = Stub(channel)
             with ThreadPoolExecutor(2) as pool:
                 slow = pool.submit(stub.Classify, CLASSIFY, timeout=20)
-                wait_for_upstream(upstream, 1)
+                wait_for_upstream(upstream, 1, slow)
                 with pytest.raises(grpc.RpcError) as caught:
                     stub.Classify(CLASSIFY, timeout=20)
                 assert slow.result().label == "billing"
@@ -93,7 +97,7 @@ class TestBackpressure:
             stub = Stub(channel)
             with ThreadPoolExecutor(2) as pool:
                 first = pool.submit(stub.Classify, CLASSIFY, timeout=30)
-                wait_for_upstream(upstream, 1)
+                wait_for_upstream(upstream, 1, first)
                 second = pool.submit(stub.Classify, CLASSIFY, timeout=30)
                 assert [first.result().label, second.result().label] == ["billing", "billing"]
         assert len(upstream.requests) == 2
@@ -106,7 +110,7 @@ class TestBackpressure:
             stub = Stub(channel)
             with ThreadPoolExecutor(1) as pool:
                 slow = pool.submit(stub.Classify, CLASSIFY, timeout=30)
-                wait_for_upstream(upstream, 1)
+                wait_for_upstream(upstream, 1, slow)
                 with pytest.raises(grpc.RpcError) as caught:
                     stub.Classify(CLASSIFY, timeout=0.5)
                 assert slow.result().label == "billing"
@@ -149,7 +153,7 @@ class TestBackpressure:
             stub = Stub(channel)
             with ThreadPoolExecutor(1) as pool:
                 slow = pool.submit(stub.Classify, CLASSIFY, timeout=20)
-                wait_for_upstream(upstream, 1)
+                wait_for_upstream(upstream, 1, slow)
                 assert stub.Reason(REASON, timeout=20).answer
                 assert slow.result().label
 

@@ -14,7 +14,16 @@ import pytest
 from harness import free_port, wait_serving
 from tiergate.app import App
 from tiergate.config import Settings
-from tiergate.ledger import PriceTable, RetiredModelError, TokenUsage, UnpricedModelError
+from tiergate.ledger import (
+    Bill,
+    Cost,
+    PriceTable,
+    RetiredModelError,
+    TokenUsage,
+    UnpricedModelError,
+)
+from tiergate.tiers import Tier
+from tiergate.v1 import usage_pb2
 
 PRICES = PriceTable.load()
 SERVE = [sys.executable, "-m", "tiergate.cli", "serve"]
@@ -95,6 +104,76 @@ class TestCost:
         assert total == TokenUsage(11, 2, 20, 3, 44)
         assert total.cache_creation_input_tokens == 22
         assert total.prompt_tokens == 11 + 22 + 3
+
+
+class TestBill:
+    """The contract's Usage message is read off the ledger's record, field by field."""
+
+    TOKENS = TokenUsage(
+        input_tokens=10,
+        cache_write_5m_tokens=20,
+        cache_write_1h_tokens=30,
+        cache_read_tokens=40,
+        output_tokens=60,
+        inference_geo="us",
+    )
+    COST = Cost(
+        input_nanos=1,
+        cache_write_5m_nanos=2,
+        cache_write_1h_nanos=3,
+        cache_read_nanos=4,
+        output_nanos=5,
+        cache_savings_nanos=6,
+        cache_write_premium_nanos=7,
+    )
+
+    def test_every_field_of_the_bill_reaches_the_usage(self) -> None:
+        """Each count, cost component, sum and label lands in its own Usage field."""
+        bill = Bill(
+            model="claude-sonnet-4-6",
+            tier=Tier.BALANCED,
+            tokens=self.TOKENS,
+            cost=self.COST,
+            billed_calls=2,
+            attempts=3,
+            request_id="req_1",
+            service_tier="batch",
+            from_cache=True,
+        )
+        assert bill.usage() == usage_pb2.Usage(
+            model="claude-sonnet-4-6",
+            tier=usage_pb2.TIER_BALANCED,
+            input_tokens=10,
+            cache_creation_input_tokens=50,
+            cache_read_input_tokens=40,
+            output_tokens=60,
+            cache_creation_5m_input_tokens=20,
+            cache_creation_1h_input_tokens=30,
+            billed_calls=2,
+            attempts=3,
+            request_id="req_1",
+            inference_geo="us",
+            service_tier="batch",
+            from_cache=True,
+            cost=usage_pb2.Cost(
+                input_nanos=1,
+                cache_write_nanos=5,
+                cache_write_5m_nanos=2,
+                cache_write_1h_nanos=3,
+                cache_read_nanos=4,
+                output_nanos=5,
+                total_nanos=15,
+                cache_savings_nanos=6,
+                cache_write_premium_nanos=7,
+            ),
+        )
+
+    def test_a_sum_over_several_tiers_names_none(self) -> None:
+        """A bill over several tiers (a batch mixing tasks) has TIER_UNSPECIFIED."""
+        bill = Bill("claude-haiku-4-5", None, self.TOKENS, self.COST, 1, 1, "")
+        assert bill.usage().tier == usage_pb2.TIER_UNSPECIFIED
+        assert not bill.usage().from_cache
+        assert bill.usage().service_tier == ""
 
 
 def per_day(model: str, requests: int, usage: TokenUsage) -> int:
@@ -245,6 +324,18 @@ class TestInferenceGeo:
         total = TokenUsage() + a + a
         assert total == TokenUsage(input_tokens=20, output_tokens=8, inference_geo="us")
 
+    def test_nothing_sums_to_nothing(self) -> None:
+        """Usage of calls that billed nothing sums to empty usage, no geo named."""
+        assert TokenUsage() + TokenUsage() == TokenUsage()
+
+    @pytest.mark.parametrize("field", ["us_inference_percent", "tokenizer_percent"])
+    def test_a_percent_below_100_is_refused(self, tmp_path: Path, field: str) -> None:
+        """Either percent below 100 is a data error (a discount or a shrinking tokenizer is
+        not what the columns mean): the table does not load, naming the model."""
+        with pytest.raises(ValueError, match="percent below 100") as caught:
+            PriceTable.load(table_with(tmp_path, **{field: 90}))
+        assert str(caught.value) == f"{tmp_path / 'models.toml'}: m has a percent below 100"
+
     def test_a_fractional_us_price_is_refused(self, tmp_path: Path) -> None:
         """A multiplier that would make a price a fraction of a nano is a data error: the
         ledger stays exact or the service does not start."""
@@ -308,10 +399,10 @@ class TestRetirement:
         """On and after its retirement day the model is refused with one line naming it."""
         with pytest.raises(RetiredModelError) as caught:
             PRICES.retirements(["claude-sonnet-4-5"], today=day)
-        message = str(caught.value)
-        assert "claude-sonnet-4-5" in message
-        assert "2026-11-30" in message
-        assert "\n" not in message
+        assert str(caught.value) == (
+            "model 'claude-sonnet-4-5' retired on 2026-11-30; configure a current model for its"
+            " tier"
+        )
 
     def test_serve_warns_or_refuses_by_todays_date(self) -> None:
         """``tiergate serve`` with claude-sonnet-4-5 on the balanced tier: a warning line naming

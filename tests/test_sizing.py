@@ -3,6 +3,8 @@ counted by the free count_tokens endpoint, and a refusal names the field that is
 
 from __future__ import annotations
 
+import dataclasses
+
 import grpc
 import pytest
 from failures import model_client_failure
@@ -11,8 +13,9 @@ from google.rpc import error_details_pb2
 from harness import BackgroundLoop, Upstream, rich_status
 from tiergate import errors, sizing
 from tiergate.emulator import Script
-from tiergate.ledger import PriceTable
+from tiergate.ledger import ModelFacts, PriceTable
 from tiergate.model_client import Completion
+from tiergate.prompt import JsonObject, Prompt, canonical_json
 from tiergate.tasks import TASKS
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import task_service_pb2_grpc
@@ -109,6 +112,74 @@ class TestAssess:
         assert sizing.assess(prompt, HAIKU) is sizing.Fit.UNSURE
 
 
+def plain(request: str, schema: JsonObject | None = None, *, parts: int = 0) -> Prompt:
+    """A prompt of ``request`` (plus ``parts`` one-word context blocks) answered in 100."""
+    return Prompt(
+        instructions="Answer.",
+        context=("ctx",) * parts,
+        request=request,
+        output_schema=schema or {},
+        max_tokens=100,
+    )
+
+
+def window(space: int) -> ModelFacts:
+    """Haiku's prices with a window that leaves ``space`` prompt tokens beside 100 out."""
+    return dataclasses.replace(HAIKU, context_window_tokens=space + 100)
+
+
+EMOJI = "\U0001f642" * 1000
+"""4,000 tokens at the high rate: four per character, the most any character may cost."""
+WIDE_SCHEMA: JsonObject = {"enum": ["\U0001f642" * 500]}
+"""An output schema weighing about 2,000 tokens at the high rate."""
+
+
+class TestEstimate:
+    def test_every_part_is_counted_and_the_allowance_added_once(self) -> None:
+        """Instructions, each context block, the request and the output schema are counted;
+        the high count is scaled by the tokenizer, then the API's allowance is added."""
+        prompt = plain("x" * 1000, WIDE_SCHEMA, parts=2)
+        texts = ["Answer.", "ctx", "ctx", "x" * 1000, canonical_json(WIDE_SCHEMA)]
+        low = sum(sizing.bounds(text).low for text in texts)
+        high = sum(sizing.bounds(text).high for text in texts)
+        assert sizing.prompt_bounds(prompt, HAIKU) == sizing.Bounds(low, high + 1024)
+        opus = sizing.prompt_bounds(prompt, OPUS_4_7)
+        assert opus == sizing.Bounds(low, sizing.scaled_high(high, OPUS_4_7) + 1024)
+
+    def test_room_is_the_window_less_the_answer(self) -> None:
+        """What a prompt may take: the context window minus the answer's max_tokens."""
+        assert sizing.room(HAIKU, 64) == 200_000 - 64
+
+
+class TestAssessAtTheEdges:
+    @pytest.mark.parametrize(
+        ("prompt", "space"),
+        [(plain(EMOJI), 4500), (plain(EMOJI, WIDE_SCHEMA), 6000)],
+        ids=["request", "output-schema"],
+    )
+    def test_past_the_quick_bound_the_full_estimate_decides(
+        self, prompt: Prompt, space: int
+    ) -> None:
+        """A prompt whose characters at four tokens each, plus the allowance and the schema,
+        exceed the room is not waved through: its full estimate is unsure, so it is counted."""
+        assert sizing.prompt_bounds(prompt, HAIKU).high > space
+        assert sizing.assess(prompt, window(space)) is sizing.Fit.UNSURE
+
+    def test_a_high_count_equal_to_the_room_fits(self) -> None:
+        """The room is inclusive: a prompt whose high count is exactly the room is sent."""
+        prompt = plain("x" * 1000)
+        high = sizing.prompt_bounds(prompt, HAIKU).high
+        assert sizing.assess(prompt, window(high)) is sizing.Fit.FITS
+        assert sizing.assess(prompt, window(high - 1)) is sizing.Fit.UNSURE
+
+    def test_only_a_low_count_above_the_room_is_surely_too_large(self) -> None:
+        """A low count equal to the room may still fit (count it); one token more cannot."""
+        prompt = plain("x" * 1000)
+        low = sizing.prompt_bounds(prompt, HAIKU).low
+        assert sizing.assess(prompt, window(low)) is sizing.Fit.UNSURE
+        assert sizing.assess(prompt, window(low - 1)) is sizing.Fit.TOO_LARGE
+
+
 def context_chars(n: int) -> str:
     return (ENGLISH * (n // len(ENGLISH) + 1))[:n]
 
@@ -140,10 +211,65 @@ class TestLargestField:
         request = pb.AnswerRequest(question="What?", documents=documents)
         assert sizing.largest_field(request) == "documents"
 
+    @pytest.mark.parametrize(
+        ("texts", "field"),
+        [
+            ((400, 400), "documents"),
+            ((400, 350, 250), "documents"),
+            ((400, 100, 100), "documents[0].text"),
+        ],
+        ids=["two-halves", "largest-40-percent", "largest-two-thirds"],
+    )
+    def test_an_element_is_named_only_when_it_weighs_more_than_half(
+        self, texts: tuple[int, ...], field: str
+    ) -> None:
+        """An element is named alone only above half of its field's weight: exactly half
+        (two equal documents) or the largest of three at 40% names the field whole."""
+        documents = [pb.Document(id=f"d{i}", text="x" * n) for i, n in enumerate(texts)]
+        request = pb.AnswerRequest(question="q", documents=documents)
+        assert sizing.largest_field(request) == field
+
+    def test_a_balanced_element_is_named_whole(self) -> None:
+        """One document whose title weighs as much as its text: ``documents[0]``, its own
+        fields being no more than half of it."""
+        document = pb.Document(id="a", title="t" * 300, text="t" * 300)
+        request = pb.AnswerRequest(question="q", documents=[document])
+        assert sizing.largest_field(request) == "documents[0]"
+
+    def test_numbers_and_flags_weigh_nothing(self) -> None:
+        """A field that is no text adds no tokens: a one-token focus outweighs max_words, and
+        a request of flags alone names its flag."""
+        assert sizing.largest_field(pb.SummarizeRequest(max_words=5, focus="a")) == "focus"
+        assert sizing.largest_field(pb.ClassifyRequest(multi_label=True)) == "multi_label"
+
+    def test_an_empty_request_is_named_whole(self) -> None:
+        """With no field set, the refusal names the request itself."""
+        assert sizing.largest_field(pb.ClassifyRequest()) == "request"
+
     def test_cjk_outweighs_longer_english(self) -> None:
         """Weighed in tokens, not characters: 30,000 CJK characters outweigh 60,000 English."""
         request = pb.ReasonRequest(question="語" * 30_000, context=context_chars(60_000))
         assert sizing.largest_field(request) == "question"
+
+
+class TestTooLarge:
+    @pytest.mark.parametrize(
+        ("counted", "how"), [(True, "counts"), (False, "is at least")], ids=["counted", "estimated"]
+    )
+    def test_the_refusal_names_the_field_the_count_and_the_room(
+        self, counted: bool, how: str
+    ) -> None:
+        """One violation on the heaviest field: the tokens (counted, or the estimate's low
+        bound), the model, the room left besides the answer and the window."""
+        refusal = sizing.too_large(classify("x" * 100), HAIKU, 64, tokens=250_000, counted=counted)
+        assert isinstance(refusal, errors.RequestTooLarge)
+        assert refusal.violations == [
+            errors.FieldViolation(
+                "text",
+                f"the prompt {how} 250000 tokens; claude-haiku-4-5 takes at most 199936"
+                " besides the answer (context window 200000)",
+            )
+        ]
 
 
 class TestServedOrRefused:

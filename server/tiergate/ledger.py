@@ -30,9 +30,9 @@ from tiergate.v1 import usage_pb2
 DEFAULT_TABLE = Path(__file__).with_name("models.toml")
 
 US_GEO = "us"
+"""The ``usage.inference_geo`` that costs a model's ``us_inference_percent``."""
 BATCH_PERCENT = 50
 """Every category's price in percent for calls billed through the Message Batches API."""
-"""The ``usage.inference_geo`` that costs a model's ``us_inference_percent``."""
 
 
 class UnpricedModelError(LookupError):
@@ -292,7 +292,7 @@ def _prices(facts: ModelFacts) -> tuple[int, int, int, int]:
     return facts.input, facts.cache_write_5m, facts.cache_write_1h, facts.cache_read
 
 
-def price(facts: ModelFacts, usage: TokenUsage, *, batch: bool = False) -> Cost:
+def price(facts: ModelFacts, usage: TokenUsage, *, batch: bool) -> Cost:
     """Price ``usage`` with ``facts``: per geo, every component is tokens x integer price;
     ``batch`` bills every category at :data:`BATCH_PERCENT`."""
     return sum((_price_one_geo(facts, part, batch) for part in usage.geo_parts()), NO_COST)

@@ -59,12 +59,16 @@ def problem(error: ValidationError, declared: frozenset[str]) -> str:
     value = error.validator_value
     if rule == "required" and isinstance(error.instance, dict):
         names = value if isinstance(value, list) else []
-        missing = next((n for n in names if n not in error.instance), "")
-        name = _path([missing], declared)[1:]
+        missing = [n for n in names if n not in error.instance]
+        # One error per missing name, and only its message (jsonschema's words) says which.
+        named = [n for n in missing if error.message == f"{n!r} is a required property"]
+        name = _path((named or missing)[:1], declared)[1:]
         return f"{path}{name}: is required"
-    if rule in RULES and rule not in ("pattern", "not", "if", "then", "else"):
+    # A rule whose value is a subschema (or list of them) has no short text; "pattern" and
+    # "not" would quote the caller's schema, "contains": true says nothing.
+    if rule in RULES and rule not in ("pattern", "not", "contains"):
         text = RULES[rule](value) if not isinstance(value, dict | list) else ""
-        if text and rule not in ("anyOf", "oneOf", "contains", "dependentSchemas"):
+        if text:
             return f"{path}: breaks {rule} ({text})"
     phrases = {
         "type": f"must be of type {value}" if isinstance(value, str) else "has the wrong type",
@@ -75,7 +79,6 @@ def problem(error: ValidationError, declared: frozenset[str]) -> str:
         "oneOf": "must match exactly one alternative",
         "anyOf": "must match one of the alternatives",
         "not": "matches what the schema forbids",
-        "if": "breaks the conditional rule",
     }
     return f"{path}: {phrases.get(rule, f'breaks the {rule} rule')}"
 

@@ -103,10 +103,10 @@ def prompt(request: pb.ClassifyRequest) -> Prompt:
     )
     if request.multi_label or request.include_confidence:
         return structured
-    # The bare name; a bad answer is asked again with the schema (same cached context).
+    # The bare name (``structured`` already has its instructions); a bad answer is asked
+    # again with the schema (same cached context).
     return dataclasses.replace(
         structured,
-        instructions=INSTRUCTIONS,
         bare_key="label",
         fallback=dataclasses.replace(structured, instructions=JSON_INSTRUCTIONS + "."),
     )
