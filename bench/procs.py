@@ -22,6 +22,8 @@ from typing import Self
 import grpc
 from grpc_health.v1 import health_pb2
 
+from tiergate.health import health_check
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 LOOPBACK = "127.0.0.1"
@@ -195,7 +197,7 @@ class ServerProcess(_Child):
         """Seconds from spawning the process to its health check answering SERVING."""
         until = time.monotonic() + timeout_s
         with grpc.insecure_channel(self.target, options=_FAST_RECONNECT) as channel:
-            health = _health_check(channel)
+            health = health_check(channel)
             while True:
                 self.check_alive()
                 try:
@@ -215,14 +217,3 @@ class ServerProcess(_Child):
 
     def rss_mb(self) -> float:
         return status_kb(self.pid, "VmRSS") / 1024
-
-
-def _health_check(
-    channel: grpc.Channel,
-) -> grpc.UnaryUnaryMultiCallable[health_pb2.HealthCheckRequest, health_pb2.HealthCheckResponse]:
-    """The Health service's ``Check``, typed (the stubs' ``HealthStub`` lacks it)."""
-    return channel.unary_unary(
-        "/grpc.health.v1.Health/Check",
-        request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
-        response_deserializer=health_pb2.HealthCheckResponse.FromString,
-    )

@@ -24,6 +24,8 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2
 
+from tiergate.health import health_check
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 START_TIMEOUT_S = 60.0
@@ -88,20 +90,9 @@ def emulator_ready(url: str) -> bool:
         return bool(reply.status == 200)
 
 
-def _health_check(
-    channel: grpc.Channel,
-) -> grpc.UnaryUnaryMultiCallable[health_pb2.HealthCheckRequest, health_pb2.HealthCheckResponse]:
-    """The Health service's ``Check``, typed (the stubs' ``HealthStub`` lacks it)."""
-    return channel.unary_unary(
-        "/grpc.health.v1.Health/Check",
-        request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
-        response_deserializer=health_pb2.HealthCheckResponse.FromString,
-    )
-
-
 def server_ready(target: str) -> bool:
     with grpc.insecure_channel(target) as channel:
-        reply = _health_check(channel)(
+        reply = health_check(channel)(
             health_pb2.HealthCheckRequest(service="tiergate.v1.TaskService"), timeout=2
         )
         return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)

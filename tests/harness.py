@@ -21,6 +21,7 @@ from grpc_status import rpc_status
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from tiergate.emulator import Emulator, Fault, Script
+from tiergate.health import health_check
 
 T = TypeVar("T")
 
@@ -105,17 +106,6 @@ class Upstream:
 
 
 Trailers = tuple[tuple[str, str | bytes], ...]
-
-
-def health_check(
-    channel: grpc.Channel,
-) -> grpc.UnaryUnaryMultiCallable[health_pb2.HealthCheckRequest, health_pb2.HealthCheckResponse]:
-    """The standard Health service's ``Check``, typed (the stubs' ``HealthStub`` lacks it)."""
-    return channel.unary_unary(
-        "/grpc.health.v1.Health/Check",
-        request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
-        response_deserializer=health_pb2.HealthCheckResponse.FromString,
-    )
 
 
 def rich_status(error: grpc.RpcError) -> status_pb2.Status | None:

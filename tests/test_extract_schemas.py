@@ -22,12 +22,13 @@ from google.protobuf import json_format
 from grpc_health.v1 import health_pb2
 
 from api_subset import subset_problems
-from harness import Upstream, health_check, rich_status
+from harness import Upstream, rich_status
 from schema_corpus import REFUSED, SERVED, Refused, Served, served
 from test_validation import violations
 from tiergate import logs
 from tiergate.app import App
 from tiergate.emulator import Script
+from tiergate.health import health_check
 from tiergate.schema import CACHE, compile_schema, wire_validator
 from tiergate.schema.patterns import validator
 from tiergate.v1 import task_service_pb2 as pb

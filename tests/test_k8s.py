@@ -22,10 +22,10 @@ import pytest
 import yaml
 from grpc_health.v1 import health_pb2
 
-from harness import health_check
 from tiergate import config
 from tiergate.app import App
 from tiergate.config import Settings
+from tiergate.health import health_check
 from tiergate.v1 import task_service_pb2
 
 REPO = Path(__file__).resolve().parent.parent

@@ -20,20 +20,13 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from conftest import start_app
-from harness import (
-    BackgroundLoop,
-    Processes,
-    Trailers,
-    Upstream,
-    health_check,
-    rich_status,
-    wait_serving,
-)
+from harness import BackgroundLoop, Processes, Trailers, Upstream, rich_status, wait_serving
 from samples import CLASSIFY, TICKET_LABELS
 from tiergate import logs
 from tiergate.app import App
 from tiergate.auth import MAX_NAME_CHARS, load_tokens, sanitize
 from tiergate.emulator import Fault
+from tiergate.health import health_check
 from tiergate.telemetry import Telemetry
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import task_service_pb2_grpc

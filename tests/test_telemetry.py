@@ -30,12 +30,13 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from harness import BackgroundLoop, Upstream, eventually, health_check, metric_points
+from harness import BackgroundLoop, Upstream, eventually, metric_points
 from samples import CLASSIFY, REASON
 from tiergate import logs
 from tiergate.app import App
 from tiergate.config import Settings
 from tiergate.emulator import Fault
+from tiergate.health import health_check
 from tiergate.telemetry import Telemetry
 from tiergate.telemetry.instruments import DURATION_BUCKETS_S, TOKEN_BUCKETS
 from tiergate.v1 import spend_service_pb2, spend_service_pb2_grpc, task_service_pb2_grpc
