@@ -72,6 +72,31 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 "",
             )
         )
+    if o and "cpu_ms_per_call" in o:
+        cpu = o["cpu_ms_per_call"]
+        floor = f", the floor {cpu['floor']['server']:.2f}" if "floor" in cpu else ""
+        out.append(
+            (
+                f"CPU per call, concurrency {o['concurrency']}",
+                f"tiergate {cpu['tiergate']['server']:.2f} ms{floor}, the direct caller"
+                f" {cpu['direct']['client']:.2f}",
+                "",
+                "",
+            )
+        )
+    m = results.get("model_paced")
+    if m:
+        low, high = m["throughput_ratio_range"]
+        out.append(
+            (
+                f"Throughput tiergate / direct, concurrency {m['concurrency']}, upstream answers"
+                f" after {m['upstream_delay_s']:g} s",
+                f"{m['throughput_ratio']:.2f} (range {low:.2f}-{high:.2f};"
+                f" {m['tiergate_rps']:.0f} vs {m['direct_rps']:.0f} calls/s)",
+                "",
+                "",
+            )
+        )
     for f in results.get("in_flight", []):
         errors = ", ".join(f"{n} {code}" for code, n in f["errors"].items()) or "0"
         out.append(

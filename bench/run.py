@@ -106,6 +106,8 @@ def main() -> None:
             results["costs"] = asyncio.run(
                 scenarios.cache_costs(upstream, server.target, workloads)
             )
+    print("throughput at a model's pace ...", flush=True)
+    results["model_paced"] = scenarios.model_paced(0.5, rounds=2, seconds=2 if quick else 6)
     print("in flight ...", flush=True)
     results["in_flight"] = scenarios.in_flight(
         (100, 500) if quick else (1000, 5000), delay_s=0.5 if quick else 2.0

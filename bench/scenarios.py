@@ -4,6 +4,8 @@
   emulator behind both, alternating: latency at concurrency 1, throughput at concurrency 64.
   tiergate's response cache is skipped (``x-tiergate-cache: off``) so both reach the model on
   every call; a last stretch times the repeat that the response cache answers.
+- ``model_paced``: the throughput comparison again with an emulator that answers after a
+  model-like delay, where the upstream, not CPU, sets the pace (as in production).
 - ``in_flight``: N RPCs at once against an emulator that answers after 2 s.
 - ``startup``: process start to health SERVING.
 - ``cache_costs``: the seed article's workloads priced by the ledger, tiergate's cache layout
@@ -154,6 +156,48 @@ async def overhead(
             }
             for path in ("direct", "tiergate", *(("floor",) if floors else ()))
         },
+    }
+
+
+def model_paced(delay_s: float, *, rounds: int, seconds: float) -> dict[str, Any]:
+    """Direct and tiergate at concurrency 64, alternating stretch by stretch, against an
+    emulator that answers after ``delay_s``: what a caller sees when the model's time, not CPU,
+    bounds the rate."""
+    with EmulatorProcess(fixed_delay_s=delay_s) as upstream, ServerProcess(upstream.url) as server:
+        return asyncio.run(_model_paced(upstream, server, delay_s, rounds, seconds))
+
+
+async def _model_paced(
+    upstream: EmulatorProcess, server: ServerProcess, delay_s: float, rounds: int, seconds: float
+) -> dict[str, Any]:
+    direct = DirectCall(upstream.url, OVERHEAD_REQUEST)
+    gateway = GatewayCall(server.target, OVERHEAD_REQUEST, response_cache=False)
+    try:
+        await asyncio.gather(direct(), gateway())  # connect first
+        per_round: list[dict[str, Any]] = []
+        for i in range(rounds):
+            paths: list[tuple[str, Call]] = [("direct", direct), ("tiergate", gateway)]
+            figures: dict[str, Any] = {}
+            for name, call in paths[:: 1 if i % 2 == 0 else -1]:
+                figures[name] = describe(await closed_loop(call, THROUGHPUT_CONCURRENCY, seconds))
+                upstream.reset()
+            figures["ratio"] = round(
+                figures["tiergate"]["throughput_rps"] / figures["direct"]["throughput_rps"], 3
+            )
+            per_round.append(figures)
+    finally:
+        await direct.close()
+        await gateway.close()
+    ratios = [r["ratio"] for r in per_round]
+    return {
+        "upstream_delay_s": delay_s,
+        "concurrency": THROUGHPUT_CONCURRENCY,
+        "seconds_per_stretch": seconds,
+        "rounds": per_round,
+        "direct_rps": statistics.median(r["direct"]["throughput_rps"] for r in per_round),
+        "tiergate_rps": statistics.median(r["tiergate"]["throughput_rps"] for r in per_round),
+        "throughput_ratio": statistics.median(ratios),
+        "throughput_ratio_range": [min(ratios), max(ratios)],
     }
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 
 def vocabulary(words: str) -> frozenset[str]:
@@ -222,6 +222,13 @@ class Evidence:
         plain_question = _DOC_RE.sub(" ", question).strip()
         self.question_words = content_words(plain_question or self.request_plain)
         self.request_words = content_words(self.request_plain or request_text)
+        # Each label asks for its description and its terms several times; look once.
+        self._descriptions: dict[str, str] = {}
+        self._hits: dict[tuple[str, ...], int] = {}
+
+    @cached_property
+    def _term_text(self) -> str:
+        return " " + (self.request_plain or self.request_text).lower() + " "
 
     @cached_property
     def request_sentences(self) -> list[str]:
@@ -296,8 +303,11 @@ class Evidence:
         return score
 
     def _term_hits(self, terms: tuple[str, ...]) -> int:
-        text = " " + (self.request_plain or self.request_text).lower() + " "
-        return sum(1 for term in terms if _term_pattern(term).search(text))
+        hits = self._hits.get(terms)
+        if hits is None:
+            text = self._term_text
+            hits = self._hits[terms] = sum(1 for term in terms if _term_pattern(term).search(text))
+        return hits
 
     def rank_enum(self, values: list[str]) -> list[str]:
         """Enum values best first; ties keep schema order."""
@@ -306,6 +316,12 @@ class Evidence:
 
     def category_description(self, category: str) -> str:
         """A description of ``category`` given in the context (``name: description``), if any."""
+        found = self._descriptions.get(category)
+        if found is None:
+            found = self._descriptions[category] = self._describe(category)
+        return found
+
+    def _describe(self, category: str) -> str:
         label = re.escape(category).replace("_", "[ _-]")
         # Either an element such as <label name="billing">charges</label> or "billing: charges".
         element = re.search(rf'name="{label}"[^>]*>([^<]+)<', self.context_text, re.I)
@@ -324,6 +340,7 @@ class Evidence:
         return bool(description_words & self.request_words)
 
 
+@lru_cache(maxsize=4096)
 def _term_pattern(term: str) -> re.Pattern[str]:
     # Terms match at a word start ("kill" also finds "killed"); symbols match anywhere.
     return re.compile(rf"\b{re.escape(term)}" if term[0].isalnum() else re.escape(term))
