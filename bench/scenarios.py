@@ -85,47 +85,19 @@ async def overhead(
             await repeat.close()
         upstream.reset()
         # Throughput at concurrency 64: a and b alternate stretch by stretch.
-        per_round: list[dict[str, Any]] = []
-        for i in range(rounds):
-            paths: list[tuple[str, Call]] = [("direct", direct), ("tiergate", gateway)]
-            if bare:
-                paths.append(("floor", bare))
-            order = paths[:: 1 if i % 2 == 0 else -1]
-            figures: dict[str, Any] = {}
-            for name, call in order:
-                servers = {"tiergate": server.pid, "floor": floor.pid if floor else 0}
-                processes = {"emulator": upstream.pid, "server": servers.get(name, 0)}
-                before = {key: cpu_s(pid) for key, pid in processes.items()}
-                client_before = time.process_time()
-                run = await closed_loop(call, THROUGHPUT_CONCURRENCY, seconds)
-                used = {key: cpu_s(pid) - before[key] for key, pid in processes.items()}
-                used["client"] = time.process_time() - client_before
-                # Where the CPU of one call goes, per process: on 2 cores this bounds throughput.
-                figures[name] = {
-                    **describe(run),
-                    "cpu_ms_per_call": {
-                        key: round(seconds_used / max(run.completed, 1) * 1000, 3)
-                        for key, seconds_used in used.items()
-                    },
-                }
-                upstream.reset()
-            figures["ratio"] = round(
-                figures["tiergate"]["throughput_rps"] / figures["direct"]["throughput_rps"], 3
-            )
-            if bare:
-                figures["floor_ratio"] = round(
-                    figures["floor"]["throughput_rps"] / figures["direct"]["throughput_rps"], 3
-                )
-            per_round.append(figures)
+        paths: list[tuple[str, Call, int]] = [
+            ("direct", direct, 0),
+            ("tiergate", gateway, server.pid),
+        ]
+        if bare and floor:
+            paths.append(("floor", bare, floor.pid))
+        per_round = await _throughput_rounds(upstream, paths, rounds=rounds, seconds=seconds)
     finally:
         await direct.close()
         await gateway.close()
         if bare:
             await bare.close()
-    ratios = [r["ratio"] for r in per_round]
     floors = [r["floor_ratio"] for r in per_round if "floor_ratio" in r]
-    rps_a = statistics.median(r["direct"]["throughput_rps"] for r in per_round)
-    rps_b = statistics.median(r["tiergate"]["throughput_rps"] for r in per_round)
     return {
         "pairs": pairs,
         "direct_c1": describe(lat_a),
@@ -133,13 +105,7 @@ async def overhead(
         "added_p50_ms": _added(lat_a, lat_b, 50),
         "added_p99_ms": _added(lat_a, lat_b, 99),
         "cached_c1": describe(cached),
-        "concurrency": THROUGHPUT_CONCURRENCY,
-        "seconds_per_stretch": seconds,
-        "rounds": per_round,
-        "direct_rps": rps_a,
-        "tiergate_rps": rps_b,
-        "throughput_ratio": statistics.median(ratios),
-        "throughput_ratio_range": [min(ratios), max(ratios)],
+        **_throughput_summary(per_round, seconds),
         **(
             {
                 "floor_rps": statistics.median(r["floor"]["throughput_rps"] for r in per_round),
@@ -174,23 +140,53 @@ async def _model_paced(
     gateway = GatewayCall(server.target, OVERHEAD_REQUEST, response_cache=False)
     try:
         await asyncio.gather(direct(), gateway())  # connect first
-        per_round: list[dict[str, Any]] = []
-        for i in range(rounds):
-            paths: list[tuple[str, Call]] = [("direct", direct), ("tiergate", gateway)]
-            figures: dict[str, Any] = {}
-            for name, call in paths[:: 1 if i % 2 == 0 else -1]:
-                figures[name] = describe(await closed_loop(call, THROUGHPUT_CONCURRENCY, seconds))
-                upstream.reset()
-            figures["ratio"] = round(
-                figures["tiergate"]["throughput_rps"] / figures["direct"]["throughput_rps"], 3
-            )
-            per_round.append(figures)
+        paths: list[tuple[str, Call, int]] = [
+            ("direct", direct, 0),
+            ("tiergate", gateway, server.pid),
+        ]
+        per_round = await _throughput_rounds(upstream, paths, rounds=rounds, seconds=seconds)
     finally:
         await direct.close()
         await gateway.close()
+    return {"upstream_delay_s": delay_s, **_throughput_summary(per_round, seconds)}
+
+
+async def _throughput_rounds(
+    upstream: EmulatorProcess, paths: list[tuple[str, Call, int]], *, rounds: int, seconds: float
+) -> list[dict[str, Any]]:
+    """Each path at concurrency 64 in turn, the order reversed every round, with where each
+    call's CPU went; ``paths`` are (name, call, server pid or 0), ``direct`` first. Each round's
+    ``ratio`` is tiergate's throughput over the direct call's (``floor_ratio`` the floor's)."""
+    per_round: list[dict[str, Any]] = []
+    for i in range(rounds):
+        figures: dict[str, Any] = {}
+        for name, call, server_pid in paths[:: 1 if i % 2 == 0 else -1]:
+            processes = {"emulator": upstream.pid, "server": server_pid}
+            before = {key: cpu_s(pid) if pid else 0.0 for key, pid in processes.items()}
+            client_before = time.process_time()
+            run = await closed_loop(call, THROUGHPUT_CONCURRENCY, seconds)
+            used = {key: cpu_s(pid) - before[key] if pid else 0.0 for key, pid in processes.items()}
+            used["client"] = time.process_time() - client_before
+            # Where the CPU of one call goes, per process: on 2 cores this bounds throughput.
+            figures[name] = {
+                **describe(run),
+                "cpu_ms_per_call": {
+                    key: round(seconds_used / max(run.completed, 1) * 1000, 3)
+                    for key, seconds_used in used.items()
+                },
+            }
+            upstream.reset()
+        direct_rps = figures["direct"]["throughput_rps"]
+        figures["ratio"] = round(figures["tiergate"]["throughput_rps"] / direct_rps, 3)
+        if "floor" in figures:
+            figures["floor_ratio"] = round(figures["floor"]["throughput_rps"] / direct_rps, 3)
+        per_round.append(figures)
+    return per_round
+
+
+def _throughput_summary(per_round: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
     ratios = [r["ratio"] for r in per_round]
     return {
-        "upstream_delay_s": delay_s,
         "concurrency": THROUGHPUT_CONCURRENCY,
         "seconds_per_stretch": seconds,
         "rounds": per_round,
