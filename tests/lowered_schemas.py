@@ -27,11 +27,11 @@ def refusal(schema: Any, *, draft7: bool = False) -> SchemaRefused:
     return caught.value
 
 
-def obj(properties: JsonObject, required: list[str] | None = None, **more: Any) -> JsonObject:
+def obj(properties: JsonObject, required: list[str] | None = None, /, **more: Any) -> JsonObject:
     return {"type": "object", "properties": properties, "required": required or [], **more}
 
 
-def closed(properties: JsonObject, required: list[str], **more: Any) -> JsonObject:
+def closed(properties: JsonObject, required: list[str], /, **more: Any) -> JsonObject:
     """A wire object as lowering writes it."""
     return {
         "type": "object",

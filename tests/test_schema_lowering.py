@@ -194,6 +194,15 @@ class TestTypeLists:
         assert refused.pointer == "/properties/v/1/properties/a"
         assert refused.description == "a false schema admits no value"
 
+    def test_a_type_list_with_array_becomes_an_any_of_per_type(self) -> None:
+        """An array in a type list is its own branch, with its items."""
+        node = {"type": ["array", "null"], "items": {"type": "string"}}
+        wire, _, unions, _ = lowered(obj({"v": node}, ["v"]))
+        assert wire["properties"]["v"] == {
+            "anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "null"}]
+        }
+        assert unions == ["/properties/v"]
+
 
 class TestFalseSchemas:
     def test_a_false_property_is_refused_at_its_path(self) -> None:

@@ -80,11 +80,20 @@ class TestReferences:
         assert refused.pointer == "/properties/v/allOf/1"
         assert refused.description == "$ref does not resolve to anything in the document"
 
+    def test_a_dangling_reference_is_refused_at_its_path(self) -> None:
+        """A ``$ref`` to nothing is refused where it stands."""
+        refused = refusal(obj({"a": {"$ref": "#/$defs/none"}}))
+        assert refused.pointer == "/properties/a"
+        assert refused.description == "$ref does not resolve to anything in the document"
+
 
 class TestAllOf:
     @staticmethod
     def merged(*branches: Any) -> JsonObject:
-        return wire_of(obj({"v": {"allOf": list(branches)}}, ["v"]))["properties"]["v"]
+        merged: JsonObject = wire_of(obj({"v": {"allOf": list(branches)}}, ["v"]))["properties"][
+            "v"
+        ]
+        return merged
 
     def test_properties_and_required_of_every_branch_are_merged(self) -> None:
         """Properties of all branches, one property in two branches merged again; required
@@ -110,6 +119,7 @@ class TestAllOf:
             (["number", "string"], ["integer", "string"], ["string", "integer"]),
             (["string", "null"], ["null", "string"], ["string", "null"]),
             (["string", "boolean", "null"], "boolean", "boolean"),
+            ("number", ["integer", "number"], ["number", "integer"]),
         ],
     )
     def test_types_are_intersected_an_integer_being_a_number(
@@ -180,6 +190,13 @@ class TestAllOf:
         )
         assert maps["properties"]["entries"]["items"]["properties"]["value"] == {"type": "integer"}
         assert self.merged({"enum": ["a", "b"]}, {"enum": ["b", "c"]}) == {"enum": ["a", "b"]}
+
+    def test_a_kept_format_or_pattern_is_the_first_branchs(self) -> None:
+        """Two formats or two patterns: the first is sent, the other not joined to it."""
+        wire = self.merged({"type": "string", "format": "email"}, {"format": "uuid"})
+        assert wire == {"type": "string", "format": "email"}
+        wire = self.merged({"type": "string", "pattern": "^a"}, {"pattern": "^b"})
+        assert wire == {"type": "string", "pattern": "^a"}
 
 
 class TestUnions:
@@ -269,3 +286,21 @@ class TestUnions:
             "anyOf": [{"type": "string"}, {"type": "null"}],
             "description": NOTE + "at most 3 characters.",
         }
+
+    def test_an_object_with_alternative_property_sets_is_a_union_of_objects(self) -> None:
+        """``type: object`` beside ``anyOf`` of property sets: one closed object per set."""
+        node = {
+            "type": "object",
+            "anyOf": [
+                obj({"a": {"type": "string"}}, ["a"]),
+                obj({"b": {"type": "integer"}}, ["b"]),
+            ],
+        }
+        wire, _, unions, _ = lowered(obj({"v": node}, ["v"]))
+        assert wire["properties"]["v"] == {
+            "anyOf": [
+                closed({"a": {"type": "string"}}, ["a"]),
+                closed({"b": {"type": "integer"}}, ["b"]),
+            ]
+        }
+        assert unions == ["/properties/v/anyOf"]

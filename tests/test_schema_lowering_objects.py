@@ -17,7 +17,7 @@ from lowered_schemas import (
     wire_of,
 )
 
-from tiergate.schema.limits import MAX_OPTIONAL_PROPERTIES
+from tiergate.schema.limits import MAX_DATA_DEPTH, MAX_OPTIONAL_PROPERTIES
 from tiergate.schema.shapes import decode
 
 
@@ -60,6 +60,17 @@ class TestObjects:
         """``additionalProperties: false`` and nothing declared: an empty closed object."""
         schema = {"type": "object", "additionalProperties": False}
         assert lowered(schema)[:2] == (closed({}, []), None)
+
+    def test_an_object_that_needs_no_decoding_has_no_shape(self) -> None:
+        """Plain objects, arrays and tuples of plain items decode as they are: no shape."""
+        schema = obj(
+            {
+                "list": {"type": "array", "items": {"type": "string"}},
+                "tuple": {"type": "array", "prefixItems": [{"type": "string"}]},
+                "nested": obj({"a": {"type": "array", "items": obj({})}}),
+            }
+        )
+        assert lowered(schema)[1] is None
 
 
 class TestOptionalBudget:
@@ -106,6 +117,31 @@ class TestOptionalBudget:
         assert wire["properties"]["z"] == {"enum": ["a", "b", None]}
         assert unions == []
         assert decode(shape, {"z": None}) == {}
+
+    def test_past_the_limit_references_still_resolve(self) -> None:
+        """The lowering that makes properties nullable inlines ``$ref`` like the first."""
+        schema = self.schema(MAX_OPTIONAL_PROPERTIES, {"z": {"$ref": "#/$defs/n"}})
+        schema["$defs"] = {"n": {"type": "integer"}}
+        wire = wire_of(schema)
+        assert wire["properties"]["z"] == {"anyOf": [{"type": "integer"}, {"type": "null"}]}
+
+    def test_past_the_limit_draft_07_still_ignores_keywords_beside_a_reference(self) -> None:
+        """draft-07 stays draft-07 when properties past the limit are made nullable: a
+        ``type`` beside ``$ref`` is not merged (and so not refused)."""
+        schema = self.schema(
+            MAX_OPTIONAL_PROPERTIES, {"z": {"$ref": "#/definitions/s", "type": "integer"}}
+        )
+        schema["definitions"] = {"s": {"type": "string"}}
+        wire = wire_of(schema, draft7=True)
+        assert wire["properties"]["z"] == {"anyOf": [{"type": "string"}, {"type": "null"}]}
+
+    def test_past_the_limit_the_depth_bound_is_the_same(self) -> None:
+        """Made nullable or not, 20 levels of nesting are served."""
+        deep: JsonObject = {"type": "string"}
+        for _ in range(MAX_DATA_DEPTH - 1):
+            deep = obj({"a": deep}, ["a"])
+        wire = wire_of(self.schema(MAX_OPTIONAL_PROPERTIES + 1, {"deep": deep}))
+        assert "deep" in wire["properties"]
 
 
 class TestOpenMaps:
@@ -221,15 +257,24 @@ class TestOpenMaps:
         refused = refusal({"type": "object", "patternProperties": {"^a": False}})
         assert refused.pointer == "/patternProperties/^a"
 
+    def test_the_values_schema_is_lowered_at_its_own_path(self) -> None:
+        """``additionalProperties``' schema is named by its path, in refusals and unions."""
+        refused = refusal({"type": "object", "additionalProperties": {"allOf": [False]}})
+        assert refused.pointer == "/additionalProperties/allOf/0"
+        _, _, unions, _ = lowered({"type": "object", "additionalProperties": {}})
+        assert unions == ["/additionalProperties"]
+
 
 class TestArrays:
     def test_items_are_lowered_and_min_items_kept_at_most_one(self) -> None:
         """``minItems`` 0 or 1 is sent as is, more as 1 plus the rule in words."""
 
         def array(**more: Any) -> JsonObject:
-            return wire_of(
+            wire = wire_of(
                 obj({"v": {"type": "array", "items": {"type": "string"}, **more}}, ["v"])
-            )["properties"]["v"]
+            )
+            array_: JsonObject = wire["properties"]["v"]
+            return array_
 
         base = {"type": "array", "items": {"type": "string"}}
         assert array() == base
@@ -266,7 +311,11 @@ class TestArrays:
 
     def test_items_after_prefix_items_join_the_union(self) -> None:
         """``items`` after ``prefixItems`` is one more choice for every item."""
-        node = {"type": "array", "prefixItems": [{"type": "string"}], "items": {"type": "boolean"}}
+        node: JsonObject = {
+            "type": "array",
+            "prefixItems": [{"type": "string"}],
+            "items": {"type": "boolean"},
+        }
         assert wire_of(obj({"v": node}, ["v"]))["properties"]["v"]["items"] == {
             "anyOf": [{"type": "string"}, {"type": "boolean"}]
         }
@@ -285,7 +334,7 @@ class TestArrays:
     def test_draft_07_tuples_and_additional_items(self) -> None:
         """draft-07 ``items`` as a list is a tuple, ``additionalItems`` its rest; both are
         stated for the model."""
-        node = {
+        node: JsonObject = {
             "type": "array",
             "items": [{"type": "string"}],
             "additionalItems": {"type": "integer"},
@@ -316,6 +365,27 @@ class TestArrays:
             obj({"v": {**rest, "additionalItems": {"allOf": [False]}}}), draft7=True
         ).pointer == ("/properties/v/additionalItems/allOf/0")
 
+    def test_items_after_prefix_items_are_named_by_their_path(self) -> None:
+        """A refusal inside ``items`` after ``prefixItems`` names ``items``."""
+        node = {"type": "array", "prefixItems": [{"type": "string"}], "items": {"allOf": [False]}}
+        assert refusal(obj({"v": node})).pointer == "/properties/v/items/allOf/0"
+
+    def test_object_positions_are_lowered_and_nest(self) -> None:
+        """A tuple's object positions are closed objects, counted toward the depth."""
+        node = {
+            "type": "array",
+            "prefixItems": [obj({"a": {"type": "string"}}, ["a"]), {"type": "null"}],
+        }
+        assert wire_of(obj({"v": node}, ["v"]))["properties"]["v"]["items"] == {
+            "anyOf": [closed({"a": {"type": "string"}}, ["a"]), {"type": "null"}]
+        }
+        deep: JsonObject = {"type": "string"}
+        for _ in range(MAX_DATA_DEPTH):
+            deep = {"type": "array", "prefixItems": [deep]}
+        assert wire_of(deep)["type"] == "array"  # 20 levels
+        deeper = {"type": "array", "prefixItems": [deep]}
+        assert refusal(deeper).pointer == "/prefixItems/0" * MAX_DATA_DEPTH
+
 
 class TestDescriptions:
     def test_annotations_and_a_primitive_default_are_kept(self) -> None:
@@ -330,7 +400,7 @@ class TestDescriptions:
 
     def test_a_union_takes_no_default(self) -> None:
         """A default beside an ``anyOf`` wire schema is left out."""
-        node = {"type": ["object", "null"], "properties": {}, "default": None}
+        node: JsonObject = {"type": ["object", "null"], "properties": {}, "default": None}
         assert "default" not in wire_of(obj({"v": node}, ["v"]))["properties"]["v"]
 
     def test_dropped_rules_follow_the_callers_description(self) -> None:
@@ -354,7 +424,7 @@ class TestDescriptions:
 
     def test_a_rule_that_says_nothing_adds_no_note(self) -> None:
         """``uniqueItems: false`` asks nothing: no rules note."""
-        node = {"type": "array", "items": {"type": "string"}, "uniqueItems": False}
+        node: JsonObject = {"type": "array", "items": {"type": "string"}, "uniqueItems": False}
         assert "description" not in wire_of(obj({"v": node}, ["v"]))["properties"]["v"]
         node["uniqueItems"] = True
         assert wire_of(obj({"v": node}, ["v"]))["properties"]["v"]["description"] == (
