@@ -55,6 +55,24 @@ class TestReferences:
             "description": "target",
         }
 
+    def test_draft_07_states_no_rule_beside_a_reference(self) -> None:
+        """draft-07 never checks a rule beside ``$ref``, so none is written as "checked after
+        answering"; the caller's annotations beside it are kept."""
+        node = {
+            "$ref": "#/definitions/s",
+            "maxLength": 3,
+            "items": [{}],
+            "title": "T",
+            "default": "d",
+        }
+        schema = obj({"a": node}, ["a"], definitions=DEFS)
+        assert wire_of(schema, draft7=True)["properties"]["a"] == {
+            "type": "string",
+            "description": "target",
+            "title": "T",
+            "default": "d",
+        }
+
     def test_keywords_beside_a_reference_join_an_all_of_beside_it(self) -> None:
         """``$ref`` beside ``allOf``: the target and every branch are merged."""
         node = {"$ref": "#/$defs/n", "allOf": [{"minimum": 1}, {"maximum": 5}]}
