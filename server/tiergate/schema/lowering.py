@@ -152,7 +152,9 @@ class Lowering:
         rest = {k: v for k, v in node.items() if k != "$ref" and k not in ANNOTATIONS}
         if self.draft7 or not set(rest) & (SHAPE_KEYS | set(RULES)):
             wire, shape = self.lower(target, pointer, depth)
-            return self._annotated(wire, node), shape
+            # Only the annotations: a rule beside it is never checked in draft-07.
+            kept = {k: node[k] for k in (*ANNOTATIONS, "default") if k in node}
+            return self._annotated(wire, kept), shape
         siblings = {k: v for k, v in node.items() if k != "$ref"}
         return self.lower({**siblings, "allOf": [target, *node.get("allOf", [])]}, pointer, depth)
 
