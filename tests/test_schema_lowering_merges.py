@@ -199,15 +199,64 @@ class TestAllOf:
         node = {"allOf": [{"allOf": [{"type": "string"}, False]}]}
         assert refusal(obj({"v": node})).pointer == "/properties/v/allOf/0/allOf/1"
 
-    def test_map_values_and_enums_are_taken_from_the_first_branch(self) -> None:
-        """Only ``properties``, ``required``, ``type`` and descriptions are merged; any other
-        keyword (a map's values, an enum) is the first branch's on the wire."""
+    def test_map_values_are_taken_from_the_first_branch(self) -> None:
+        """Only ``properties``, ``required``, ``type``, descriptions and literals are merged; any
+        other keyword (a map's values) is the first branch's on the wire."""
         maps = self.merged(
             {"type": "object", "additionalProperties": {"type": "integer"}},
             {"additionalProperties": {"type": "string"}},
         )
         assert maps["properties"]["entries"]["items"]["properties"]["value"] == {"type": "integer"}
-        assert self.merged({"enum": ["a", "b"]}, {"enum": ["b", "c"]}) == {"enum": ["a", "b"]}
+
+    def test_enums_meet_in_the_values_every_branch_allows(self) -> None:
+        """Two enums: only the values both allow are sent, in the first branch's order, so
+        constrained decoding cannot pick one a branch forbids."""
+        assert self.merged({"enum": ["c", "a", "b"]}, {"enum": ["b", "c", "d"]}) == {
+            "enum": ["c", "b"]
+        }
+
+    def test_literals_compare_as_json_values(self) -> None:
+        """1 and 1.0 are one JSON value; true is not 1, nor false 0."""
+        assert self.merged({"enum": [1, True, 0]}, {"enum": [1.0, False]}) == {"enum": [1]}
+        assert self.merged({"enum": [None, "null"]}, {"enum": [None]}) == {"enum": [None]}
+
+    def test_a_const_meets_an_enum_or_a_const(self) -> None:
+        """A ``const`` every branch allows is sent; a ``const`` outside the other branch's
+        ``enum`` is refused at the ``const``."""
+        assert self.merged({"enum": ["a", "b"]}, {"const": "b"}) == {"const": "b"}
+        assert self.merged({"const": 2}, {"const": 2.0}) == {"const": 2}
+        refused = refusal(obj({"v": {"allOf": [{"enum": ["a"]}, {"const": "b"}]}}))
+        assert (refused.pointer, refused.description) == (
+            "/properties/v/const",
+            "the const value is not one of enum's",
+        )
+
+    def test_an_array_const_in_every_branch_is_refused_as_a_const(self) -> None:
+        """An array ``const`` is one value, not a list of them: merged whole, then refused as
+        a ``const`` structured outputs cannot send."""
+        refused = refusal(obj({"v": {"allOf": [{"const": [1]}, {"const": [1]}]}}))
+        assert (refused.pointer, refused.description) == (
+            "/properties/v/const",
+            "const values must be strings, numbers, booleans or null",
+        )
+
+    @pytest.mark.parametrize(
+        ("branches", "key"),
+        [
+            ([{"enum": ["a", "b"]}, {"enum": ["c"]}], "enum"),
+            ([{"const": True}, {"const": 1}], "const"),
+        ],
+    )
+    def test_literals_no_value_satisfies_are_refused(
+        self, branches: list[JsonObject], key: str
+    ) -> None:
+        """``allOf`` branches whose literals share no value admit no answer: refused before
+        any call, at the branch that empties them."""
+        refused = refusal(obj({"v": {"allOf": branches}}))
+        assert (refused.pointer, refused.description) == (
+            "/properties/v/allOf/1",
+            f"allOf branches share no {key} value",
+        )
 
     def test_a_kept_format_or_pattern_is_the_first_branchs(self) -> None:
         """Two formats or two patterns: the first is sent, the other not joined to it."""

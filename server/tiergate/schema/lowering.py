@@ -2,7 +2,8 @@
 
 What each construct becomes in the schema sent upstream (the wire schema):
 
-- ``$ref``: inlined (so ``allOf`` never meets a ``$ref``); ``allOf``: its branches merged;
+- ``$ref``: inlined (so ``allOf`` never meets a ``$ref``); ``allOf``: its branches merged, an
+  ``enum`` or ``const`` to the values every branch allows;
   ``oneOf``: ``anyOf``; branches that only add rules (``{"required": [...]}``): dropped;
 - every object closed (``additionalProperties: false``); an open map (``additionalProperties``
   with a schema, ``patternProperties``, or an object without ``properties``) gets one more
@@ -18,8 +19,8 @@ What each construct becomes in the schema sent upstream (the wire schema):
   absent, and :func:`decode` removes it.
 
 Refused: ``false`` schemas where a value is expected, object or array ``enum``/``const``
-values, an undeclared ``required`` name, unsatisfiable ``allOf`` types, nesting past the data
-depth bound.
+values, an undeclared ``required`` name, ``allOf`` types or literals no value satisfies, a
+``const`` outside the ``enum`` beside it, nesting past the data depth bound.
 """
 
 from __future__ import annotations
@@ -76,6 +77,13 @@ def _types(node: JsonObject) -> list[str]:
         if keys & cues:
             return [kind]
     return list(_ANY)
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """JSON Schema's equality of two literals: 1 equals 1.0, as in Python, but true is not 1."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    return bool(a == b)
 
 
 def _fits(value: Any, kind: str) -> bool:
@@ -198,6 +206,14 @@ class Lowering:
             return common[0] if len(common) == 1 else common
         if key == "description" and isinstance(old, str) and isinstance(new, str):
             return old if new in old else f"{old}\n{new}"
+        if key in ("enum", "const"):
+            # An answer must satisfy every branch: only the values all of them allow are sent.
+            so_far = old if key == "enum" and isinstance(old, list) else [old]
+            allowed = new if key == "enum" and isinstance(new, list) else [new]
+            values = [v for v in so_far if any(_same_value(v, a) for a in allowed)]
+            if not values:
+                raise SchemaRefused(pointer, f"allOf branches share no {key} value")
+            return values if key == "enum" else values[0]
         # Two different values for one rule: the first reaches the wire, every branch is
         # still enforced by validating against the caller's schema.
         return old
@@ -234,6 +250,13 @@ class Lowering:
                 raise SchemaRefused(
                     where, f"{key} values must be strings, numbers, booleans or null"
                 )
+        enum = node.get("enum")
+        if (
+            key == "const"
+            and isinstance(enum, list)
+            and not any(_same_value(values[0], v) for v in enum)
+        ):
+            raise SchemaRefused(child(pointer, key), "the const value is not one of enum's")
         if "type" in node:
             kinds = _types(node)
             values = [v for v in values if any(_fits(v, k) for k in kinds)]
