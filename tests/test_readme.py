@@ -1,13 +1,16 @@
-"""The README's examples, run against a live ``tiergate serve`` on the embedded emulator.
+"""The examples of the README and the docs, run against a live ``tiergate serve`` on the
+embedded emulator.
 
 An example is a ``$ tiergate ...`` or ``$ .tools/bin/grpcurl ...`` line in a ```console block
 (continued by lines ending in ``\\``, optionally ending in ``< FILE`` for standard input),
-followed by what it prints, up to the next ``$`` line or the end of the block. Commands run in
-order, from the repository root, against one fresh server, so the caching example sees the write
-of the call before it; grpcurl calls that server instead of ``localhost:50051``. Output is
-compared exactly, with upstream request ids masked.
+followed by what it prints, up to the next ``$`` line or the end of the block. The pages are the
+README, ``docs/*.md``, ``bench/README.md`` and ``CONTRIBUTING.md``. Each page's commands run in
+order, from the repository root, against a fresh server of its own, as a reader who starts
+``make run`` and follows that page sees them (the README's caching example sees the write of the
+call before it); grpcurl calls that server instead of ``localhost:50051``. Output is compared
+exactly, with upstream request ids masked.
 
-After a change that moves the emulator's numbers, refresh the README from a live run:
+After a change that moves the emulator's numbers, refresh every page from a live run:
 
     .venv/bin/python tests/test_readme.py --update      (or: make readme)
 """
@@ -29,6 +32,14 @@ from harness import free_port, wait_serving
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
+
+
+def pages() -> list[Path]:
+    """Every page whose examples are run: the README first, then the other docs."""
+    docs = sorted((ROOT / "docs").glob("*.md"))
+    return [README, *docs, ROOT / "bench" / "README.md", ROOT / "CONTRIBUTING.md"]
+
+
 TIERGATE = [sys.executable, "-m", "tiergate.cli"]
 # grpcurl as `make grpcurl` builds it (`make test` builds it too), and the address the README's
 # grpcurl examples call.
@@ -39,16 +50,16 @@ _VOLATILE = [(re.compile(r"req_emu_[0-9a-f]+"), "req_emu_<id>")]
 
 @dataclass(frozen=True)
 class Example:
-    """One command of the README and the output the README shows for it."""
+    """One command of a page and the output the page shows for it."""
 
     line: int
-    """Where the command starts (0-based line of the README)."""
+    """Where the command starts (0-based line of its page)."""
     command: str
     """The command as shown, continuation lines joined."""
     output: str
-    """What the README says it prints."""
+    """What the page says it prints."""
     output_lines: tuple[int, int]
-    """The README lines (start, end) that hold the output."""
+    """The lines (start, end) of the page that hold the output."""
 
     @property
     def argv(self) -> list[str]:
@@ -157,10 +168,12 @@ class Server:
         self.process.wait()
 
 
-def update(readme: Path = README) -> int:
-    """Rewrite every example's output in ``readme`` from a live run; returns how many changed."""
-    text = readme.read_text(encoding="utf-8")
+def update(page: Path) -> int:
+    """Rewrite every example's output in ``page`` from a live run; returns how many changed."""
+    text = page.read_text(encoding="utf-8")
     found = examples(text)
+    if not found:
+        return 0
     lines = text.split("\n")
     server = Server()
     try:
@@ -173,16 +186,18 @@ def update(readme: Path = README) -> int:
             changed += 1
             start, end = example.output_lines
             lines[start:end] = output.split("\n")
-    readme.write_text("\n".join(lines), encoding="utf-8")
+    page.write_text("\n".join(lines), encoding="utf-8")
     return changed
 
 
-@pytest.fixture(scope="module")
-def outputs() -> Iterator[list[tuple[Example, str]]]:
-    found = examples(README.read_text(encoding="utf-8"))
+def run_page(page: Path) -> list[tuple[Example, str]]:
+    """Each example of ``page`` with what it printed, against a fresh server."""
+    found = examples(page.read_text(encoding="utf-8"))
+    if not found:
+        return []
     server = Server()
     try:
-        yield [(example, server.run(example)) for example in found]
+        return [(example, server.run(example)) for example in found]
     finally:
         server.close()
 
@@ -228,27 +243,36 @@ class TestParser:
         assert mask("cost $0.000421") == "cost $0.000421"
 
 
-@pytest.mark.slow
-class TestReadmeExamples:
-    def test_the_readme_has_examples_of_every_task(self) -> None:
+class TestPages:
+    def test_the_pages_hold_runnable_examples(self) -> None:
+        """The README and the CLI guide hold examples, so the runner below is never idle."""
+        for page in (README, ROOT / "docs" / "cli.md"):
+            assert examples(page.read_text(encoding="utf-8")), page
+
+    def test_the_readme_has_an_example_of_every_task(self) -> None:
         """Every task command appears in the README with its output."""
         found = examples(README.read_text(encoding="utf-8"))
         commands = {e.argv[0] for e in found}
         assert {"classify", "summarize", "extract", "answer", "moderate", "reason"} <= commands
         assert all(e.output for e in found)
 
-    def test_every_example_prints_what_the_readme_shows(
-        self, outputs: list[tuple[Example, str]]
-    ) -> None:
-        """Each example's live output equals the README's, ids masked (refresh: --update)."""
-        for example, output in outputs:
-            assert mask(output) == mask(example.output), (
-                f"README line {example.line + 1}: `{example.command}` printed:\n{output}\n"
-                "(after an intended change: .venv/bin/python tests/test_readme.py --update)"
-            )
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", pages(), ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_every_example_prints_what_its_page_shows(page: Path) -> None:
+    """Each example's live output equals its page's, ids masked (refresh: --update)."""
+    name = page.relative_to(ROOT).as_posix()
+    for example, output in run_page(page):
+        assert mask(output) == mask(example.output), (
+            f"{name} line {example.line + 1}: `{example.command}` printed:\n{output}\n"
+            "(after an intended change: .venv/bin/python tests/test_readme.py --update)"
+        )
 
 
 if __name__ == "__main__":
     if sys.argv[1:] != ["--update"]:
         sys.exit("usage: python tests/test_readme.py --update")
-    print(f"README.md: {update()} example outputs rewritten")
+    for page in pages():
+        changed = update(page)
+        if changed:
+            print(f"{page.relative_to(ROOT)}: {changed} example outputs rewritten")
