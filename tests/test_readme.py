@@ -269,6 +269,35 @@ def test_every_example_prints_what_its_page_shows(page: Path) -> None:
         )
 
 
+def python_blocks(text: str) -> list[str]:
+    """The code of every ```python block of ``text``."""
+    return re.findall(r"^```python\n(.*?)^```$", text, re.DOTALL | re.MULTILINE)
+
+
+@pytest.mark.slow
+def test_the_readme_client_snippet_runs() -> None:
+    """The README's Python client example classifies against a live server and prints the
+    label and a cost."""
+    [snippet] = python_blocks(README.read_text(encoding="utf-8"))
+    server = Server()
+    try:
+        code = snippet.replace(README_TARGET, f"127.0.0.1:{server.port}")
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        server.close()
+    assert done.returncode == 0, done.stderr
+    label, nanos = done.stdout.split()
+    assert label == "billing"
+    assert int(nanos) > 0
+
+
 if __name__ == "__main__":
     if sys.argv[1:] != ["--update"]:
         sys.exit("usage: python tests/test_readme.py --update")
