@@ -3,12 +3,14 @@ embedded emulator.
 
 An example is a ``$ tiergate ...`` or ``$ .tools/bin/grpcurl ...`` line in a ```console block
 (continued by lines ending in ``\\``, optionally ending in ``< FILE`` for standard input),
-followed by what it prints, up to the next ``$`` line or the end of the block. The pages are the
+followed by what it prints, up to the next ``$`` line or the end of the block; a ``$ export
+NAME=VALUE`` line sets a variable for the page's later commands. The pages are the
 README, ``docs/*.md``, ``bench/README.md`` and ``CONTRIBUTING.md``. Each page's commands run in
 order, from the repository root, against a fresh server of its own, as a reader who starts
 ``make run`` and follows that page sees them (the README's caching example sees the write of the
-call before it); grpcurl calls that server instead of ``localhost:50051``. Output is compared
-exactly, with upstream request ids masked.
+call before it); grpcurl calls that server instead of ``localhost:50051``. Output is what a
+terminal shows, standard output and error in the order written, compared exactly but for what
+differs per run: upstream request ids and the latencies of ``tiergate eval``.
 
 After a change that moves the emulator's numbers, refresh every page from a live run:
 
@@ -46,6 +48,10 @@ TIERGATE = [sys.executable, "-m", "tiergate.cli"]
 GRPCURL = ".tools/bin/grpcurl"
 README_TARGET = "localhost:50051"
 _VOLATILE = [(re.compile(r"req_emu_[0-9a-f]+"), "req_emu_<id>")]
+# A row of `tiergate eval`'s table: its p50 and p95 latencies are the numbers with one decimal,
+# no unit and no sign (70.8% and $0.0038 are not), each padded to its column.
+_EVAL_ROW = re.compile(r"^(?:fast|balanced|frontier)  ", re.MULTILINE)
+_LATENCY = re.compile(r"(?<![\d.$-])\d+\.\d(?![\d%.-]) *")
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,8 @@ class Example:
     """What the page says it prints."""
     output_lines: tuple[int, int]
     """The lines (start, end) of the page that hold the output."""
+    env: tuple[tuple[str, str], ...] = ()
+    """The variables the page exported before this command."""
 
     @property
     def argv(self) -> list[str]:
@@ -81,18 +89,19 @@ def examples(text: str) -> list[Example]:
     ``text``, in order."""
     lines = text.split("\n")
     found: list[Example] = []
+    exported: dict[str, str] = {}
     i = 0
     while i < len(lines):
         if lines[i].strip() != "```console":
             i += 1
             continue
         end = lines.index("```", i + 1)
-        found.extend(_block(lines, i + 1, end))
+        found.extend(_block(lines, i + 1, end, exported))
         i = end + 1
     return found
 
 
-def _block(lines: list[str], start: int, end: int) -> Iterator[Example]:
+def _block(lines: list[str], start: int, end: int, exported: dict[str, str]) -> Iterator[Example]:
     i = start
     while i < end:
         if not lines[i].startswith("$ "):
@@ -111,15 +120,22 @@ def _block(lines: list[str], start: int, end: int) -> Iterator[Example]:
         out_end = i
         while out_end > out_start and not lines[out_end - 1].strip():
             out_end -= 1
+        if command.startswith("export "):
+            for assignment in shlex.split(command)[1:]:
+                name, _, value = assignment.partition("=")
+                exported[name] = value
         if command.startswith(("tiergate ", f"{GRPCURL} ")):
             output = "\n".join(lines[out_start:out_end])
-            yield Example(first, command, output, (out_start, out_end))
+            env = tuple(exported.items())
+            yield Example(first, command, output, (out_start, out_end), env)
 
 
 def mask(text: str) -> str:
     for pattern, replacement in _VOLATILE:
         text = pattern.sub(replacement, text)
-    return text
+    return "\n".join(
+        _LATENCY.sub("<ms> ", line) if _EVAL_ROW.match(line) else line for line in text.split("\n")
+    )
 
 
 class Server:
@@ -141,7 +157,9 @@ class Server:
 
     def run(self, example: Example) -> str:
         """What the example's command prints (stdout, then stderr), as a terminal shows it."""
-        env = {**os.environ, "TIERGATE_TARGET": f"127.0.0.1:{self.port}"}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "OTEL_"))}
+        # Unbuffered, so standard output and error interleave as on a terminal.
+        env.update(example.env, TIERGATE_TARGET=f"127.0.0.1:{self.port}", PYTHONUNBUFFERED="1")
         if example.command.startswith(GRPCURL):
             # The README calls the address `make run` serves on; this server has its own port.
             target = f"127.0.0.1:{self.port}"
@@ -154,14 +172,15 @@ class Server:
         done = subprocess.run(
             argv,
             input=example.stdin,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             text=True,
             cwd=ROOT,
             env=env,
             timeout=120,
             check=False,
         )
-        return (done.stdout + done.stderr).rstrip("\n")
+        return done.stdout.rstrip("\n")
 
     def close(self) -> None:
         self.process.kill()
@@ -241,6 +260,34 @@ class TestParser:
         """Request ids differ per run; everything else is compared."""
         assert mask('"request_id": "req_emu_0bb7423"') == '"request_id": "req_emu_<id>"'
         assert mask("cost $0.000421") == "cost $0.000421"
+        assert mask("summary  15.7  39.4") == "summary  15.7  39.4"
+
+    def test_masks_the_latencies_of_eval_rows(self) -> None:
+        """An eval row keeps every figure but its p50 and p95, whatever their width."""
+        row = "fast      m  24  70.8%  50.8-85.1%  0  $0.003789  $0.000222882  {}  {}  0.708"
+        assert mask(row.format("15.7  ", "39.4  ")) == mask(row.format("104.8 ", "9.0   "))
+        assert "70.8%  50.8-85.1%  0  $0.003789  $0.000222882" in mask(row.format("1.0", "2.0"))
+        assert mask(row.format("1.0", "2.0")) != mask(row.format("1.0", "2.0").replace("24", "25"))
+
+    def test_exports_reach_the_later_commands_of_the_page(self) -> None:
+        """`$ export` lines set variables for what follows, across blocks."""
+        text = "\n".join(
+            [
+                "```console",
+                "$ tiergate classify --text a",
+                "x",
+                "$ export TIERGATE_UPSTREAM=emulator",
+                "```",
+                "```console",
+                "$ tiergate eval classify --data f.jsonl",
+                "y",
+                "```",
+            ]
+        )
+        first, second = examples(text)
+        assert first.env == ()
+        assert second.env == (("TIERGATE_UPSTREAM", "emulator"),)
+        assert second.output == "y"
 
 
 class TestPages:
