@@ -27,7 +27,7 @@ PIP := PYTHONWARNINGS=ignore::UserWarning $(PY) -m pip install --quiet --disable
 RUN_HOST ?= 127.0.0.1
 TIERGATE_UPSTREAM ?= emulator
 
-.PHONY: help run test lint fmt proto proto-check bench install tools clean k8s-check readme
+.PHONY: help run test lint fmt proto proto-check bench install tools clean k8s-check readme docs
 .PHONY: client-tools clients-test proto-breaking grpcurl mutate
 
 help: ## list the targets
@@ -81,8 +81,11 @@ fmt: $(VENV)/.installed-lint tools ## format and fix: ruff format, ruff check --
 	$(VENV)/bin/ruff check --fix .
 	$(BUF) format -w
 
-readme: $(VENV)/.installed-test grpcurl ## rewrite the README's example outputs from a live server
+readme: $(VENV)/.installed-test grpcurl ## rewrite the example outputs of the README and the docs from a live server
 	$(PY) tests/test_readme.py --update
+
+docs: install ## regenerate docs/configuration.md from the Settings docstrings
+	$(PY) scripts/gen_config_doc.py
 
 proto: $(VENV)/.installed-codegen tools client-tools ## format the protos and regenerate the committed code (messages, stubs, client methods)
 	$(BUF) format -w
@@ -116,7 +119,7 @@ $(TS_DEPS): clients/typescript/package-lock.json
 	cd clients/typescript && $(NPM) ci --silent
 	touch $@
 
-grpcurl: $(TOOLS)/bin/grpcurl ## install grpcurl into .tools/bin (needs Go; see the README)
+grpcurl: $(TOOLS)/bin/grpcurl ## install grpcurl into .tools/bin (needs Go; see docs/cli.md)
 
 $(TOOLS)/bin/grpcurl:
 	$(GOENV) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)

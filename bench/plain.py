@@ -8,9 +8,9 @@ schema asks for. Prices are the ledger's list prices from ``models.toml``; no ca
 side (every prompt here is far below the cache minimum, or distinct per call).
 
     .venv/bin/python -m bench.plain                 # print the tables (a few seconds)
-    .venv/bin/python -m bench.plain --update-readme # also refresh the README's cost tables
+    .venv/bin/python -m bench.plain --update-readme # also refresh bench/README.md's cost tables
 
-The README's cost section also carries :mod:`bench.lifetime`'s low-traffic cache figures.
+bench/README.md's cost section also carries :mod:`bench.lifetime`'s low-traffic cache figures.
 """
 
 from __future__ import annotations
@@ -420,7 +420,7 @@ def markdown(cost: dict[str, Any]) -> str:
 
 
 def section(cost: dict[str, Any], life: dict[str, Any] | None) -> str:
-    """The README's cost section: the plain-call tables, then the cache-lifetime line."""
+    """bench/README.md's cost section: the plain-call tables, then the cache-lifetime line."""
     return markdown(cost) + ("\n" + lifetime.markdown(life) if life else "")
 
 
@@ -430,7 +430,9 @@ README_END = "<!-- bench-cost:end -->"
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.plain", description=__doc__)
-    parser.add_argument("--update-readme", action="store_true", help="refresh README's table")
+    parser.add_argument(
+        "--update-readme", action="store_true", help="refresh bench/README.md's cost tables"
+    )
     args = parser.parse_args()
     cost = run()
     life = lifetime.run()
@@ -440,10 +442,11 @@ def main() -> None:
         from bench.procs import ROOT
         from bench.report import update_readme
 
-        if update_readme(ROOT / "README.md", text, start=README_START, end=README_END):
-            print("updated the README's cost table")
+        page = ROOT / "bench" / "README.md"
+        if update_readme(page, text, start=README_START, end=README_END):
+            print("updated the cost tables of bench/README.md")
         else:
-            print(f"README.md has no {README_START} marker; left it alone")
+            print(f"bench/README.md has no {README_START} marker; left it alone")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """The one table ``make bench`` prints, and its JSON and Markdown copies.
 
-The README's "Benchmarks" section holds the latest table between two marker comments;
-``update_readme`` replaces only what lies between them.
+``bench/README.md`` holds the latest table between two marker comments, and the project's
+README four headline rows of it between two others; ``publish`` rewrites both, and
+``update_readme`` replaces only what lies between a pair of markers.
 """
 
 from __future__ import annotations
@@ -15,6 +16,15 @@ from bench import plain
 
 README_START = "<!-- bench:start -->"
 README_END = "<!-- bench:end -->"
+HEADLINE_START = "<!-- bench-headline:start -->"
+HEADLINE_END = "<!-- bench-headline:end -->"
+# The rows the project's README shows, in this order: what a newcomer weighs first.
+HEADLINE = (
+    re.compile(r"Added latency p50, concurrency 1"),
+    re.compile(r"Throughput tiergate / direct, concurrency \d+"),
+    re.compile(r"5,000 RPCs in flight, .*"),
+    re.compile(r"Cost per 1,000: ticket classification .*"),
+)
 
 
 def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
@@ -145,6 +155,18 @@ def _met(ok: bool) -> str:
 
 
 def markdown(results: dict[str, Any]) -> str:
+    """The whole table, under the line saying when and where it was measured."""
+    return _table(results, rows(results))
+
+
+def headline(results: dict[str, Any]) -> str:
+    """The README's four rows (those of ``HEADLINE`` this run measured), in ``HEADLINE``'s
+    order."""
+    chosen = [row for pattern in HEADLINE for row in rows(results) if pattern.fullmatch(row[0])]
+    return _table(results, chosen)
+
+
+def _table(results: dict[str, Any], table: list[tuple[str, str, str, str]]) -> str:
     meta = results["machine"]
     lines = [
         f"Measured {results['date']} on {meta['cpus']} cores ({meta['cpu_model']}),"
@@ -154,7 +176,7 @@ def markdown(results: dict[str, Any]) -> str:
         "| measure | result | target | met |",
         "|---|---|---|---|",
     ]
-    lines += [f"| {m} | {r} | {t} | {ok} |" for m, r, t, ok in rows(results)]
+    lines += [f"| {m} | {r} | {t} | {ok} |" for m, r, t, ok in table]
     return "\n".join(lines) + "\n"
 
 
@@ -179,6 +201,28 @@ def write(results: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     tail = "\n" + plain.section(cost, results.get("lifetime")) if cost else ""
     md_path.write_text(markdown(results) + tail, encoding="utf-8")
     return json_path, md_path
+
+
+def publish(results: dict[str, Any], root: Path) -> list[str]:
+    """Rewrite the tables of ``bench/README.md`` and the headline rows of ``README.md`` under
+    ``root``; says what it did, one line per table."""
+    page, readme = root / "bench" / "README.md", root / "README.md"
+    done = []
+    for path, table, start, end in (
+        (page, markdown(results), README_START, README_END),
+        (readme, headline(results), HEADLINE_START, HEADLINE_END),
+    ):
+        name = path.relative_to(root)
+        if update_readme(path, table, start=start, end=end):
+            done.append(f"updated the table of {name}")
+        else:
+            done.append(f"{name} has no {start} marker; left it alone")
+    cost = results.get("plain")
+    if cost:
+        section = plain.section(cost, results.get("lifetime"))
+        if update_readme(page, section, start=plain.README_START, end=plain.README_END):
+            done.append(f"updated the cost tables of {page.relative_to(root)}")
+    return done
 
 
 def update_readme(

@@ -2,7 +2,7 @@
 
 .venv/bin/python -m bench.run                 # the full run (a few minutes)
 .venv/bin/python -m bench.run --quick         # small counts: checks the harness, not speed
-.venv/bin/python -m bench.run --update-readme # also refresh the README's tables
+.venv/bin/python -m bench.run --update-readme # also refresh bench/README.md and the README's rows
 .venv/bin/python -m bench.plain               # the cost table alone (counted, no load)
 """
 
@@ -28,7 +28,11 @@ RESULTS = ROOT / "bench" / "results"
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
-    parser.add_argument("--update-readme", action="store_true", help="refresh README's table")
+    parser.add_argument(
+        "--update-readme",
+        action="store_true",
+        help="refresh bench/README.md and the README's headline rows",
+    )
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile")
     parser.add_argument("--out", type=Path, default=RESULTS)
     return parser.parse_args()
@@ -122,15 +126,8 @@ def main() -> None:
     _print_profile(results.get("profile"))
     print(f"wrote {json_path} and {md_path}")
     if args.update_readme:
-        if report.update_readme(ROOT / "README.md", report.markdown(results)):
-            print("updated the README's Benchmarks table")
-        else:
-            print(f"README.md has no {report.README_START} marker; left it alone")
-        cost_table = plain.section(results["plain"], results["lifetime"])
-        if report.update_readme(
-            ROOT / "README.md", cost_table, start=plain.README_START, end=plain.README_END
-        ):
-            print("updated the README's cost table")
+        for line in report.publish(results, ROOT):
+            print(line)
 
 
 def _print_profile(found: dict[str, Any] | None) -> None:
