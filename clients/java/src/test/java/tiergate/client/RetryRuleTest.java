@@ -22,7 +22,8 @@ class RetryRuleTest {
   }
 
   private static long wait(Status.Code code, String pushback, int attempts, long remaining) {
-    return PushbackRetry.wait(Status.fromCode(code), pushback(pushback), attempts, BACKOFF, remaining);
+    return PushbackRetry.wait(
+        Status.fromCode(code), pushback(pushback), attempts, BACKOFF, remaining);
   }
 
   @Test
@@ -57,7 +58,8 @@ class RetryRuleTest {
     long remaining = TimeUnit.MILLISECONDS.toNanos(300);
     assertEquals(PushbackRetry.STOP, wait(Status.Code.UNAVAILABLE, "300", 1, remaining));
     assertEquals(PushbackRetry.STOP, wait(Status.Code.UNAVAILABLE, "301", 1, remaining));
-    assertEquals(TimeUnit.MILLISECONDS.toNanos(299), wait(Status.Code.UNAVAILABLE, "299", 1, remaining));
+    assertEquals(
+        TimeUnit.MILLISECONDS.toNanos(299), wait(Status.Code.UNAVAILABLE, "299", 1, remaining));
   }
 
   @Test

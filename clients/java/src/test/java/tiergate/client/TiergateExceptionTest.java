@@ -63,7 +63,8 @@ class TiergateExceptionTest {
     assertEquals("OVERLOADED", error.reason());
     assertEquals(TiergateException.DOMAIN, error.domain());
     assertEquals(Map.of("tier", "fast"), error.metadata());
-    assertEquals(List.of(new TiergateException.FieldViolation("text", "blank")), error.violations());
+    assertEquals(
+        List.of(new TiergateException.FieldViolation("text", "blank")), error.violations());
     assertEquals(Duration.ofMillis(1500), error.retryAfter().orElseThrow());
     assertEquals(
         List.of(new TiergateException.QuotaViolation("tier:fast", "in-flight limit")),
