@@ -10,6 +10,7 @@ import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
 import io.grpc.MethodDescriptor;
+import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ClientCalls;
 import io.grpc.stub.StreamObserver;
 import java.time.Duration;
@@ -137,7 +138,7 @@ public final class TiergateClient extends TaskMethods implements AutoCloseable {
   <Q, R> R call(MethodDescriptor<Q, R> method, Q request, Duration timeout) {
     try {
       return ClientCalls.blockingUnaryCall(channel, method, options(timeout), request);
-    } catch (RuntimeException error) {
+    } catch (StatusRuntimeException error) {
       throw TiergateException.from(error);
     }
   }

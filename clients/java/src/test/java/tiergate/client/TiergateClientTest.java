@@ -155,6 +155,15 @@ class TiergateClientTest {
     assertEquals(1, server.calls.get());
   }
 
+  /** The default deadline is set before the retry rule reads it. */
+  @Test
+  void aPushbackBeyondTheDefaultDeadlineFailsAtOnce() {
+    server.script(failure(Status.Code.RESOURCE_EXHAUSTED, "60000", "UPSTREAM_RATE_LIMITED"));
+    var error = assertThrows(TiergateException.class, () -> client.moderate(MODERATE));
+    assertEquals("UPSTREAM_RATE_LIMITED", error.reason());
+    assertEquals(1, server.calls.get());
+  }
+
   @Test
   void theFutureCompletesWithTheDecodedError() {
     var quota =
