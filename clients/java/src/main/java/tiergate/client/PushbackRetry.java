@@ -159,23 +159,26 @@ final class PushbackRetry implements ClientInterceptor {
         Metadata copy = new Metadata();
         copy.merge(headers);
         // Each attempt in the caller's context: its deadline and cancellation reach every one.
+        ClientCall<Q, R> call;
         Context previous = context.attach();
         try {
-          attempt = next.newCall(method, options);
+          call = next.newCall(method, options);
         } finally {
           context.detach(previous);
         }
+        attempt = call;
         attempts++;
         pending = null;
-        attempt.start(new AttemptListener(attempt), copy);
+        // The attempt may close within start (a direct executor): the replay goes to it anyway.
+        call.start(new AttemptListener(call), copy);
         if (requested > 0) {
-          attempt.request(requested);
+          call.request(requested);
         }
         if (request != null) {
-          attempt.sendMessage(request);
+          call.sendMessage(request);
         }
         if (halfClosed) {
-          attempt.halfClose();
+          call.halfClose();
         }
       }
     }
