@@ -15,6 +15,7 @@ import java.net.InetSocketAddress;
 import java.util.ArrayDeque;
 import java.util.Deque;
 import java.util.List;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -38,6 +39,11 @@ final class StandIn implements AutoCloseable {
   final AtomicInteger calls = new AtomicInteger();
   /** The remaining deadline the last call saw, in nanoseconds; -1 without one. */
   final AtomicLong deadlineNanos = new AtomicLong();
+
+  /** Counted down when a call the server was holding is cancelled by the client. */
+  final CountDownLatch cancelled = new CountDownLatch(1);
+  /** Whether Classify holds its calls, answering none, until the client cancels them. */
+  volatile boolean holding;
 
   private final Deque<Failure> script = new ArrayDeque<>();
   private final Server server;
@@ -97,6 +103,11 @@ final class StandIn implements AutoCloseable {
   private final class Tasks extends TaskServiceGrpc.TaskServiceImplBase {
     @Override
     public void classify(ClassifyRequest request, StreamObserver<ClassifyResponse> observer) {
+      if (holding) {
+        calls.incrementAndGet();
+        Context.current().addListener(context -> cancelled.countDown(), Runnable::run);
+        return;
+      }
       if (!fail(observer)) {
         observer.onNext(ClassifyResponse.newBuilder().setLabel("billing").build());
         observer.onCompleted();

@@ -184,6 +184,18 @@ class TiergateClientTest {
   }
 
   @Test
+  void cancellingTheFutureCancelsTheCall() throws Exception {
+    server.holding = true;
+    CompletableFuture<?> reply = client.classifyAsync(ClassifyRequest.getDefaultInstance());
+    while (server.calls.get() == 0) {
+      Thread.sleep(10);
+    }
+    reply.cancel(true);
+    assertTrue(server.cancelled.await(10, TimeUnit.SECONDS), "the server's call was not cancelled");
+    assertTrue(reply.isCancelled());
+  }
+
+  @Test
   void batchCallsAreNotRetried() {
     server.script(failure(Status.Code.UNAVAILABLE, "10", "UPSTREAM_UNAVAILABLE"));
     assertThrows(TiergateException.class, () -> client.createBatch(List.of()));
