@@ -2,13 +2,15 @@
 
 Starts the emulator of the Messages API and a ``tiergate serve`` pointed at it (so the
 conformance cases can inject faults through the emulator's control routes), waits until the
-server reports SERVING, then runs the Python, Go and TypeScript clients' tests and conformance
-cases one suite after another (the emulator's fault queue is shared), and stops both processes,
-also when a suite fails or the run is interrupted.
+server reports SERVING, then runs the Python, Go, TypeScript and Java clients' tests and
+conformance cases one suite after another (the emulator's fault queue is shared), and stops both
+processes, also when a suite fails or the run is interrupted. Naming suites runs only those
+(``scripts/clients_test.py java``).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import socket
@@ -29,6 +31,9 @@ from tiergate.health import health_check
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 START_TIMEOUT_S = 60.0
+# Maven's downloads (plugins, protoc, protoc-gen-grpc-java, the libraries) stay in .tools, like
+# the Go module cache, so a second run is offline and fast.
+MAVEN_REPO = ROOT / ".tools" / "m2"
 
 SUITES: dict[str, tuple[list[str], Path]] = {
     "python": (
@@ -45,6 +50,11 @@ SUITES: dict[str, tuple[list[str], Path]] = {
     # -count=1: the conformance results depend on the live server, which go test cannot see.
     "go": (["go", "test", "-count=1", "-v", "./..."], ROOT / "clients" / "go"),
     "typescript": (["npm", "test", "--silent"], ROOT / "clients" / "typescript"),
+    # The build generates the stubs from protos/ first; -ntp keeps download progress out of logs.
+    "java": (
+        ["mvn", "-B", "-ntp", f"-Dmaven.repo.local={MAVEN_REPO}", "test"],
+        ROOT / "clients" / "java",
+    ),
 }
 
 
@@ -99,6 +109,12 @@ def server_ready(target: str) -> bool:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("suites", nargs="*", help=f"of {', '.join(SUITES)} (default: all)")
+    chosen = parser.parse_args().suites or list(SUITES)
+    unknown = sorted(set(chosen) - set(SUITES))
+    if unknown:
+        parser.error(f"no suite named {', '.join(unknown)}")
     emulator_port, server_port = free_port(), free_port()
     emulator_url = f"http://127.0.0.1:{emulator_port}"
     target = f"127.0.0.1:{server_port}"
@@ -134,7 +150,8 @@ def main() -> int:
         server_log = stack.enter_context(process("server", serve, server_env, logs))
         wait_until(lambda: server_ready(target), "the server", server_log)
         print(f"server on {target}, emulator on {emulator_url}", flush=True)
-        for name, (args, cwd) in SUITES.items():
+        for name in chosen:
+            args, cwd = SUITES[name]
             print(f"\n=== {name} client: tests and conformance", flush=True)
             started = time.monotonic()
             code = subprocess.run(args, cwd=cwd, env=suite_env, check=False).returncode

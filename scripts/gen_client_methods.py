@@ -8,7 +8,10 @@ metadata, error decoding), with the rpc's comment in ``task_service.proto`` as i
   by ``TaskClient`` and ``AsyncTaskClient`` (names in snake_case: ``count_words``);
 - Go: ``(*Client).<Rpc>`` in ``clients/go/tiergate/tasks.gen.go``;
 - TypeScript: the abstract ``TaskMethods`` in ``clients/typescript/src/tasks.gen.ts``, which
-  ``TaskClient`` extends (names in lowerCamelCase, as protobuf-es names the methods).
+  ``TaskClient`` extends (names in lowerCamelCase, as protobuf-es names the methods);
+- Java: the abstract ``TaskMethods`` in ``clients/java/src/main/java/tiergate/client/``, which
+  ``TiergateClient`` extends: per RPC a blocking method and a future-based ``<rpc>Async``, each
+  with and without its own timeout (names in lowerCamelCase, as protoc's Java stubs name them).
 
 The descriptor comes from protoc (``--include_source_info`` keeps the comments). ``--check``
 renders into memory and fails when a committed file differs.
@@ -259,10 +262,130 @@ RENDERERS: dict[Path, Callable[[Sequence[Rpc]], str]] = {
 }
 
 
+JAVA_METHODS = Path("clients/java/src/main/java/tiergate/client/TaskMethods.java")
+
+
+def java_classes(file: descriptor_pb2.FileDescriptorProto) -> tuple[str, str]:
+    """The Java package of the file's stubs and the prefix of its message classes, by protoc's
+    rules: messages are nested in the file's outer class unless ``java_multiple_files``."""
+    options = file.options
+    package = options.java_package or file.package
+    if options.java_multiple_files:
+        return package, package
+    outer = options.java_outer_classname
+    if not outer:
+        stem = Path(file.name).stem
+        outer = "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", stem))
+        taken = {m.name for m in file.message_type} | {e.name for e in file.enum_type}
+        taken |= {s.name for s in file.service}
+        outer += "OuterClass" if outer in taken else ""
+    return package, f"{package}.{outer}"
+
+
+def javadoc(text: str, indent: str = "  ", escape: bool = True) -> list[str]:
+    """``text`` as a Javadoc comment, on one line when it fits; an rpc's comment has its HTML and
+    comment syntax escaped and its `code` as {@code}."""
+    if escape:
+        text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        text = text.replace("*/", "*&#47;").replace("@", "&#64;")
+        text = re.sub(r"`([^`{}]+)`", r"{@code \1}", text)
+    line = f"{indent}/** {text} */"
+    if len(line) <= WIDTH:
+        return [line]
+    return [f"{indent}/**", *wrap(text, f"{indent} * "), f"{indent} */"]
+
+
+def java_signature(opening: str, params: str) -> list[str]:
+    """A method's first line, or the Google Java style split: its parameters on the next line."""
+    line = f"  {opening}({params}) {{"
+    return [line] if len(line) <= WIDTH else [f"  {opening}(", f"      {params}) {{"]
+
+
+def java_return(call: str, method: str, timeout: str) -> str:
+    """A method's body: one line, or the call's arguments on a continuation line."""
+    line = f"    return {call}({method}, request, {timeout});"
+    return (
+        line
+        if len(line) <= WIDTH
+        else f"    return {call}(\n        {method}, request, {timeout});"
+    )
+
+
+def render_java(found: Sequence[Rpc], file: descriptor_pb2.FileDescriptorProto) -> str:
+    package, messages = java_classes(file)
+    names = sorted({r.request for r in found} | {r.response for r in found})
+    lines = [
+        f"// Code generated from {ORIGIN}. DO NOT EDIT.",
+        "package tiergate.client;",
+        "",
+        "import io.grpc.MethodDescriptor;",
+        "import java.time.Duration;",
+        "import java.util.concurrent.CompletableFuture;",
+        f"import {package}.{SERVICE}Grpc;",
+        *(f"import {messages}.{name};" for name in names),
+        "",
+        *javadoc(
+            f"The typed methods of every {SERVICE} RPC, each blocking and future-based "
+            "({@code <rpc>Async}), with the client's default deadline or a timeout of its own. "
+            "A failed call throws, or completes the future with, a {@link TiergateException}. "
+            "{@link TiergateClient} extends this class.",
+            indent="",
+            escape=False,
+        ),
+        "public abstract class TaskMethods {",
+        "  TaskMethods() {}",
+        "",
+        *javadoc(
+            "Calls {@code method}; a null {@code timeout} means the client's default deadline.",
+            escape=False,
+        ),
+        "  abstract <Q, R> R call(MethodDescriptor<Q, R> method, Q request, Duration timeout);",
+        "",
+        "  /** {@link #call}, future-based. */",
+        "  abstract <Q, R> CompletableFuture<R> callAsync(",
+        "      MethodDescriptor<Q, R> method, Q request, Duration timeout);",
+    ]
+    for rpc in found:
+        method = f"{SERVICE}Grpc.get{rpc.name}Method()"
+        blocking = f"{rpc.camel}({rpc.request})"
+        future = f"CompletableFuture<{rpc.response}>"
+        timed = f"{rpc.request} request, Duration timeout"
+        lines += [
+            "",
+            *javadoc(rpc.doc),
+            *java_signature(f"public {rpc.response} {rpc.camel}", f"{rpc.request} request"),
+            java_return("call", method, "null"),
+            "  }",
+            "",
+            *javadoc(
+                f"{{@link #{blocking}}} with a deadline {{@code timeout}} from now.", escape=False
+            ),
+            *java_signature(f"public {rpc.response} {rpc.camel}", timed),
+            java_return("call", method, "timeout"),
+            "  }",
+            "",
+            *javadoc(f"{{@link #{blocking}}}, future-based.", escape=False),
+            *java_signature(f"public {future} {rpc.camel}Async", f"{rpc.request} request"),
+            java_return("callAsync", method, "null"),
+            "  }",
+            "",
+            *javadoc(
+                f"{{@link #{blocking}}}, future-based, with a deadline {{@code timeout}} from now.",
+                escape=False,
+            ),
+            *java_signature(f"public {future} {rpc.camel}Async", timed),
+            java_return("callAsync", method, "timeout"),
+            "  }",
+        ]
+    return "\n".join([*lines, "}"]) + "\n"
+
+
 def render(file: descriptor_pb2.FileDescriptorProto) -> dict[Path, str]:
     """Every generated file's text, by its path under the repository root."""
     found = rpcs(file)
-    return {path: renderer(found) for path, renderer in RENDERERS.items()}
+    rendered = {path: renderer(found) for path, renderer in RENDERERS.items()}
+    rendered[JAVA_METHODS] = render_java(found, file)
+    return rendered
 
 
 def stale(rendered: dict[Path, str], root: Path) -> list[str]:

@@ -65,6 +65,7 @@ class TestANewRpc:
     PYTHON = FILES[Path("clients/python/src/tiergate/client/_tasks.py")]
     GO = FILES[Path("clients/go/tiergate/tasks.gen.go")]
     TS = FILES[Path("clients/typescript/src/tasks.gen.ts")]
+    JAVA = FILES[gen.JAVA_METHODS]
 
     def test_is_a_method_of_both_python_clients(self) -> None:
         """count_words, typed with the RPC's messages and documented by its comment, lands in
@@ -125,6 +126,51 @@ class TestANewRpc:
             self.TS,
         )
 
+    def test_is_a_java_method_blocking_and_future_based(self) -> None:
+        """countWords and countWordsAsync, each with and without a timeout, take the RPC's
+        request, return its response (or a future of it), are documented by its comment and
+        call the stub's method descriptor; the messages are imported from the outer class."""
+        method = "TaskServiceGrpc.getCountWordsMethod()"
+        assert (
+            "  /** Counts the words of the text, exactly. Runs on the fast tier. */\n"
+            "  public ClassifyResponse countWords(ClassifyRequest request) {\n"
+            f"    return call({method}, request, null);\n  }}\n"
+        ) in self.JAVA
+        assert (
+            "  public ClassifyResponse countWords(ClassifyRequest request, Duration timeout) {\n"
+            f"    return call({method}, request, timeout);\n"
+        ) in self.JAVA
+        assert (
+            "  public CompletableFuture<ClassifyResponse> countWordsAsync(ClassifyRequest request)"
+            f" {{\n    return callAsync({method}, request, null);\n"
+        ) in self.JAVA
+        assert (
+            "  public CompletableFuture<ClassifyResponse> countWordsAsync(\n"
+            "      ClassifyRequest request, Duration timeout) {\n"
+            f"    return callAsync({method}, request, timeout);\n"
+        ) in self.JAVA
+        assert "import tiergate.v1.TaskServiceOuterClass.ClassifyRequest;\n" in self.JAVA
+
+    def test_a_java_doc_escapes_what_javadoc_would_read(self) -> None:
+        """A comment's HTML, comment end and tags are escaped, and its `code` spans become
+        {@code}: the rendered Javadoc says what the proto comment says."""
+        files = gen.render(with_rpc("Ping", comment=" Answers `ok` for <T> & @x: a */ b.\n"))
+        assert (
+            "/** Answers {@code ok} for &lt;T&gt; &amp; &#64;x: a *&#47; b. */"
+            in files[gen.JAVA_METHODS]
+        )
+
+    def test_java_classes_follow_protocs_rules(self) -> None:
+        """Messages are nested in the file's outer class, named after the file with OuterClass
+        when a type already has that name, or top-level with java_multiple_files."""
+        file = with_rpc("Ping")
+        assert gen.java_classes(file) == ("tiergate.v1", "tiergate.v1.TaskServiceOuterClass")
+        file.service[0].name = "Tasks"
+        assert gen.java_classes(file) == ("tiergate.v1", "tiergate.v1.TaskService")
+        file.options.java_package = "com.example.tiergate.v1"
+        file.options.java_multiple_files = True
+        assert gen.java_classes(file) == ("com.example.tiergate.v1", "com.example.tiergate.v1")
+
     def test_a_long_name_keeps_lines_within_the_limit(self) -> None:
         """A long RPC name and a long comment are wrapped the way ruff formats them: no Python
         line over 100 columns, and the comment's words all kept in order."""
@@ -134,6 +180,9 @@ class TestANewRpc:
         assert max(len(line) for line in python.splitlines()) <= gen.WIDTH
         assert "def count_every_word_of_the_text_exactly_and_slowly(\n" in python
         assert " ".join(python.split()).count(comment) == 2
+        java = files[gen.JAVA_METHODS]
+        assert max(len(line) for line in java.splitlines()) <= gen.WIDTH
+        assert " ".join(java.replace(" * ", " ").split()).count(comment) == 1
 
     def test_ruff_would_change_nothing(self) -> None:
         """The Python rendering, long lines split included, is already what ruff format

@@ -1,7 +1,7 @@
 """The proto is the contract, the task registry its one implementation: every RPC of the
 service has a task (with its tier), a handler, a test, a sample, a CLI command, a method in
-every client (Python sync and asyncio, Go, TypeScript; generated from the service descriptor by
-``scripts/gen_client_methods.py``) and a conformance case."""
+every client (Python sync and asyncio, Go, TypeScript, Java; generated from the service
+descriptor by ``scripts/gen_client_methods.py``) and a conformance case."""
 
 from __future__ import annotations
 
@@ -39,6 +39,9 @@ CASES = json.loads((ROOT / "clients" / "conformance" / "cases.json").read_text()
 GO_SOURCES = "\n".join(p.read_text() for p in sorted((ROOT / "clients/go/tiergate").glob("*.go")))
 TS_SOURCES = "\n".join(
     p.read_text() for p in sorted((ROOT / "clients/typescript/src").glob("*.ts"))
+)
+JAVA_SOURCES = "\n".join(
+    p.read_text() for p in sorted((ROOT / "clients/java/src/main/java/tiergate").rglob("*.java"))
 )
 
 
@@ -165,6 +168,17 @@ class TestEveryRpc:
             rf"[^)]*\): Promise<{method.output_type.name}>"
         )
         assert re.search(signature, TS_SOURCES, re.MULTILINE), f"no TypeScript helper for {rpc}"
+
+    def test_has_a_java_helper(self, rpc: str) -> None:
+        """The Java client has a blocking method named after the RPC, from its request to its
+        response, and a future-based one beside it."""
+        name = rpc[0].lower() + rpc[1:]
+        method = SERVICE.methods_by_name[rpc]
+        request, response = method.input_type.name, method.output_type.name
+        blocking = rf"public {response} {name}\({request} request\)"
+        future = rf"public CompletableFuture<{response}> {name}Async\(\s*{request} request\)"
+        assert re.search(blocking, JAVA_SOURCES), f"no blocking Java helper for {rpc}"
+        assert re.search(future, JAVA_SOURCES), f"no future-based Java helper for {rpc}"
 
     def test_has_a_conformance_case(self, rpc: str) -> None:
         """clients/conformance/cases.json runs the RPC at least once, successfully."""
