@@ -18,8 +18,9 @@ endpoint), none of which the real API sends on purpose:
 - ``raw_body``: ``body`` verbatim with ``status`` and ``content_type`` (an HTML page with 200,
   a JSON object that is not a message), in place of the answer; bills nothing.
 - ``cut_body``: a normal answer whose JSON stops half-way (a consistent ``content-length``).
-- ``rewritten``: a normal answer with ``usage`` fields and top-level ``message_fields`` replaced by any
-  JSON value (negative, huge or text token counts, ``"usage": null``, another ``type``).
+- ``rewritten``: a normal answer with ``usage`` fields and top-level ``message_fields``
+  replaced by any JSON value (negative, huge or text token counts, ``"usage": null``, another
+  ``type``).
 
     >>> queue = FaultQueue()
     >>> queue.push(Fault("rate_limit", retry_after_s=2.0))
