@@ -326,10 +326,12 @@ class ModelClient:
         wait = _wait_before_retry(failure, attempt)
         # Never sleep past the caller's deadline: fail now, saying how long to wait.
         past_deadline = deadline is not None and time.monotonic() + wait >= deadline
+        # With the budget spent, the caller's client must not retry automatically either:
+        # its retries would multiply the outage just as ours would.
+        mapped.retry_budget_spent = self.retry_budget.spent
         if attempt == self._settings.max_attempts or past_deadline:
             raise _with_usage(mapped, completion) from failure
         if not self.retry_budget.may_retry():
-            mapped.retry_budget_spent = True
             raise _with_usage(mapped, completion) from failure
         await asyncio.sleep(wait)
 
@@ -498,6 +500,8 @@ def _reask_params(
     }
 
 
+# Jitter from a generator of its own: the process-wide one stays the callers'.
+_JITTER = random.Random()
 # What the SDK raises when a 200's body is not JSON at all (cut, or bytes that are no text).
 _UNREADABLE = (json.JSONDecodeError, UnicodeDecodeError)
 
@@ -514,7 +518,7 @@ def _wait_before_retry(exc: anthropic.AnthropicError | InvalidAnswer, attempt: i
         hint = upstream_errors.retry_after_s(exc)
         if hint is not None:
             return hint
-    return random.uniform(0, min(_BACKOFF_BASE_S * 2 ** (attempt - 1), _BACKOFF_CAP_S))
+    return _JITTER.uniform(0, min(_BACKOFF_BASE_S * 2 ** (attempt - 1), _BACKOFF_CAP_S))
 
 
 def _expired(deadline: float | None) -> bool:

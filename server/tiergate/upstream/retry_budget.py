@@ -50,12 +50,17 @@ class RetryBudget:
         """An attempt failed in a way a retry might fix."""
         self.tokens = max(0.0, self.tokens - 1.0)
 
+    @property
+    def spent(self) -> bool:
+        """Whether retries are held back now: most recent attempts failed."""
+        return self.tokens <= self.max_tokens / 2
+
     def may_retry(self) -> bool:
         """Whether the failed attempt just counted may be retried; counts a refusal."""
-        allowed = self.tokens > self.max_tokens / 2
-        if not allowed:
+        if self.spent:
             self.throttled += 1
-        return allowed
+            return False
+        return True
 
 
 class RetryBudgetMetrics:
