@@ -500,8 +500,6 @@ def _reask_params(
     }
 
 
-# Jitter from a generator of its own: the process-wide one stays the callers'.
-_JITTER = random.Random()
 # What the SDK raises when a 200's body is not JSON at all (cut, or bytes that are no text).
 _UNREADABLE = (json.JSONDecodeError, UnicodeDecodeError)
 
@@ -518,7 +516,7 @@ def _wait_before_retry(exc: anthropic.AnthropicError | InvalidAnswer, attempt: i
         hint = upstream_errors.retry_after_s(exc)
         if hint is not None:
             return hint
-    return _JITTER.uniform(0, min(_BACKOFF_BASE_S * 2 ** (attempt - 1), _BACKOFF_CAP_S))
+    return random.uniform(0, min(_BACKOFF_BASE_S * 2 ** (attempt - 1), _BACKOFF_CAP_S))
 
 
 def _expired(deadline: float | None) -> bool:
