@@ -250,10 +250,11 @@ class ModelClient:
             log.info("count_tokens.failed", model=facts.model, error=type(exc).__name__)
             return None
         found = getattr(counted, "input_tokens", None)
-        # A count no prompt can have is no count: the call itself then decides.
-        if not isinstance(found, int) or isinstance(found, bool):
+        # A count no prompt can have (negative, not an integer) is no count: the call itself
+        # then decides. A count beyond the window is a real answer: the prompt is too large.
+        if not isinstance(found, int) or isinstance(found, bool) or found < 0:
             return None
-        return found if 0 <= found <= facts.context_window_tokens else None
+        return found
 
     async def _call(
         self,
@@ -313,26 +314,30 @@ class ModelClient:
     ) -> None:
         """Wait for the retry of a failed attempt, or raise the caller's error when there is
         none: not retryable, out of attempts, past the deadline, or the retry budget spent."""
-        if isinstance(failure, InvalidAnswer):
-            retry = True
-            mapped: errors.TiergateError = _invalid_answer_error()
-        else:
-            retry = upstream_errors.is_retryable_upstream(failure)
-            mapped = upstream_errors.from_upstream(failure, size_field=size_field())
-        if not retry:
+
+        def error() -> errors.TiergateError:  # built only when raised: size_field() costs
+            if isinstance(failure, InvalidAnswer):
+                mapped: errors.TiergateError = _invalid_answer_error()
+            else:
+                mapped = upstream_errors.from_upstream(failure, size_field=size_field())
+            # With the budget spent, the caller's client must not retry automatically either:
+            # its retries would multiply the outage just as ours would.
+            mapped.retry_budget_spent = self.retry_budget.spent
+            return _with_usage(mapped, completion)
+
+        if not isinstance(failure, InvalidAnswer) and not upstream_errors.is_retryable_upstream(
+            failure
+        ):
             self.retry_budget.answered()  # the upstream is up; the call itself was wrong
-            raise _with_usage(mapped, completion) from failure
+            raise error() from failure
         self.retry_budget.failed()
         wait = _wait_before_retry(failure, attempt)
         # Never sleep past the caller's deadline: fail now, saying how long to wait.
         past_deadline = deadline is not None and time.monotonic() + wait >= deadline
-        # With the budget spent, the caller's client must not retry automatically either:
-        # its retries would multiply the outage just as ours would.
-        mapped.retry_budget_spent = self.retry_budget.spent
         if attempt == self._settings.max_attempts or past_deadline:
-            raise _with_usage(mapped, completion) from failure
+            raise error() from failure
         if not self.retry_budget.may_retry():
-            raise _with_usage(mapped, completion) from failure
+            raise error() from failure
         await asyncio.sleep(wait)
 
     def _remaining(self, deadline: float | None, completion: Completion) -> float:
