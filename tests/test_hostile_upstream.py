@@ -15,6 +15,7 @@ from typing import Any
 
 import grpc
 import pytest
+import redis
 from failures import failure
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -159,9 +160,8 @@ class TestRateLimitReadings:
         wait); as soon as it says otherwise, the next call is served."""
         store = {"redis_url": redis_url} if replicas == 2 else {}
         if replicas == 2:
-            import redis
-
-            redis.Redis.from_url(redis_url).flushall()
+            with redis.Redis.from_url(redis_url) as client:
+                client.flushall()  # no reading or probe marker of an earlier test
         servers = [serve(background, upstream, **store) for _ in range(replicas)]
         try:
             upstream.inject(Fault("headers", headers=no_room(), count=1000))
