@@ -5,8 +5,8 @@ It is gRPC's retry throttling (gRFC A6): a bucket of ``max_tokens`` tokens, full
 Each attempt that fails in a way a retry might fix (429, 5xx, a dropped connection, an answer
 that cannot be a bill) takes one token; each answered attempt gives back ``token_ratio``. A
 retry is allowed only while more than half the tokens are left. So an isolated failure is
-retried at once, and a sustained outage gets at most ``max_tokens / 2`` retries before they
-stop, however many calls arrive (60 calls against a 529 on every request: at most 65 upstream
+retried at once, and a sustained outage gets fewer than ``max_tokens / 2`` retries (4) before they
+stop, however many calls arrive (60 calls against a 529 on every request: 64 upstream
 requests, not 180). Once the upstream answers again, every ``1 / token_ratio`` answers earn
 back one failure's worth, so retries resume only when calls mostly succeed again; first
 attempts are never held back.
