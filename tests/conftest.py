@@ -57,7 +57,12 @@ def start_app(
         telemetry=telemetry,
     )
     background.run(app.start())
+    _STARTED.append(app)
     return app
+
+
+_STARTED: list[App] = []
+"""Every server ``start_app`` started: a long-lived one is shared by many tests."""
 
 
 @pytest.fixture(scope="session")
@@ -80,9 +85,13 @@ def stub(channel: grpc.Channel) -> task_service_pb2_grpc.TaskServiceStub:
 
 @pytest.fixture(autouse=True)
 def fresh_upstream(request: pytest.FixtureRequest) -> None:
-    """Every test that uses the emulator starts with an empty cache, log and fault queue."""
+    """Every test that uses the emulator starts with an empty cache, log and fault queue, and
+    every server shared between tests with a full retry budget (one test's injected outage
+    must not hold back the next test's retries)."""
     if "upstream" in request.fixturenames:
         request.getfixturevalue("upstream").reset()
+    for app in _STARTED:
+        app.retry_budget.tokens = app.retry_budget.max_tokens
 
 
 # The emulator alone, for the tests that drive it directly with the SDK (test_emulator*.py).

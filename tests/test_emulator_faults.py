@@ -6,8 +6,10 @@ Driven through the real anthropic SDK, whose own retry rules are what the header
 from __future__ import annotations
 
 import email.utils
+import json
 import math
 import time
+from typing import Any
 
 import anthropic
 import pytest
@@ -15,7 +17,7 @@ from anthropic.types.shared import (
     ContractSpendLimitReachedErrorDetails,
     EnforcedSpendLimitReachedErrorDetails,
 )
-from emulator_calls import ask
+from emulator_calls import QUESTION, SONNET, ask
 
 from tiergate.emulator import Emulator, Fault
 from tiergate.emulator.testing import ThreadedEmulator
@@ -109,3 +111,72 @@ class TestFaultJson:
             Fault("rate_limit", retry_after_s=3, retry_after_http_date=True, should_retry=True),
         ):
             assert Fault.from_json(fault.to_json()) == fault
+        for fault in (
+            Fault("headers", headers={"anthropic-ratelimit-requests-remaining": "NaN"}),
+            Fault("raw_body", body="<html></html>", status=502, content_type="text/html"),
+            Fault("rewritten", usage={"input_tokens": -5}, message_fields={"type": "error"}),
+        ):
+            assert Fault.from_json(fault.to_json()) == fault
+
+
+class TestWrongAnswers:
+    """Faults of an upstream that answers, but wrongly: the SDK gets what a broken proxy or
+    endpoint would send, with the emulator's request id and rate-limit headers around it."""
+
+    def test_headers_replace_the_rate_limit_readings(
+        self, client: anthropic.Anthropic, emulator: Emulator
+    ) -> None:
+        """A normal answer whose rate-limit headers say what the fault says."""
+        emulator.inject(
+            Fault("headers", headers={"anthropic-ratelimit-requests-reset": "2099-01-01T00:00:00Z"})
+        )
+        raw = client.messages.with_raw_response.create(
+            model=SONNET, max_tokens=400, messages=QUESTION
+        )
+        assert raw.headers["anthropic-ratelimit-requests-reset"] == "2099-01-01T00:00:00Z"
+        assert "anthropic-ratelimit-input-tokens-reset" in raw.headers
+        assert raw.parse().usage.input_tokens > 0
+
+    def test_raw_body_is_sent_verbatim(
+        self, client: anthropic.Anthropic, emulator: Emulator
+    ) -> None:
+        """An HTML page with 200 reaches the SDK as text: it parses no message from it."""
+        emulator.inject(Fault("raw_body", body="<html>hello</html>"))
+        found: object = ask(client)
+        assert found == "<html>hello</html>"
+        assert len(emulator.requests) == 1
+
+    def test_cut_body_stops_half_way(self, client: anthropic.Anthropic, emulator: Emulator) -> None:
+        """A 200 whose JSON ends half-way: the SDK cannot decode it."""
+        emulator.inject(Fault("cut_body"))
+        with pytest.raises(json.JSONDecodeError):
+            ask(client)
+
+    def test_rewritten_usage_and_fields(
+        self, client: anthropic.Anthropic, emulator: Emulator
+    ) -> None:
+        """Any JSON value replaces a usage field or a top-level field; the rest is computed."""
+        emulator.inject(
+            Fault("rewritten", usage={"input_tokens": -5, "output_tokens": "many"}),
+            Fault("rewritten", message_fields={"usage": None, "type": "error"}),
+        )
+        # The SDK builds a message from these without checking them: as loose objects here.
+        first: Any = ask(client)
+        assert (first.usage.input_tokens, first.usage.output_tokens) == (-5, "many")
+        assert first.usage.cache_read_input_tokens == 0
+        second: Any = ask(client)
+        assert (second.type, second.usage) == ("error", None)
+
+    @pytest.mark.parametrize(
+        ("fields", "match"),
+        [
+            ({"kind": "overloaded", "body": "x"}, "raw_body faults only"),
+            ({"kind": "raw_body", "status": 700}, "HTTP status"),
+            ({"kind": "headers", "usage": {"input_tokens": 1}}, "rewritten faults only"),
+            ({"kind": "headers", "headers": {"x": 1}}, "strings to strings"),
+        ],
+    )
+    def test_fields_of_another_kind_are_refused(self, fields: dict[str, Any], match: str) -> None:
+        """Each field belongs to its kind; a misplaced one is refused, not ignored."""
+        with pytest.raises(ValueError, match=match):
+            Fault(**fields)

@@ -77,7 +77,7 @@ EXPECTED: dict[str, tuple[grpc.StatusCode, str]] = {
     "PreconditionFailedError": (grpc.StatusCode.INTERNAL, "UPSTREAM_REJECTED"),
     "UnprocessableEntityError": (grpc.StatusCode.INTERNAL, "UPSTREAM_REJECTED"),
     "RequestHeaderFieldsTooLargeError": (grpc.StatusCode.INTERNAL, "UPSTREAM_REJECTED"),
-    "APIResponseValidationError": (grpc.StatusCode.INTERNAL, "UPSTREAM_REJECTED"),
+    "APIResponseValidationError": (grpc.StatusCode.UNAVAILABLE, "UPSTREAM_INVALID_RESPONSE"),
     "APIWebhookValidationError": (grpc.StatusCode.INTERNAL, "UPSTREAM_REJECTED"),
     "APIStatusError": (grpc.StatusCode.UNAVAILABLE, "UPSTREAM_UNAVAILABLE"),
     "APIError": (grpc.StatusCode.INTERNAL, "UPSTREAM_REJECTED"),

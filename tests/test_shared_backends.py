@@ -173,7 +173,8 @@ class TestCacheAndLocks:
 class TestPacing:
     def test_room_is_taken_once_under_concurrency(self, run: Callable[[Scenario], None]) -> None:
         """With 5 requests left and a minute to refill 60, 20 concurrent calls: exactly 5 go
-        now, the others are told to wait about a second per missing request."""
+        now, one more goes as the probe, the others are told to wait about a second per
+        missing request; a second probe waits its interval."""
 
         async def scenario(store: Store) -> None:
             now = time.time()
@@ -187,13 +188,17 @@ class TestPacing:
             await store.reading_put("m", reading, ttl_s=60)
             waits = await asyncio.gather(
                 *(
-                    store.reading_pace("m", {"requests": 1.0, "output-tokens": 64.0})
+                    store.reading_pace(
+                        "m", {"requests": 1.0, "output-tokens": 64.0}, probe_every_s=60
+                    )
                     for _ in range(20)
                 )
             )
-            assert sum(1 for w in waits if w <= 0) == 5
+            assert sum(1 for w in waits if w == 0) == 5
+            assert sum(1 for w in waits if w < 0) == 1
             assert all(0.5 < w <= 55 for w in waits if w > 0)
-            assert await store.reading_pace("other-model", {"requests": 1.0}) == 0
+            assert await store.reading_pace("m", {"requests": 1.0}, probe_every_s=60) > 0
+            assert await store.reading_pace("other-model", {"requests": 1.0}, probe_every_s=60) == 0
 
         run(scenario)
 

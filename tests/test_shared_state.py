@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import time
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -481,25 +482,29 @@ class TestRateLimitPacing:
     def test_calls_wait_for_room_or_are_refused_before_a_429(
         self, background: BackgroundLoop, upstream: Upstream, tmp_path: Path, redis_url: str
     ) -> None:
-        """After one replica reads "no requests left until reset", a call on the other replica
-        whose deadline ends before the reset is refused with UPSTREAM_RATE_LIMITED and
-        RetryInfo, and sends nothing upstream; once the reading says room comes back soon, a
-        call with time to wait goes through."""
+        """After one replica reads "no requests left until reset", the next call on the other
+        replica is the probe and goes upstream (which says the same again); a call right after
+        it, whose deadline ends before both the reset and the next probe, is refused with
+        UPSTREAM_RATE_LIMITED and RetryInfo and sends nothing upstream; once the reading says
+        room comes back soon, a call with time to wait goes through."""
         apps = replicas(background, upstream, tmp_path, redis_url=redis_url)
         try:
             first, second = stubs(apps)
             far = _reset_in(30)
-            upstream.script(Script(text=ANSWER, headers=_limits(remaining=0, reset=far)))
+            upstream.script(Script(text=ANSWER, headers=_limits(remaining=0, reset=far), count=2))
             first.Classify(classify("one"), timeout=10, metadata=AUTH)
+            probe = second.Classify(classify("two"), timeout=10, metadata=AUTH)
+            assert probe.usage.billed_calls == 1
+            assert len(upstream.requests) == 2
             with pytest.raises(grpc.RpcError) as paced:
-                second.Classify(classify("two"), timeout=2, metadata=AUTH)
+                first.Classify(classify("three"), timeout=0.5, metadata=AUTH)
             assert paced.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
             reason, details = error_info(paced.value)
             assert reason == "UPSTREAM_RATE_LIMITED"
             retry = [d for d in details if isinstance(d, error_details_pb2.RetryInfo)]
             assert retry
             assert retry[0].retry_delay.seconds >= 2
-            assert len(upstream.requests) == 1
+            assert len(upstream.requests) == 2
             # A newer reading (as a response on the first replica would bring): room in ~2 s.
             background.run(
                 apps[0].shared.pacer.observe(  # type: ignore[union-attr]
@@ -509,7 +514,7 @@ class TestRateLimitPacing:
             served = second.Classify(classify("four"), timeout=30, metadata=AUTH)
             assert served.usage.billed_calls == 1
             assert apps[1].shared.pacer is not None
-            assert apps[1].shared.pacer.paced >= 1
+            assert apps[1].shared.pacer.paced + apps[1].shared.pacer.probed >= 2
         finally:
             stop(background, apps)
 
@@ -517,21 +522,22 @@ class TestRateLimitPacing:
 class TestRateLimitReadings:
     def test_header_names_are_read_in_any_case(self) -> None:
         """HTTP header names are case-insensitive: a reading comes from any spelling, other
-        headers are ignored, and the remaining count never exceeds the limit."""
+        headers are ignored, and so is a bucket without all three of its headers."""
         reset = _reset_in(30)
         headers = {
             "Anthropic-RateLimit-Requests-Limit": "50",
-            "ANTHROPIC-RATELIMIT-REQUESTS-REMAINING": "60",
+            "ANTHROPIC-RATELIMIT-REQUESTS-REMAINING": "40",
             "anthropic-ratelimit-requests-reset": reset,
             "anthropic-ratelimit-input-tokens-limit": "1000",
             "content-type": "application/json",
         }
-        reading = parse_reading(headers, 100.0)
+        now = time.time()
+        reading = parse_reading(headers, now)
         assert reading == {
             "requests:limit": 50.0,
-            "requests:remaining": 50.0,
+            "requests:remaining": 40.0,
             "requests:reset": datetime.datetime.fromisoformat(reset).timestamp(),
-            "requests:at": 100.0,
+            "requests:at": now,
             "requests:taken": 0.0,
         }
 
@@ -539,9 +545,10 @@ class TestRateLimitReadings:
         """Two readings with different reset instants keep their own (the parse of an
         instant is remembered, never confused with another)."""
         soon, later = _reset_in(5), _reset_in(50)
-        first = parse_reading(_limits(remaining=1, reset=soon), 0.0)
-        second = parse_reading(_limits(remaining=1, reset=later), 0.0)
-        again = parse_reading(_limits(remaining=1, reset=soon), 0.0)
+        now = time.time()
+        first = parse_reading(_limits(remaining=1, reset=soon), now)
+        second = parse_reading(_limits(remaining=1, reset=later), now)
+        again = parse_reading(_limits(remaining=1, reset=soon), now)
         assert second["requests:reset"] - first["requests:reset"] == pytest.approx(45, abs=1)
         assert again == first
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import email.utils
+import time
+
 import anthropic
 import httpx2
 import pytest
@@ -18,7 +21,12 @@ from tiergate.errors import (
     UpstreamSpendLimit,
     UpstreamUnavailable,
 )
-from tiergate.upstream_errors import from_upstream, is_retryable_upstream, retry_after_s
+from tiergate.upstream_errors import (
+    RETRY_AFTER_HORIZON_S,
+    from_upstream,
+    is_retryable_upstream,
+    retry_after_s,
+)
 
 REQUEST = httpx2.Request("POST", "http://upstream/v1/messages")
 
@@ -263,8 +271,29 @@ class TestRetryAfterDates:
         assert retry_after_s(exc, now=1795575600.0) is None
 
     def test_a_date_counts_from_the_clock_by_default(self) -> None:
-        """Without an explicit now, the wait counts from the wall clock (2100 is decades away)."""
-        exc = status_error(429, **{"retry-after": "Fri, 01 Jan 2100 00:00:00 GMT"})
-        hint = retry_after_s(exc)
+        """Without an explicit now, the wait counts from the wall clock: a minute ahead is
+        about 60 s."""
+        when = email.utils.formatdate(time.time() + 60, usegmt=True)
+        hint = retry_after_s(status_error(429, **{"retry-after": when}))
         assert hint is not None
-        assert 2.0e9 < hint < 2.4e9
+        assert 55 < hint <= 60
+
+
+class TestRetryAfterHorizon:
+    @pytest.mark.parametrize(
+        "headers",
+        [
+            {"retry-after": "Fri, 01 Jan 2100 00:00:00 GMT"},
+            {"retry-after": "1e400"},
+            {"retry-after-ms": "inf"},
+            {"retry-after": "86400"},
+        ],
+    )
+    def test_a_wait_beyond_the_horizon_is_cut_to_it(self, headers: dict[str, str]) -> None:
+        """A hint in 2099, infinite or a day long holds no call beyond the horizon."""
+        assert retry_after_s(status_error(429, **headers)) == RETRY_AFTER_HORIZON_S
+
+    @pytest.mark.parametrize("value", ["NaN", "nan", "-nan"])
+    def test_nan_is_no_hint(self, value: str) -> None:
+        """NaN is not a wait: no hint (the backoff decides)."""
+        assert retry_after_s(status_error(429, **{"retry-after": value})) is None

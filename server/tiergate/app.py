@@ -37,6 +37,7 @@ from tiergate.shared.gate import SharedState
 from tiergate.shared.spend import SpendServicer, add_spend_service
 from tiergate.telemetry import Telemetry
 from tiergate.tiers import Tier
+from tiergate.upstream.retry_budget import RetryBudget, RetryBudgetMetrics
 
 if TYPE_CHECKING:
     # Imported only when chosen (upstream=emulator): production never loads the emulator.
@@ -90,6 +91,12 @@ class App:
             self.prices,
             meter=self.telemetry.meter_provider.get_meter("tiergate.shared"),
         )
+        # One retry budget for every call to the upstream, its state exported as metrics.
+        self.retry_budget = RetryBudget()
+        RetryBudgetMetrics(
+            self.telemetry.meter_provider.get_meter("tiergate.upstream"),
+            {settings.upstream: self.retry_budget},
+        )
         self.batch_store: BatchStore | None = None
         self.batch_worker: BatchWorker | None = None
         self.health = health.aio.HealthServicer()
@@ -109,6 +116,7 @@ class App:
             ),
             self.settings,
             self.telemetry,
+            retry_budget=self.retry_budget,
         )
         runner = TaskRunner(
             self.settings,

@@ -11,6 +11,7 @@ The tree (status code and ``ErrorInfo.reason`` in brackets)::
     +-- BudgetExceeded        [RESOURCE_EXHAUSTED, BUDGET_EXCEEDED]   + QuotaFailure, RetryInfo
     +-- SharedStateUnavailable [UNAVAILABLE, SHARED_STATE_UNAVAILABLE] + RetryInfo
     +-- UpstreamUnavailable   [UNAVAILABLE, UPSTREAM_UNAVAILABLE]     + RetryInfo
+    +-- UpstreamInvalidResponse [UNAVAILABLE, UPSTREAM_INVALID_RESPONSE] + RetryInfo
     +-- OutputInvalid         [UNAVAILABLE, OUTPUT_INVALID]           + RetryInfo
     +-- DeadlineExceeded      [DEADLINE_EXCEEDED, DEADLINE_EXCEEDED]
     +-- ModelRefused          [FAILED_PRECONDITION, MODEL_REFUSED]    metadata: category
@@ -50,6 +51,10 @@ class TiergateError(Exception):
     reason: str = "INTERNAL"
     completion: object | None = None
     """What the model calls billed before the failure (a ``model_client.Completion``), if any."""
+    retry_budget_spent: bool = False
+    """The upstream's retry budget refused a retry: it is failing for most calls, so no client
+    retries automatically (that would multiply an outage's load); RetryInfo still tells the
+    caller's own code when to try again."""
 
     def __init__(
         self,
@@ -73,7 +78,7 @@ class TiergateError(Exception):
         """Whether a client's automatic retry policy may repeat the RPC: only when a retry may
         help (RetryInfo) and the failure billed nothing, so automatic retries never multiply
         billed calls; the caller's own code still sees RetryInfo and decides."""
-        return self.retry_after_s is not None and not self.billed
+        return self.retry_after_s is not None and not self.billed and not self.retry_budget_spent
 
 
 class InvalidRequest(TiergateError):
@@ -140,6 +145,14 @@ class SharedStateUnavailable(TiergateError):
 class UpstreamUnavailable(TiergateError):
     code = grpc.StatusCode.UNAVAILABLE
     reason = "UPSTREAM_UNAVAILABLE"
+
+
+class UpstreamInvalidResponse(TiergateError):
+    """The upstream answered with something that cannot be a Messages API bill: its fault,
+    never ours (so not INTERNAL)."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+    reason = "UPSTREAM_INVALID_RESPONSE"
 
 
 class OutputInvalid(TiergateError):

@@ -11,6 +11,10 @@ inference geo its response reports::
     )
     completion.output, completion.usage
 
+An answer that cannot be a bill (:mod:`tiergate.upstream.answers`) is the upstream's fault:
+retried like a 5xx, counted in ``Completion.unreadable_bills`` and never billed from. Every
+retry asks the upstream's shared :class:`~tiergate.upstream.retry_budget.RetryBudget` first.
+
 When every re-ask is spent, OUTPUT_INVALID carries RetryInfo only when another try may help:
 not after a truncation at the model's largest output, and not when the last two answers broke
 the same rule (the caller's constraints then look unsatisfiable). Error messages never quote
@@ -43,6 +47,8 @@ from tiergate.reuse import ReuseTracker
 from tiergate.schema import wire_validator
 from tiergate.telemetry import Telemetry
 from tiergate.tiers import Tier
+from tiergate.upstream.answers import InvalidAnswer, checked_bill
+from tiergate.upstream.retry_budget import RetryBudget
 
 log = structlog.get_logger("tiergate.model")
 
@@ -128,6 +134,9 @@ class Completion:
     billed_calls: int = 0
     attempts: int = 0
     request_id: str = ""
+    unreadable_bills: int = 0
+    """Answers that could not be a bill: the upstream may have charged for them, unknown how
+    much (a budget reservation then settles at its worst case)."""
 
 
 class _BadOutput(Exception):
@@ -161,9 +170,11 @@ class ModelClient:
         settings: Settings,
         telemetry: Telemetry | None = None,
         reuse: ReuseTracker | None = None,
+        retry_budget: RetryBudget | None = None,
     ) -> None:
         # Retries are ours (deadline-aware), so the SDK's own are off.
         self._client = client.with_options(max_retries=0)
+        self.retry_budget = retry_budget or RetryBudget()
         self._settings = settings
         self._telemetry = telemetry or Telemetry()
         self._reuse = reuse if reuse is not None else ReuseTracker()
@@ -186,7 +197,7 @@ class ModelClient:
         completion = Completion(output={}, model=facts.model)
         previous: _BadOutput | None = None
         for reask in range(self._settings.max_reasks + 1):
-            message = await self._call(params, completion, deadline, size_field)
+            message = await self._call(params, facts, completion, deadline, size_field)
             bare = None if "output_config" in params else prompt.bare_key
             try:
                 completion.output = _parse(message, prompt.output_schema, check, bare)
@@ -228,57 +239,106 @@ class ModelClient:
             if timeout <= 0:
                 return None
         try:
-            counted = await self._client.messages.count_tokens(
+            counted: Any = await self._client.messages.count_tokens(
                 model=params["model"],
                 system=params["system"],
                 messages=params["messages"],
                 **({"output_config": params["output_config"]} if "output_config" in params else {}),
                 timeout=timeout,
             )
-        except anthropic.AnthropicError as exc:
+        except (anthropic.AnthropicError, *_UNREADABLE) as exc:
             log.info("count_tokens.failed", model=facts.model, error=type(exc).__name__)
             return None
-        return counted.input_tokens
+        found = getattr(counted, "input_tokens", None)
+        # A count no prompt can have (negative, not an integer) is no count: the call itself
+        # then decides. A count beyond the window is a real answer: the prompt is too large.
+        if not isinstance(found, int) or isinstance(found, bool) or found < 0:
+            return None
+        return found
 
     async def _call(
         self,
         params: dict[str, Any],
+        facts: ModelFacts,
         completion: Completion,
         deadline: float | None,
         size_field: SizeField,
     ) -> Message:
-        """One billed call, after as many unbilled retries as the deadline allows."""
+        """One billed call, after as many unbilled retries as the deadline and the upstream's
+        retry budget allow."""
         for attempt in range(1, self._settings.max_attempts + 1):
             timeout = self._remaining(deadline, completion)
             completion.attempts += 1
+            failure: anthropic.AnthropicError | InvalidAnswer
             try:
                 requested = _REQUESTED_MODEL.set(params["model"])
                 try:
                     with self._telemetry.model_call(params, attempt=attempt) as call:
-                        message: Message = await self._client.messages.create(
-                            **params, timeout=timeout
-                        )
-                        call.answered(message, billed_usage(message))
+                        try:
+                            found: object = await self._client.messages.create(
+                                **params, timeout=timeout
+                            )
+                        except _UNREADABLE as exc:
+                            raise InvalidAnswer(
+                                f"the body is not JSON ({type(exc).__name__})"
+                            ) from exc
+                        message, tokens = checked_bill(found, facts)
+                        call.answered(message, tokens)
                 finally:
                     _REQUESTED_MODEL.reset(requested)
+            except (InvalidAnswer, anthropic.APIResponseValidationError) as exc:
+                completion.unreadable_bills += 1
+                log.warning("upstream.invalid_answer", model=params["model"], problem=str(exc))
+                failure = exc if isinstance(exc, InvalidAnswer) else InvalidAnswer(str(exc))
             except anthropic.AnthropicError as exc:
                 if isinstance(exc, anthropic.APITimeoutError) and _expired(deadline):
                     raise _with_usage(_deadline_error(), completion) from exc
-                retry = upstream_errors.is_retryable_upstream(exc)
-                wait = _wait_before_retry(exc, attempt)
-                # Never sleep past the caller's deadline: fail now, saying how long to wait.
-                past_deadline = deadline is not None and time.monotonic() + wait >= deadline
-                if not retry or attempt == self._settings.max_attempts or past_deadline:
-                    mapped = upstream_errors.from_upstream(exc, size_field=size_field())
-                    raise _with_usage(mapped, completion) from exc
-                await asyncio.sleep(wait)
-                continue
-            _bill(completion, message)
-            stopped = _stop_error(message, size_field)
-            if stopped is not None:
-                raise _with_usage(stopped, completion)
-            return message
+                failure = exc
+            else:
+                self.retry_budget.answered()
+                _bill(completion, message, tokens)
+                stopped = _stop_error(message, size_field)
+                if stopped is not None:
+                    raise _with_usage(stopped, completion)
+                return message
+            await self._before_retry(failure, attempt, completion, deadline, size_field)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _before_retry(
+        self,
+        failure: anthropic.AnthropicError | InvalidAnswer,
+        attempt: int,
+        completion: Completion,
+        deadline: float | None,
+        size_field: SizeField,
+    ) -> None:
+        """Wait for the retry of a failed attempt, or raise the caller's error when there is
+        none: not retryable, out of attempts, past the deadline, or the retry budget spent."""
+
+        def error() -> errors.TiergateError:  # built only when raised: size_field() costs
+            if isinstance(failure, InvalidAnswer):
+                mapped: errors.TiergateError = _invalid_answer_error()
+            else:
+                mapped = upstream_errors.from_upstream(failure, size_field=size_field())
+            # With the budget spent, the caller's client must not retry automatically either:
+            # its retries would multiply the outage just as ours would.
+            mapped.retry_budget_spent = self.retry_budget.spent
+            return _with_usage(mapped, completion)
+
+        if not isinstance(failure, InvalidAnswer) and not upstream_errors.is_retryable_upstream(
+            failure
+        ):
+            self.retry_budget.answered()  # the upstream is up; the call itself was wrong
+            raise error() from failure
+        self.retry_budget.failed()
+        wait = _wait_before_retry(failure, attempt)
+        # Never sleep past the caller's deadline: fail now, saying how long to wait.
+        past_deadline = deadline is not None and time.monotonic() + wait >= deadline
+        if attempt == self._settings.max_attempts or past_deadline:
+            raise error() from failure
+        if not self.retry_budget.may_retry():
+            raise error() from failure
+        await asyncio.sleep(wait)
 
     def _remaining(self, deadline: float | None, completion: Completion) -> float:
         limit = self._settings.upstream_timeout_s
@@ -343,8 +403,8 @@ def billed_usage(message: Message) -> TokenUsage:
     )
 
 
-def _bill(completion: Completion, message: Message) -> None:
-    completion.usage = completion.usage + billed_usage(message)
+def _bill(completion: Completion, message: Message, tokens: TokenUsage) -> None:
+    completion.usage = completion.usage + tokens
     completion.billed_calls += 1
     completion.model = message.model
     completion.request_id = getattr(message, "_request_id", None) or message.id
@@ -445,7 +505,18 @@ def _reask_params(
     }
 
 
-def _wait_before_retry(exc: anthropic.AnthropicError, attempt: int) -> float:
+# What the SDK raises when a 200's body is not JSON at all (cut, or bytes that are no text).
+_UNREADABLE = (json.JSONDecodeError, UnicodeDecodeError)
+
+
+def _invalid_answer_error() -> errors.UpstreamInvalidResponse:
+    return errors.UpstreamInvalidResponse(
+        "the model API answered with something that is not a valid response",
+        retry_after_s=errors.DEFAULT_RETRY_AFTER_S,
+    )
+
+
+def _wait_before_retry(exc: anthropic.AnthropicError | InvalidAnswer, attempt: int) -> float:
     if isinstance(exc, anthropic.APIStatusError):
         hint = upstream_errors.retry_after_s(exc)
         if hint is not None:

@@ -218,6 +218,10 @@ class TaskRunner:
             request, facts, prompt.max_tokens, tokens=tokens, counted=counted is not None
         )
 
+    def facts(self, tier: Tier) -> ModelFacts:
+        """The facts of the model that answers ``tier``."""
+        return self._prices.facts(self._settings.model_for(tier))
+
     def bill(
         self, tier: Tier, completion: Completion, *, batch: bool = False, from_cache: bool = False
     ) -> Bill:

@@ -13,6 +13,7 @@ the response says otherwise (``x-should-retry``) or names a spend limit, which n
 from __future__ import annotations
 
 import email.utils
+import math
 import time
 
 import anthropic
@@ -23,6 +24,7 @@ from tiergate.errors import (
     RequestTooLarge,
     TiergateError,
     UpstreamAuthFailed,
+    UpstreamInvalidResponse,
     UpstreamNotRetryable,
     UpstreamRateLimited,
     UpstreamRejected,
@@ -40,25 +42,30 @@ SPEND_LIMIT_CODES = frozenset(
 """``error.details.error_code`` values (SDK 2.13) of a 429 that is a spend limit, not a rate."""
 
 SHOULD_RETRY_HEADER = "x-should-retry"
+RETRY_AFTER_HORIZON_S = 120.0
+"""The longest wait an upstream hint may ask for: a longer one (a skewed clock, a date in
+2099) is cut to it, so no reading holds a call or a caller for longer."""
 
 
 def retry_after_s(exc: anthropic.APIStatusError, *, now: float | None = None) -> float | None:
     """The upstream's own wait hint, if any: ``retry-after-ms``, or ``retry-after`` as seconds
-    or as an HTTP date (a date in the past means now: 0)."""
+    or as an HTTP date (a date in the past means now: 0), at most
+    :data:`RETRY_AFTER_HORIZON_S`."""
     headers = exc.response.headers
     for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
         raw = headers.get(name)
         if raw is None:
             continue
         try:
-            return max(0.0, float(raw) * scale)
+            seconds = float(raw) * scale
         except ValueError:
-            pass
-        if name == "retry-after":
+            seconds = math.nan
+        if name == "retry-after" and math.isnan(seconds):
             parsed = email.utils.parsedate_tz(raw)
             if parsed is not None:
-                at = email.utils.mktime_tz(parsed)
-                return max(0.0, at - (time.time() if now is None else now))
+                seconds = email.utils.mktime_tz(parsed) - (time.time() if now is None else now)
+        if not math.isnan(seconds):  # NaN is no hint; infinity is cut to the horizon
+            return min(max(0.0, seconds), RETRY_AFTER_HORIZON_S)
     return None
 
 
@@ -78,7 +85,7 @@ def _retried_status(status: int) -> bool:
 def is_retryable_upstream(exc: anthropic.AnthropicError) -> bool:
     """Whether another upstream attempt may succeed (rate limits, overloads, 5xx, network),
     as the response's ``x-should-retry`` overrides; a spend limit never is."""
-    if isinstance(exc, anthropic.APIConnectionError):
+    if isinstance(exc, anthropic.APIConnectionError | anthropic.APIResponseValidationError):
         return True
     if isinstance(exc, anthropic.APIStatusError):
         if is_spend_limit(exc):
@@ -114,6 +121,13 @@ def from_upstream(exc: anthropic.AnthropicError, *, size_field: str) -> Tiergate
     if isinstance(exc, anthropic.APIConnectionError):
         return UpstreamUnavailable(
             "the model API could not be reached",
+            retry_after_s=DEFAULT_RETRY_AFTER_S,
+            metadata=upstream,
+        )
+    if isinstance(exc, anthropic.APIResponseValidationError):
+        # A 200 that is not a Messages API response: the upstream's fault, never ours.
+        return UpstreamInvalidResponse(
+            "the model API answered with something that is not a valid response",
             retry_after_s=DEFAULT_RETRY_AFTER_S,
             metadata=upstream,
         )

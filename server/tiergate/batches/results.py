@@ -21,9 +21,10 @@ from google.rpc import status_pb2
 
 from tiergate import errors, sizing, status
 from tiergate.client import METHOD_NAMES
-from tiergate.model_client import Completion, billed_usage, usable_output
+from tiergate.model_client import Completion, usable_output
 from tiergate.service import SERVICE, TaskRunner
 from tiergate.tasks import TASKS
+from tiergate.upstream.answers import InvalidAnswer, checked_bill
 from tiergate.v1 import batch_service_pb2
 
 from .store import ItemOutcome, ItemRecord
@@ -82,7 +83,15 @@ def _answered(item: ItemRecord, message: Any, runner: TaskRunner) -> ItemOutcome
     task = TASKS[item.task]
     tier = task.tier
     request = request_of(item)
-    tokens = billed_usage(message)
+    try:
+        message, tokens = checked_bill(message, runner.facts(tier))
+    except InvalidAnswer as bad:
+        # Nothing of an impossible bill reaches the item's Usage; the item can be resubmitted.
+        err = errors.UpstreamInvalidResponse(
+            f"the model API answered the item with an invalid message: {bad}",
+            retry_after_s=errors.DEFAULT_RETRY_AFTER_S,
+        )
+        return failed(item, "failed", status.to_status(err))
     completion = Completion(
         output={},
         model=message.model,

@@ -35,7 +35,7 @@ from .batches import BatchQueue, batch_routes
 from .cache import CachePlan, PrefixCache
 from .errors import ApiError, invalid_request, new_request_id
 from .evidence import Evidence
-from .faults import Fault, FaultQueue, apply_output_fault
+from .faults import Fault, FaultQueue, apply_output_fault, reshaped_response
 from .latency import LatencyModel
 from .models import MODELS, ModelLimits, resolve_model
 from .queues import CountedQueue
@@ -234,6 +234,10 @@ class Emulator:
             if fault.kind == "disconnect":
                 self.faults.take(message.model)
                 return self._drop_connection(request)
+            if fault.kind == "raw_body":
+                self.faults.take(message.model)
+                limits = self.rate_limiter.headers(model_id)
+                return fault.raw_response({"request-id": request_id, **limits})
         # A fault that answers (a broken output) leaves the script for the next request.
         answering_fault = fault is not None and fault.kind != "slow"
         script = None if answering_fault else self.scripts.peek(message.model)
@@ -277,7 +281,7 @@ class Emulator:
             **reply.headers,
         }
         body = self._message_body(message, plan, reply, self.config.default_inference_geo)
-        return web.json_response(body, headers=headers)
+        return reshaped_response(fault, body, headers)
 
     def _answer_batched(self, params: Any) -> dict[str, Any]:
         """One batch request's message: validation, faults, scripts and the prefix cache as
@@ -292,7 +296,7 @@ class Emulator:
             error = fault.error()
             if error is not None:
                 raise error
-            if fault.kind == "disconnect":
+            if fault.kind in ("disconnect", "raw_body"):
                 raise ApiError(500, "api_error", "Internal server error")
         answering_fault = fault is not None and fault.kind != "slow"
         script = None if answering_fault else self.scripts.peek(message.model)

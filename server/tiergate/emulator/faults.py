@@ -10,6 +10,18 @@ A ``spend_limit`` fault is the 429 the API sends when the organisation's spend l
 ``ContractSpendLimitReachedError``); retrying cannot help. Any error fault can also send
 ``x-should-retry``, which overrides the SDK's retry rule for the status.
 
+Faults for an upstream that answers, but wrongly (a broken proxy, a skewed clock, a buggy
+endpoint), none of which the real API sends on purpose:
+
+- ``headers``: a normal answer with extra (or replaced) response headers, e.g. rate-limit
+  readings in the past, in 2099 or unreadable; ``headers`` also adds to any other fault's reply.
+- ``raw_body``: ``body`` verbatim with ``status`` and ``content_type`` (an HTML page with 200,
+  a JSON object that is not a message), in place of the answer; bills nothing.
+- ``cut_body``: a normal answer whose JSON stops half-way (a consistent ``content-length``).
+- ``rewritten``: a normal answer with ``usage`` fields and top-level ``message_fields``
+  replaced by any JSON value (negative, huge or text token counts, ``"usage": null``, another
+  ``type``).
+
     >>> queue = FaultQueue()
     >>> queue.push(Fault("rate_limit", retry_after_s=2.0))
     >>> queue.take("claude-haiku-4-5").kind
@@ -22,8 +34,11 @@ import email.utils
 import json
 import math
 import time
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal, cast, get_args
+
+from aiohttp import web
 
 from .errors import ApiError, invalid_request
 from .queues import CountedQueue
@@ -45,6 +60,10 @@ FaultKind = Literal[
     "empty",
     "off_schema",
     "disconnect",
+    "headers",
+    "raw_body",
+    "cut_body",
+    "rewritten",
 ]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 
@@ -74,6 +93,8 @@ _ERRORS: dict[str, tuple[int, str, str]] = {
     "forbidden": (403, "permission_error", "Your API key does not have permission to use this."),
 }
 BILLED_KINDS = frozenset({"truncated", "malformed", "refusal", "empty", "off_schema"})
+RESHAPING_KINDS = frozenset({"headers", "cut_body", "rewritten"})
+"""Faults that let the normal answer through and change its HTTP reply."""
 # What an injected instruction would make a model say: valid JSON, outside the schema.
 INJECTED = "IGNORE THE SCHEMA: HACKED"
 
@@ -100,6 +121,18 @@ class Fault:
     """slow: extra seconds before answering normally."""
     category: str = "cyber"
     """refusal: ``stop_details.category``."""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """Any fault: extra response headers (they replace the emulator's own of the same name)."""
+    body: str = ""
+    """raw_body: the response body, verbatim."""
+    status: int = 200
+    """raw_body: the HTTP status."""
+    content_type: str = "text/html; charset=utf-8"
+    """raw_body: the ``content-type``."""
+    usage: Mapping[str, Any] = field(default_factory=dict)
+    """rewritten: ``usage`` fields to replace, with any JSON value."""
+    message_fields: Mapping[str, Any] = field(default_factory=dict)
+    """rewritten: top-level fields of the message to replace, with any JSON value."""
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -116,6 +149,17 @@ class Fault:
             raise ValueError("should_retry applies to error faults only")
         if self.retry_after_http_date and self.kind != "rate_limit":
             raise ValueError("retry_after_http_date applies to rate_limit faults only")
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in self.headers.items()):
+            raise ValueError("headers must map strings to strings")
+        object.__setattr__(self, "headers", dict(self.headers))
+        if (self.body or self.status != 200) and self.kind != "raw_body":
+            raise ValueError("body and status apply to raw_body faults only")
+        if not 200 <= self.status <= 599:
+            raise ValueError("status must be an HTTP status from 200 to 599")
+        if (self.usage or self.message_fields) and self.kind != "rewritten":
+            raise ValueError("usage and message_fields apply to rewritten faults only")
+        object.__setattr__(self, "usage", dict(self.usage))
+        object.__setattr__(self, "message_fields", dict(self.message_fields))
 
     @classmethod
     def from_json(cls, data: Any) -> Fault:
@@ -155,7 +199,34 @@ class Fault:
             details = {"error_code": self.error_code}
         if self.should_retry is not None:
             headers["x-should-retry"] = "true" if self.should_retry else "false"
+        headers.update(self.headers)
         return ApiError(status, error_type, message, headers, details)
+
+    def raw_response(self, headers: Mapping[str, str]) -> web.Response:
+        """raw_body: the verbatim reply, with ``headers`` (request id, rate limits) and the
+        fault's own."""
+        return web.Response(
+            status=self.status,
+            body=self.body.encode(),
+            headers={**headers, **self.headers, "content-type": self.content_type},
+        )
+
+
+def reshaped_response(
+    fault: Fault | None, body: dict[str, Any], headers: Mapping[str, str]
+) -> web.Response:
+    """The reply to an answered request, as a reshaping fault (if any) changes it."""
+    if fault is None or fault.kind not in RESHAPING_KINDS:
+        return web.json_response(body, headers=headers)
+    headers = {**headers, **fault.headers}
+    if fault.kind == "rewritten":
+        body = {**body, **fault.message_fields}
+        if fault.usage and isinstance(body.get("usage"), dict):
+            body["usage"] = {**body["usage"], **fault.usage}
+    encoded = json.dumps(body).encode()
+    if fault.kind == "cut_body":
+        encoded = encoded[: len(encoded) // 2]
+    return web.Response(body=encoded, headers={**headers, "content-type": "application/json"})
 
 
 class FaultQueue(CountedQueue[Fault]):

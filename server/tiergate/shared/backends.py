@@ -8,7 +8,8 @@ Both stores keep the same four kinds of record with the same semantics, so the l
 - cached responses: bytes with a TTL, the oldest evicted beyond a count;
 - locks: a key held by one token for a while (in-flight coalescing);
 - rate-limit readings: what the upstream's headers last said is left, per model, and the
-  shares calls took since (checked and taken in one step).
+  shares calls took since (checked and taken in one step); while a reading says there is no
+  room, one call per ``probe_every_s`` is let through as a probe (``reading_pace`` < 0).
 
 Redis runs each reservation and settlement as one Lua script: check-and-reserve across a day
 and a month key cannot interleave with another replica's.
@@ -91,7 +92,9 @@ class Store(Protocol):
 
     async def reading_put(self, key: str, fields: dict[str, float], *, ttl_s: float) -> None: ...
 
-    async def reading_pace(self, key: str, needs: Mapping[str, float]) -> float: ...
+    async def reading_pace(
+        self, key: str, needs: Mapping[str, float], *, probe_every_s: float
+    ) -> float: ...
 
     async def close(self) -> None: ...
 
@@ -106,6 +109,7 @@ class InProcessStore:
         self._cache: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
         self._locks: dict[str, tuple[str, float]] = {}
         self._readings: dict[str, dict[str, float]] = {}
+        self._probes: dict[str, float] = {}
 
     def _purge(self, key: str, now: float) -> dict[str, int]:
         period = self._periods.setdefault(key, {"spent": 0, "reserved": 0})
@@ -190,14 +194,20 @@ class InProcessStore:
         return held is not None and held[1] > time.time()
 
     async def reading_put(self, key: str, fields: dict[str, float], *, ttl_s: float) -> None:
-        self._readings[key] = dict(fields)
+        self._readings[key] = {**fields, "expires": time.time() + ttl_s}
 
-    async def reading_pace(self, key: str, needs: Mapping[str, float]) -> float:
+    async def reading_pace(
+        self, key: str, needs: Mapping[str, float], *, probe_every_s: float
+    ) -> float:
         reading = self._readings.get(key)
-        if reading is None:
-            return 0.0
         now = time.time()
+        if reading is None or reading["expires"] <= now:
+            return 0.0
         wait = max(wait_s(reading, bucket, need, now=now) for bucket, need in needs.items())
+        # The probe's time outlives the reading: a probe's answer brings a new one.
+        if wait > 0 and now - self._probes.get(key, 0.0) >= probe_every_s:
+            self._probes[key] = now
+            return -1.0
         if wait <= 0:
             for bucket, need in needs.items():
                 if f"{bucket}:limit" in reading:
@@ -282,16 +292,17 @@ _UNLOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
-# KEYS: the reading. ARGV: now, then bucket, need pairs. buckets.wait_s in Lua: the wait, or
-# (when every bucket has room) the shares taken in the same step, so racing replicas cannot
-# both take the last room.
+# KEYS: the reading, its probe marker. ARGV: now, probe interval ms, then bucket, need pairs.
+# buckets.wait_s in Lua: the wait, or (when every bucket has room) the shares taken in the same
+# step, so racing replicas cannot both take the last room; without room, -1 for the one probe
+# per interval.
 _PACE = """
 local r = {}
 local flat = redis.call('HGETALL', KEYS[1])
 for i = 1, #flat, 2 do r[flat[i]] = tonumber(flat[i + 1]) end
 local now = tonumber(ARGV[1])
 local wait = 0
-for i = 2, #ARGV, 2 do
+for i = 3, #ARGV, 2 do
   local b, need = ARGV[i], tonumber(ARGV[i + 1])
   local limit = r[b .. ':limit']
   if limit and need > 0 and now < r[b .. ':reset'] then
@@ -306,8 +317,9 @@ for i = 2, #ARGV, 2 do
     end
   end
 end
+if wait > 0 and redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[2]) then return '-1' end
 if wait <= 0 then
-  for i = 2, #ARGV, 2 do
+  for i = 3, #ARGV, 2 do
     if r[ARGV[i] .. ':limit'] then
       redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i] .. ':taken', ARGV[i + 1])
     end
@@ -399,11 +411,14 @@ class RedisStore:
             pipe.expire(name, max(1, round(ttl_s)))
             await self._do(pipe.execute())
 
-    async def reading_pace(self, key: str, needs: Mapping[str, float]) -> float:
-        args: list[str] = [repr(time.time())]
+    async def reading_pace(
+        self, key: str, needs: Mapping[str, float], *, probe_every_s: float
+    ) -> float:
+        args: list[str] = [repr(time.time()), str(max(1, round(probe_every_s * 1000)))]
         for bucket, need in needs.items():
             args += [bucket, repr(float(need))]
-        found = await self._do(self._pace(keys=[f"{PREFIX}rl:{key}"], args=args))
+        keys = [f"{PREFIX}rl:{key}", f"{PREFIX}rl-probe:{key}"]
+        found = await self._do(self._pace(keys=keys, args=args))
         return float(found)
 
     async def close(self) -> None:

@@ -114,7 +114,11 @@ class SharedState:
             max_entries=settings.response_cache_max_entries,
         )
         self.coalescer = Coalescer(self.store, self.cache)
-        self.pacer = Pacer(self.store, on_paced=self._paced) if settings.rate_limit_pacing else None
+        self.pacer = (
+            Pacer(self.store, on_paced=self._paced, on_invalid=self._invalid_reading)
+            if settings.rate_limit_pacing
+            else None
+        )
 
     async def close(self) -> None:
         if self.budgets is not None:
@@ -203,8 +207,10 @@ class SharedState:
         if reservation is not None and self.budgets is not None:
             usage = getattr(completion, "usage", None)
             cost = self._prices.cost(facts.model, usage).total_nanos if usage else 0
-            if call.outcome == "in_call":
-                # Cancelled mid-call: what it billed is unknown, so it counts its worst case.
+            if call.outcome == "in_call" or bool(getattr(completion, "unreadable_bills", False)):
+                # Cancelled mid-call, or answered with a bill that could not be read: what the
+                # upstream charged is unknown, so the call counts its worst case (a guess
+                # below it could let a caller spend past its budget).
                 cost = reservation.amount
             await self.budgets.settle(reservation, cost)
             self._refresh_soon()
@@ -241,6 +247,9 @@ class SharedState:
 
     def _paced(self, outcome: str) -> None:
         self.metrics.paced.add(1, {"tiergate.outcome": outcome})
+
+    def _invalid_reading(self, kind: str) -> None:
+        self.metrics.invalid_readings.add(1, {"tiergate.kind": kind})
 
     def _lock_ttl_s(self, wait_until: float) -> float:
         s = self._settings

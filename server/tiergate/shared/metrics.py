@@ -21,6 +21,7 @@ CACHE_LOOKUPS = "tiergate.response_cache.lookups"
 CACHE_HIT_RATIO = "tiergate.response_cache.hit_ratio"
 COALESCED = "tiergate.coalesced"
 PACED = "tiergate.rate_limit.paced"
+INVALID_READINGS = "tiergate.rate_limit.invalid_readings"
 REFRESH_S = 15.0
 
 
@@ -64,7 +65,12 @@ class SharedMetrics:
             PACED,
             unit="{call}",
             description="Calls held for the organisation's rate limit, by outcome (waited,"
-            " refused).",
+            " refused, probed).",
+        )
+        self.invalid_readings = meter.create_counter(
+            INVALID_READINGS,
+            unit="{bucket}",
+            description="Rate-limit header readings ignored because they broke a rule, by kind.",
         )
 
     def looked_up(self, task: str, *, hit: bool) -> None:

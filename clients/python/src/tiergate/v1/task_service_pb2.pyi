@@ -123,6 +123,13 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """The store the replicas share (budgets) is unreachable and budgets fail
     closed. Status UNAVAILABLE, with RetryInfo. No model call was made.
     """
+    ERROR_REASON_UPSTREAM_INVALID_RESPONSE: _ErrorReason.ValueType  # 17
+    """The upstream model API answered with something that cannot be a Messages
+    API bill (a body that is not a message, HTML, cut JSON, missing, negative
+    or impossible token counts), on every attempt the deadline allowed. Status
+    UNAVAILABLE, with RetryInfo. Nothing of such an answer is billed to the
+    caller's Usage; a budget reservation settles at its worst case.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """Stable reasons carried in `google.rpc.ErrorInfo.reason` (without the
@@ -200,6 +207,13 @@ rest). No model call was made.
 ERROR_REASON_SHARED_STATE_UNAVAILABLE: ErrorReason.ValueType  # 16
 """The store the replicas share (budgets) is unreachable and budgets fail
 closed. Status UNAVAILABLE, with RetryInfo. No model call was made.
+"""
+ERROR_REASON_UPSTREAM_INVALID_RESPONSE: ErrorReason.ValueType  # 17
+"""The upstream model API answered with something that cannot be a Messages
+API bill (a body that is not a message, HTML, cut JSON, missing, negative
+or impossible token counts), on every attempt the deadline allowed. Status
+UNAVAILABLE, with RetryInfo. Nothing of such an answer is billed to the
+caller's Usage; a budget reservation settles at its worst case.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
 
