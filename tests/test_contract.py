@@ -17,18 +17,18 @@ from google.rpc import error_details_pb2
 
 from harness import rich_status
 from samples import SAMPLES
-from tiergate import commands
-from tiergate.app import App
-from tiergate.cli import COMMANDS
+from tiergate.cli import commands
+from tiergate.cli.main import COMMANDS
 from tiergate.client import AsyncTaskClient, TaskClient
 from tiergate.client._tasks import AsyncTaskMethods, TaskMethods
 from tiergate.config import Settings
 from tiergate.ledger import PriceTable
-from tiergate.model_client import ModelClient
-from tiergate.service import SERVICE as SERVED
-from tiergate.service import TaskRunner, task_handlers
+from tiergate.serving.app import App
+from tiergate.serving.task_service import SERVICE as SERVED
+from tiergate.serving.task_service import TaskRunner, task_handlers
 from tiergate.tasks import TASKS
 from tiergate.tiers import Tier
+from tiergate.upstream.model_client import ModelClient
 from tiergate.v1 import task_service_pb2, usage_pb2
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,9 +16,10 @@ from google.rpc import error_details_pb2
 
 from harness import Upstream
 from samples import CLASSIFY, TICKET_LABELS
-from tiergate import status, upstream_errors
 from tiergate.emulator import Fault
 from tiergate.emulator.faults import FaultKind
+from tiergate.serving import status
+from tiergate.upstream import errors as upstream_errors
 from tiergate.v1 import task_service_pb2 as pb
 
 

@@ -18,7 +18,7 @@ from tiergate.errors import (
     UpstreamSpendLimit,
     UpstreamUnavailable,
 )
-from tiergate.upstream_errors import from_upstream, is_retryable_upstream, retry_after_s
+from tiergate.upstream.errors import from_upstream, is_retryable_upstream, retry_after_s
 
 REQUEST = httpx2.Request("POST", "http://upstream/v1/messages")
 

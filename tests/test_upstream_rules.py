@@ -16,9 +16,11 @@ from failures import Stub, classify_fails
 
 from harness import Upstream
 from samples import CLASSIFY
-from tiergate import errors, status, upstream_errors
+from tiergate import errors
 from tiergate.emulator import Fault
 from tiergate.emulator.faults import FaultKind
+from tiergate.serving import status
+from tiergate.upstream import errors as upstream_errors
 from tiergate.v1 import task_service_pb2 as pb
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "errors.md"

@@ -20,8 +20,8 @@ The tree (status code and ``ErrorInfo.reason`` in brackets)::
     +-- UpstreamRejected      [INTERNAL, UPSTREAM_REJECTED]
 
 OutputInvalid carries RetryInfo only when another try may help (see ``model_client``).
-:mod:`tiergate.upstream_errors` maps every ``anthropic`` exception to the most specific of
-these; :mod:`tiergate.status` encodes one as the ``google.rpc.Status`` gRPC sends. Messages
+:mod:`tiergate.upstream.errors` maps every ``anthropic`` exception to the most specific of
+these; :mod:`tiergate.serving.status` encodes one as the ``google.rpc.Status`` gRPC sends. Messages
 never quote the caller's text, the model's output or the API key.
 """
 

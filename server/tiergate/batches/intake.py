@@ -17,10 +17,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tiergate import errors, sizing
+from tiergate import errors
+from tiergate.calls import sizing
+from tiergate.calls.prompt import render_params
 from tiergate.config import Settings
 from tiergate.ledger import PriceTable
-from tiergate.prompt import render_params
 from tiergate.tasks import TASKS, Task
 from tiergate.v1 import batch_service_pb2
 

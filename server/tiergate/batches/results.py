@@ -19,11 +19,13 @@ from google.protobuf import message_factory
 from google.protobuf.message import Message
 from google.rpc import status_pb2
 
-from tiergate import errors, sizing, status
+from tiergate import errors
+from tiergate.calls import sizing
 from tiergate.client import METHOD_NAMES
-from tiergate.model_client import Completion, billed_usage, usable_output
-from tiergate.service import SERVICE, TaskRunner
+from tiergate.serving import status
+from tiergate.serving.task_service import SERVICE, TaskRunner
 from tiergate.tasks import TASKS
+from tiergate.upstream.model_client import Completion, billed_usage, usable_output
 from tiergate.v1 import batch_service_pb2
 
 from .store import ItemOutcome, ItemRecord

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tiergate.calls.prompt import Prompt, object_schema, section
 from tiergate.config import Settings
 from tiergate.ledger import PriceTable
-from tiergate.model_client import ModelClient
-from tiergate.prompt import Prompt, object_schema, section
 from tiergate.tasks import no_problems
 from tiergate.tiers import Tier
+from tiergate.upstream.model_client import ModelClient
 
 JUDGE_TIER = Tier.FRONTIER
 

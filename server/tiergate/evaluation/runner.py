@@ -1,9 +1,10 @@
 """Run every item on every tier through the server's own task code, and collect the verdict.
 
-Each call goes through :meth:`tiergate.service.TaskRunner.execute`, the path the gRPC handlers
-take (validation, prompt, model client with its retries and re-asks, checks, typed response and
-its priced ``Usage``), with the task's tier replaced by the tier under test. At most
-``concurrency`` calls are in flight; a failed call is counted by status and never stops the run.
+Each call goes through :meth:`tiergate.serving.task_service.TaskRunner.execute`, the path the
+gRPC handlers take (validation, prompt, model client with its retries and re-asks, checks, typed
+response and its priced ``Usage``), with the task's tier replaced by the tier under test. At
+most ``concurrency`` calls are in flight; a failed call is counted by status and never stops
+the run.
 
     async with connect(settings) as model_client:
         verdict = await evaluate(task, dataset.items, tiers, settings, prices, model_client)
@@ -26,11 +27,11 @@ from tiergate.evaluation.judge import Judge
 from tiergate.evaluation.scorers import Score, Scorer, as_json, scorer_for
 from tiergate.evaluation.verdict import TierResult, Verdict, recommend
 from tiergate.ledger import PriceTable
-from tiergate.model_client import Completion, ModelClient, upstream_client
-from tiergate.service import TaskRunner
+from tiergate.serving.task_service import TaskRunner
 from tiergate.tasks import Task
 from tiergate.telemetry import Telemetry
 from tiergate.tiers import Tier
+from tiergate.upstream.model_client import Completion, ModelClient, upstream_client
 
 # Placeholder credential for the embedded emulator, which checks none.
 _EMULATOR_KEY = "emulator-no-key"

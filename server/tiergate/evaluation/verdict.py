@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from tiergate import render
+from tiergate.cli import render
 from tiergate.evaluation import TIER_ORDER
 from tiergate.tiers import Tier
 

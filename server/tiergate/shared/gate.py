@@ -23,11 +23,12 @@ from google.protobuf.message import Message
 from opentelemetry import metrics
 from opentelemetry.metrics import Meter
 
-from tiergate import errors, sizing
+from tiergate import errors
+from tiergate.calls import sizing
+from tiergate.calls.prompt import JsonObject, Prompt
 from tiergate.config import Settings
 from tiergate.ledger import ModelFacts, PriceTable
-from tiergate.prompt import JsonObject, Prompt
-from tiergate.rpc import RpcContext
+from tiergate.serving.rpc import RpcContext
 from tiergate.shared import ratelimits
 from tiergate.shared.backends import Store, StoreUnavailable, store_for
 from tiergate.shared.budgets import BudgetPolicy, Budgets, Reservation

@@ -26,7 +26,7 @@ from typing import Any
 import structlog
 from google.protobuf.message import Message
 
-from tiergate.prompt import JsonObject, Prompt, canonical_json
+from tiergate.calls.prompt import JsonObject, Prompt, canonical_json
 from tiergate.shared.backends import Store, StoreUnavailable
 
 log = structlog.get_logger("tiergate.response_cache")

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from tiergate.prompt import JsonObject, Prompt, items, object_schema, section, string_array
+from tiergate.calls.prompt import JsonObject, Prompt, items, object_schema, section, string_array
+from tiergate.calls.validation import MAX_CONTEXT_CHARS, Violations
 from tiergate.tasks.task import Task, clamp_unit
 from tiergate.tiers import Tier
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import usage_pb2
-from tiergate.validation import MAX_CONTEXT_CHARS, Violations
 
 MAX_LABELS = 256
 MAX_EXAMPLES = 64

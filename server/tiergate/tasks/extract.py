@@ -19,14 +19,14 @@ from __future__ import annotations
 
 from google.protobuf import struct_pb2
 
+from tiergate.calls.prompt import JsonObject, Prompt, section
+from tiergate.calls.validation import MAX_CONTEXT_CHARS, Violations
 from tiergate.errors import InvalidRequest
-from tiergate.prompt import JsonObject, Prompt, section
 from tiergate.schema import CompiledSchema, compile_schema
 from tiergate.tasks.task import Task
 from tiergate.tiers import Tier
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import usage_pb2
-from tiergate.validation import MAX_CONTEXT_CHARS, Violations
 
 # Sent with every call, so as short as the task allows; the schema travels once, as the
 # output schema, never repeated here.

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tiergate.prompt import JsonObject, Prompt, items, object_schema, section
+from tiergate.calls.prompt import JsonObject, Prompt, items, object_schema, section
+from tiergate.calls.validation import Violations
 from tiergate.tasks.task import Task, non_blank
 from tiergate.tiers import Tier
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import usage_pb2
-from tiergate.validation import Violations
 
 MAX_CATEGORIES = 64
 

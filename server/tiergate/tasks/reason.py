@@ -12,12 +12,12 @@
 
 from __future__ import annotations
 
-from tiergate.prompt import JsonObject, Prompt, object_schema, section
+from tiergate.calls.prompt import JsonObject, Prompt, object_schema, section
+from tiergate.calls.validation import Violations
 from tiergate.tasks.task import Task, clamp_unit, non_blank
 from tiergate.tiers import Tier
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import usage_pb2
-from tiergate.validation import Violations
 
 # Sent with every call: as short as the task allows; the schema names the fields.
 INSTRUCTIONS = """Reason step by step, one short sentence a step, using the <context> if any, then

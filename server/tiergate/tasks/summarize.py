@@ -19,12 +19,12 @@ from __future__ import annotations
 import math
 import re
 
-from tiergate.prompt import JsonObject, Prompt, object_schema, section
+from tiergate.calls.prompt import JsonObject, Prompt, object_schema, section
+from tiergate.calls.validation import Violations
 from tiergate.tasks.task import Task, non_blank
 from tiergate.tiers import Tier
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import usage_pb2
-from tiergate.validation import Violations
 
 DEFAULT_MAX_WORDS = 120
 MAX_WORDS = 1000

@@ -12,7 +12,7 @@ from typing import Any, Generic, TypeVar
 
 from google.protobuf.message import Message
 
-from tiergate.prompt import JsonObject, Prompt
+from tiergate.calls.prompt import JsonObject, Prompt
 from tiergate.tiers import Tier
 from tiergate.v1 import usage_pb2
 

@@ -22,7 +22,6 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from tiergate.auth import Authenticator, load_tokens
 from tiergate.batches.redis_store import RedisBatchStore
 from tiergate.batches.service import SERVICE as BATCH_SERVICE
 from tiergate.batches.service import BatchHandlers, add_batch_service
@@ -30,13 +29,14 @@ from tiergate.batches.store import BatchStore, SqliteBatchStore
 from tiergate.batches.worker import BatchWorker
 from tiergate.config import Settings
 from tiergate.ledger import PriceTable
-from tiergate.model_client import ModelClient, upstream_client
-from tiergate.service import SERVICE, TaskRunner, add_task_service
+from tiergate.serving.auth import Authenticator, load_tokens
+from tiergate.serving.task_service import SERVICE, TaskRunner, add_task_service
 from tiergate.shadow import Shadow, ShadowPlan, shadow_for
 from tiergate.shared.gate import SharedState
 from tiergate.shared.spend import SpendServicer, add_spend_service
 from tiergate.telemetry import Telemetry
 from tiergate.tiers import Tier
+from tiergate.upstream.model_client import ModelClient, upstream_client
 
 if TYPE_CHECKING:
     # Imported only when chosen (upstream=emulator): production never loads the emulator.

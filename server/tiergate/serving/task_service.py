@@ -19,18 +19,20 @@ from google.protobuf import message_factory
 from google.protobuf.message import DecodeError, Message
 from opentelemetry import trace
 
-from tiergate import errors, sizing, status
-from tiergate.admission import Admission
-from tiergate.auth import Authenticator
+from tiergate import errors
+from tiergate.calls import sizing
+from tiergate.calls.prompt import Prompt
 from tiergate.config import Settings
 from tiergate.ledger import Bill, ModelFacts, PriceTable
-from tiergate.model_client import Completion, ModelClient
-from tiergate.prompt import Prompt
-from tiergate.rpc import RpcContext
+from tiergate.serving import status
+from tiergate.serving.admission import Admission
+from tiergate.serving.auth import Authenticator
+from tiergate.serving.rpc import RpcContext
 from tiergate.shared.response_cache import wants_cache
 from tiergate.tasks import TASKS, Task
 from tiergate.telemetry import Rpc, Telemetry
 from tiergate.tiers import Tier
+from tiergate.upstream.model_client import Completion, ModelClient
 from tiergate.v1 import task_service_pb2
 
 if TYPE_CHECKING:

@@ -23,7 +23,7 @@ from typing import Any
 from google.protobuf import json_format
 from google.rpc import error_details_pb2  # noqa: F401 (registers the detail types for JSON)
 
-from tiergate import render
+from tiergate.cli import render
 from tiergate.client import ENDED_STATES, TaskClient, TiergateError, batch_item
 from tiergate.v1 import batch_service_pb2 as bpb
 from tiergate.v1 import task_service_pb2 as pb

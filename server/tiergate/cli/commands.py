@@ -1,6 +1,6 @@
 """The task commands of ``tiergate``: one per RPC of :data:`tiergate.tasks.TASKS`.
 
-A command is its flags (:mod:`tiergate.flags`), each bound to one request field; the request is
+A command is its flags (:mod:`tiergate.cli.flags`), each bound to one request field; the request is
 built from the flags alone, so a new task needs a :class:`Command` with its flags and nothing
 else (a task without one gets a flag per scalar field of its request).
 
@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
-from tiergate.client import METHOD_NAMES
-from tiergate.flags import (
+from tiergate.cli.flags import (
     Built,
     Choice,
     DocumentFiles,
@@ -31,6 +30,7 @@ from tiergate.flags import (
     TextSource,
     UsageError,
 )
+from tiergate.client import METHOD_NAMES
 from tiergate.tasks import TASKS
 from tiergate.v1 import task_service_pb2 as pb
 
