@@ -17,6 +17,7 @@ from google.rpc import error_details_pb2
 
 from harness import rich_status
 from samples import SAMPLES
+from tiergate.calls.runner import TaskRunner
 from tiergate.cli import commands
 from tiergate.cli.main import COMMANDS
 from tiergate.client import AsyncTaskClient, TaskClient
@@ -25,7 +26,7 @@ from tiergate.config import Settings
 from tiergate.ledger import PriceTable
 from tiergate.serving.app import App
 from tiergate.serving.task_service import SERVICE as SERVED
-from tiergate.serving.task_service import TaskRunner, task_handlers
+from tiergate.serving.task_service import TaskServicer, task_handlers
 from tiergate.tasks import TASKS
 from tiergate.tiers import Tier
 from tiergate.upstream.model_client import ModelClient
@@ -61,7 +62,7 @@ class TestTheRegistry:
         # Never called: only the handler table is read, so the SDK points nowhere.
         sdk = anthropic.AsyncAnthropic(api_key="unused", base_url="http://127.0.0.1:9")
         runner = TaskRunner(settings, PriceTable.load(), ModelClient(sdk, settings))
-        assert sorted(task_handlers(runner)) == sorted(RPCS)
+        assert sorted(task_handlers(TaskServicer(runner))) == sorted(RPCS)
 
     def test_samples_cover_the_service(self) -> None:
         """tests/samples.py has one sample per RPC, no more."""

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from harness import BackgroundLoop, Upstream
+from tiergate.calls.runner import TaskRunner
 from tiergate.cli.main import main
 from tiergate.config import Settings
 from tiergate.emulator import Fault
@@ -23,7 +24,6 @@ from tiergate.evaluation.runner import connect, evaluate
 from tiergate.evaluation.scorers import Expected, scorer_for
 from tiergate.evaluation.verdict import Verdict
 from tiergate.ledger import PriceTable
-from tiergate.serving.task_service import TaskRunner
 from tiergate.tasks import TASKS
 from tiergate.tiers import Tier
 from tiergate.v1 import task_service_pb2 as pb

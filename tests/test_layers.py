@@ -81,7 +81,7 @@ class TestImportGraph:
         assert cycles(import_graph()) == []
 
     def test_sees_the_modules_and_their_imports(self) -> None:
-        """The walk finds the package's modules and a known edge (the task service imports tasks)."""
+        """The walk finds the package's modules and a known edge (task_service imports tasks)."""
         graph = import_graph()
         assert "tiergate.serving.task_service" in graph
         assert "tiergate.tasks" in graph["tiergate.serving.task_service"]

@@ -42,8 +42,8 @@ from tiergate.tiers import Tier
 from tiergate.upstream.model_client import Completion
 
 if TYPE_CHECKING:
+    from tiergate.calls.runner import TaskRunner
     from tiergate.ledger import PriceTable
-    from tiergate.serving.task_service import TaskRunner
     from tiergate.upstream.model_client import ModelClient
 
 log = structlog.get_logger("tiergate.shadow")

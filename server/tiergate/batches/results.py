@@ -21,9 +21,10 @@ from google.rpc import status_pb2
 
 from tiergate import errors
 from tiergate.calls import sizing
+from tiergate.calls.runner import TaskRunner
 from tiergate.client import METHOD_NAMES
 from tiergate.serving import status
-from tiergate.serving.task_service import SERVICE, TaskRunner
+from tiergate.serving.task_service import SERVICE
 from tiergate.tasks import TASKS
 from tiergate.upstream.model_client import Completion, billed_usage, usable_output
 from tiergate.v1 import batch_service_pb2

@@ -22,10 +22,10 @@ import structlog
 from anthropic.types.messages import MessageBatchIndividualResponse
 
 from tiergate import errors
+from tiergate.calls.runner import TaskRunner
 from tiergate.config import Settings
 from tiergate.ledger import PriceTable
 from tiergate.serving import status
-from tiergate.serving.task_service import TaskRunner
 from tiergate.tasks import TASKS
 from tiergate.upstream import errors as upstream_errors
 
