@@ -112,6 +112,13 @@ class TestEveryRpc:
         method = SERVICE.methods_by_name[rpc]
         assert type(SAMPLES[rpc]).DESCRIPTOR.full_name == method.input_type.full_name
 
+    def test_task_types_are_the_rpc_messages(self, rpc: str) -> None:
+        """The task's request and response types are the RPC's messages: every layer finds
+        them on the task (handlers, batches, CLI, eval), so they must be the contract's."""
+        method = SERVICE.methods_by_name[rpc]
+        assert TASKS[rpc].request_type.DESCRIPTOR is method.input_type
+        assert TASKS[rpc].response_type.DESCRIPTOR is method.output_type
+
     def test_response_carries_usage(self, rpc: str) -> None:
         """The response type has the contract's usage field of type Usage."""
         output = SERVICE.methods_by_name[rpc].output_type

@@ -15,7 +15,6 @@ from anthropic.types.messages import (
     MessageBatchIndividualResponse,
     MessageBatchSucceededResult,
 )
-from google.protobuf import message_factory
 from google.protobuf.message import Message
 from google.rpc import status_pb2
 
@@ -24,7 +23,6 @@ from tiergate.calls import sizing
 from tiergate.calls.runner import TaskRunner
 from tiergate.client import METHOD_NAMES
 from tiergate.serving import status
-from tiergate.serving.task_service import SERVICE
 from tiergate.tasks import TASKS
 from tiergate.upstream.model_client import Completion, billed_usage, usable_output
 from tiergate.v1 import batch_service_pb2
@@ -34,8 +32,8 @@ from .store import ItemOutcome, ItemRecord
 
 def request_of(item: ItemRecord) -> Message:
     """The item's original task request, from the store."""
-    method = SERVICE.methods_by_name[item.task]
-    return message_factory.GetMessageClass(method.input_type).FromString(item.request)
+    request: Message = TASKS[item.task].request_type.FromString(item.request)
+    return request
 
 
 def outcome_of(

@@ -14,7 +14,6 @@ from typing import Any, Protocol
 
 import grpc
 import structlog
-from google.protobuf import message_factory
 from google.protobuf.message import DecodeError, Message
 from opentelemetry import trace
 
@@ -220,9 +219,7 @@ def _handler(
 def task_handlers(servicer: TaskServicer) -> dict[str, grpc.RpcMethodHandler[bytes, Message]]:
     """One handler per RPC of ``TaskService``, from its descriptor and :data:`TASKS`."""
     return {
-        method.name: _handler(
-            servicer, TASKS[method.name], message_factory.GetMessageClass(method.input_type)
-        )
+        method.name: _handler(servicer, TASKS[method.name], TASKS[method.name].request_type)
         for method in SERVICE.methods
     }
 

@@ -35,7 +35,8 @@ from tiergate.shared.budgets import BudgetPolicy, Budgets, Reservation
 from tiergate.shared.coalescing import Coalescer, Lead
 from tiergate.shared.metrics import SharedMetrics
 from tiergate.shared.ratelimits import Pacer
-from tiergate.shared.response_cache import CACHED_TASKS, ResponseCache, cache_key
+from tiergate.shared.response_cache import ResponseCache, cache_key
+from tiergate.tasks import TASKS
 from tiergate.v1 import usage_pb2
 
 log = structlog.get_logger("tiergate.shared")
@@ -138,7 +139,7 @@ class SharedState:
         if (
             rpc.response_cache
             and self._settings.response_cache_ttl_s > 0
-            and rpc.task in CACHED_TASKS
+            and TASKS[rpc.task].cacheable
         ):
             key = cache_key(rpc.task, facts.model, request, prompt, scope=rpc.caller.label)
             cached = await self.cache.get(key)

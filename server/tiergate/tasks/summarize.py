@@ -21,6 +21,7 @@ import re
 
 from tiergate.calls.prompt import JsonObject, Prompt, object_schema, section
 from tiergate.calls.validation import Violations
+from tiergate.tasks.scoring import judged
 from tiergate.tasks.task import Task, non_blank
 from tiergate.tiers import Tier
 from tiergate.v1 import task_service_pb2 as pb
@@ -135,7 +136,16 @@ def _cut(summary: str, max_words: int) -> str:
 TASK = Task(
     rpc="Summarize",
     tier=Tier.FAST,
+    request_type=pb.SummarizeRequest,
+    response_type=pb.SummarizeResponse,
+    summary="summarize a text",
+    cacheable=False,
     validate=validate,
     prompt=prompt,
     respond=respond,
+    scoring=judged(
+        "judged_summary",
+        "summary",
+        brief="Summarize a text. The reference summary stands for the text.",
+    ),
 )
