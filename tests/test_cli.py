@@ -25,7 +25,7 @@ from harness import Upstream, free_port, wait_serving
 from tiergate.cli import commands, render
 from tiergate.cli import main as cli
 from tiergate.cli.commands import TextSource, UsageError
-from tiergate.cli.render import dollars
+from tiergate.ledger import dollars
 from tiergate.serving.app import App
 from tiergate.tasks import TASKS
 from tiergate.v1 import task_service_pb2 as pb

@@ -95,11 +95,11 @@ class TestEverySdkErrorIsMapped:
         a new SDK exception fails here until it is mapped on purpose."""
         assert cls.__name__ in EXPECTED, f"unmapped SDK exception {cls.__name__}"
         mapped = upstream_errors.from_upstream(_sdk_error(cls), size_field="text")
-        assert (mapped.code, mapped.reason) == EXPECTED[cls.__name__]
+        assert (status.grpc_code(mapped), mapped.reason) == EXPECTED[cls.__name__]
         encoded = status.to_status(mapped)
         infos = [d for d in encoded.details if d.Is(error_details_pb2.ErrorInfo.DESCRIPTOR)]
         assert len(infos) == 1
-        retryable = mapped.code in (
+        retryable = status.grpc_code(mapped) in (
             grpc.StatusCode.UNAVAILABLE,
             grpc.StatusCode.RESOURCE_EXHAUSTED,
         )

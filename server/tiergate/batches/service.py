@@ -157,7 +157,7 @@ class BatchHandlers:
 
 
 class NotFound(errors.TiergateError):
-    code = grpc.StatusCode.NOT_FOUND
+    code = errors.Code.NOT_FOUND
     reason = "NOT_FOUND"
 
 
