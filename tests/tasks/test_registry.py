@@ -38,19 +38,21 @@ class TestEachTaskStatesItsFacts:
     def test_free_text_is_never_served_from_the_response_cache(self) -> None:
         """The tasks whose answer is a function of the request are cacheable; Summarize and
         Reason, free text a caller may ask again for afresh, are not."""
-        cacheable = {rpc for rpc, task in TASKS.items() if task.cacheable}
-        assert cacheable == {"Classify", "Extract", "Answer", "Moderate"}
+        for rpc in ("Classify", "Extract", "Answer", "Moderate"):
+            assert TASKS[rpc].cacheable, rpc
+        for rpc in ("Summarize", "Reason"):
+            assert not TASKS[rpc].cacheable, rpc
 
     def test_free_text_is_judged_and_the_rest_scored_exactly(self) -> None:
-        """Summarize and Reason are judged, each with a brief for the judge; every other task
-        has an exact score."""
-        judged = {rpc for rpc, task in TASKS.items() if task.scoring.judged is not None}
-        assert judged == {"Summarize", "Reason"}
-        for rpc in judged:
-            brief = TASKS[rpc].scoring.judged
-            assert brief is not None
-            assert brief.brief.strip()
-        assert all(TASKS[rpc].scoring.score is not None for rpc in set(TASKS) - judged)
+        """Summarize and Reason are judged, each with a brief for the judge and the field the
+        judge compares; the other tasks are scored exactly."""
+        for rpc, field in (("Summarize", "summary"), ("Reason", "answer")):
+            judged = TASKS[rpc].scoring.judged
+            assert judged is not None
+            assert judged.field == field
+            assert judged.brief.strip()
+        for rpc in ("Classify", "Extract", "Answer", "Moderate"):
+            assert TASKS[rpc].scoring.score is not None, rpc
 
     def test_a_scoring_is_exact_or_judged(self) -> None:
         """A scoring with both an exact score and a judge, or neither, is refused."""
