@@ -50,7 +50,8 @@ def task_of(item: batch_service_pb2.BatchItem) -> tuple[str, Task[Any, Any], Any
     if field is None:
         return None
     request = getattr(item, field)
-    return field, TASKS[type(request).DESCRIPTOR.name.removesuffix("Request")], request
+    task = next(t for t in TASKS.values() if t.request_type is type(request))
+    return field, task, request
 
 
 def upstream_params(
