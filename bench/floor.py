@@ -18,11 +18,11 @@ from typing import Any
 import grpc
 
 from bench.workloads import OVERHEAD_REQUEST
+from tiergate.calls.prompt import render_params
 from tiergate.config import Settings
 from tiergate.ledger import PriceTable
-from tiergate.model_client import upstream_client
-from tiergate.prompt import render_params
 from tiergate.tasks import TASKS
+from tiergate.upstream.model_client import upstream_client
 from tiergate.v1 import task_service_pb2 as pb
 
 MODEL = "claude-haiku-4-5"

@@ -17,13 +17,13 @@ from typing import Any
 import anthropic
 
 from bench.workloads import TICKET_LABELS, prose
+from tiergate.calls.reuse import ReuseTracker
 from tiergate.config import CacheTtl, Settings
 from tiergate.emulator.app import EmulatorConfig
 from tiergate.emulator.testing import ManualClock, ThreadedEmulator
 from tiergate.ledger import PriceTable, TokenUsage
-from tiergate.model_client import ModelClient
-from tiergate.reuse import ReuseTracker
 from tiergate.tasks import TASKS
+from tiergate.upstream.model_client import ModelClient
 from tiergate.v1 import task_service_pb2 as pb
 
 MODEL = "claude-haiku-4-5"

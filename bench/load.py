@@ -19,8 +19,8 @@ from typing import Any
 import anthropic
 import grpc
 
+from tiergate.calls.prompt import render_params
 from tiergate.ledger import PriceTable
-from tiergate.prompt import render_params
 from tiergate.shared.response_cache import CACHE_HEADER
 from tiergate.tasks import TASKS
 from tiergate.v1 import task_service_pb2 as pb

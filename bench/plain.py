@@ -26,10 +26,10 @@ from google.protobuf.message import Message
 from bench import lifetime
 from bench.tickets import SHORT_TICKETS
 from bench.workloads import prose
+from tiergate.calls.prompt import JsonObject, canonical_json, render_params
 from tiergate.emulator.prompt import build_prompt
 from tiergate.emulator.tokens import count_tokens
 from tiergate.ledger import PriceTable, TokenUsage
-from tiergate.prompt import JsonObject, canonical_json, render_params
 from tiergate.tasks import TASKS
 from tiergate.tiers import DEFAULT_MODELS
 from tiergate.v1 import task_service_pb2 as pb

@@ -40,8 +40,8 @@ from bench.load import (
 )
 from bench.procs import EmulatorProcess, FloorProcess, ServerProcess, cpu_s
 from bench.workloads import OVERHEAD_REQUEST, CostWorkload
+from tiergate.calls.prompt import render_params
 from tiergate.ledger import PriceTable, TokenUsage
-from tiergate.prompt import render_params
 from tiergate.tasks import TASKS
 from tiergate.v1 import task_service_pb2_grpc, usage_pb2
 

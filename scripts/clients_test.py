@@ -26,7 +26,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2
 
-from tiergate.health import health_check
+from tiergate.client import health_check
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

@@ -340,7 +340,11 @@ def check_environment(fs: Replay, final: Stage) -> Path:
     carried = sorted(present & set(FORBIDDEN_IN_RUNTIME))
     if carried:
         raise RecipeError(f"the runtime environment carries {carried}")
-    for part in ("tiergate/app.py", "tiergate/models.toml", "tiergate/v1/task_service_pb2.py"):
+    for part in (
+        "tiergate/serving/app.py",
+        "tiergate/models.toml",
+        "tiergate/v1/task_service_pb2.py",
+    ):
         if not (site / part).is_file():
             raise RecipeError(f"the runtime environment lacks {part}")
     if (site / "tiergate" / "__init__.py").exists():

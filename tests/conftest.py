@@ -15,10 +15,10 @@ import pytest
 import redis
 
 from harness import BackgroundLoop, Upstream, free_port
-from tiergate.app import App
 from tiergate.config import Settings
 from tiergate.emulator import Emulator
 from tiergate.emulator.testing import ThreadedEmulator
+from tiergate.serving.app import App
 from tiergate.telemetry import Telemetry
 from tiergate.v1 import task_service_pb2_grpc
 

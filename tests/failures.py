@@ -13,11 +13,12 @@ from google.rpc import error_details_pb2
 
 from harness import BackgroundLoop, Upstream, rich_status, trailers
 from samples import CLASSIFY
-from tiergate import errors, sizing
+from tiergate import errors
+from tiergate.calls import sizing
 from tiergate.config import Settings
 from tiergate.ledger import ModelFacts, PriceTable
-from tiergate.model_client import ModelClient, OutputCheck
 from tiergate.tasks import TASKS
+from tiergate.upstream.model_client import ModelClient, OutputCheck
 from tiergate.v1 import task_service_pb2_grpc
 
 Stub = task_service_pb2_grpc.TaskServiceStub

@@ -20,8 +20,8 @@ from grpc_health.v1 import health_pb2
 from grpc_status import rpc_status
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
+from tiergate.client import health_check
 from tiergate.emulator import Emulator, Fault, Script
-from tiergate.health import health_check
 
 T = TypeVar("T")
 

@@ -15,8 +15,8 @@ import jsonschema
 import pytest
 from anthropic.types import Message, TextBlock, ThinkingBlock, Usage
 
+from tiergate.calls.prompt import JsonObject
 from tiergate.errors import InvalidRequest
-from tiergate.prompt import JsonObject
 from tiergate.v1 import usage_pb2
 
 USAGE = usage_pb2.Usage(model="claude-haiku-4-5", input_tokens=120, output_tokens=30)

@@ -16,10 +16,10 @@ from google.rpc import error_details_pb2
 from conftest import start_app
 from harness import BackgroundLoop, Upstream, rich_status
 from samples import CLASSIFY, REASON, TICKET_LABELS
-from tiergate.admission import RETRY_AFTER_S, Admission
-from tiergate.app import App
 from tiergate.emulator import Fault
 from tiergate.errors import DeadlineExceeded, Overloaded
+from tiergate.serving.admission import RETRY_AFTER_S, Admission
+from tiergate.serving.app import App
 from tiergate.tiers import Tier
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import task_service_pb2_grpc

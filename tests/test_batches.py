@@ -21,12 +21,12 @@ from google.rpc import error_details_pb2, status_pb2
 from conftest import start_app
 from harness import BackgroundLoop, Processes, Upstream, eventually, rich_status, wait_serving
 from samples import SAMPLES, TICKET_LABELS, long_policy
-from tiergate.app import App
 from tiergate.batches.redis_store import RedisBatchStore
 from tiergate.batches.store import BatchStore, SqliteBatchStore
 from tiergate.client import ENDED_STATES, AsyncTaskClient, TaskClient, batch_item
 from tiergate.config import Settings
 from tiergate.emulator import Emulator, EmulatorConfig, Script
+from tiergate.serving.app import App
 from tiergate.v1 import batch_service_pb2 as bpb
 from tiergate.v1 import batch_service_pb2_grpc, task_service_pb2_grpc
 from tiergate.v1 import task_service_pb2 as pb
@@ -573,7 +573,7 @@ class TestProgressBar:
     def test_the_bar_shows_items_done_and_cost_so_far(self) -> None:
         """Done is every item no longer pending; the bar fills in proportion; the cost is the
         batch's total so far in dollars."""
-        from tiergate.cli_batch import _bar
+        from tiergate.cli.batch import _bar
 
         batch = bpb.Batch(item_count=4, counts=bpb.BatchCounts(pending=3, succeeded=1))
         batch.usage.cost.total_nanos = 1_500_000

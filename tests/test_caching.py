@@ -10,9 +10,9 @@ import grpc
 from conftest import start_app
 from harness import BackgroundLoop, Upstream
 from samples import TICKET_LABELS, long_policy
+from tiergate.calls.prompt import Prompt, canonical_json, render_params
+from tiergate.calls.sizing import bounds
 from tiergate.ledger import PriceTable, TokenUsage
-from tiergate.prompt import Prompt, canonical_json, render_params
-from tiergate.sizing import bounds
 from tiergate.tasks import TASKS
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import task_service_pb2_grpc, usage_pb2

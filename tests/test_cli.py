@@ -22,10 +22,11 @@ import pytest
 from google.protobuf import struct_pb2
 
 from harness import Upstream, free_port, wait_serving
-from tiergate import cli, commands, render
-from tiergate.app import App
-from tiergate.commands import TextSource, UsageError
-from tiergate.render import dollars
+from tiergate.cli import commands, render
+from tiergate.cli import main as cli
+from tiergate.cli.commands import TextSource, UsageError
+from tiergate.ledger import dollars
+from tiergate.serving.app import App
 from tiergate.tasks import TASKS
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import usage_pb2

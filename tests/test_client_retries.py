@@ -11,10 +11,10 @@ import pytest
 
 from harness import Upstream
 from samples import CLASSIFY
-from tiergate.app import App
 from tiergate.client import TaskClient, TiergateError
 from tiergate.client._channel import SERVICE_CONFIG
 from tiergate.emulator import Fault
+from tiergate.serving.app import App
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """The proto is the contract, the task registry its one implementation: every RPC of the
-service has a task (with its tier), a handler, a test, a sample, a CLI command, a method in
-every client (Python sync and asyncio, Go, TypeScript, Java; generated from the service
-descriptor by ``scripts/gen_client_methods.py``) and a conformance case."""
+service has a task (with its tier and types), a handler, a place in the batch oneofs, a test,
+a sample, a CLI command, a method in every client (Python sync and asyncio, Go, TypeScript,
+Java; generated from the service descriptor by ``scripts/gen_client_methods.py``) and a
+conformance case."""
 
 from __future__ import annotations
 
@@ -17,23 +18,26 @@ from google.rpc import error_details_pb2
 
 from harness import rich_status
 from samples import SAMPLES
-from tiergate import commands
-from tiergate.app import App
-from tiergate.cli import COMMANDS
+from tiergate.calls.runner import TaskRunner
+from tiergate.cli import commands
+from tiergate.cli.main import COMMANDS
 from tiergate.client import AsyncTaskClient, TaskClient
 from tiergate.client._tasks import AsyncTaskMethods, TaskMethods
 from tiergate.config import Settings
 from tiergate.ledger import PriceTable
-from tiergate.model_client import ModelClient
-from tiergate.service import SERVICE as SERVED
-from tiergate.service import TaskRunner, task_handlers
+from tiergate.serving.app import App
+from tiergate.serving.task_service import SERVICE as SERVED
+from tiergate.serving.task_service import TaskServicer, task_handlers
 from tiergate.tasks import TASKS
 from tiergate.tiers import Tier
-from tiergate.v1 import task_service_pb2, usage_pb2
+from tiergate.upstream.model_client import ModelClient
+from tiergate.v1 import batch_service_pb2, task_service_pb2, usage_pb2
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE = task_service_pb2.DESCRIPTOR.services_by_name["TaskService"]
 RPCS = [method.name for method in SERVICE.methods]
+BATCH_REQUESTS = batch_service_pb2.BatchItem.DESCRIPTOR.oneofs_by_name["request"]
+BATCH_RESULTS = batch_service_pb2.BatchResult.DESCRIPTOR.oneofs_by_name["result"]
 TASK_TESTS = ast.parse((Path(__file__).parent / "test_tasks.py").read_text())
 CASES = json.loads((ROOT / "clients" / "conformance" / "cases.json").read_text())["cases"]
 GO_SOURCES = "\n".join(p.read_text() for p in sorted((ROOT / "clients/go/tiergate").glob("*.go")))
@@ -64,7 +68,7 @@ class TestTheRegistry:
         # Never called: only the handler table is read, so the SDK points nowhere.
         sdk = anthropic.AsyncAnthropic(api_key="unused", base_url="http://127.0.0.1:9")
         runner = TaskRunner(settings, PriceTable.load(), ModelClient(sdk, settings))
-        assert sorted(task_handlers(runner)) == sorted(RPCS)
+        assert sorted(task_handlers(TaskServicer(runner))) == sorted(RPCS)
 
     def test_samples_cover_the_service(self) -> None:
         """tests/samples.py has one sample per RPC, no more."""
@@ -81,6 +85,13 @@ class TestTheRegistry:
         for methods in (TaskMethods, AsyncTaskMethods):
             public = [name for name in vars(methods) if not name.startswith("_")]
             assert sorted(public) == expected, methods.__name__
+
+    def test_batch_oneofs_hold_only_tasks(self) -> None:
+        """``BatchItem.request`` has one field per RPC, no more; ``BatchResult.result`` the
+        same plus the item's ``error``."""
+        tasks = sorted(map(snake_case, RPCS))
+        assert sorted(f.name for f in BATCH_REQUESTS.fields) == tasks
+        assert sorted(f.name for f in BATCH_RESULTS.fields) == sorted([*tasks, "error"])
 
     def test_conformance_cases_name_only_rpcs(self) -> None:
         """Every conformance case calls an RPC of the task service, or is a batch case (a
@@ -113,6 +124,24 @@ class TestEveryRpc:
         assert isinstance(TASKS[rpc].tier, Tier)
         method = SERVICE.methods_by_name[rpc]
         assert type(SAMPLES[rpc]).DESCRIPTOR.full_name == method.input_type.full_name
+
+    def test_task_types_are_the_rpc_messages(self, rpc: str) -> None:
+        """The task's request and response types are the RPC's messages: every layer finds
+        them on the task (handlers, batches, CLI, eval), so they must be the contract's."""
+        method = SERVICE.methods_by_name[rpc]
+        assert TASKS[rpc].request_type.DESCRIPTOR is method.input_type
+        assert TASKS[rpc].response_type.DESCRIPTOR is method.output_type
+
+    def test_is_in_the_batch_oneofs(self, rpc: str) -> None:
+        """batch_service.proto can carry the task: ``BatchItem.request`` has a field named as
+        the client method holding the RPC's request, ``BatchResult.result`` one holding its
+        response (the batch intake, results and clients find them so)."""
+        method = SERVICE.methods_by_name[rpc]
+        name = snake_case(rpc)
+        requests = {f.name: f.message_type for f in BATCH_REQUESTS.fields}
+        results = {f.name: f.message_type for f in BATCH_RESULTS.fields}
+        assert requests.get(name) is method.input_type, f"BatchItem.request lacks {name}"
+        assert results.get(name) is method.output_type, f"BatchResult.result lacks {name}"
 
     def test_response_carries_usage(self, rpc: str) -> None:
         """The response type has the contract's usage field of type Usage."""

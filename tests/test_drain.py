@@ -14,7 +14,7 @@ from grpc_health.v1 import health_pb2
 
 from harness import Processes, wait_serving
 from samples import CLASSIFY, MODERATE
-from tiergate.health import health_check
+from tiergate.client import health_check
 from tiergate.v1 import task_service_pb2_grpc
 
 IN_FLIGHT = 8

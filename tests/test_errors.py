@@ -16,9 +16,10 @@ from google.rpc import error_details_pb2
 
 from harness import Upstream
 from samples import CLASSIFY, TICKET_LABELS
-from tiergate import status, upstream_errors
 from tiergate.emulator import Fault
 from tiergate.emulator.faults import FaultKind
+from tiergate.serving import status
+from tiergate.upstream import errors as upstream_errors
 from tiergate.v1 import task_service_pb2 as pb
 
 
@@ -94,11 +95,11 @@ class TestEverySdkErrorIsMapped:
         a new SDK exception fails here until it is mapped on purpose."""
         assert cls.__name__ in EXPECTED, f"unmapped SDK exception {cls.__name__}"
         mapped = upstream_errors.from_upstream(_sdk_error(cls), size_field="text")
-        assert (mapped.code, mapped.reason) == EXPECTED[cls.__name__]
+        assert (status.grpc_code(mapped), mapped.reason) == EXPECTED[cls.__name__]
         encoded = status.to_status(mapped)
         infos = [d for d in encoded.details if d.Is(error_details_pb2.ErrorInfo.DESCRIPTOR)]
         assert len(infos) == 1
-        retryable = mapped.code in (
+        retryable = status.grpc_code(mapped) in (
             grpc.StatusCode.UNAVAILABLE,
             grpc.StatusCode.RESOURCE_EXHAUSTED,
         )

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from harness import BackgroundLoop, Upstream
-from tiergate.cli import main
+from tiergate.calls.runner import TaskRunner
+from tiergate.cli.main import main
 from tiergate.config import Settings
 from tiergate.emulator import Fault
 from tiergate.evaluation.dataset import Item
@@ -23,7 +24,6 @@ from tiergate.evaluation.runner import connect, evaluate
 from tiergate.evaluation.scorers import Expected, scorer_for
 from tiergate.evaluation.verdict import Verdict
 from tiergate.ledger import PriceTable
-from tiergate.service import TaskRunner
 from tiergate.tasks import TASKS
 from tiergate.tiers import Tier
 from tiergate.v1 import task_service_pb2 as pb

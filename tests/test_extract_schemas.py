@@ -26,11 +26,11 @@ from harness import Upstream, rich_status
 from schema_corpus import REFUSED, SERVED, Refused, Served, served
 from test_validation import violations
 from tiergate import logs
-from tiergate.app import App
+from tiergate.client import health_check
 from tiergate.emulator import Script
-from tiergate.health import health_check
 from tiergate.schema import CACHE, compile_schema, wire_validator
 from tiergate.schema.patterns import validator
+from tiergate.serving.app import App
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import task_service_pb2_grpc
 

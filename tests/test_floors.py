@@ -20,11 +20,11 @@ LOCAL = "tiergate-client"  # installed from clients/python, not from the index
 # Imports the service, compiles a schema with RE2 patterns and references, builds the App and
 # its settings (price table, telemetry), and lays out one task's request for the API.
 CHECK = """
-from tiergate.app import App
+from tiergate.serving.app import App
 from tiergate.config import from_env
-from tiergate.prompt import render_params
+from tiergate.calls.prompt import render_params
 from tiergate.schema import compile_schema
-from tiergate.service import SERVICE
+from tiergate.serving.task_service import SERVICE
 from tiergate.tasks import TASKS
 from tiergate.v1 import task_service_pb2 as pb
 

@@ -28,9 +28,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from conftest import start_app
 from harness import BackgroundLoop, Upstream, eventually, metric_points
 from samples import TICKET_LABELS
-from tiergate.app import App
 from tiergate.emulator import Fault
 from tiergate.ledger import PriceTable
+from tiergate.serving.app import App
 from tiergate.shared.gate import worst_case_nanos
 from tiergate.shared.ratelimits import PROBE_EVERY_S
 from tiergate.tasks import TASKS

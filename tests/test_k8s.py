@@ -23,9 +23,9 @@ import yaml
 from grpc_health.v1 import health_pb2
 
 from tiergate import config
-from tiergate.app import App
+from tiergate.client import health_check
 from tiergate.config import Settings
-from tiergate.health import health_check
+from tiergate.serving.app import App
 from tiergate.v1 import task_service_pb2
 
 REPO = Path(__file__).resolve().parent.parent

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from harness import free_port, wait_serving
-from tiergate.app import App
 from tiergate.config import Settings
 from tiergate.ledger import (
     Bill,
@@ -22,6 +21,7 @@ from tiergate.ledger import (
     TokenUsage,
     UnpricedModelError,
 )
+from tiergate.serving.app import App
 from tiergate.tiers import Tier
 from tiergate.v1 import usage_pb2
 

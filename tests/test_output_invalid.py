@@ -13,10 +13,11 @@ from failures import Stub, failure, model_client_failure
 
 from harness import BackgroundLoop, Upstream
 from samples import TICKET_LABELS
-from tiergate import errors, status
+from tiergate import errors
 from tiergate.emulator import Fault, Script
 from tiergate.ledger import PriceTable
-from tiergate.model_client import Completion
+from tiergate.serving import status
+from tiergate.upstream.model_client import Completion
 from tiergate.v1 import task_service_pb2 as pb
 
 HAIKU = PriceTable.load().facts("claude-haiku-4-5")

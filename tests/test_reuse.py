@@ -7,13 +7,13 @@ import asyncio
 import anthropic
 
 from samples import TICKET_LABELS, long_policy
+from tiergate.calls.reuse import ReuseTracker, choose
 from tiergate.config import CacheTtl, Settings
 from tiergate.emulator.app import EmulatorConfig
 from tiergate.emulator.testing import ManualClock, ThreadedEmulator
 from tiergate.ledger import PriceTable, TokenUsage
-from tiergate.model_client import ModelClient
-from tiergate.reuse import ReuseTracker, choose
 from tiergate.tasks import TASKS
+from tiergate.upstream.model_client import ModelClient
 from tiergate.v1 import task_service_pb2 as pb
 
 HAIKU = PriceTable.load().facts("claude-haiku-4-5")

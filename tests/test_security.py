@@ -23,10 +23,10 @@ from conftest import start_app
 from harness import BackgroundLoop, Processes, Trailers, Upstream, rich_status, wait_serving
 from samples import CLASSIFY, TICKET_LABELS
 from tiergate import logs
-from tiergate.app import App
-from tiergate.auth import MAX_NAME_CHARS, load_tokens, sanitize
+from tiergate.client import health_check
 from tiergate.emulator import Fault
-from tiergate.health import health_check
+from tiergate.serving.app import App
+from tiergate.serving.auth import MAX_NAME_CHARS, load_tokens, sanitize
 from tiergate.telemetry import Telemetry
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import task_service_pb2_grpc

@@ -21,10 +21,10 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from harness import BackgroundLoop, Upstream, eventually, metric_points
 from tiergate import logs
-from tiergate.app import App
 from tiergate.config import Settings
 from tiergate.emulator import Fault
 from tiergate.evaluation.scorers import scorer_for
+from tiergate.serving.app import App
 from tiergate.shadow import DailyBudget, Shadow, parse
 from tiergate.telemetry import Telemetry
 from tiergate.tiers import Tier

@@ -22,12 +22,13 @@ from redis_server import RedisServer
 from conftest import start_app
 from harness import BackgroundLoop, Upstream, eventually, metric_points, rich_status
 from samples import TICKET_LABELS
-from tiergate import cli, sizing
-from tiergate.app import App
+from tiergate.calls import sizing
+from tiergate.calls.prompt import Prompt
+from tiergate.cli import main as cli
 from tiergate.config import Settings
 from tiergate.emulator import Fault, Script
 from tiergate.ledger import PriceTable
-from tiergate.prompt import Prompt
+from tiergate.serving.app import App
 from tiergate.shared.budgets import BudgetPolicy, Budgets, parse_usd, usd
 from tiergate.shared.gate import worst_case_nanos
 from tiergate.shared.ratelimits import parse_reading

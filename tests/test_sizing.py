@@ -11,12 +11,13 @@ from failures import model_client_failure
 from google.rpc import error_details_pb2
 
 from harness import BackgroundLoop, Upstream, rich_status
-from tiergate import errors, sizing
+from tiergate import errors
+from tiergate.calls import sizing
+from tiergate.calls.prompt import JsonObject, Prompt, canonical_json
 from tiergate.emulator import Script
 from tiergate.ledger import ModelFacts, PriceTable
-from tiergate.model_client import Completion
-from tiergate.prompt import JsonObject, Prompt, canonical_json
 from tiergate.tasks import TASKS
+from tiergate.upstream.model_client import Completion
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import task_service_pb2_grpc
 

@@ -69,7 +69,7 @@ class TestUpstreamChoice:
         """With the real API chosen, starting the app leaves the emulator's modules unloaded."""
         program = """
 import asyncio, sys
-from tiergate.app import App
+from tiergate.serving.app import App
 from tiergate.config import Settings
 from tiergate.telemetry import Telemetry
 

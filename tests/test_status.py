@@ -11,7 +11,6 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 
-from tiergate import status
 from tiergate.errors import (
     BudgetExceeded,
     DeadlineExceeded,
@@ -24,6 +23,7 @@ from tiergate.errors import (
     RequestTooLarge,
     TiergateError,
 )
+from tiergate.serving import status
 
 Detail: TypeAlias = (
     error_details_pb2.ErrorInfo

@@ -33,10 +33,10 @@ from opentelemetry.trace import SpanKind, StatusCode
 from harness import BackgroundLoop, Upstream, eventually, metric_points
 from samples import CLASSIFY, REASON
 from tiergate import logs
-from tiergate.app import App
+from tiergate.client import health_check
 from tiergate.config import Settings
 from tiergate.emulator import Fault
-from tiergate.health import health_check
+from tiergate.serving.app import App
 from tiergate.telemetry import Telemetry
 from tiergate.telemetry.instruments import DURATION_BUCKETS_S, TOKEN_BUCKETS
 from tiergate.v1 import spend_service_pb2, spend_service_pb2_grpc, task_service_pb2_grpc

@@ -31,8 +31,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from harness import BackgroundLoop, Upstream, eventually
 from samples import CLASSIFY, REASON, SUMMARIZE
-from tiergate.app import App
 from tiergate.config import Settings
+from tiergate.serving.app import App
 from tiergate.telemetry import Telemetry, environment
 from tiergate.telemetry.instruments import TOKEN_BUCKETS
 from tiergate.v1 import task_service_pb2_grpc

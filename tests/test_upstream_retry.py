@@ -21,7 +21,7 @@ from tiergate.errors import (
     UpstreamSpendLimit,
     UpstreamUnavailable,
 )
-from tiergate.upstream_errors import (
+from tiergate.upstream.errors import (
     RETRY_AFTER_HORIZON_S,
     from_upstream,
     is_retryable_upstream,

@@ -16,9 +16,11 @@ from failures import Stub, classify_fails
 
 from harness import Upstream
 from samples import CLASSIFY
-from tiergate import errors, status, upstream_errors
+from tiergate import errors
 from tiergate.emulator import Fault
 from tiergate.emulator.faults import FaultKind
+from tiergate.serving import status
+from tiergate.upstream import errors as upstream_errors
 from tiergate.v1 import task_service_pb2 as pb
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "errors.md"
@@ -91,7 +93,7 @@ class TestRetryVerdicts:
         assert not upstream_errors.is_retryable_upstream(err)
         mapped = upstream_errors.from_upstream(err, size_field="text")
         assert isinstance(mapped, errors.UpstreamSpendLimit)
-        assert (mapped.code, mapped.reason) == (
+        assert (status.grpc_code(mapped), mapped.reason) == (
             grpc.StatusCode.FAILED_PRECONDITION,
             "UPSTREAM_SPEND_LIMIT",
         )
@@ -113,7 +115,7 @@ class TestRetryVerdicts:
         err = status_error(code, headers={"x-should-retry": "false", "retry-after": "1"})
         assert not upstream_errors.is_retryable_upstream(err)
         mapped = upstream_errors.from_upstream(err, size_field="text")
-        assert (mapped.code, mapped.reason) == (
+        assert (status.grpc_code(mapped), mapped.reason) == (
             grpc.StatusCode.FAILED_PRECONDITION,
             "UPSTREAM_NOT_RETRYABLE",
         )
@@ -126,7 +128,10 @@ class TestRetryVerdicts:
         err = status_error(code, headers={"x-should-retry": "true"})
         assert upstream_errors.is_retryable_upstream(err)
         mapped = upstream_errors.from_upstream(err, size_field="text")
-        assert (mapped.code, mapped.reason) == (grpc.StatusCode.UNAVAILABLE, "UPSTREAM_UNAVAILABLE")
+        assert (status.grpc_code(mapped), mapped.reason) == (
+            grpc.StatusCode.UNAVAILABLE,
+            "UPSTREAM_UNAVAILABLE",
+        )
         assert mapped.retry_after_s is not None
 
     def test_prompt_too_long_names_the_field_it_is_given(self) -> None:

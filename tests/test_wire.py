@@ -21,8 +21,9 @@ from hypothesis import strategies as st
 
 from harness import Upstream, rich_status, trailers
 from samples import SAMPLES
-from tiergate import errors, status
-from tiergate.app import App
+from tiergate import errors
+from tiergate.serving import status
+from tiergate.serving.app import App
 from tiergate.v1 import task_service_pb2 as pb
 
 SERVICE = pb.DESCRIPTOR.services_by_name["TaskService"]

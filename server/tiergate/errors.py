@@ -21,19 +21,34 @@ The tree (status code and ``ErrorInfo.reason`` in brackets)::
     +-- UpstreamRejected      [INTERNAL, UPSTREAM_REJECTED]
 
 OutputInvalid carries RetryInfo only when another try may help (see ``model_client``).
-:mod:`tiergate.upstream_errors` maps every ``anthropic`` exception to the most specific of
-these; :mod:`tiergate.status` encodes one as the ``google.rpc.Status`` gRPC sends. Messages
-never quote the caller's text, the model's output or the API key.
+:mod:`tiergate.upstream.errors` maps every ``anthropic`` exception to the most specific of
+these; :mod:`tiergate.serving.status` encodes one as the ``google.rpc.Status`` gRPC sends. Messages
+never quote the caller's text, the model's output or the API key. Nothing here needs grpc: the
+codes are :class:`Code`, which :mod:`tiergate.serving.status` turns into ``grpc.StatusCode``, so
+the pure layers (validation, the schema compiler) raise these without loading a transport.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import grpc
-
 DOMAIN = "tiergate"
+
+
+class Code(enum.Enum):
+    """The status codes the service answers with, by their ``google.rpc.Code`` numbers (the
+    same names and numbers as ``grpc.StatusCode``)."""
+
+    INVALID_ARGUMENT = 3
+    DEADLINE_EXCEEDED = 4
+    NOT_FOUND = 5
+    RESOURCE_EXHAUSTED = 8
+    FAILED_PRECONDITION = 9
+    INTERNAL = 13
+    UNAVAILABLE = 14
+    UNAUTHENTICATED = 16
 
 
 @dataclass(frozen=True)
@@ -47,7 +62,7 @@ class FieldViolation:
 class TiergateError(Exception):
     """Base of every error the service returns on purpose."""
 
-    code: grpc.StatusCode = grpc.StatusCode.INTERNAL
+    code: Code = Code.INTERNAL
     reason: str = "INTERNAL"
     completion: object | None = None
     """What the model calls billed before the failure (a ``model_client.Completion``), if any."""
@@ -82,7 +97,7 @@ class TiergateError(Exception):
 
 
 class InvalidRequest(TiergateError):
-    code = grpc.StatusCode.INVALID_ARGUMENT
+    code = Code.INVALID_ARGUMENT
     reason = "INVALID_REQUEST"
 
     def __init__(self, violations: Sequence[FieldViolation]) -> None:
@@ -96,17 +111,17 @@ class RequestTooLarge(InvalidRequest):
 
 
 class Unauthenticated(TiergateError):
-    code = grpc.StatusCode.UNAUTHENTICATED
+    code = Code.UNAUTHENTICATED
     reason = "UNAUTHENTICATED"
 
 
 class Overloaded(TiergateError):
-    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    code = Code.RESOURCE_EXHAUSTED
     reason = "OVERLOADED"
 
 
 class UpstreamRateLimited(TiergateError):
-    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    code = Code.RESOURCE_EXHAUSTED
     reason = "UPSTREAM_RATE_LIMITED"
 
 
@@ -121,7 +136,7 @@ class QuotaViolation:
 class BudgetExceeded(TiergateError):
     """The caller's spend limit leaves no room for this call's worst case."""
 
-    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    code = Code.RESOURCE_EXHAUSTED
     reason = "BUDGET_EXCEEDED"
 
     def __init__(
@@ -138,12 +153,12 @@ class BudgetExceeded(TiergateError):
 class SharedStateUnavailable(TiergateError):
     """The store shared by the replicas (budgets) is unreachable and budgets fail closed."""
 
-    code = grpc.StatusCode.UNAVAILABLE
+    code = Code.UNAVAILABLE
     reason = "SHARED_STATE_UNAVAILABLE"
 
 
 class UpstreamUnavailable(TiergateError):
-    code = grpc.StatusCode.UNAVAILABLE
+    code = Code.UNAVAILABLE
     reason = "UPSTREAM_UNAVAILABLE"
 
 
@@ -151,29 +166,29 @@ class UpstreamInvalidResponse(TiergateError):
     """The upstream answered with something that cannot be a Messages API bill: its fault,
     never ours (so not INTERNAL)."""
 
-    code = grpc.StatusCode.UNAVAILABLE
+    code = Code.UNAVAILABLE
     reason = "UPSTREAM_INVALID_RESPONSE"
 
 
 class OutputInvalid(TiergateError):
-    code = grpc.StatusCode.UNAVAILABLE
+    code = Code.UNAVAILABLE
     reason = "OUTPUT_INVALID"
 
 
 class DeadlineExceeded(TiergateError):
-    code = grpc.StatusCode.DEADLINE_EXCEEDED
+    code = Code.DEADLINE_EXCEEDED
     reason = "DEADLINE_EXCEEDED"
 
 
 class ModelRefused(TiergateError):
-    code = grpc.StatusCode.FAILED_PRECONDITION
+    code = Code.FAILED_PRECONDITION
     reason = "MODEL_REFUSED"
 
 
 class UpstreamNotRetryable(TiergateError):
     """The upstream said a retry cannot help (``x-should-retry: false``): an operator acts."""
 
-    code = grpc.StatusCode.FAILED_PRECONDITION
+    code = Code.FAILED_PRECONDITION
     reason = "UPSTREAM_NOT_RETRYABLE"
 
 
@@ -184,12 +199,12 @@ class UpstreamSpendLimit(UpstreamNotRetryable):
 
 
 class UpstreamAuthFailed(TiergateError):
-    code = grpc.StatusCode.INTERNAL
+    code = Code.INTERNAL
     reason = "UPSTREAM_AUTH_FAILED"
 
 
 class UpstreamRejected(TiergateError):
-    code = grpc.StatusCode.INTERNAL
+    code = Code.INTERNAL
     reason = "UPSTREAM_REJECTED"
 
 

@@ -167,6 +167,19 @@ class Cost:
 NO_COST = Cost(0, 0, 0, 0, 0, 0, 0)
 
 
+def dollars(nanos: int) -> str:
+    """Exact dollars from nano-dollars, signed: 557000 -> '$0.000557', -557000 -> '-$0.000557'.
+
+    >>> dollars(1_050_000), dollars(25_000_000_000), dollars(-557_000)
+    ('$0.00105', '$25.00', '-$0.000557')
+    """
+    if nanos < 0:
+        return f"-{dollars(-nanos)}"
+    whole, frac = divmod(nanos, 1_000_000_000)
+    digits = f"{frac:09d}".rstrip("0")
+    return f"${whole}.{digits.ljust(2, '0')}"
+
+
 @dataclass(frozen=True)
 class Bill:
     """The ledger's record of one RPC (or one offline task run): what its model calls billed,

@@ -34,17 +34,17 @@ from tiergate.config import Settings, env_name
 from tiergate.evaluation import home_tier, parse_tier
 from tiergate.evaluation.judge import Judge
 from tiergate.evaluation.scorers import Scorer, as_json, scorer_for
-from tiergate.model_client import Completion
 from tiergate.tasks import TASKS, Task
 from tiergate.telemetry import INSTRUMENTATION_SCOPE
 from tiergate.telemetry.instruments import RATIO_BUCKETS, CostLedger
 from tiergate.telemetry.spans import TASK, TIER
 from tiergate.tiers import Tier
+from tiergate.upstream.model_client import Completion
 
 if TYPE_CHECKING:
+    from tiergate.calls.runner import TaskRunner
     from tiergate.ledger import PriceTable
-    from tiergate.model_client import ModelClient
-    from tiergate.service import TaskRunner
+    from tiergate.upstream.model_client import ModelClient
 
 log = structlog.get_logger("tiergate.shadow")
 

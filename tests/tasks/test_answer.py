@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from task_io import USAGE, as_text, message, schema_errors, violations
-from tiergate.model_client import _parse
-from tiergate.prompt import JsonObject
+from tiergate.calls.prompt import JsonObject
 from tiergate.tasks import answer
+from tiergate.upstream.model_client import _parse
 from tiergate.v1 import task_service_pb2 as pb
 
 DOCUMENTS = [

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from task_io import USAGE, as_text, message, schema_errors, violations
-from tiergate.model_client import _parse
 from tiergate.tasks import classify
+from tiergate.upstream.model_client import _parse
 from tiergate.v1 import task_service_pb2 as pb
 
 LABELS = [

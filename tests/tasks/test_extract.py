@@ -7,7 +7,7 @@ import json
 from google.protobuf import json_format
 
 from task_io import USAGE, violations
-from tiergate.prompt import JsonObject
+from tiergate.calls.prompt import JsonObject
 from tiergate.tasks import extract
 from tiergate.v1 import task_service_pb2 as pb
 

@@ -15,12 +15,12 @@ from aiohttp import web
 from opentelemetry.sdk.trace import TracerProvider
 
 from tiergate import errors
+from tiergate.calls.prompt import Prompt, render_params
 from tiergate.config import Settings
 from tiergate.emulator import Emulator, Fault, Script
 from tiergate.emulator.testing import ThreadedEmulator
 from tiergate.ledger import PriceTable
-from tiergate.model_client import Completion, ModelClient, upstream_client
-from tiergate.prompt import Prompt, render_params
+from tiergate.upstream.model_client import Completion, ModelClient, upstream_client
 
 PROMPT = Prompt(
     instructions="Answer with a label.",

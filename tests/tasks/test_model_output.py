@@ -16,9 +16,11 @@ from anthropic.types import CacheCreation, Message, TextBlock, Usage
 
 from task_io import message
 from tiergate import errors
+from tiergate.calls.prompt import JsonObject
 from tiergate.config import Settings
 from tiergate.ledger import PriceTable
-from tiergate.model_client import (
+from tiergate.tiers import Tier
+from tiergate.upstream.model_client import (
     _BadOutput,
     _deadline_error,
     _expired,
@@ -29,8 +31,6 @@ from tiergate.model_client import (
     billed_usage,
     upstream_client,
 )
-from tiergate.prompt import JsonObject
-from tiergate.tiers import Tier
 
 SCHEMA: JsonObject = {
     "type": "object",

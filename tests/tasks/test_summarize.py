@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from task_io import USAGE, schema_errors, violations
-from tiergate.prompt import JsonObject
+from tiergate.calls.prompt import JsonObject
 from tiergate.tasks import summarize
 from tiergate.v1 import task_service_pb2 as pb
 

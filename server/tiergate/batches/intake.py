@@ -17,10 +17,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tiergate import errors, sizing
+from tiergate import errors
+from tiergate.calls import sizing
+from tiergate.calls.prompt import render_params
 from tiergate.config import Settings
 from tiergate.ledger import PriceTable
-from tiergate.prompt import render_params
 from tiergate.tasks import TASKS, Task
 from tiergate.v1 import batch_service_pb2
 
@@ -49,7 +50,8 @@ def task_of(item: batch_service_pb2.BatchItem) -> tuple[str, Task[Any, Any], Any
     if field is None:
         return None
     request = getattr(item, field)
-    return field, TASKS[type(request).DESCRIPTOR.name.removesuffix("Request")], request
+    task = next(t for t in TASKS.values() if t.request_type is type(request))
+    return field, task, request
 
 
 def upstream_params(

@@ -15,16 +15,17 @@ from anthropic.types.messages import (
     MessageBatchIndividualResponse,
     MessageBatchSucceededResult,
 )
-from google.protobuf import message_factory
 from google.protobuf.message import Message
 from google.rpc import status_pb2
 
-from tiergate import errors, sizing, status
+from tiergate import errors
+from tiergate.calls import sizing
+from tiergate.calls.runner import TaskRunner
 from tiergate.client import METHOD_NAMES
-from tiergate.model_client import Completion, usable_output
-from tiergate.service import SERVICE, TaskRunner
+from tiergate.serving import status
 from tiergate.tasks import TASKS
 from tiergate.upstream.answers import InvalidAnswer, checked_bill
+from tiergate.upstream.model_client import Completion, usable_output
 from tiergate.v1 import batch_service_pb2
 
 from .store import ItemOutcome, ItemRecord
@@ -32,8 +33,8 @@ from .store import ItemOutcome, ItemRecord
 
 def request_of(item: ItemRecord) -> Message:
     """The item's original task request, from the store."""
-    method = SERVICE.methods_by_name[item.task]
-    return message_factory.GetMessageClass(method.input_type).FromString(item.request)
+    request: Message = TASKS[item.task].request_type.FromString(item.request)
+    return request
 
 
 def outcome_of(

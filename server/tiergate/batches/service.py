@@ -18,10 +18,11 @@ from google.protobuf import message_factory, timestamp_pb2
 from google.protobuf.message import DecodeError, Message
 from google.rpc import status_pb2
 
-from tiergate import errors, status
-from tiergate.auth import Authenticator
+from tiergate import errors
 from tiergate.config import Settings
 from tiergate.ledger import NO_COST, Bill, Cost, PriceTable, TokenUsage
+from tiergate.serving import status
+from tiergate.serving.auth import Authenticator
 from tiergate.tiers import Tier
 from tiergate.v1 import batch_service_pb2, usage_pb2
 
@@ -156,7 +157,7 @@ class BatchHandlers:
 
 
 class NotFound(errors.TiergateError):
-    code = grpc.StatusCode.NOT_FOUND
+    code = errors.Code.NOT_FOUND
     reason = "NOT_FOUND"
 
 

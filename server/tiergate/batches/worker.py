@@ -21,11 +21,13 @@ import anthropic
 import structlog
 from anthropic.types.messages import MessageBatchIndividualResponse
 
-from tiergate import errors, status, upstream_errors
+from tiergate import errors
+from tiergate.calls.runner import TaskRunner
 from tiergate.config import Settings
 from tiergate.ledger import PriceTable
-from tiergate.service import TaskRunner
+from tiergate.serving import status
 from tiergate.tasks import TASKS
+from tiergate.upstream import errors as upstream_errors
 
 from . import intake
 from .results import cancelled, failed, outcome_of, request_of

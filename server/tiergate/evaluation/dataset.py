@@ -20,7 +20,6 @@ from google.protobuf.message import Message
 from tiergate import errors
 from tiergate.evaluation.scorers import Expected, Scorer
 from tiergate.tasks import Task
-from tiergate.v1 import task_service_pb2 as pb
 
 DEFAULT_MAX_LINE_BYTES = 8 * 1024 * 1024
 
@@ -98,7 +97,7 @@ def parse_line(raw: bytes, task: Task[Any, Any], scorer: Scorer) -> tuple[Messag
         return f"unknown keys {unknown}; a line has request and expected"
     if "request" not in data or "expected" not in data:
         return "a line needs both request and expected"
-    request_type = _request_type(scorer)
+    request_type: type[Message] = task.request_type
     try:
         request = json_format.ParseDict(data["request"], request_type())
     except (json_format.ParseError, TypeError, AttributeError) as exc:
@@ -112,11 +111,6 @@ def parse_line(raw: bytes, task: Task[Any, Any], scorer: Scorer) -> tuple[Messag
     if isinstance(expected, list):
         return "; ".join(expected)
     return request, expected
-
-
-def _request_type(scorer: Scorer) -> type[Message]:
-    request_type: type[Message] = getattr(pb, f"{scorer.rpc}Request")
-    return request_type
 
 
 def _lines(stream: IO[bytes], limit: int) -> Iterator[tuple[int, bytes | None]]:

@@ -12,7 +12,8 @@ import html
 import json
 from pathlib import Path
 
-from tiergate.evaluation.verdict import TierResult, Verdict, dollars, wilson
+from tiergate.evaluation.verdict import TierResult, Verdict, wilson
+from tiergate.ledger import dollars
 
 CHART_FILE = "chart.png"
 CHART_SIZE_PX = (800, 500)

@@ -1,9 +1,10 @@
 """Run every item on every tier through the server's own task code, and collect the verdict.
 
-Each call goes through :meth:`tiergate.service.TaskRunner.execute`, the path the gRPC handlers
-take (validation, prompt, model client with its retries and re-asks, checks, typed response and
-its priced ``Usage``), with the task's tier replaced by the tier under test. At most
-``concurrency`` calls are in flight; a failed call is counted by status and never stops the run.
+Each call goes through :meth:`tiergate.calls.runner.TaskRunner.execute`, the path the
+gRPC handlers take (validation, prompt, model client with its retries and re-asks, checks, typed
+response and its priced ``Usage``), with the task's tier replaced by the tier under test. At
+most ``concurrency`` calls are in flight; a failed call is counted by status and never stops
+the run.
 
     async with connect(settings) as model_client:
         verdict = await evaluate(task, dataset.items, tiers, settings, prices, model_client)
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from tiergate import errors
+from tiergate.calls.runner import TaskRunner
 from tiergate.config import Settings
 from tiergate.emulator import Emulator, EmulatorConfig
 from tiergate.evaluation.dataset import Item
@@ -26,11 +28,9 @@ from tiergate.evaluation.judge import Judge
 from tiergate.evaluation.scorers import Score, Scorer, as_json, scorer_for
 from tiergate.evaluation.verdict import TierResult, Verdict, recommend
 from tiergate.ledger import PriceTable
-from tiergate.model_client import Completion, ModelClient, upstream_client
-from tiergate.service import TaskRunner
 from tiergate.tasks import Task
-from tiergate.telemetry import Telemetry
 from tiergate.tiers import Tier
+from tiergate.upstream.model_client import Completion, ModelClient, upstream_client
 
 # Placeholder credential for the embedded emulator, which checks none.
 _EMULATOR_KEY = "emulator-no-key"
@@ -141,7 +141,7 @@ async def evaluate(
     """Every item on every tier, at most ``concurrency`` at once; the verdict over them."""
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
-    runner = TaskRunner(settings, prices, model_client, Telemetry(prices=prices))
+    runner = TaskRunner(settings, prices, model_client)
     judge = Judge(model_client, settings, prices)
     scorer = scorer_for(task.rpc, judge)
     total = len(items) * len(tiers)

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from tiergate import render
 from tiergate.evaluation import TIER_ORDER
+from tiergate.ledger import dollars
 from tiergate.tiers import Tier
 
 Z95 = 1.959963984540054
@@ -187,11 +187,6 @@ def _extra_cost(cheap: TierResult, dear: TierResult) -> str:
         f" {dollars(dear_per)} on {dear.tier.label} ({dollars(dear_per - cheap_per)} more for"
         f" {float((dear.accuracy - cheap.accuracy) * 100):.1f} points)"
     )
-
-
-def dollars(nanos: int) -> str:
-    """Exact dollars, signed: -557000 -> '-$0.000557'."""
-    return f"-{render.dollars(-nanos)}" if nanos < 0 else render.dollars(nanos)
 
 
 @dataclass(frozen=True)

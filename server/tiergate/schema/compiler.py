@@ -24,7 +24,8 @@ from typing import Any
 import jsonschema
 from jsonschema.protocols import Validator
 
-from tiergate.schema import dialects
+from tiergate.schema.dialects import check_metaschema
+from tiergate.schema.dialects import dialect as dialect_of
 from tiergate.schema.limits import (
     MAX_UNION_TYPES,
     MAX_WIRE_BYTES,
@@ -100,8 +101,8 @@ def _compile(raw: str) -> CompiledSchema:
     schema = _parse(raw)
     if not isinstance(schema, dict):
         raise SchemaRefused("", "must be a JSON object (a JSON Schema document)")
-    dialect = dialects.dialect(schema)
-    dialects.check_metaschema(schema, dialect)
+    dialect = dialect_of(schema)
+    check_metaschema(schema, dialect)
     audit(schema)
     wire, shape, unions, _ = lower(schema, draft7=dialect == "draft-07")
     if wire.get("type") != "object":

@@ -21,7 +21,7 @@ import uuid
 import structlog
 
 from tiergate import errors
-from tiergate.prompt import JsonObject
+from tiergate.calls.prompt import JsonObject
 from tiergate.shared.backends import Store, StoreUnavailable
 from tiergate.shared.response_cache import ResponseCache
 

@@ -23,18 +23,20 @@ from google.protobuf.message import Message
 from opentelemetry import metrics
 from opentelemetry.metrics import Meter
 
-from tiergate import errors, sizing
+from tiergate import errors
+from tiergate.calls import sizing
+from tiergate.calls.prompt import JsonObject, Prompt
 from tiergate.config import Settings
 from tiergate.ledger import ModelFacts, PriceTable
-from tiergate.prompt import JsonObject, Prompt
-from tiergate.rpc import RpcContext
+from tiergate.serving.rpc import RpcContext
 from tiergate.shared import ratelimits
 from tiergate.shared.backends import Store, StoreUnavailable, store_for
 from tiergate.shared.budgets import BudgetPolicy, Budgets, Reservation
 from tiergate.shared.coalescing import Coalescer, Lead
 from tiergate.shared.metrics import SharedMetrics
 from tiergate.shared.ratelimits import Pacer
-from tiergate.shared.response_cache import CACHED_TASKS, ResponseCache, cache_key
+from tiergate.shared.response_cache import ResponseCache, cache_key
+from tiergate.tasks import TASKS
 from tiergate.v1 import usage_pb2
 
 log = structlog.get_logger("tiergate.shared")
@@ -141,7 +143,7 @@ class SharedState:
         if (
             rpc.response_cache
             and self._settings.response_cache_ttl_s > 0
-            and rpc.task in CACHED_TASKS
+            and TASKS[rpc.task].cacheable
         ):
             key = cache_key(rpc.task, facts.model, request, prompt, scope=rpc.caller.label)
             cached = await self.cache.get(key)

@@ -6,7 +6,7 @@ the instructions, output schema and ``max_tokens`` the task builds for that requ
 changed prompt or schema never serves an old answer. Entries are per caller (its metric label:
 a verified name, else the one shared label of unverified callers): a hit would otherwise tell
 one caller what another asked, and let it ride on the other's budget. Only the tasks whose
-answer is a function of the request are cached (:data:`CACHED_TASKS`); Summarize and Reason
+answer is a function of the request are cached (``Task.cacheable``); Summarize and Reason
 write free text where a caller asking again may want a fresh answer.
 
 A caller turns it off for one request with the metadata header ``x-tiergate-cache: off``: the
@@ -26,12 +26,11 @@ from typing import Any
 import structlog
 from google.protobuf.message import Message
 
-from tiergate.prompt import JsonObject, Prompt, canonical_json
+from tiergate.calls.prompt import JsonObject, Prompt, canonical_json
 from tiergate.shared.backends import Store, StoreUnavailable
 
 log = structlog.get_logger("tiergate.response_cache")
 
-CACHED_TASKS = frozenset({"Classify", "Extract", "Moderate", "Answer"})
 CACHE_HEADER = "x-tiergate-cache"
 """Request metadata: ``off`` skips the response cache and coalescing for that call."""
 

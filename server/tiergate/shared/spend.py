@@ -9,8 +9,9 @@ from __future__ import annotations
 import grpc
 import structlog
 
-from tiergate import errors, status
-from tiergate.auth import Authenticator
+from tiergate import errors
+from tiergate.serving import status
+from tiergate.serving.auth import Authenticator
 from tiergate.shared.backends import StoreUnavailable
 from tiergate.shared.budgets import Budgets
 from tiergate.v1 import spend_service_pb2, spend_service_pb2_grpc

@@ -3,8 +3,9 @@ request is, what the model is asked (laid out for caching), the output schema th
 invariant of a usable output, and how that output becomes the typed response.
 
 :data:`TASKS` is the registry, RPC name -> task, and with it the one binding of RPC to tier:
-a new task is one module and one line in :data:`TASKS`, plus its proto messages and tests (the
-README's "Adding a task" lists the steps).
+a new task is one module and one line in :data:`TASKS`, plus its proto messages and tests
+(``CONTRIBUTING.md``, "Adding a task", lists the steps). Each task states its facts on its
+:class:`Task` (types, summary, tier, cacheable, scoring); no other layer keeps a table of tasks.
 """
 
 from __future__ import annotations

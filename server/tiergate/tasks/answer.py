@@ -16,12 +16,13 @@
 
 from __future__ import annotations
 
-from tiergate.prompt import JsonObject, Prompt, items, object_schema, section
+from tiergate.calls.prompt import JsonObject, Prompt, items, object_schema, section
+from tiergate.calls.validation import MAX_CONTEXT_CHARS, Violations
+from tiergate.tasks.scoring import Expected, Score, Scoring, field_set, set_counts
 from tiergate.tasks.task import Task, non_blank
 from tiergate.tiers import Tier
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import usage_pb2
-from tiergate.validation import MAX_CONTEXT_CHARS, Violations
 
 MAX_DOCUMENTS = 100
 
@@ -95,10 +96,44 @@ def respond(
     )
 
 
+# Scoring (tiergate eval, shadow): ``answerable`` agrees and, when expected ``citations`` are
+# given, the cited document ids are exactly theirs (F1 over document ids).
+
+
+def check_expected(request: pb.AnswerRequest, expected: Expected) -> list[str]:
+    if "answerable" not in expected:
+        return ["expected needs answerable (true or false)"]
+    ids = {document.id for document in request.documents}
+    cited = {c["document_id"] for c in expected.fields["citations"]}
+    if cited and not expected.fields["answerable"]:
+        return ["expected citations need answerable: true"]
+    return [f"expected citation of unknown document {i!r}" for i in sorted(cited - ids)]
+
+
+def score(request: pb.AnswerRequest, response: JsonObject, expected: Expected) -> Score:
+    agrees = bool(response.get("answerable", False)) == expected.fields["answerable"]
+    if "citations" not in expected:
+        return Score(agrees, int(agrees), 1, 1)
+    got = {c["document_id"] for c in response.get("citations", [])}
+    want = {c["document_id"] for c in expected.fields["citations"]}
+    return Score(agrees and got == want, *set_counts(got, want))
+
+
 TASK = Task(
     rpc="Answer",
     tier=Tier.FAST,
+    request_type=pb.AnswerRequest,
+    response_type=pb.AnswerResponse,
+    summary="answer a question from documents, with citations",
+    cacheable=True,
     validate=validate,
     prompt=prompt,
     respond=respond,
+    scoring=Scoring(
+        name="answerable_and_citations",
+        unit="citation",
+        fields=field_set("answerable", "citations"),
+        check=check_expected,
+        score=score,
+    ),
 )

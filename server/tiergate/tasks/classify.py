@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from tiergate.prompt import JsonObject, Prompt, items, object_schema, section, string_array
+from tiergate.calls.prompt import JsonObject, Prompt, items, object_schema, section, string_array
+from tiergate.calls.validation import MAX_CONTEXT_CHARS, Violations
+from tiergate.tasks.scoring import Expected, Score, Scoring, set_counts
 from tiergate.tasks.task import Task, clamp_unit
 from tiergate.tiers import Tier
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import usage_pb2
-from tiergate.validation import MAX_CONTEXT_CHARS, Violations
 
 MAX_LABELS = 256
 MAX_EXAMPLES = 64
@@ -127,10 +128,50 @@ def respond(
     )
 
 
+# Scoring (tiergate eval, shadow): the exact label; with multi_label and expected labels, the
+# exact label set (F1 over labels).
+
+
+def check_expected(request: pb.ClassifyRequest, expected: Expected) -> list[str]:
+    names = {label.name for label in request.labels}
+    if "label" not in expected and "labels" not in expected:
+        return ["expected needs label (or labels, for a multi_label request)"]
+    if "labels" in expected and not request.multi_label:
+        return ["expected labels need a multi_label request"]
+    wanted = [expected.fields["label"]] if "label" in expected else []
+    wanted += expected.fields["labels"] if "labels" in expected else []
+    if "labels" in expected and not expected.fields["labels"]:
+        return ["expected labels must not be empty"]
+    unknown = sorted({name for name in wanted if name not in names})
+    return [f"expected label {name!r} is not one of the request's labels" for name in unknown]
+
+
+def score(request: pb.ClassifyRequest, response: JsonObject, expected: Expected) -> Score:
+    if "labels" in expected:
+        got, want = set(response.get("labels", [])), set(expected.fields["labels"])
+        correct = got == want
+        if "label" in expected:
+            correct = correct and response["label"] == expected.fields["label"]
+        return Score(correct, *set_counts(got, want))
+    right = response["label"] == expected.fields["label"]
+    return Score(right, int(right), 1, 1)
+
+
+def scored_fields(request: pb.ClassifyRequest) -> frozenset[str]:
+    return frozenset({"label", "labels"} if request.multi_label else {"label"})
+
+
 TASK = Task(
     rpc="Classify",
     tier=Tier.FAST,
+    request_type=pb.ClassifyRequest,
+    response_type=pb.ClassifyResponse,
+    summary="assign one of your labels to a text",
+    cacheable=True,
     validate=validate,
     prompt=prompt,
     respond=respond,
+    scoring=Scoring(
+        name="exact_label", unit="label", fields=scored_fields, check=check_expected, score=score
+    ),
 )

@@ -17,16 +17,21 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
+from typing import Any
+
 from google.protobuf import struct_pb2
 
+from tiergate.calls.prompt import JsonObject, Prompt, section
+from tiergate.calls.validation import MAX_CONTEXT_CHARS, Violations
 from tiergate.errors import InvalidRequest
-from tiergate.prompt import JsonObject, Prompt, section
 from tiergate.schema import CompiledSchema, compile_schema
+from tiergate.tasks.scoring import Expected, Score, Scoring, field_set
 from tiergate.tasks.task import Task
 from tiergate.tiers import Tier
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import usage_pb2
-from tiergate.validation import MAX_CONTEXT_CHARS, Violations
 
 # Sent with every call, so as short as the task allows; the schema travels once, as the
 # output schema, never repeated here.
@@ -75,11 +80,60 @@ def respond(
     return pb.ExtractResponse(data=data, usage=usage)
 
 
+# Scoring (tiergate eval, shadow): every expected leaf of ``data`` equal (numbers by value),
+# others may be present (item accuracy; F1 over leaf fields).
+
+
+def leaves(value: Any, path: str = "$") -> Iterator[tuple[str, Any]]:
+    """Every leaf of a JSON value with its path: ``$.items[0].sku``."""
+    if isinstance(value, dict) and value:
+        for key, item in value.items():
+            yield from leaves(item, f"{path}.{key}")
+    elif isinstance(value, list) and value:
+        for index, item in enumerate(value):
+            yield from leaves(item, f"{path}[{index}]")
+    else:
+        yield path, value
+
+
+def same_value(got: Any, want: Any) -> bool:
+    """Equal JSON values; numbers by value (``Struct`` holds every number as a double)."""
+    if isinstance(got, bool) or isinstance(want, bool):
+        return got is want
+    if isinstance(got, int | float) and isinstance(want, int | float):
+        return math.isclose(float(got), float(want), rel_tol=1e-12, abs_tol=0.0)
+    return bool(got == want)
+
+
+def check_expected(request: pb.ExtractRequest, expected: Expected) -> list[str]:
+    if "data" not in expected:
+        return ["expected needs data (an object)"]
+    return []
+
+
+def score(request: pb.ExtractRequest, response: JsonObject, expected: Expected) -> Score:
+    got = dict(leaves(response.get("data", {})))
+    want = dict(leaves(expected.fields["data"]))
+    matched = sum(1 for path, value in want.items() if path in got and same_value(got[path], value))
+    return Score(matched == len(want), matched, len(got), len(want))
+
+
 TASK = Task(
     rpc="Extract",
     tier=Tier.FAST,
+    request_type=pb.ExtractRequest,
+    response_type=pb.ExtractResponse,
+    summary="extract data matching a JSON Schema",
+    cacheable=True,
     validate=validate,
     prompt=prompt,
     check=check,
     respond=respond,
+    scoring=Scoring(
+        name="exact_fields",
+        unit="field",
+        fields=field_set("data"),
+        check=check_expected,
+        score=score,
+    ),
 )

@@ -13,14 +13,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from tiergate.prompt import JsonObject, Prompt, items, object_schema, section
+from tiergate.calls.prompt import JsonObject, Prompt, items, object_schema, section
+from tiergate.calls.validation import Violations
+from tiergate.tasks.scoring import Expected, Score, Scoring, field_set
 from tiergate.tasks.task import Task, non_blank
 from tiergate.tiers import Tier
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import usage_pb2
-from tiergate.validation import Violations
 
 MAX_CATEGORIES = 64
 
@@ -98,10 +99,50 @@ def respond(
     )
 
 
+# Scoring (tiergate eval, shadow): ``flagged`` agrees and every expected category's ``flagged``
+# agrees (share of agreeing verdicts).
+
+
+def check_expected(request: pb.ModerateRequest, expected: Expected) -> list[str]:
+    if "flagged" not in expected:
+        return ["expected needs flagged (true or false)"]
+    names = {category.name for category in policy(request)}
+    given = [c["name"] for c in expected.fields["categories"]]
+    problems = [f"expected category {n!r} is not in the policy" for n in given if n not in names]
+    if len(set(given)) != len(given):
+        problems.append("expected categories must each appear once")
+    return problems
+
+
+def score(request: pb.ModerateRequest, response: JsonObject, expected: Expected) -> Score:
+    flagged = bool(response.get("flagged", False)) == expected.fields["flagged"]
+    verdicts: Mapping[str, bool] = {
+        c["name"]: bool(c.get("flagged", False)) for c in response.get("categories", [])
+    }
+    agreeing = sum(
+        1
+        for c in expected.fields["categories"]
+        if verdicts.get(c["name"]) == bool(c.get("flagged", False))
+    )
+    total = len(expected.fields["categories"])
+    return Score(flagged and agreeing == total, agreeing + flagged, total + 1, total + 1)
+
+
 TASK = Task(
     rpc="Moderate",
     tier=Tier.FAST,
+    request_type=pb.ModerateRequest,
+    response_type=pb.ModerateResponse,
+    summary="check a text against a moderation policy",
+    cacheable=True,
     validate=validate,
     prompt=prompt,
     respond=respond,
+    scoring=Scoring(
+        name="flagged_and_categories",
+        unit="verdict",
+        fields=field_set("flagged", "categories"),
+        check=check_expected,
+        score=score,
+    ),
 )

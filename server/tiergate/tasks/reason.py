@@ -12,12 +12,13 @@
 
 from __future__ import annotations
 
-from tiergate.prompt import JsonObject, Prompt, object_schema, section
+from tiergate.calls.prompt import JsonObject, Prompt, object_schema, section
+from tiergate.calls.validation import Violations
+from tiergate.tasks.scoring import judged
 from tiergate.tasks.task import Task, clamp_unit, non_blank
 from tiergate.tiers import Tier
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import usage_pb2
-from tiergate.validation import Violations
 
 # Sent with every call: as short as the task allows; the schema names the fields.
 INSTRUCTIONS = """Reason step by step, one short sentence a step, using the <context> if any, then
@@ -61,7 +62,16 @@ def respond(
 TASK = Task(
     rpc="Reason",
     tier=Tier.BALANCED,
+    request_type=pb.ReasonRequest,
+    response_type=pb.ReasonResponse,
+    summary="reason step by step to an answer",
+    cacheable=False,
     validate=validate,
     prompt=prompt,
     respond=respond,
+    scoring=judged(
+        "judged_answer",
+        "answer",
+        brief="Answer a question by reasoning step by step. The question follows.",
+    ),
 )

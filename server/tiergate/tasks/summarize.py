@@ -19,12 +19,13 @@ from __future__ import annotations
 import math
 import re
 
-from tiergate.prompt import JsonObject, Prompt, object_schema, section
+from tiergate.calls.prompt import JsonObject, Prompt, object_schema, section
+from tiergate.calls.validation import Violations
+from tiergate.tasks.scoring import judged
 from tiergate.tasks.task import Task, non_blank
 from tiergate.tiers import Tier
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import usage_pb2
-from tiergate.validation import Violations
 
 DEFAULT_MAX_WORDS = 120
 MAX_WORDS = 1000
@@ -135,7 +136,16 @@ def _cut(summary: str, max_words: int) -> str:
 TASK = Task(
     rpc="Summarize",
     tier=Tier.FAST,
+    request_type=pb.SummarizeRequest,
+    response_type=pb.SummarizeResponse,
+    summary="summarize a text",
+    cacheable=False,
     validate=validate,
     prompt=prompt,
     respond=respond,
+    scoring=judged(
+        "judged_summary",
+        "summary",
+        brief="Summarize a text. The reference summary stands for the text.",
+    ),
 )

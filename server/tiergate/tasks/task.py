@@ -1,4 +1,4 @@
-"""What a task is: plain functions over its request type, and its tier.
+"""What a task is: plain functions over its request type, its tier and its other facts.
 
 The shapes every task module fills in, apart from the registry in :mod:`tiergate.tasks` so a
 task module never imports the package that lists it.
@@ -12,7 +12,8 @@ from typing import Any, Generic, TypeVar
 
 from google.protobuf.message import Message
 
-from tiergate.prompt import JsonObject, Prompt
+from tiergate.calls.prompt import JsonObject, Prompt
+from tiergate.tasks.scoring import Scoring
 from tiergate.tiers import Tier
 from tiergate.v1 import usage_pb2
 
@@ -25,14 +26,27 @@ def no_problems(_request: Any, _output: JsonObject) -> list[str]:
     return []
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Task(Generic[Req, Resp]):
-    """One task, as plain functions over its request type."""
+    """One task: plain functions over its request type, and the facts every layer reads from
+    here rather than from a table of its own."""
 
     rpc: str
     """The RPC name in ``tiergate.v1.TaskService``."""
     tier: Tier
     """The tier that serves the task, fixed in code: callers choose a task, never a model."""
+    request_type: type[Req]
+    """The RPC's request message (the contract test holds it to the service descriptor)."""
+    response_type: type[Resp]
+    """The RPC's response message."""
+    summary: str
+    """One line saying what the task does, for ``tiergate --help`` (``assign one of your
+    labels to a text``)."""
+    cacheable: bool
+    """Whether the response cache may serve an identical request again: true when the answer
+    is a function of the request; free text a caller may ask again for a fresh answer is not."""
+    scoring: Scoring
+    """How ``tiergate eval`` and the shadow score a response against the expected one."""
     validate: Callable[[Req], None]
     """Raise ``InvalidRequest`` with every field violation; bad input never reaches the model."""
     prompt: Callable[[Req], Prompt]

@@ -35,7 +35,7 @@ from tiergate.telemetry.instruments import Instruments
 from tiergate.tiers import Tier
 
 if TYPE_CHECKING:
-    from tiergate.rpc import RpcContext
+    from tiergate.serving.rpc import RpcContext
 
 OPERATION = gen_ai.GenAiOperationNameValues.CHAT.value
 PROVIDER = gen_ai.GenAiProviderNameValues.ANTHROPIC.value

@@ -13,7 +13,8 @@ Batches (``BatchService``, half price) use the same client::
     client.get_batch(batch.name).state, list(client.batch_results(batch.name))
 
 :class:`AsyncTaskClient` has the same methods for asyncio. Errors arrive as
-:class:`TiergateError` with the rich details decoded.
+:class:`TiergateError` with the rich details decoded. :func:`health_check` is the standard
+gRPC health service's ``Check``, typed, for whatever waits for a server to serve.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from tiergate.client._aio import AsyncTaskClient
 from tiergate.client._batches import ENDED_STATES, batch_item
 from tiergate.client._client import TaskClient
 from tiergate.client._errors import FieldViolation, TiergateError
+from tiergate.client._health import health_check
 from tiergate.client._tasks import METHOD_NAMES
 
 __all__ = [
@@ -32,4 +34,5 @@ __all__ = [
     "TaskClient",
     "TiergateError",
     "batch_item",
+    "health_check",
 ]

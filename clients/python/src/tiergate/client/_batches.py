@@ -15,9 +15,12 @@ ENDED_STATES = frozenset(
 def batch_item(custom_id: str, request: Message) -> bpb.BatchItem:
     """The item for ``request`` (any of the six task requests), e.g.
     ``batch_item("t-1", pb.ClassifyRequest(...))``."""
-    field = type(request).DESCRIPTOR.name.removesuffix("Request").lower()
-    if field not in bpb.BatchItem.DESCRIPTOR.fields_by_name or field == "custom_id":
+    oneof = bpb.BatchItem.DESCRIPTOR.oneofs_by_name["request"]
+    # The field holding this request type (``count_words`` for ``CountWordsRequest``).
+    fields = [f.name for f in oneof.fields if f.message_type is type(request).DESCRIPTOR]
+    if not fields:
         raise TypeError(f"{type(request).__name__} is not a task request")
+    field = fields[0]
     item = bpb.BatchItem(custom_id=custom_id)
     getattr(item, field).CopyFrom(request)
     return item

@@ -23,7 +23,11 @@ from typing import Any, NoReturn
 import grpc
 from google.protobuf.message import Message
 
-from tiergate import cli_batch, cli_eval, cli_spend, commands, config, logs, render
+from tiergate import config, logs
+from tiergate.cli import batch as cli_batch
+from tiergate.cli import commands, render
+from tiergate.cli import eval as cli_eval
+from tiergate.cli import spend as cli_spend
 from tiergate.client import METHOD_NAMES, FieldViolation, TaskClient, TiergateError
 
 DEFAULT_TARGET = "localhost:50051"
@@ -58,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from tiergate.app import serve
+    from tiergate.serving.app import serve
 
     logs.configure(level=args.log_level)
     try:

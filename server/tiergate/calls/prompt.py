@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from xml.sax.saxutils import quoteattr
 
-from tiergate.estimate import bounds, scaled_high
+from tiergate.calls.estimate import bounds, scaled_high
 from tiergate.ledger import ModelFacts
 
 JsonObject = dict[str, Any]

@@ -1,40 +1,35 @@
 """The gRPC handlers: each RPC runs its task on its tier through one shared path.
 
 bytes -> identity, request -> task (validate, prompt) -> admission -> model client -> ledger
--> task (typed response). The handlers are made from the service descriptor and
+-> task (typed response); from the request on, :class:`~tiergate.calls.runner.TaskRunner` does
+the work. The handlers are made from the service descriptor and
 :data:`~tiergate.tasks.TASKS`, one generic handler per RPC, with no per-RPC code.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
 import time
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import grpc
 import structlog
-from google.protobuf import message_factory
 from google.protobuf.message import DecodeError, Message
 from opentelemetry import trace
 
-from tiergate import errors, sizing, status
-from tiergate.admission import Admission
-from tiergate.auth import Authenticator
-from tiergate.config import Settings
-from tiergate.ledger import Bill, ModelFacts, PriceTable
-from tiergate.model_client import Completion, ModelClient
-from tiergate.prompt import Prompt
-from tiergate.rpc import RpcContext
+from tiergate import errors
+from tiergate.calls import sizing
+from tiergate.calls.runner import TaskRunner
+from tiergate.ledger import Bill
+from tiergate.serving import status
+from tiergate.serving.admission import Admission
+from tiergate.serving.auth import Authenticator
+from tiergate.serving.rpc import RpcContext
 from tiergate.shared.response_cache import wants_cache
 from tiergate.tasks import TASKS, Task
 from tiergate.telemetry import Rpc, Telemetry
-from tiergate.tiers import Tier
+from tiergate.upstream.model_client import Completion
 from tiergate.v1 import task_service_pb2
-
-if TYPE_CHECKING:
-    from tiergate.shared.gate import SharedState
 
 log = structlog.get_logger("tiergate.rpc")
 
@@ -42,7 +37,7 @@ SERVICE = task_service_pb2.DESCRIPTOR.services_by_name["TaskService"]
 
 
 class Mirror(Protocol):
-    """What the runner hands each successful call to (the shadow of :mod:`tiergate.shadow`)."""
+    """What the servicer hands each successful call to (the shadow of :mod:`tiergate.shadow`)."""
 
     def offer(
         self,
@@ -53,22 +48,20 @@ class Mirror(Protocol):
     ) -> None: ...
 
 
-class TaskRunner:
-    """Runs any task: the shared mechanics every handler delegates to."""
+class TaskServicer:
+    """Serves every task RPC: identity, parsing, admission and telemetry around the runner."""
 
     def __init__(
         self,
-        settings: Settings,
-        prices: PriceTable,
-        model_client: ModelClient,
+        runner: TaskRunner,
         telemetry: Telemetry | None = None,
         *,
         authenticator: Authenticator | None = None,
     ) -> None:
+        settings = runner.settings
+        self.runner = runner
         self._settings = settings
-        self._prices = prices
-        self._model_client = model_client
-        self._telemetry = telemetry or Telemetry(prices=prices)
+        self._telemetry = telemetry or Telemetry(prices=runner.prices)
         self._auth = authenticator or Authenticator()
         self.admission = Admission(
             limit=settings.max_concurrency,
@@ -77,8 +70,6 @@ class TaskRunner:
         )
         self.shadow: Mirror | None = None
         """Mirrors a share of successful calls to another tier (``TIERGATE_SHADOW``)."""
-        self.shared: SharedState | None = None
-        """Budgets, response cache, coalescing and rate-limit pacing (``tiergate.shared``)."""
 
     async def run(
         self,
@@ -118,7 +109,7 @@ class TaskRunner:
                     ]
                 )
             response: Message
-            response, bill = await self.execute(
+            response, bill = await self.runner.execute(
                 task, request, tier, deadline=rpc.deadline, admission=self.admission, rpc=rpc
             )
             if self.shadow is not None:
@@ -127,7 +118,7 @@ class TaskRunner:
         except errors.TiergateError as err:
             outcome = err.code.name
             if isinstance(err.completion, Completion):
-                bill = self.bill(tier, err.completion)
+                bill = self.runner.bill(tier, err.completion)
             await context.abort_with_status(status.grpc_status(err))
         except asyncio.CancelledError:
             # The caller went away or its deadline passed: the upstream request is cancelled
@@ -158,88 +149,6 @@ class TaskRunner:
                 self._log(rpc, bill, outcome, duration_s)
             finally:
                 self._telemetry.rpc_finished(traced, bill, outcome)
-
-    async def execute(
-        self,
-        task: Task[Any, Any],
-        request: Any,
-        tier: Tier,
-        *,
-        deadline: float | None = None,
-        admission: Admission | None = None,
-        rpc: RpcContext | None = None,
-    ) -> tuple[Any, Bill]:
-        """The task on ``tier`` without gRPC: validate, prompt, model call, typed response.
-
-        The handler, ``tiergate eval`` and shadow calls all run tasks through here. Raises
-        ``TiergateError`` (with what was billed in ``err.completion``); else the typed response
-        and its bill.
-        """
-        task.validate(request)
-        prompt = task.prompt(request)
-        facts = self._prices.facts(self._settings.model_for(tier))
-        await self._check_fits(request, prompt, facts, deadline)
-        slot = admission.slot(tier, deadline=deadline) if admission else contextlib.nullcontext()
-        # Shared state (budget, response cache, coalescing, pacing) around the model call.
-        gate = self.shared.call(rpc, request, prompt, facts) if self.shared and rpc else None
-        async with gate or contextlib.nullcontext() as shared_call:
-            if shared_call is not None and shared_call.hit_usage is not None:
-                cached = Completion(output=shared_call.hit or {}, model=facts.model)
-                bill = self.bill(tier, cached, from_cache=True)
-                return task.respond(request, cached.output, bill.usage()), bill
-            async with slot:
-                completion = await self._model_client.complete(
-                    prompt,
-                    facts=facts,
-                    check=functools.partial(task.check, request),
-                    size_field=functools.partial(sizing.largest_field, request),
-                    deadline=deadline,
-                )
-            if shared_call is not None:
-                shared_call.completed(completion)
-        bill = self.bill(tier, completion)
-        return task.respond(request, completion.output, bill.usage()), bill
-
-    async def _check_fits(
-        self, request: Any, prompt: Prompt, facts: ModelFacts, deadline: float | None
-    ) -> None:
-        """Refuse a prompt too large for the model's window before any billed call: by the
-        estimate when it is certain, else by the free ``count_tokens`` endpoint."""
-        fit = sizing.assess(prompt, facts)
-        if fit is sizing.Fit.FITS:
-            return
-        counted = None
-        if fit is sizing.Fit.UNSURE:
-            counted = await self._model_client.count_tokens(prompt, facts=facts, deadline=deadline)
-            if counted is None or counted <= sizing.room(facts, prompt.max_tokens):
-                return
-        tokens = counted if counted is not None else sizing.prompt_bounds(prompt, facts).low
-        raise sizing.too_large(
-            request, facts, prompt.max_tokens, tokens=tokens, counted=counted is not None
-        )
-
-    def facts(self, tier: Tier) -> ModelFacts:
-        """The facts of the model that answers ``tier``."""
-        return self._prices.facts(self._settings.model_for(tier))
-
-    def bill(
-        self, tier: Tier, completion: Completion, *, batch: bool = False, from_cache: bool = False
-    ) -> Bill:
-        """What ``completion`` billed on ``tier``, priced once by the ledger; ``batch``: billed
-        through the Message Batches API, at its price; ``from_cache``: answered from the
-        response cache, nothing billed."""
-        tokens = completion.usage
-        return Bill(
-            model=completion.model,
-            tier=tier,
-            tokens=tokens,
-            cost=self._prices.cost(self._settings.model_for(tier), tokens, batch=batch),
-            billed_calls=completion.billed_calls,
-            attempts=completion.attempts,
-            request_id=completion.request_id,
-            service_tier="batch" if batch else "",
-            from_cache=from_cache,
-        )
 
     def _log(self, rpc: RpcContext, bill: Bill | None, outcome: str, duration_s: float) -> None:
         model = rpc.model
@@ -295,10 +204,10 @@ def _serialize(response: Message) -> bytes:
 
 
 def _handler(
-    runner: TaskRunner, task: Task[Any, Any], request_type: type[Message]
+    servicer: TaskServicer, task: Task[Any, Any], request_type: type[Message]
 ) -> grpc.RpcMethodHandler[bytes, Message]:
     async def behaviour(raw: bytes, context: grpc.aio.ServicerContext[bytes, Message]) -> Message:
-        return await runner.run(task, request_type, raw, context)
+        return await servicer.run(task, request_type, raw, context)
 
     # No request deserializer: the handler parses the bytes itself, so a malformed request
     # gets INVALID_ARGUMENT instead of the UNKNOWN gRPC answers a failed deserializer with.
@@ -307,19 +216,17 @@ def _handler(
     )
 
 
-def task_handlers(runner: TaskRunner) -> dict[str, grpc.RpcMethodHandler[bytes, Message]]:
+def task_handlers(servicer: TaskServicer) -> dict[str, grpc.RpcMethodHandler[bytes, Message]]:
     """One handler per RPC of ``TaskService``, from its descriptor and :data:`TASKS`."""
     return {
-        method.name: _handler(
-            runner, TASKS[method.name], message_factory.GetMessageClass(method.input_type)
-        )
+        method.name: _handler(servicer, TASKS[method.name], TASKS[method.name].request_type)
         for method in SERVICE.methods
     }
 
 
-def add_task_service(runner: TaskRunner, server: grpc.aio.Server) -> None:
-    """Serve ``tiergate.v1.TaskService`` on ``server``, every RPC through ``runner``."""
-    handlers = task_handlers(runner)
+def add_task_service(servicer: TaskServicer, server: grpc.aio.Server) -> None:
+    """Serve ``tiergate.v1.TaskService`` on ``server``, every RPC through ``servicer``."""
+    handlers = task_handlers(servicer)
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler(SERVICE.full_name, handlers),)
     )

@@ -22,21 +22,22 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from tiergate.auth import Authenticator, load_tokens
 from tiergate.batches.redis_store import RedisBatchStore
 from tiergate.batches.service import SERVICE as BATCH_SERVICE
 from tiergate.batches.service import BatchHandlers, add_batch_service
 from tiergate.batches.store import BatchStore, SqliteBatchStore
 from tiergate.batches.worker import BatchWorker
+from tiergate.calls.runner import TaskRunner
 from tiergate.config import Settings
 from tiergate.ledger import PriceTable
-from tiergate.model_client import ModelClient, upstream_client
-from tiergate.service import SERVICE, TaskRunner, add_task_service
+from tiergate.serving.auth import Authenticator, load_tokens
+from tiergate.serving.task_service import SERVICE, TaskServicer, add_task_service
 from tiergate.shadow import Shadow, ShadowPlan, shadow_for
 from tiergate.shared.gate import SharedState
 from tiergate.shared.spend import SpendServicer, add_spend_service
 from tiergate.telemetry import Telemetry
 from tiergate.tiers import Tier
+from tiergate.upstream.model_client import ModelClient, upstream_client
 from tiergate.upstream.retry_budget import RetryBudget, RetryBudgetMetrics
 
 if TYPE_CHECKING:
@@ -118,17 +119,12 @@ class App:
             self.telemetry,
             retry_budget=self.retry_budget,
         )
-        runner = TaskRunner(
-            self.settings,
-            self.prices,
-            self._model_client,
-            self.telemetry,
-            authenticator=self._authenticator,
-        )
+        runner = TaskRunner(self.settings, self.prices, self._model_client)
         runner.shared = self.shared
         self._runner = runner
+        servicer = TaskServicer(runner, self.telemetry, authenticator=self._authenticator)
         if self.shadow_plan is not None:
-            self.shadow = runner.shadow = shadow_for(
+            self.shadow = servicer.shadow = shadow_for(
                 self.shadow_plan,
                 self.settings,
                 self.prices,
@@ -173,7 +169,7 @@ class App:
                 ("grpc.server_max_unrequested_time_in_server", unrequested_s),
             ],
         )
-        add_task_service(runner, server)
+        add_task_service(servicer, server)
         add_spend_service(SpendServicer(self.shared.budgets, self._authenticator), server)
         services = [SERVICE_NAME, SPEND_SERVICE_NAME]
         if batches_on:

@@ -23,12 +23,11 @@ from typing import Any
 from google.protobuf import json_format
 from google.rpc import error_details_pb2  # noqa: F401 (registers the detail types for JSON)
 
-from tiergate import render
+from tiergate.cli import render
 from tiergate.client import ENDED_STATES, TaskClient, TiergateError, batch_item
+from tiergate.tasks import TASKS
 from tiergate.v1 import batch_service_pb2 as bpb
-from tiergate.v1 import task_service_pb2 as pb
 
-TASKS = ("Classify", "Summarize", "Extract", "Answer", "Moderate", "Reason")
 MAX_DATA_BYTES = 256 * 1024 * 1024
 """Largest data file read (the largest batch the service accepts by default)."""
 _BAR_WIDTH = 30
@@ -46,7 +45,7 @@ def add_parser(commands: Any, target: str, timeout_s: float) -> None:
     )
     actions = batch.add_subparsers(dest="batch_command", required=True, metavar="ACTION")
     submit = actions.add_parser("submit", help="send a JSONL file of requests as one batch")
-    submit.add_argument("task", choices=TASKS, help="the task of every line")
+    submit.add_argument("task", choices=list(TASKS), help="the task of every line")
     submit.add_argument("--data", type=Path, required=True, help="JSONL: one request per line")
     submit.add_argument("--wait", action="store_true", help="wait until the batch ends")
     submit.set_defaults(run=_submit)
@@ -73,7 +72,7 @@ def read_items(task: str, path: Path) -> list[bpb.BatchItem]:
         raise UsageError(f"{path}: {exc.strerror}") from None
     if size > MAX_DATA_BYTES:
         raise UsageError(f"{path}: larger than {MAX_DATA_BYTES} bytes; split it")
-    request_type = getattr(pb, f"{task}Request")
+    request_type = TASKS[task].request_type
     items: list[bpb.BatchItem] = []
     with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, start=1):

@@ -139,7 +139,7 @@ async def _evaluate(
 
 def render(verdict: Verdict) -> str:
     """The verdict as a table a person reads."""
-    from tiergate.evaluation.verdict import dollars
+    from tiergate.ledger import dollars
 
     head = ("tier", "model", "scored", "correct", "accuracy", "95% CI", "errors", "cost",
             "per 1k calls", "per correct", "p50 ms", "p95 ms", f"{verdict.unit} F1")  # fmt: skip

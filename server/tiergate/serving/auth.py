@@ -20,7 +20,7 @@ from typing import Any
 
 import grpc
 
-from tiergate.rpc import ANONYMOUS, UNAUTHENTICATED, UNVERIFIED, Caller
+from tiergate.serving.rpc import ANONYMOUS, UNAUTHENTICATED, UNVERIFIED, Caller
 
 CALLER_METADATA = "x-tiergate-caller"
 MAX_NAME_CHARS = 64

@@ -1,8 +1,9 @@
 """The task commands of ``tiergate``: one per RPC of :data:`tiergate.tasks.TASKS`.
 
-A command is its flags (:mod:`tiergate.flags`), each bound to one request field; the request is
+A command is its flags (:mod:`tiergate.cli.flags`), each bound to one request field; the request is
 built from the flags alone, so a new task needs a :class:`Command` with its flags and nothing
-else (a task without one gets a flag per scalar field of its request).
+else (a task without one gets a flag per scalar field of its request). Its summary and tier come
+from the task.
 
     command = COMMANDS["Classify"]
     built = command.build(args)          # the request, and which flag set which field
@@ -18,8 +19,7 @@ from dataclasses import dataclass
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
-from tiergate.client import METHOD_NAMES
-from tiergate.flags import (
+from tiergate.cli.flags import (
     Built,
     Choice,
     DocumentFiles,
@@ -31,12 +31,11 @@ from tiergate.flags import (
     TextSource,
     UsageError,
 )
+from tiergate.client import METHOD_NAMES
 from tiergate.tasks import TASKS
 from tiergate.v1 import task_service_pb2 as pb
 
 __all__ = ["COMMANDS", "Built", "Command", "TextSource", "UsageError", "commands", "derived"]
-
-SERVICE = pb.DESCRIPTOR.services_by_name["TaskService"]
 
 
 @dataclass(frozen=True)
@@ -44,11 +43,21 @@ class Command:
     """``tiergate <name>``: calls one RPC with a request built from its flags."""
 
     rpc: str
-    summary: str
-    """One line, for the list of commands."""
-    description: str
-    """What it does and what it prints, for its help."""
+    prints: str
+    """What it prints, for its help (after the task's summary and tier)."""
     flags: tuple[Flag, ...]
+
+    @property
+    def summary(self) -> str:
+        """One line, for the list of commands: the task's own."""
+        return TASKS[self.rpc].summary
+
+    @property
+    def description(self) -> str:
+        """What it does, on which tier, and what it prints, for its help."""
+        task = TASKS[self.rpc]
+        what = task.summary[:1].upper() + task.summary[1:]
+        return f"{what} ({task.tier.label} tier). {self.prints}"
 
     @property
     def name(self) -> str:
@@ -57,7 +66,7 @@ class Command:
 
     @property
     def request_type(self) -> type[Message]:
-        message: type[Message] = getattr(pb, SERVICE.methods_by_name[self.rpc].input_type.name)
+        message: type[Message] = TASKS[self.rpc].request_type
         return message
 
     def build(self, args: argparse.Namespace, source: TextSource | None = None) -> Built:
@@ -73,7 +82,7 @@ class Command:
 
 def derived(rpc: str) -> Command:
     """A command for a task that has none written: a flag per scalar field of its request."""
-    message: Descriptor = SERVICE.methods_by_name[rpc].input_type
+    message: Descriptor = TASKS[rpc].request_type.DESCRIPTOR
     flags: list[Flag] = []
     for f in message.fields:
         option, what = f"--{f.name.replace('_', '-')}", f.name.replace("_", " ")
@@ -85,7 +94,7 @@ def derived(rpc: str) -> Command:
             flags.append(Switch(option, f.name, what))
         elif f.cpp_type in (FieldDescriptor.CPPTYPE_INT32, FieldDescriptor.CPPTYPE_INT64):
             flags.append(Number(option, f.name, what))
-    return Command(rpc, f"call {rpc}", f"Call {rpc}.", tuple(flags))
+    return Command(rpc, "Prints the response.", tuple(flags))
 
 
 def commands() -> list[Command]:
@@ -100,10 +109,8 @@ COMMANDS: Mapping[str, Command] = {
     for command in (
         Command(
             "Classify",
-            "assign one of your labels to a text",
-            "Classify a text with one of your labels (fast tier). Prints the label, the "
-            "labels (with --multi-label), the confidence (with --confidence), then the usage "
-            "and the exact cost.",
+            "Prints the label, the labels (with --multi-label), the confidence (with "
+            "--confidence), then the usage and the exact cost.",
             (
                 Text("--text", "text", _TEXT, required=True),
                 Entries("--label", "labels", "a label and what it covers; at least 2"),
@@ -122,9 +129,8 @@ COMMANDS: Mapping[str, Command] = {
         ),
         Command(
             "Summarize",
-            "summarize a text",
-            "Summarize a text (fast tier). Prints the summary, its key points and action "
-            "items when asked for, then the usage and the exact cost.",
+            "Prints the summary, its key points and action items when asked for, then the "
+            "usage and the exact cost.",
             (
                 Text("--text", "text", _TEXT, required=True),
                 Number("--max-words", "max_words", "longest summary in words; 0 = 120"),
@@ -145,8 +151,6 @@ COMMANDS: Mapping[str, Command] = {
         ),
         Command(
             "Extract",
-            "extract data matching a JSON Schema",
-            "Extract data from a text as JSON valid against your JSON Schema (fast tier). "
             "Prints the data indented, then the usage and the exact cost.",
             (
                 Text("--text", "text", _TEXT, required=True),
@@ -156,9 +160,8 @@ COMMANDS: Mapping[str, Command] = {
         ),
         Command(
             "Answer",
-            "answer a question from documents, with citations",
-            "Answer a question from your documents only (fast tier). Prints the answer, "
-            "whether the documents hold it, the verbatim citations, the usage and the cost.",
+            "Prints the answer, whether the documents hold it, the verbatim citations, the "
+            "usage and the cost.",
             (
                 Text("--question", "question", "the question, - for stdin or @file", True),
                 Entries(
@@ -175,9 +178,8 @@ COMMANDS: Mapping[str, Command] = {
         ),
         Command(
             "Moderate",
-            "check a text against a moderation policy",
-            "Check a text against your categories, or the built-in policy without any (fast "
-            "tier). Prints whether it is flagged and a verdict per category, usage and cost.",
+            "Uses your categories, or the built-in policy without any. Prints whether it "
+            "is flagged and a verdict per category, usage and cost.",
             (
                 Text("--text", "text", _TEXT, required=True),
                 Entries("--category", "categories", "a policy category and what it covers"),
@@ -185,9 +187,8 @@ COMMANDS: Mapping[str, Command] = {
         ),
         Command(
             "Reason",
-            "reason step by step to an answer",
-            "Reason step by step to an answer (balanced tier). Prints the answer, the "
-            "steps, the confidence (with --confidence), then the usage and the exact cost.",
+            "Prints the answer, the steps, the confidence (with --confidence), then the usage "
+            "and the exact cost.",
             (
                 Text("--question", "question", "the question, - for stdin or @file", True),
                 Text("--context", "context", "background, cached when long; - or @file"),

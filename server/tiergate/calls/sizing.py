@@ -1,5 +1,5 @@
 """Whether a prompt fits the model's context window, by the bounds of
-:mod:`tiergate.estimate`, and which request field to name when it does not.
+:mod:`tiergate.calls.estimate`, and which request field to name when it does not.
 
 A prompt whose high count fits is sent; one whose low count does not fit is refused before any
 call; in between, the free ``count_tokens`` endpoint decides.
@@ -12,12 +12,12 @@ from dataclasses import dataclass
 
 from google.protobuf.message import Message
 
+from tiergate.calls.estimate import Bounds as Bounds
+from tiergate.calls.estimate import bounds as bounds
+from tiergate.calls.estimate import scaled_high as scaled_high
+from tiergate.calls.prompt import Prompt, canonical_json
 from tiergate.errors import FieldViolation, RequestTooLarge
-from tiergate.estimate import Bounds as Bounds
-from tiergate.estimate import bounds as bounds
-from tiergate.estimate import scaled_high as scaled_high
 from tiergate.ledger import ModelFacts
-from tiergate.prompt import Prompt, canonical_json
 
 API_ALLOWANCE_TOKENS = 1024
 """Tokens the API may add around our prompt (structured-output instructions, message framing)."""

@@ -17,6 +17,7 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
+from tiergate.ledger import dollars
 from tiergate.v1 import usage_pb2
 
 _SAFE_INTEGER = 2**53
@@ -173,13 +174,6 @@ def _leaf(value: Any) -> str:
 
 
 # --- usage and cost --------------------------------------------------------------------------
-
-
-def dollars(nanos: int) -> str:
-    """Exact dollars from nano-dollars: 557000 -> '$0.000557'."""
-    whole, frac = divmod(nanos, 1_000_000_000)
-    digits = f"{frac:09d}".rstrip("0")
-    return f"${whole}.{digits.ljust(2, '0')}"
 
 
 def render_usage(usage: usage_pb2.Usage) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from tiergate.errors import FieldViolation, InvalidRequest
 
 # Per-field ceiling for stable context (instructions, examples); the context-window check
-# (``tiergate.sizing``) is what really bounds a prompt.
+# (``tiergate.calls.sizing``) is what really bounds a prompt.
 MAX_CONTEXT_CHARS = 800_000
 
 

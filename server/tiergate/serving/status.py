@@ -100,8 +100,13 @@ def to_status(err: TiergateError) -> status_pb2.Status:
         delay.FromMilliseconds(round(err.retry_after_s * 1000))
         details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
     return status_pb2.Status(
-        code=err.code.value[0], message=_message(err, violations), details=details
+        code=err.code.value, message=_message(err, violations), details=details
     )
+
+
+def grpc_code(err: TiergateError) -> grpc.StatusCode:
+    """``err``'s code as gRPC names it."""
+    return grpc.StatusCode[err.code.name]
 
 
 class _Status(NamedTuple):

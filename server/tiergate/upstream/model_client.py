@@ -1,6 +1,6 @@
 """The model client: the only code that talks to the Messages API.
 
-It sends a laid-out :class:`~tiergate.prompt.Prompt`, keeps every attempt inside the caller's
+It sends a laid-out :class:`~tiergate.calls.prompt.Prompt`, keeps every attempt inside the caller's
 deadline, retries what may succeed on a second try, re-asks (billed) when the output is
 truncated, malformed or invalid, and sums the usage of every billed call, each with the
 inference geo its response reports::
@@ -39,14 +39,15 @@ import jsonschema
 import structlog
 from anthropic.types import Message
 
-from tiergate import errors, upstream_errors
+from tiergate import errors
+from tiergate.calls.prompt import JsonObject, Prompt, canonical_json, render_params
+from tiergate.calls.reuse import ReuseTracker
 from tiergate.config import Settings
 from tiergate.ledger import ModelFacts, TokenUsage
-from tiergate.prompt import JsonObject, Prompt, canonical_json, render_params
-from tiergate.reuse import ReuseTracker
 from tiergate.schema import wire_validator
 from tiergate.telemetry import Telemetry
 from tiergate.tiers import Tier
+from tiergate.upstream import errors as upstream_errors
 from tiergate.upstream.answers import InvalidAnswer, checked_bill
 from tiergate.upstream.retry_budget import RetryBudget
 

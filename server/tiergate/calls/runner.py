@@ -1,0 +1,129 @@
+"""Runs a task on a tier without gRPC: validate, prompt, size, model call, typed response, bill.
+
+Every caller of the model goes through here: the gRPC handlers
+(:mod:`tiergate.serving.task_service`), the batch worker, ``tiergate eval`` and shadow calls.
+
+    runner = TaskRunner(settings, prices, model_client)
+    response, bill = await runner.execute(TASKS["Classify"], request, Tier.FAST)
+    bill.cost.total_nanos
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any, Protocol
+
+from tiergate.calls import sizing
+from tiergate.calls.prompt import Prompt
+from tiergate.config import Settings
+from tiergate.ledger import Bill, ModelFacts, PriceTable
+from tiergate.serving.rpc import RpcContext
+from tiergate.tasks import Task
+from tiergate.tiers import Tier
+from tiergate.upstream.model_client import Completion, ModelClient
+
+if TYPE_CHECKING:
+    from tiergate.shared.gate import SharedState
+
+
+class Slots(Protocol):
+    """Bounds the calls in flight per tier (:class:`tiergate.serving.admission.Admission`)."""
+
+    def slot(
+        self, tier: Tier, *, deadline: float | None = None
+    ) -> AbstractAsyncContextManager[Any]: ...
+
+
+class TaskRunner:
+    """Runs any task: the shared mechanics every caller of the model delegates to."""
+
+    def __init__(self, settings: Settings, prices: PriceTable, model_client: ModelClient) -> None:
+        self.settings = settings
+        self.prices = prices
+        self._model_client = model_client
+        self.shared: SharedState | None = None
+        """Budgets, response cache, coalescing and rate-limit pacing (``tiergate.shared``)."""
+
+    async def execute(
+        self,
+        task: Task[Any, Any],
+        request: Any,
+        tier: Tier,
+        *,
+        deadline: float | None = None,
+        admission: Slots | None = None,
+        rpc: RpcContext | None = None,
+    ) -> tuple[Any, Bill]:
+        """The task on ``tier`` without gRPC: validate, prompt, model call, typed response.
+
+        The handler, ``tiergate eval`` and shadow calls all run tasks through here. Raises
+        ``TiergateError`` (with what was billed in ``err.completion``); else the typed response
+        and its bill.
+        """
+        task.validate(request)
+        prompt = task.prompt(request)
+        facts = self.facts(tier)
+        await self._check_fits(request, prompt, facts, deadline)
+        slot = admission.slot(tier, deadline=deadline) if admission else contextlib.nullcontext()
+        # Shared state (budget, response cache, coalescing, pacing) around the model call.
+        gate = self.shared.call(rpc, request, prompt, facts) if self.shared and rpc else None
+        async with gate or contextlib.nullcontext() as shared_call:
+            if shared_call is not None and shared_call.hit_usage is not None:
+                cached = Completion(output=shared_call.hit or {}, model=facts.model)
+                bill = self.bill(tier, cached, from_cache=True)
+                return task.respond(request, cached.output, bill.usage()), bill
+            async with slot:
+                completion = await self._model_client.complete(
+                    prompt,
+                    facts=facts,
+                    check=functools.partial(task.check, request),
+                    size_field=functools.partial(sizing.largest_field, request),
+                    deadline=deadline,
+                )
+            if shared_call is not None:
+                shared_call.completed(completion)
+        bill = self.bill(tier, completion)
+        return task.respond(request, completion.output, bill.usage()), bill
+
+    async def _check_fits(
+        self, request: Any, prompt: Prompt, facts: ModelFacts, deadline: float | None
+    ) -> None:
+        """Refuse a prompt too large for the model's window before any billed call: by the
+        estimate when it is certain, else by the free ``count_tokens`` endpoint."""
+        fit = sizing.assess(prompt, facts)
+        if fit is sizing.Fit.FITS:
+            return
+        counted = None
+        if fit is sizing.Fit.UNSURE:
+            counted = await self._model_client.count_tokens(prompt, facts=facts, deadline=deadline)
+            if counted is None or counted <= sizing.room(facts, prompt.max_tokens):
+                return
+        tokens = counted if counted is not None else sizing.prompt_bounds(prompt, facts).low
+        raise sizing.too_large(
+            request, facts, prompt.max_tokens, tokens=tokens, counted=counted is not None
+        )
+
+    def facts(self, tier: Tier) -> ModelFacts:
+        """The facts of the model that answers ``tier``."""
+        return self.prices.facts(self.settings.model_for(tier))
+
+    def bill(
+        self, tier: Tier, completion: Completion, *, batch: bool = False, from_cache: bool = False
+    ) -> Bill:
+        """What ``completion`` billed on ``tier``, priced once by the ledger; ``batch``: billed
+        through the Message Batches API, at its price; ``from_cache``: answered from the
+        response cache, nothing billed."""
+        tokens = completion.usage
+        return Bill(
+            model=completion.model,
+            tier=tier,
+            tokens=tokens,
+            cost=self.prices.cost(self.settings.model_for(tier), tokens, batch=batch),
+            billed_calls=completion.billed_calls,
+            attempts=completion.attempts,
+            request_id=completion.request_id,
+            service_tier="batch" if batch else "",
+            from_cache=from_cache,
+        )
