@@ -1,7 +1,8 @@
 """The alert rules: valid for Prometheus, each fired by series of its own, documented, and the
 same in the prod overlay's PrometheusRule.
 
-``promtool`` (Debian's ``prometheus`` package; ``.ci/run`` installs it) checks the rule files and
+``promtool`` (Debian's ``prometheus`` package; ``.ci/run`` installs it, and under CI its
+absence fails rather than skips) checks the rule files and
 runs tests/alerts/alerts_test.yaml. The metric names and labels the rules use are checked against
 a live server's ``/metrics`` in tests/test_dashboard.py.
 """
@@ -11,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -27,17 +27,6 @@ ALERTS_TEST = REPO / "tests" / "alerts" / "alerts_test.yaml"
 COMPONENT = REPO / "k8s" / "components" / "alerts"
 RULE_SCHEMA = COMPONENT / "prometheusrule.schema.json"
 RUNBOOK = REPO / "docs" / "observability.md"
-
-
-@pytest.fixture(scope="module")
-def promtool() -> str:
-    found = shutil.which("promtool")
-    if found is None:
-        message = "promtool is missing: apt-get install prometheus (.ci/run does)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return found
 
 
 def groups() -> list[dict[str, Any]]:

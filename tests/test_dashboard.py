@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import subprocess
 import urllib.request
 from collections import defaultdict
 from pathlib import Path
@@ -26,7 +27,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from harness import Processes, eventually, free_port, wait_serving
-from promql_refs import Refs, refs
+from promql_refs import Refs, grafana_to_promql, refs
 from samples import ANSWER, CLASSIFY, EXTRACT, SAMPLES, SUMMARIZE, TICKET_LABELS
 from tiergate.emulator import Fault, Script
 from tiergate.v1 import batch_service_pb2 as bpb
@@ -114,6 +115,22 @@ class TestDashboardModel:
             }
             assert not mine & cells, f"{p['title']} overlaps another panel"
             cells |= mine
+
+    def test_every_query_parses_for_prometheus(self, promtool: str, tmp_path: Path) -> None:
+        """Prometheus' own parser (promtool, on the queries as recording rules) accepts every
+        panel query, Grafana's variables given values."""
+        rules = [
+            {"record": f"dashboard:query_{i}", "expr": grafana_to_promql(query)}
+            for i, (where, query) in enumerate(dashboard_queries().items())
+            if where.startswith("panel")
+        ]
+        path = tmp_path / "dashboard_rules.yaml"
+        path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+        checked = subprocess.run(
+            [promtool, "check", "rules", str(path)], capture_output=True, text=True, check=False
+        )
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert f"SUCCESS: {len(rules)} rules found" in checked.stdout
 
     def test_every_panel_filters_by_the_namespace_variable(self) -> None:
         """Namespace, caller and task variables exist; every panel query selects by namespace."""

@@ -83,6 +83,8 @@ class BatchWorker:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        # The worker's own upstream client: its connections close with it.
+        await self._client.close()
 
     async def _run(self) -> None:
         while True:
