@@ -142,6 +142,31 @@ class TestDashboardModel:
                     assert ("namespace", "=~", ".*") in selector.matchers, where
 
 
+class TestProvisioning:
+    def test_the_local_compose_provisions_the_dashboard_and_the_rules(self) -> None:
+        """Grafana gets the provisioning and dashboard folders, its data source is the one the
+        dashboard defaults to, and Prometheus loads the alert rules it is given."""
+        otel = REPO / "deploy" / "otel"
+        services = yaml.safe_load((otel / "compose.yaml").read_text())["services"]
+        mounts = {
+            target: (otel / source).resolve()
+            for service in ("grafana", "prometheus")
+            for source, target, *_ in (v.split(":") for v in services[service]["volumes"])
+        }
+        provisioning = mounts["/etc/grafana/provisioning"]
+        assert mounts["/var/lib/grafana/dashboards"] == DASHBOARD.parent
+        provider = yaml.safe_load((provisioning / "dashboards" / "tiergate.yaml").read_text())
+        assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+        sources = yaml.safe_load((provisioning / "datasources" / "prometheus.yaml").read_text())
+        [source] = sources["datasources"]
+        assert source["url"] == "http://prometheus:9090"
+        [choice] = [v for v in dashboard()["templating"]["list"] if v["type"] == "datasource"]
+        assert choice["current"]["value"] == source["uid"]
+        assert mounts["/etc/prometheus/alerts.yaml"] == ALERTS
+        scrape = yaml.safe_load((otel / "prometheus.yaml").read_text())
+        assert scrape["rule_files"] == ["/etc/prometheus/alerts.yaml"]
+
+
 @pytest.fixture(scope="module")
 def scraped(tmp_path_factory: pytest.TempPathFactory) -> Scraped:
     """The /metrics of a live server after every kind of call the queries look at."""
