@@ -133,6 +133,8 @@ k8s-check: $(VENV)/.installed-k8s $(KUSTOMIZE) ## render every overlay, validate
 	for overlay in k8s/overlays/*/; do \
 		$(KUSTOMIZE) build $$overlay > $(TOOLS)/k8s/$$(basename $$overlay).yaml || exit 1; \
 	done
+	@# A PrometheusRule is a custom resource with no schema here: it only warns (WARN ... Couldn't
+	@# find schema); tests/test_alerts.py validates it against k8s/components/alerts' schema.
 	$(VENV)/bin/kubernetes-validate --kubernetes-version $(K8S_VERSION) --strict --quiet \
 		$(TOOLS)/k8s/*.yaml
 	$(PY) scripts/image_recipe.py

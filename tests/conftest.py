@@ -3,6 +3,7 @@ event loop, called over real gRPC channels."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
@@ -137,3 +138,15 @@ def redis_url() -> Iterator[str]:
     yield url
     process.terminate()
     process.wait()
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    """Prometheus' promtool, which checks and tests rule files (Debian's ``prometheus``)."""
+    found = shutil.which("promtool")
+    if found is None:
+        message = "promtool is missing: apt-get install prometheus (.ci/run does)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return found

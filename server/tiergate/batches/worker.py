@@ -20,6 +20,7 @@ from typing import Any
 import anthropic
 import structlog
 from anthropic.types.messages import MessageBatchIndividualResponse
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from tiergate import errors
 from tiergate.calls.runner import TaskRunner
@@ -35,6 +36,9 @@ from .store import BatchStore, Chunk, ItemOutcome, State
 
 log = structlog.get_logger("tiergate.batches")
 
+BATCHES_IN_FLIGHT = "tiergate.batches.in_flight"
+ENDED = ("SUCCEEDED", "FAILED", "CANCELLED")
+
 
 class BatchWorker:
     """Runs in the service's event loop until stopped."""
@@ -46,6 +50,8 @@ class BatchWorker:
         runner: TaskRunner,
         settings: Settings,
         prices: PriceTable,
+        *,
+        meter: Meter | None = None,
     ) -> None:
         self._store = store
         self._client = client
@@ -56,6 +62,16 @@ class BatchWorker:
         """This replica's lease owner id."""
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._in_flight = 0
+        if meter is not None:
+            # Each running batch is leased to one replica at a time, so the replicas' gauges
+            # add up to the running batches of the whole service.
+            meter.create_observable_gauge(
+                BATCHES_IN_FLIGHT,
+                callbacks=[self._observe_in_flight],
+                unit="{batch}",
+                description="Running batches this replica worked on in its last pass.",
+            )
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -69,6 +85,8 @@ class BatchWorker:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        # The worker's own upstream client: its connections close with it.
+        await self._client.close()
 
     async def _run(self) -> None:
         while True:
@@ -86,7 +104,8 @@ class BatchWorker:
         """One pass over every batch this replica may work on; purge expired results."""
         now = time.time()
         self._store.purge(now - self._settings.batch_retention_s)
-        for batch_id in self._store.claim(self.owner, now, self._settings.batch_lease_s):
+        claimed = self._store.claim(self.owner, now, self._settings.batch_lease_s)
+        for batch_id in claimed:
             try:
                 await self._advance(batch_id)
             except (anthropic.APIConnectionError, anthropic.APIStatusError) as exc:
@@ -94,6 +113,11 @@ class BatchWorker:
                     log.warning("batch.upstream_retry", batch=batch_id, error=type(exc).__name__)
                     continue
                 self._fail(batch_id, upstream_errors.from_upstream(exc, size_field=""))
+        records = [self._store.get(batch_id) for batch_id in claimed]
+        self._in_flight = sum(1 for r in records if r is not None and r.state not in ENDED)
+
+    def _observe_in_flight(self, _options: CallbackOptions) -> list[Observation]:
+        return [Observation(self._in_flight)]
 
     async def _advance(self, batch_id: str) -> None:
         batch = self._store.get(batch_id)

@@ -184,6 +184,7 @@ class App:
                 runner,
                 self.settings,
                 self.prices,
+                meter=self.telemetry.meter_provider.get_meter("tiergate.batches"),
             )
             handlers = BatchHandlers(
                 self.batch_store,

@@ -92,6 +92,7 @@ class TaskServicer:
         )
         bill: Bill | None = None
         outcome = "OK"
+        reason = ""
         traced = self._telemetry.rpc_started(
             rpc, method=f"/{SERVICE.full_name}/{task.rpc}", metadata=metadata, peer=context.peer()
         )
@@ -116,18 +117,18 @@ class TaskServicer:
                 self.shadow.offer(task, request, response, context)
             return response
         except errors.TiergateError as err:
-            outcome = err.code.name
+            outcome, reason = err.code.name, err.reason
             if isinstance(err.completion, Completion):
                 bill = self.runner.bill(tier, err.completion)
             await context.abort_with_status(status.grpc_status(err))
         except asyncio.CancelledError:
             # The caller went away or its deadline passed: the upstream request is cancelled
             # with this task; nobody is left to answer.
-            outcome = grpc.StatusCode.CANCELLED.name
+            outcome = reason = grpc.StatusCode.CANCELLED.name
             raise
         except Exception:
             # A bug: log it with its traceback, answer INTERNAL without internals.
-            outcome = grpc.StatusCode.INTERNAL.name
+            outcome = reason = grpc.StatusCode.INTERNAL.name
             log.exception("rpc.bug", task=task.rpc)
             bug = errors.TiergateError("internal error; the service logged it")
             await context.abort_with_status(status.grpc_status(bug))
@@ -137,18 +138,26 @@ class TaskServicer:
             # The span's totals, the metrics and the log line wait until the answer is sent:
             # none of them is worth a caller's time.
             asyncio.get_running_loop().call_soon(
-                self._finish, rpc, traced, bill, outcome, duration_s
+                self._finish, rpc, traced, bill, outcome, reason, duration_s
             )
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _finish(
-        self, rpc: RpcContext, traced: Rpc, bill: Bill | None, outcome: str, duration_s: float
+        self,
+        rpc: RpcContext,
+        traced: Rpc,
+        bill: Bill | None,
+        outcome: str,
+        reason: str,
+        duration_s: float,
     ) -> None:
         with trace.use_span(traced.span, end_on_exit=False):  # the log line's trace ids
             try:
                 self._log(rpc, bill, outcome, duration_s)
             finally:
-                self._telemetry.rpc_finished(traced, bill, outcome)
+                self._telemetry.rpc_finished(
+                    traced, bill, outcome, reason=reason, duration_s=duration_s
+                )
 
     def _log(self, rpc: RpcContext, bill: Bill | None, outcome: str, duration_s: float) -> None:
         model = rpc.model

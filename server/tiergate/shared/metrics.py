@@ -1,5 +1,5 @@
-"""Metrics of shared state: spend and budget left per caller, the response cache's hit ratio,
-coalesced calls, and rate-limit pacing.
+"""Metrics of shared state: spend, limit and budget left per caller, the response cache's hit
+ratio, coalesced calls, and rate-limit pacing.
 
 Budget gauges show the last snapshot read from the store (refreshed after each settlement and
 every ``REFRESH_S``): a collection never waits for Redis. Only callers named in the budgets
@@ -17,6 +17,7 @@ from tiergate.shared.budgets import NANOS_PER_USD, Spend
 
 BUDGET_SPENT = "tiergate.budget.spent"
 BUDGET_LEFT = "tiergate.budget.left"
+BUDGET_LIMIT = "tiergate.budget.limit"
 CACHE_LOOKUPS = "tiergate.response_cache.lookups"
 CACHE_HIT_RATIO = "tiergate.response_cache.hit_ratio"
 COALESCED = "tiergate.coalesced"
@@ -44,6 +45,12 @@ class SharedMetrics:
             callbacks=[self._left],
             unit="USD",
             description="Budget new calls may still reserve, by caller scope and period.",
+        )
+        meter.create_observable_gauge(
+            BUDGET_LIMIT,
+            callbacks=[self._limit],
+            unit="USD",
+            description="The budget's limit for the period, by caller scope and period.",
         )
         meter.create_observable_gauge(
             CACHE_HIT_RATIO,
@@ -92,6 +99,11 @@ class SharedMetrics:
         with self._lock:
             rows = list(self._budgets)
         return [Observation(r.left / NANOS_PER_USD, _labels(r)) for r in rows]
+
+    def _limit(self, _options: CallbackOptions) -> Iterable[Observation]:
+        with self._lock:
+            rows = list(self._budgets)
+        return [Observation(r.limit / NANOS_PER_USD, _labels(r)) for r in rows]
 
     def _ratio(self, _options: CallbackOptions) -> Iterable[Observation]:
         with self._lock:

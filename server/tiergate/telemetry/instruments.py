@@ -27,7 +27,10 @@ RATIO_BUCKETS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
 
 COST = "tiergate.cost"
 CACHE_READ_RATIO = "tiergate.cache.read_ratio"
+CACHE_SAVED = "tiergate.cache.saved"
+CACHE_WRITE_PREMIUM = "tiergate.cache.write_premium"
 RPCS_IN_FLIGHT = "tiergate.rpc.in_flight"
+RPC_DURATION = "tiergate.rpc.duration"
 UPSTREAM_RETRIES = "tiergate.upstream.retries"
 
 NANOS_PER_USD = 1_000_000_000
@@ -76,11 +79,34 @@ class Instruments:
             unit="USD",
             description="What the model calls cost, by task, tier, model and caller.",
         )
+        # Net saving of prompt caching = saved - write premium; each is a counter of its own
+        # because the net can go down (a first call pays the premium before any read).
+        self.cache_saved = CostLedger()
+        meter.create_observable_counter(
+            CACHE_SAVED,
+            callbacks=[self.cache_saved.observe],
+            unit="USD",
+            description="What prompt-cache reads saved against the full input price.",
+        )
+        self.cache_write_premium = CostLedger()
+        meter.create_observable_counter(
+            CACHE_WRITE_PREMIUM,
+            callbacks=[self.cache_write_premium.observe],
+            unit="USD",
+            description="What prompt-cache writes cost above the full input price.",
+        )
         self.cache_read_ratio = meter.create_histogram(
             CACHE_READ_RATIO,
             unit="1",
             description="Share of an RPC's prompt tokens read from the prompt cache.",
             explicit_bucket_boundaries_advisory=list(RATIO_BUCKETS),
+        )
+        self.rpc_duration = meter.create_histogram(
+            RPC_DURATION,
+            unit="s",
+            description="Task RPCs, from request to answer, by task, tier, caller, gRPC status and"
+            " error reason.",
+            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS_S),
         )
         self.in_flight = meter.create_up_down_counter(
             RPCS_IN_FLIGHT,

@@ -51,6 +51,8 @@ COST_NANOS = "tiergate.cost_nanos"
 ATTEMPT = "tiergate.attempt"
 ATTEMPTS = "tiergate.attempts"
 BILLED_CALLS = "tiergate.billed_calls"
+STATUS = "tiergate.status"
+REASON = "tiergate.reason"
 RPC_GRPC_STATUS_CODE = SpanAttributes.RPC_GRPC_STATUS_CODE
 
 
@@ -153,16 +155,32 @@ class Recorder:
             otel_context.detach(rpc.attached)
             rpc.attached = None
 
-    def rpc_finished(self, rpc: Rpc, bill: Bill | None, status: str) -> None:
-        """Record what the RPC billed and how it ended, and end its SERVER span at the instant
-        of :meth:`rpc_replied`; ``status`` is a gRPC status code name."""
+    def rpc_finished(
+        self,
+        rpc: Rpc,
+        bill: Bill | None,
+        status: str,
+        *,
+        reason: str = "",
+        duration_s: float | None = None,
+    ) -> None:
+        """Record what the RPC billed, how it ended and how long it took, and end its SERVER
+        span at the instant of :meth:`rpc_replied`; ``status`` is a gRPC status code name,
+        ``reason`` the error's ``ErrorInfo`` reason (none when it succeeded)."""
         try:
-            self._finish_rpc(rpc, bill, status)
+            self._finish_rpc(rpc, bill, status, reason, duration_s)
         finally:
             rpc.span.end(end_time=rpc.replied_ns)
 
-    def _finish_rpc(self, rpc: Rpc, bill: Bill | None, status: str) -> None:
+    def _finish_rpc(
+        self, rpc: Rpc, bill: Bill | None, status: str, reason: str, duration_s: float | None
+    ) -> None:
         self._instruments.in_flight.add(-1, {TASK: rpc.task, TIER: rpc.tier.label})
+        if duration_s is not None:
+            outcome = {TASK: rpc.task, TIER: rpc.tier.label, CALLER: rpc.caller, STATUS: status}
+            if reason:
+                outcome[REASON] = reason
+            self._instruments.rpc_duration.record(duration_s, outcome)
         if status != "OK":
             # The span opened as OK; a failed RPC says how it ended.
             rpc.span.set_attribute(RPC_GRPC_STATUS_CODE, _status_value(status))
@@ -182,7 +200,10 @@ class Recorder:
                 **_usage_attributes(usage),
             }
         )
-        self._instruments.cost.add(nanos, {**rpc.labels, CALLER: rpc.caller})
+        billed = {**rpc.labels, CALLER: rpc.caller}
+        self._instruments.cost.add(nanos, billed)
+        self._instruments.cache_saved.add(bill.cost.cache_savings_nanos, billed)
+        self._instruments.cache_write_premium.add(bill.cost.cache_write_premium_nanos, billed)
         if usage.prompt_tokens:
             self._instruments.cache_read_ratio.record(
                 usage.cache_read_tokens / usage.prompt_tokens, rpc.labels
