@@ -4,6 +4,10 @@ Routes:
 
 - ``POST /v1/messages`` (non-streaming) and ``POST /v1/messages/count_tokens``, as the API.
 - The Message Batches API (:mod:`tiergate.emulator.batches`), answered asynchronously.
+- The cloud roads under their prefixes (:mod:`tiergate.emulator.roads`): Bedrock's Messages API
+  endpoint and InvokeModel, Vertex AI's ``:rawPredict``, Foundry; ``POST /_emulator/faults?road=``
+  queues faults for one road, ``POST /_emulator/down`` (``{"down": [road, ...]}``) makes roads
+  drop their connections.
 - ``POST /_emulator/faults`` (a JSON list of faults), ``POST /_emulator/script`` (a JSON list of
   scripted replies, or one), ``POST /_emulator/batch_script`` (a JSON list of batch item
   outcomes: ``succeeded``, ``errored``, ``expired``, ``canceled``), ``GET /_emulator/requests``
@@ -41,6 +45,7 @@ from .models import MODELS, ModelLimits, resolve_model
 from .queues import CountedQueue
 from .ratelimits import RateLimiter, RateLimits
 from .responder import Output, respond
+from .roads import PREFIXES, ROADS, Road, RoadKeys, authenticate, credential_kind, road_body
 from .scripts import Script
 from .tokens import truncate_to_tokens
 from .validation import INFERENCE_GEOS, MessageRequest, validate_request
@@ -75,6 +80,8 @@ class EmulatorConfig:
     """Clock for cache TTLs, injectable so tests can advance time."""
     batch_delay_s: float = 0.0
     """Seconds a message batch waits before its requests are answered (then all at once)."""
+    road_keys: RoadKeys = field(default_factory=RoadKeys)
+    """Credentials and policies of the cloud roads (:mod:`tiergate.emulator.roads`)."""
     max_recorded_requests: int = 1000
     """How many request bodies ``requests`` keeps, newest last; a long-running emulator
     (``tiergate serve`` without a key) must not grow without bound."""
@@ -101,6 +108,12 @@ class Emulator:
         """Requests whose client hung up before the answer (a cancelled or expired call)."""
         """Accepted ``/v1/messages`` bodies (never headers), newest last."""
         self.faults = FaultQueue()
+        self.road_faults: dict[Road, FaultQueue] = {road: FaultQueue() for road in ROADS}
+        """Faults for one road only, consulted before :attr:`faults`."""
+        self.down: set[Road] = set()
+        """Roads that drop every connection, as an endpoint that is down."""
+        self.road_requests: list[dict[str, Any]] = []
+        """Per accepted call: its road, path, credential kind, model as sent and body."""
         self.scripts: CountedQueue[Script] = CountedQueue()
         self._latency = LatencyModel(
             self.config.latency, self.config.latency_scale, self.config.fixed_delay_s
@@ -116,9 +129,9 @@ class Emulator:
             raise RuntimeError("the emulator is not running; await start() first")
         return self._base_url
 
-    def inject(self, *faults: Fault) -> None:
-        """Queue faults for the next requests (FIFO)."""
-        self.faults.push(*faults)
+    def inject(self, *faults: Fault, road: Road | None = None) -> None:
+        """Queue faults for the next requests (FIFO), of one road when ``road`` is given."""
+        (self.faults if road is None else self.road_faults[road]).push(*faults)
 
     def script(self, *scripts: Script) -> None:
         """Queue scripted replies for the next matching requests (FIFO)."""
@@ -130,6 +143,10 @@ class Emulator:
         self.requests.clear()
         self.abandoned = 0
         self.faults.clear()
+        for queue in self.road_faults.values():
+            queue.clear()
+        self.down.clear()
+        self.road_requests.clear()
         self.scripts.clear()
         self.rate_limiter.clear()
         self.batches.clear()
@@ -141,8 +158,24 @@ class Emulator:
         app.add_routes(
             [
                 web.post("/v1/messages", self._guarded(self._messages)),
+                web.post(
+                    PREFIXES["bedrock"] + "/v1/messages", self._guarded(self._road("bedrock"))
+                ),
+                web.post(
+                    PREFIXES["bedrock-invoke"] + "/model/{model}/invoke",
+                    self._guarded(self._road("bedrock-invoke")),
+                ),
+                web.post(
+                    PREFIXES["vertex"] + "/projects/{project}/locations/{region}"
+                    "/publishers/anthropic/models/{model}:rawPredict",
+                    self._guarded(self._road("vertex")),
+                ),
+                web.post(
+                    PREFIXES["foundry"] + "/v1/messages", self._guarded(self._road("foundry"))
+                ),
                 web.post("/v1/messages/count_tokens", self._guarded(self._count_tokens)),
                 web.post("/_emulator/faults", self._guarded(self._post_faults)),
+                web.post("/_emulator/down", self._guarded(self._post_down)),
                 web.post("/_emulator/script", self._guarded(self._post_script)),
                 web.post("/_emulator/batch_script", self._guarded(self._post_batch_script)),
                 web.get("/_emulator/requests", self._get_requests),
@@ -215,24 +248,69 @@ class Emulator:
         return validate_request(body, models=self.config.models, count_only=count_only)
 
     async def _messages(self, request: web.Request, request_id: str) -> web.StreamResponse:
+        if "anthropic" in self.down:
+            return self._drop_connection(request)
         self._authenticate(request)
         body = await self._body(request)
+        return await self._serve(request, request_id, body, "anthropic", None)
+
+    def _road(self, road: Road) -> ApiHandler:
+        """The handler of one cloud road: its own checks, then the shared core."""
+
+        async def handle(request: web.Request, request_id: str) -> web.StreamResponse:
+            if road in self.down:
+                return self._drop_connection(request)
+            keys = self.config.road_keys
+            authenticate(road, request.headers, keys)
+            path_model = request.match_info.get("model")
+            body, wire_model = road_body(
+                road, await self._body(request), request.headers, path_model, keys
+            )
+            self.road_requests.append(
+                {
+                    "road": road,
+                    "path": request.path,
+                    "credential": credential_kind(request.headers),
+                    "model": wire_model,
+                    "body": await request.json(),
+                }
+            )
+            if len(self.road_requests) > self.config.max_recorded_requests:
+                del self.road_requests[0]
+            return await self._serve(request, request_id, body, road, wire_model)
+
+        return handle
+
+    async def _serve(
+        self,
+        request: web.Request,
+        request_id: str,
+        body: Any,
+        road: Road,
+        wire_model: str | None,
+    ) -> web.StreamResponse:
+        """The Messages API core every road shares; ``wire_model`` is the model as the road's
+        caller named it (the response names it so), None on the Claude API."""
         message = self._validate(body)
         self.requests.append(body)
         if len(self.requests) > self.config.max_recorded_requests:
             del self.requests[0]
         model_id = resolve_model(message.model, self.config.models)
         # Order: error faults, then rate limits, then the answer (fault, script or heuristic);
-        # entries are peeked and only consumed once they decide the request.
-        fault = self.faults.peek(message.model)
+        # entries are peeked and only consumed once they decide the request. A road's own
+        # faults come before the ones for every road.
+        faults = self.road_faults[road]
+        if faults.peek(message.model) is None:
+            faults = self.faults
+        fault = faults.peek(message.model)
         if fault is not None:
             error = fault.error()
             if error is not None:
-                self.faults.take(message.model)
+                faults.take(message.model)
                 error.headers.update(self.rate_limiter.headers(model_id))
                 raise error  # error faults bill nothing and touch no cache
             if fault.kind == "disconnect":
-                self.faults.take(message.model)
+                faults.take(message.model)
                 return self._drop_connection(request)
         # A fault that answers (a broken output) leaves the script for the next request.
         answering_fault = fault is not None and fault.kind != "slow"
@@ -248,7 +326,7 @@ class Emulator:
             max_tokens=message.max_tokens,
         )
         if fault is not None:
-            self.faults.take(message.model)
+            faults.take(message.model)
         if script is not None:
             self.scripts.take(message.model)
         reply = self._reply(message, fault, script)
@@ -276,8 +354,10 @@ class Emulator:
             **self.rate_limiter.headers(model_id),
             **reply.headers,
         }
-        body = self._message_body(message, plan, reply, self.config.default_inference_geo)
-        return web.json_response(body, headers=headers)
+        answer = self._message_body(message, plan, reply, self.config.default_inference_geo)
+        if wire_model is not None:
+            answer["model"] = wire_model
+        return web.json_response(answer, headers=headers)
 
     def _answer_batched(self, params: Any) -> dict[str, Any]:
         """One batch request's message: validation, faults, scripts and the prefix cache as
@@ -367,9 +447,23 @@ class Emulator:
         data = await self._body(request)
         if not isinstance(data, list):
             raise invalid_request("expected a JSON list of faults")
+        road = request.query.get("road")
+        if road is not None and road not in ROADS:
+            raise invalid_request(f"road: must be one of {list(ROADS)}")
         faults = [Fault.from_json(item) for item in data]
-        self.inject(*faults)
-        return self._control({"queued": len(faults), "pending": self.faults.pending()})
+        queue = self.faults if road is None else self.road_faults[road]
+        queue.push(*faults)
+        return self._control({"queued": len(faults), "pending": queue.pending()})
+
+    async def _post_down(self, request: web.Request, request_id: str) -> web.StreamResponse:
+        data = await self._body(request)
+        if not isinstance(data, dict) or not isinstance(data.get("down"), list):
+            raise invalid_request('expected {"down": [road, ...]}')
+        unknown = [road for road in data["down"] if road not in ROADS]
+        if unknown:
+            raise invalid_request(f"unknown roads: {unknown}")
+        self.down = set(data["down"])
+        return self._control({"down": sorted(self.down)})
 
     async def _post_script(self, request: web.Request, request_id: str) -> web.StreamResponse:
         data = await self._body(request)
