@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import signal
 import socket
 from pathlib import Path
@@ -37,6 +38,8 @@ from tiergate.shared.gate import SharedState
 from tiergate.shared.spend import SpendServicer, add_spend_service
 from tiergate.telemetry import Telemetry
 from tiergate.tiers import Tier
+from tiergate.upstream.providers import ProviderTable
+from tiergate.upstream.roads import RoadClient, build_roads, check_roads
 
 if TYPE_CHECKING:
     # Imported only when chosen (upstream=emulator): production never loads the emulator.
@@ -70,8 +73,12 @@ class App:
         # Warn about each configured model with a retirement date; a retired one stops start-up.
         for facts in self.prices.retirements(map(settings.model_for, Tier)):
             log.warning("model.retiring", model=facts.model, retires=str(facts.retires))
-        # Refuse to start without a key for the real API rather than serve fake answers.
+        # Refuse to start without a key for the real API rather than serve fake answers, and
+        # on a listed road that lacks a variable, a model or a price.
         settings.check_upstream()
+        self.providers = ProviderTable.load()
+        if not settings.uses_emulator:
+            check_roads(settings, os.environ, self.providers, self.prices)
         if emulator_url is not None and not settings.uses_emulator:
             raise ValueError("an emulator URL is only for upstream=emulator")
         tokens = settings.auth_tokens_file
@@ -99,17 +106,27 @@ class App:
         """Start serving; returns the bound gRPC port."""
         base_url = await self._upstream_url()
         api_key = _EMULATOR_KEY if self.settings.uses_emulator else self.settings.anthropic_api_key
-        assert api_key is not None  # check_upstream refused a missing key
-        self._model_client = ModelClient(
-            upstream_client(
-                api_key=api_key,
-                base_url=base_url,
-                settings=self.settings,
+        if self.settings.uses_emulator:
+            self._model_client = ModelClient(
+                upstream_client(
+                    api_key=_EMULATOR_KEY,
+                    base_url=base_url,
+                    settings=self.settings,
+                    on_response=self.shared.observe_response,
+                ),
+                self.settings,
+                self.telemetry,
+            )
+        else:
+            roads = build_roads(
+                self.settings,
+                os.environ,
+                table=self.providers,
+                telemetry=self.telemetry,
                 on_response=self.shared.observe_response,
-            ),
-            self.settings,
-            self.telemetry,
-        )
+            )
+            log.info("upstream.roads", roads=[f"{r.name}:{r.scope}" for r in roads])
+            self._model_client = RoadClient(roads)
         runner = TaskRunner(
             self.settings,
             self.prices,
@@ -176,7 +193,7 @@ class App:
             )
             self.batch_worker = BatchWorker(
                 self.batch_store,
-                upstream_client(api_key=api_key, base_url=base_url, settings=self.settings),
+                upstream_client(api_key=api_key or "", base_url=base_url, settings=self.settings),
                 runner,
                 self.settings,
                 self.prices,
@@ -223,7 +240,7 @@ class App:
             port=self.port,
             metrics_port=self.telemetry.metrics_port,
             models={t.label: self.settings.model_for(t) for t in Tier},
-            upstream="emulator" if self.settings.uses_emulator else (base_url or "anthropic"),
+            upstream=self.settings.upstream,
             tls=credentials is not None,
             mtls=bool(self.settings.tls_client_ca_file),
             auth=bool(self.settings.auth_tokens_file),

@@ -25,6 +25,7 @@ Every response carries ``request-id`` and ``x-tiergate-emulator: 1``; message id
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -330,6 +331,8 @@ class Emulator:
         if script is not None:
             self.scripts.take(message.model)
         reply = self._reply(message, fault, script)
+        if message.forced_tool is not None:
+            reply = reply.as_tool_use(message.forced_tool)
         delays = self._latency.plan(message.model, reply.output_tokens)
         first_token_s = delays.first_token_s + (
             fault.delay_s if fault and fault.kind == "slow" else 0
@@ -509,6 +512,20 @@ class _Reply:
     usage: Mapping[str, Any] = field(default_factory=dict)
     """Usage fields that replace the computed ones."""
     headers: Mapping[str, str] = field(default_factory=dict)
+
+    def as_tool_use(self, name: str) -> _Reply:
+        """The answer as the forced tool's call: a JSON object text becomes its input."""
+        texts = [block["text"] for block in self.content if block.get("type") == "text"]
+        try:
+            value = json.loads(texts[0]) if len(texts) == 1 else None
+        except json.JSONDecodeError:
+            value = None
+        if not isinstance(value, dict) or self.stop_reason != "end_turn":
+            return self  # a broken answer stays broken text, for the caller to judge
+        block = {"type": "tool_use", "id": f"toolu_emu_{uuid.uuid4().hex[:24]}", "name": name}
+        return dataclasses.replace(
+            self, content=[{**block, "input": value}], stop_reason="tool_use"
+        )
 
     @classmethod
     def heuristic(cls, output: Output) -> _Reply:

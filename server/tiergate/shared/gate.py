@@ -25,7 +25,7 @@ from opentelemetry.metrics import Meter
 
 from tiergate import errors, sizing
 from tiergate.config import Settings
-from tiergate.ledger import ModelFacts, PriceTable
+from tiergate.ledger import ModelFacts, PriceTable, price
 from tiergate.prompt import JsonObject, Prompt
 from tiergate.rpc import RpcContext
 from tiergate.shared import ratelimits
@@ -202,7 +202,9 @@ class SharedState:
         completion = call.completion
         if reservation is not None and self.budgets is not None:
             usage = getattr(completion, "usage", None)
-            cost = self._prices.cost(facts.model, usage).total_nanos if usage else 0
+            # Priced at the road that answered, whichever the reservation assumed.
+            priced = getattr(completion, "priced", None) or self._prices.facts(facts.model)
+            cost = price(priced, usage, batch=False).total_nanos if usage else 0
             if call.outcome == "in_call":
                 # Cancelled mid-call: what it billed is unknown, so it counts its worst case.
                 cost = reservation.amount

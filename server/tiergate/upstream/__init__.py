@@ -1,0 +1,1 @@
+"""The roads to Claude: the model client, provider clients, retry budget, breakers and upstream errors."""
