@@ -38,6 +38,7 @@ from tiergate.shared.gate import SharedState
 from tiergate.shared.spend import SpendServicer, add_spend_service
 from tiergate.telemetry import Telemetry
 from tiergate.tiers import Tier
+from tiergate.upstream.breakers import breaker_gauge
 from tiergate.upstream.providers import ProviderTable
 from tiergate.upstream.roads import RoadClient, build_roads, check_roads
 
@@ -118,15 +119,17 @@ class App:
                 self.telemetry,
             )
         else:
+            meter = self.telemetry.meter_provider.get_meter("tiergate.roads")
             roads = build_roads(
                 self.settings,
                 os.environ,
                 table=self.providers,
                 telemetry=self.telemetry,
                 on_response=self.shared.observe_response,
+                observer=breaker_gauge(meter),
             )
             log.info("upstream.roads", roads=[f"{r.name}:{r.scope}" for r in roads])
-            self._model_client = RoadClient(roads)
+            self._model_client = RoadClient(roads, self.settings, meter)
         runner = TaskRunner(
             self.settings,
             self.prices,

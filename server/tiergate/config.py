@@ -90,6 +90,11 @@ class Settings:
     vertex_access_token: str | None = field(default=None, repr=False)
     """A Google access token for Vertex AI where no application default credentials exist
     (tests, short jobs); unset, the SDK uses ADC (Workload Identity on GKE)."""
+    breaker_failures: int = 5
+    """Failures in a row (429, 529, 5xx, network, timeouts) that open a road's breaker: the
+    road is skipped until its cool-down ends, then probed by one call at a time."""
+    breaker_cooldown_s: float = 10.0
+    """How long an open road is skipped before one call probes it."""
     foundry_deployments: str = ""
     """Microsoft Foundry deployments not named after their model: ``model=deployment,...``."""
     emulator_port: int = 0
@@ -202,7 +207,15 @@ class Settings:
         for name in ("max_reasks", "max_queue", "settlement_queue", "response_cache_max_entries"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be 0 or more")
-        for name in ("queue_timeout_s", "batch_poll_s", "batch_lease_s", "batch_retention_s"):
+        if self.breaker_failures < 1:
+            raise ValueError("breaker_failures must be at least 1")
+        for name in (
+            "queue_timeout_s",
+            "batch_poll_s",
+            "batch_lease_s",
+            "batch_retention_s",
+            "breaker_cooldown_s",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be more than 0")
         if bool(self.tls_cert_file) != bool(self.tls_key_file):

@@ -18,13 +18,17 @@ A listed road missing what it needs refuses start-up with one line naming the va
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
 import anthropic
+import structlog
 from anthropic._models import FinalRequestOptions
+from opentelemetry.metrics import Meter
 
 from tiergate import errors
 from tiergate.config import Settings
@@ -42,7 +46,10 @@ from tiergate.prompt import Prompt
 from tiergate.telemetry import Telemetry
 from tiergate.telemetry.spans import ROAD, RoadLabel
 from tiergate.tiers import Tier
+from tiergate.upstream.breakers import Breaker, Observer
 from tiergate.upstream.providers import GLOBAL, Provider, ProviderTable, RoadName, check_served
+
+log = structlog.get_logger("tiergate.roads")
 
 BEDROCK_INVOKE_VERSION = "bedrock-2023-05-31"
 """InvokeModel's documented body version; the SDK's own default (its API version) is refused by
@@ -66,22 +73,46 @@ class Road:
     provider: Provider
     client: ModelClient
     table: ProviderTable
+    breaker: Breaker
 
     def label(self, facts: ModelFacts) -> RoadLabel:
         return RoadLabel(self.name, self.provider.otel_name, self.scope, facts)
 
+    def verdict(self, err: errors.TiergateError) -> None:
+        """A failure that stays on this road still says whether the road is up."""
+        if isinstance(err, errors.DeadlineExceeded):
+            self.breaker.released()  # the caller ran out of time: no word on the road
+        else:
+            self.breaker.succeeded()  # it answered: the request, not the road, was at fault
+
 
 class RoadClient(ModelClient):
-    """The model client of the configured roads: the first road answers every call.
+    """The model client of the configured roads, with failover between them.
 
-    It keeps :class:`ModelClient`'s interface (``complete``, ``count_tokens``, ``close``) so the
-    task runner, shadow calls and evaluation use it unchanged.
+    A call tries the roads in order, skipping those whose breaker is open. A failure another
+    road can fix (429 rate or spend limit, 529, 5xx, network, an attempt's timeout) moves it to
+    the next road at once, within the caller's deadline, as long as nothing was billed yet; a
+    failure no road can fix (400, 413, a refusal, an unusable answer after its re-asks) does
+    not. A re-ask after a bad answer stays on the road that answered (the model client asks
+    it). When every road failed, the next round starts after the backoff, up to
+    ``max_attempts`` rounds. It keeps :class:`ModelClient`'s interface (``complete``,
+    ``count_tokens``, ``close``) so the task runner, shadow calls and evaluation use it as is.
     """
 
-    def __init__(self, roads: list[Road]) -> None:
+    def __init__(self, roads: list[Road], settings: Settings, meter: Meter | None = None) -> None:
         if not roads:
             raise ValueError("at least one road is needed")
         self.roads = roads
+        self._rounds = settings.max_attempts if len(roads) > 1 else 1
+        self._failovers = (
+            meter.create_counter(
+                "tiergate.upstream.failovers",
+                unit="{call}",
+                description="Calls that left a road for the next one, by the road left.",
+            )
+            if meter is not None
+            else None
+        )
 
     async def close(self) -> None:
         for road in self.roads:
@@ -100,27 +131,76 @@ class RoadClient(ModelClient):
         size_field: SizeField,
         deadline: float | None = None,
     ) -> Completion:
-        road = self.roads[0]
-        priced = road.table.facts(road.name, road.scope, facts)
-        token = ROAD.set(road.label(priced))
-        try:
-            completion = await road.client.complete(
-                prompt, facts=priced, check=check, size_field=size_field, deadline=deadline
-            )
-        except errors.TiergateError as err:
-            spent = err.completion
-            if isinstance(spent, Completion):
-                _stamp(spent, road, priced)
-            raise
-        finally:
-            ROAD.reset(token)
-        return _stamp(completion, road, priced)
+        spent_attempts = 0
+        last: errors.TiergateError | None = None
+        for round_ in range(self._rounds):
+            for road in self._open_roads():
+                priced = road.table.facts(road.name, road.scope, facts)
+                token = ROAD.set(road.label(priced))
+                try:
+                    completion = await road.client.complete(
+                        prompt, facts=priced, check=check, size_field=size_field, deadline=deadline
+                    )
+                except errors.TiergateError as err:
+                    spent = err.completion if isinstance(err.completion, Completion) else None
+                    if spent is not None:
+                        _stamp(spent, road, priced)
+                        spent.attempts += spent_attempts
+                    if not fixable_elsewhere(err) or (spent is not None and spent.billed_calls):
+                        road.verdict(err)
+                        raise
+                    road.breaker.failed()
+                    spent_attempts = spent.attempts if spent is not None else spent_attempts + 1
+                    last = err
+                    if self._failovers is not None:
+                        self._failovers.add(1, {"road": road.name, "reason": type(err).__name__})
+                    log.info("road.failover", road=road.name, error=type(err).__name__)
+                    if _expired(deadline):
+                        raise
+                    continue
+                finally:
+                    ROAD.reset(token)
+                road.breaker.succeeded()
+                completion.attempts += spent_attempts
+                return _stamp(completion, road, priced)
+            if last is None:
+                break  # no road was open to try
+            if round_ + 1 < self._rounds:
+                wait = last.retry_after_s if last.retry_after_s is not None else 0.5 * 2**round_
+                if deadline is not None and time.monotonic() + wait >= deadline:
+                    raise last
+                await asyncio.sleep(wait)
+        if last is not None:
+            raise last
+        cooldown = min(road.breaker.cooldown_s for road in self.roads)
+        raise errors.UpstreamUnavailable(
+            "every road to the model is failing (each one's breaker is open)",
+            retry_after_s=cooldown,
+        )
+
+    def _open_roads(self) -> Iterator[Road]:
+        """The roads a call may take now, in order (a half-open one lets one probe through)."""
+        for road in self.roads:
+            if len(self.roads) == 1 or road.breaker.allows():
+                yield road
 
     async def count_tokens(
         self, prompt: Prompt, *, facts: ModelFacts, deadline: float | None = None
     ) -> int | None:
         road = self.roads[0]
         return await road.client.count_tokens(prompt, facts=facts, deadline=deadline)
+
+
+def fixable_elsewhere(err: errors.TiergateError) -> bool:
+    """A failure another road may not have: rate or spend limits, overload, 5xx, network, an
+    attempt's timeout. Not the request's own fault, a refusal, or an unusable answer."""
+    return isinstance(
+        err, (errors.UpstreamRateLimited, errors.UpstreamUnavailable, errors.UpstreamSpendLimit)
+    )
+
+
+def _expired(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() >= deadline
 
 
 def _stamp(completion: Completion, road: Road, priced: ModelFacts) -> Completion:
@@ -203,6 +283,7 @@ def build_roads(
     anthropic_base_url: str | None = None,
     anthropic_api_key: str | None = None,
     on_response: ResponseHook | None = None,
+    observer: Observer | None = None,
 ) -> list[Road]:
     """The configured roads in order, each checked and with its SDK client; the Claude API's
     key and base URL may be given (the embedded emulator's)."""
@@ -223,8 +304,17 @@ def build_roads(
             anthropic_api_key=anthropic_api_key,
             on_response=on_response if road == "anthropic" else None,
         )
-        client = ModelClient(sdk, settings, telemetry)
-        roads.append(Road(road, scope, provider, client, table))
+        # With several roads, a failing attempt moves on to the next road at once instead of
+        # retrying here; the road client runs the rounds.
+        own = settings.replace(max_attempts=1) if len(settings.roads) > 1 else settings
+        client = ModelClient(sdk, own, telemetry)
+        breaker = Breaker(
+            road,
+            failures=settings.breaker_failures,
+            cooldown_s=settings.breaker_cooldown_s,
+            observer=observer,
+        )
+        roads.append(Road(road, scope, provider, client, table, breaker))
     return roads
 
 
