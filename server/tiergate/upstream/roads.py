@@ -187,8 +187,12 @@ class RoadClient(ModelClient):
     async def count_tokens(
         self, prompt: Prompt, *, facts: ModelFacts, deadline: float | None = None
     ) -> int | None:
-        road = self.roads[0]
-        return await road.client.count_tokens(prompt, facts=facts, deadline=deadline)
+        # Counting is free and optional: ask the first road whose breaker is closed, never a
+        # road that is down (a None lets the call itself decide).
+        for road in self.roads:
+            if road.breaker.state == "closed":
+                return await road.client.count_tokens(prompt, facts=facts, deadline=deadline)
+        return None
 
 
 def fixable_elsewhere(err: errors.TiergateError) -> bool:
