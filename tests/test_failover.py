@@ -16,7 +16,7 @@ from tiergate.app import App
 from tiergate.config import Settings
 from tiergate.emulator import Fault, Script
 from tiergate.emulator.roads import PREFIXES
-from tiergate.upstream.roads import RoadClient
+from tiergate.upstream.failover import RoadClient
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import task_service_pb2_grpc
 

@@ -39,8 +39,9 @@ from tiergate.shared.spend import SpendServicer, add_spend_service
 from tiergate.telemetry import Telemetry
 from tiergate.tiers import Tier
 from tiergate.upstream.breakers import breaker_gauge
+from tiergate.upstream.failover import RoadClient
 from tiergate.upstream.providers import ProviderTable
-from tiergate.upstream.roads import RoadClient, build_roads, check_roads
+from tiergate.upstream.roads import build_roads, check_roads
 
 if TYPE_CHECKING:
     # Imported only when chosen (upstream=emulator): production never loads the emulator.
