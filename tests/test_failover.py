@@ -27,10 +27,8 @@ CLASSIFY = pb.ClassifyRequest(
 COOLDOWN_S = 1.0
 
 
-@pytest.fixture
-def three_roads(background: BackgroundLoop, upstream: Upstream) -> Iterator[tuple[App, Stub]]:
-    url = upstream.url
-    env = {
+def road_env(url: str) -> dict[str, str]:
+    return {
         "AWS_REGION": "us-east-1",
         "AWS_BEARER_TOKEN_BEDROCK": "bedrock-key",
         "ANTHROPIC_BEDROCK_MANTLE_BASE_URL": url + PREFIXES["bedrock"],
@@ -40,11 +38,12 @@ def three_roads(background: BackgroundLoop, upstream: Upstream) -> Iterator[tupl
         "ANTHROPIC_FOUNDRY_API_KEY": "foundry-key",
         "ANTHROPIC_FOUNDRY_BASE_URL": url + PREFIXES["foundry"],
     }
-    upstream.reset()
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in env.items():
-            patch.setenv(name, value)
-        settings = Settings(
+
+
+def replica(background: BackgroundLoop, **settings: Any) -> App:
+    """A server on the three roads (the environment must hold their variables)."""
+    app = App(
+        Settings(
             host="127.0.0.1",
             port=0,
             upstream="bedrock,vertex,foundry",
@@ -52,9 +51,20 @@ def three_roads(background: BackgroundLoop, upstream: Upstream) -> Iterator[tupl
             response_cache_ttl_s=0.0,
             breaker_failures=3,
             breaker_cooldown_s=COOLDOWN_S,
+            **settings,
         )
-        app = App(settings)
-        background.run(app.start())
+    )
+    background.run(app.start())
+    return app
+
+
+@pytest.fixture
+def three_roads(background: BackgroundLoop, upstream: Upstream) -> Iterator[tuple[App, Stub]]:
+    upstream.reset()
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in road_env(upstream.url).items():
+            patch.setenv(name, value)
+        app = replica(background)
         try:
             with grpc.insecure_channel(f"127.0.0.1:{app.port}") as channel:
                 yield app, Stub(channel)
@@ -184,3 +194,33 @@ class TestFailover:
         assert all(isinstance(o, grpc.RpcError) for o in outcomes)
         assert {o.code() for o in outcomes} == {grpc.StatusCode.UNAVAILABLE}
         set_down(upstream)
+
+
+class TestSharedBreakers:
+    def test_one_replica_opening_a_breaker_spares_the_others(
+        self, background: BackgroundLoop, upstream: Upstream, redis_url: str
+    ) -> None:
+        """Two replicas on one Redis: when bedrock's 529s open the first one's breaker, the
+        second skips bedrock from its next call on, without a failure of its own."""
+        upstream.reset()
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in road_env(upstream.url).items():
+                patch.setenv(name, value)
+            first = replica(background, redis_url=redis_url)
+            second = replica(background, redis_url=redis_url)
+        try:
+            with (
+                grpc.insecure_channel(f"127.0.0.1:{first.port}") as one,
+                grpc.insecure_channel(f"127.0.0.1:{second.port}") as two,
+            ):
+                inject_on(upstream, "bedrock", Fault("overloaded", count=10_000))
+                assert not any(isinstance(o, grpc.RpcError) for o in load(Stub(one), 10))
+                upstream.emulator.road_requests.clear()
+                outcomes = load(Stub(two), 10)
+                assert not any(isinstance(o, grpc.RpcError) for o in outcomes)
+                assert "bedrock" not in roads_of(upstream)
+                assert {reply.usage.provider for reply in outcomes} == {"vertex"}
+        finally:
+            background.run(first.stop(grace=1))
+            background.run(second.stop(grace=1))
+            upstream.reset()

@@ -15,6 +15,7 @@ import math
 import os
 import signal
 import socket
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,7 +39,7 @@ from tiergate.shared.gate import SharedState
 from tiergate.shared.spend import SpendServicer, add_spend_service
 from tiergate.telemetry import Telemetry
 from tiergate.tiers import Tier
-from tiergate.upstream.breakers import breaker_gauge
+from tiergate.upstream.breakers import SharedBreakers, breaker_gauge
 from tiergate.upstream.failover import RoadClient
 from tiergate.upstream.providers import ProviderTable
 from tiergate.upstream.roads import build_roads, check_roads
@@ -130,7 +131,13 @@ class App:
                 observer=breaker_gauge(meter),
             )
             log.info("upstream.roads", roads=[f"{r.name}:{r.scope}" for r in roads])
-            self._model_client = RoadClient(roads, self.settings, meter)
+            # With a shared store, one replica's open breaker is every replica's.
+            shared = (
+                SharedBreakers(self.shared.store, replica=uuid.uuid4().hex)
+                if self.settings.redis_url
+                else None
+            )
+            self._model_client = RoadClient(roads, self.settings, meter, shared)
         runner = TaskRunner(
             self.settings,
             self.prices,

@@ -23,6 +23,7 @@ from tiergate.ledger import ModelFacts
 from tiergate.model_client import Completion, ModelClient, OutputCheck, SizeField
 from tiergate.prompt import Prompt
 from tiergate.telemetry.spans import ROAD
+from tiergate.upstream.breakers import SharedBreakers
 from tiergate.upstream.roads import Road
 
 log = structlog.get_logger("tiergate.roads")
@@ -41,10 +42,17 @@ class RoadClient(ModelClient):
     ``count_tokens``, ``close``) so the task runner, shadow calls and evaluation use it as is.
     """
 
-    def __init__(self, roads: list[Road], settings: Settings, meter: Meter | None = None) -> None:
+    def __init__(
+        self,
+        roads: list[Road],
+        settings: Settings,
+        meter: Meter | None = None,
+        shared: SharedBreakers | None = None,
+    ) -> None:
         if not roads:
             raise ValueError("at least one road is needed")
         self.roads = roads
+        self._shared = shared if len(roads) > 1 else None
         self._rounds = settings.max_attempts if len(roads) > 1 else 1
         self._failovers = (
             meter.create_counter(
@@ -76,6 +84,9 @@ class RoadClient(ModelClient):
         spent_attempts = 0
         last: errors.TiergateError | None = None
         for round_ in range(self._rounds):
+            if self._shared is not None:
+                for road in self.roads:
+                    await self._shared.check(road.breaker)
             for road in self._open_roads():
                 priced = road.table.facts(road.name, road.scope, facts)
                 token = ROAD.set(road.label(priced))
@@ -91,7 +102,10 @@ class RoadClient(ModelClient):
                     if not fixable_elsewhere(err) or (spent is not None and spent.billed_calls):
                         road.verdict(err)
                         raise
+                    was = road.breaker.state
                     road.breaker.failed()
+                    if self._shared is not None and was != "open" == road.breaker.state:
+                        await self._shared.opened(road.breaker)
                     spent_attempts = spent.attempts if spent is not None else spent_attempts + 1
                     last = err
                     if self._failovers is not None:
@@ -102,7 +116,10 @@ class RoadClient(ModelClient):
                     continue
                 finally:
                     ROAD.reset(token)
+                was = road.breaker.state
                 road.breaker.succeeded()
+                if self._shared is not None and was != "closed":
+                    await self._shared.closed(road.breaker)
                 completion.attempts += spent_attempts
                 return _stamp(completion, road, priced)
             if last is None:
