@@ -38,6 +38,7 @@ from aiohttp import web
 
 from .batches import BatchQueue, batch_routes
 from .cache import CachePlan, PrefixCache
+from .control import EMULATOR_HEADER, control_routes
 from .errors import ApiError, invalid_request, new_request_id
 from .evidence import Evidence
 from .faults import Fault, FaultQueue, apply_output_fault
@@ -51,7 +52,6 @@ from .scripts import Script
 from .tokens import truncate_to_tokens
 from .validation import INFERENCE_GEOS, MessageRequest, validate_request
 
-EMULATOR_HEADER = "x-tiergate-emulator"
 _log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ApiHandler = Callable[[web.Request, str], Awaitable[web.StreamResponse]]
@@ -175,13 +175,7 @@ class Emulator:
                     PREFIXES["foundry"] + "/v1/messages", self._guarded(self._road("foundry"))
                 ),
                 web.post("/v1/messages/count_tokens", self._guarded(self._count_tokens)),
-                web.post("/_emulator/faults", self._guarded(self._post_faults)),
-                web.post("/_emulator/down", self._guarded(self._post_down)),
-                web.post("/_emulator/script", self._guarded(self._post_script)),
-                web.post("/_emulator/batch_script", self._guarded(self._post_batch_script)),
-                web.get("/_emulator/requests", self._get_requests),
-                web.post("/_emulator/reset", self._post_reset),
-                web.get("/_emulator/health", self._health),
+                *control_routes(self, self._guarded),
                 *batch_routes(self.batches, self._guarded, self._authenticate),
             ]
         )
@@ -443,61 +437,6 @@ class Emulator:
         message = self._validate(await self._body(request), count_only=True)
         headers = {"request-id": request_id, EMULATOR_HEADER: "1"}
         return web.json_response({"input_tokens": message.prompt.total_tokens}, headers=headers)
-
-    # -- control routes -----------------------------------------------------------------------
-
-    async def _post_faults(self, request: web.Request, request_id: str) -> web.StreamResponse:
-        data = await self._body(request)
-        if not isinstance(data, list):
-            raise invalid_request("expected a JSON list of faults")
-        road = request.query.get("road")
-        if road is not None and road not in ROADS:
-            raise invalid_request(f"road: must be one of {list(ROADS)}")
-        faults = [Fault.from_json(item) for item in data]
-        queue = self.faults if road is None else self.road_faults[road]
-        queue.push(*faults)
-        return self._control({"queued": len(faults), "pending": queue.pending()})
-
-    async def _post_down(self, request: web.Request, request_id: str) -> web.StreamResponse:
-        data = await self._body(request)
-        if not isinstance(data, dict) or not isinstance(data.get("down"), list):
-            raise invalid_request('expected {"down": [road, ...]}')
-        unknown = [road for road in data["down"] if road not in ROADS]
-        if unknown:
-            raise invalid_request(f"unknown roads: {unknown}")
-        self.down = set(data["down"])
-        return self._control({"down": sorted(self.down)})
-
-    async def _post_script(self, request: web.Request, request_id: str) -> web.StreamResponse:
-        data = await self._body(request)
-        items = data if isinstance(data, list) else [data]
-        scripts = [Script.from_json(item) for item in items]
-        self.script(*scripts)
-        return self._control({"queued": len(scripts), "pending": self.scripts.pending()})
-
-    async def _post_batch_script(self, request: web.Request, request_id: str) -> web.StreamResponse:
-        data = await self._body(request)
-        if not isinstance(data, list) or not all(isinstance(item, str) for item in data):
-            raise invalid_request("expected a JSON list of batch item outcomes")
-        try:
-            self.batches.script(*data)
-        except ValueError as exc:
-            raise invalid_request(str(exc)) from exc
-        return self._control({"queued": len(data)})
-
-    async def _get_requests(self, request: web.Request) -> web.StreamResponse:
-        return self._control({"requests": self.requests, "abandoned": self.abandoned})
-
-    async def _post_reset(self, request: web.Request) -> web.StreamResponse:
-        self.reset()
-        return self._control({"reset": True})
-
-    async def _health(self, request: web.Request) -> web.StreamResponse:
-        return self._control({"status": "ok", "emulator": True})
-
-    @staticmethod
-    def _control(payload: dict[str, Any]) -> web.StreamResponse:
-        return web.json_response(payload, headers={EMULATOR_HEADER: "1"})
 
 
 @dataclass(frozen=True)
