@@ -92,7 +92,8 @@ def fresh_upstream(request: pytest.FixtureRequest) -> None:
     if "upstream" in request.fixturenames:
         request.getfixturevalue("upstream").reset()
     for app in _STARTED:
-        app.retry_budget.tokens = app.retry_budget.max_tokens
+        for budget in app.retry_budgets.values():
+            budget.tokens = budget.max_tokens
 
 
 # The emulator alone, for the tests that drive it directly with the SDK (test_emulator*.py).

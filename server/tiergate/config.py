@@ -19,7 +19,8 @@ from tiergate.tiers import DEFAULT_MODELS, Tier
 CacheTtl = Literal["5m", "1h", "auto"]
 EmulatorLatency = Literal["none", "seed"]
 StoreFailure = Literal["closed", "open"]
-Upstream = Literal["anthropic", "emulator"]
+ROAD_NAMES = ("anthropic", "bedrock", "bedrock-invoke", "vertex", "foundry")
+BEDROCK_SCOPES = ("global", "us", "eu", "jp", "apac", "au", "regional")
 
 
 @dataclass(frozen=True)
@@ -76,9 +77,26 @@ class Settings:
     """File of ``caller=token`` lines; when set, task RPCs need ``authorization: Bearer``."""
     metrics_port: int = 0
     """Port of the Prometheus /metrics endpoint; 0 turns it off."""
-    upstream: Upstream = "anthropic"
-    """Where model calls go: ``anthropic`` (the Messages API, needs ANTHROPIC_API_KEY) or
-    ``emulator``, the embedded emulator's heuristic answers (development and tests only)."""
+    upstream: str = "anthropic"
+    """Where model calls go: an ordered, comma-separated list of roads to Claude, ``anthropic``
+    (the Claude API), ``bedrock`` (Amazon Bedrock's Messages API endpoint), ``bedrock-invoke``
+    (Bedrock InvokeModel), ``vertex`` (Google Vertex AI), ``foundry`` (Microsoft Foundry), each
+    configured by its SDK's own variables (docs/providers.md); or ``emulator`` alone, the
+    embedded emulator's heuristic answers (development and tests only)."""
+    bedrock_scope: str = "global"
+    """Endpoint scope on Amazon Bedrock: ``global`` (the ``global.`` inference profile, list
+    price), a geography profile (``us``, ``eu``, ``jp``, ``apac``, ``au``) or ``regional`` (the
+    in-Region base id); every scope but global costs the regional price."""
+    vertex_access_token: str | None = field(default=None, repr=False)
+    """A Google access token for Vertex AI where no application default credentials exist
+    (tests, short jobs); unset, the SDK uses ADC (Workload Identity on GKE)."""
+    breaker_failures: int = 5
+    """Failures in a row (429, 529, 5xx, network, timeouts) that open a road's breaker: the
+    road is skipped until its cool-down ends, then probed by one call at a time."""
+    breaker_cooldown_s: float = 10.0
+    """How long an open road is skipped before one call probes it."""
+    foundry_deployments: str = ""
+    """Microsoft Foundry deployments not named after their model: ``model=deployment,...``."""
     emulator_port: int = 0
     """Port of the embedded emulator (0 = any free port); used only with upstream=emulator."""
     emulator_latency: EmulatorLatency = "none"
@@ -146,8 +164,20 @@ class Settings:
         # Flags and environment both land here, so every value is checked once, in one place.
         if self.cache_ttl not in ("5m", "1h", "auto"):
             raise ValueError(f"cache_ttl must be 5m, 1h or auto, not {self.cache_ttl!r}")
-        if self.upstream not in ("anthropic", "emulator"):
-            raise ValueError(f"upstream must be anthropic or emulator, not {self.upstream!r}")
+        roads = self.roads
+        unknown = [road for road in roads if road not in (*ROAD_NAMES, "emulator")]
+        if unknown or not roads or len(set(roads)) != len(roads):
+            raise ValueError(
+                f"upstream must list roads from {', '.join(ROAD_NAMES)} (each once), or be"
+                f" emulator alone, not {self.upstream!r}"
+            )
+        if "emulator" in roads and len(roads) > 1:
+            raise ValueError("upstream=emulator stands alone; list roads to Claude instead")
+        if self.bedrock_scope not in BEDROCK_SCOPES:
+            raise ValueError(
+                f"bedrock_scope must be one of {', '.join(BEDROCK_SCOPES)},"
+                f" not {self.bedrock_scope!r}"
+            )
         if self.emulator_latency not in ("none", "seed"):
             raise ValueError(
                 f"emulator_latency must be none or seed, not {self.emulator_latency!r}"
@@ -177,7 +207,15 @@ class Settings:
         for name in ("max_reasks", "max_queue", "settlement_queue", "response_cache_max_entries"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be 0 or more")
-        for name in ("queue_timeout_s", "batch_poll_s", "batch_lease_s", "batch_retention_s"):
+        if self.breaker_failures < 1:
+            raise ValueError("breaker_failures must be at least 1")
+        for name in (
+            "queue_timeout_s",
+            "batch_poll_s",
+            "batch_lease_s",
+            "batch_retention_s",
+            "breaker_cooldown_s",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be more than 0")
         if bool(self.tls_cert_file) != bool(self.tls_key_file):
@@ -196,9 +234,14 @@ class Settings:
     def uses_emulator(self) -> bool:
         return self.upstream == "emulator"
 
+    @property
+    def roads(self) -> tuple[str, ...]:
+        """The upstream roads in the order calls try them."""
+        return tuple(road.strip() for road in self.upstream.split(",") if road.strip())
+
     def check_upstream(self) -> None:
         """Refuse to call the real API without a key, rather than fall back to the emulator."""
-        if self.upstream == "anthropic" and not (self.anthropic_api_key or "").strip():
+        if "anthropic" in self.roads and not (self.anthropic_api_key or "").strip():
             raise ValueError(
                 "ANTHROPIC_API_KEY is missing or empty; set it, or set TIERGATE_UPSTREAM=emulator"
                 " to serve the embedded emulator's heuristic answers"
@@ -217,6 +260,7 @@ _STANDARD_NAMES = {
     "anthropic_api_key": "ANTHROPIC_API_KEY",
     "anthropic_base_url": "ANTHROPIC_BASE_URL",
 }
+"""The other providers' variables are read by their SDK clients (:mod:`tiergate.upstream.roads`)."""
 
 
 def env_name(field_name: str) -> str:

@@ -198,6 +198,14 @@ class Bill:
     """``batch`` when billed through the Message Batches API (at half price), else empty."""
     from_cache: bool = False
     """Answered from the response cache: no model call, nothing billed."""
+    provider: str = ""
+    """The road that answered (``anthropic``, ``bedrock``, ``bedrock-invoke``, ``vertex``,
+    ``foundry``); empty when no model call was made."""
+    provider_name: str = ""
+    """Its ``gen_ai.provider.name`` (``anthropic``, ``aws.bedrock``, ``gcp.vertex_ai``,
+    ``azure.ai.inference``)."""
+    endpoint_scope: str = ""
+    """That road's endpoint scope (``global``, a geography, ``regional``), which set its price."""
 
     def usage(self) -> usage_pb2.Usage:
         """The contract's ``Usage`` message of this bill."""
@@ -217,6 +225,8 @@ class Bill:
             inference_geo=tokens.inference_geo,
             service_tier=self.service_tier,
             from_cache=self.from_cache,
+            provider=self.provider,
+            endpoint_scope=self.endpoint_scope,
             cost=usage_pb2.Cost(
                 input_nanos=cost.input_nanos,
                 cache_write_nanos=cost.cache_write_nanos,

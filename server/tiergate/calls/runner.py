@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from tiergate.calls import sizing
 from tiergate.calls.prompt import Prompt
 from tiergate.config import Settings
-from tiergate.ledger import Bill, ModelFacts, PriceTable
+from tiergate.ledger import Bill, ModelFacts, PriceTable, price
 from tiergate.serving.rpc import RpcContext
 from tiergate.tasks import Task
 from tiergate.tiers import Tier
 from tiergate.upstream.model_client import Completion, ModelClient
+from tiergate.upstream.providers import otel_name
 
 if TYPE_CHECKING:
     from tiergate.shared.gate import SharedState
@@ -68,7 +69,9 @@ class TaskRunner:
         await self._check_fits(request, prompt, facts, deadline)
         slot = admission.slot(tier, deadline=deadline) if admission else contextlib.nullcontext()
         # Shared state (budget, response cache, coalescing, pacing) around the model call.
-        gate = self.shared.call(rpc, request, prompt, facts) if self.shared and rpc else None
+        # A budget reserves the dearest road the call may take.
+        dearest = max(self._model_client.road_facts(facts), key=_worst_price)
+        gate = self.shared.call(rpc, request, prompt, dearest) if self.shared and rpc else None
         async with gate or contextlib.nullcontext() as shared_call:
             if shared_call is not None and shared_call.hit_usage is not None:
                 cached = Completion(output=shared_call.hit or {}, model=facts.model)
@@ -116,14 +119,25 @@ class TaskRunner:
         through the Message Batches API, at its price; ``from_cache``: answered from the
         response cache, nothing billed."""
         tokens = completion.usage
+        # Priced at the road that answered (its provider and endpoint scope), else list price.
+        facts = completion.priced or self.facts(tier)
+        called = completion.attempts > 0 and not from_cache
         return Bill(
             model=completion.model,
             tier=tier,
             tokens=tokens,
-            cost=self.prices.cost(self.settings.model_for(tier), tokens, batch=batch),
+            cost=price(facts, tokens, batch=batch),
             billed_calls=completion.billed_calls,
             attempts=completion.attempts,
             request_id=completion.request_id,
             service_tier="batch" if batch else "",
             from_cache=from_cache,
+            provider=completion.provider if called else "",
+            provider_name=otel_name(completion.provider) if called else "",
+            endpoint_scope=completion.scope if called else "",
         )
+
+
+def _worst_price(facts: ModelFacts) -> tuple[int, int]:
+    """Orders a model's facts on several roads by what a call may cost there."""
+    return facts.output * facts.us_inference_percent, facts.input * facts.us_inference_percent

@@ -17,8 +17,9 @@ with ``msg_emu_`` and carry ``x-tiergate-emulator: 1``.
 
 from __future__ import annotations
 
-from .app import EMULATOR_HEADER, Emulator, EmulatorConfig
+from .app import Emulator, EmulatorConfig
 from .cache import DEFAULT_MIN_CACHEABLE_TOKENS, CachePlan, PrefixCache
+from .control import EMULATOR_HEADER
 from .errors import ApiError
 from .faults import Fault, FaultKind
 from .models import MODELS, ModelLimits

@@ -4,6 +4,10 @@ Routes:
 
 - ``POST /v1/messages`` (non-streaming) and ``POST /v1/messages/count_tokens``, as the API.
 - The Message Batches API (:mod:`tiergate.emulator.batches`), answered asynchronously.
+- The cloud roads under their prefixes (:mod:`tiergate.emulator.roads`): Bedrock's Messages API
+  endpoint and InvokeModel, Vertex AI's ``:rawPredict``, Foundry; ``POST /_emulator/faults?road=``
+  queues faults for one road, ``POST /_emulator/down`` (``{"down": [road, ...]}``) makes roads
+  drop their connections.
 - ``POST /_emulator/faults`` (a JSON list of faults), ``POST /_emulator/script`` (a JSON list of
   scripted replies, or one), ``POST /_emulator/batch_script`` (a JSON list of batch item
   outcomes: ``succeeded``, ``errored``, ``expired``, ``canceled``), ``GET /_emulator/requests``
@@ -21,6 +25,7 @@ Every response carries ``request-id`` and ``x-tiergate-emulator: 1``; message id
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -33,6 +38,7 @@ from aiohttp import web
 
 from .batches import BatchQueue, batch_routes
 from .cache import CachePlan, PrefixCache
+from .control import EMULATOR_HEADER, control_routes
 from .errors import ApiError, invalid_request, new_request_id
 from .evidence import Evidence
 from .faults import Fault, FaultQueue, apply_output_fault, reshaped_response
@@ -41,11 +47,11 @@ from .models import MODELS, ModelLimits, resolve_model
 from .queues import CountedQueue
 from .ratelimits import RateLimiter, RateLimits
 from .responder import Output, respond
+from .roads import PREFIXES, ROADS, Road, RoadKeys, authenticate, credential_kind, road_body
 from .scripts import Script
 from .tokens import truncate_to_tokens
 from .validation import INFERENCE_GEOS, MessageRequest, validate_request
 
-EMULATOR_HEADER = "x-tiergate-emulator"
 _log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ApiHandler = Callable[[web.Request, str], Awaitable[web.StreamResponse]]
@@ -75,6 +81,8 @@ class EmulatorConfig:
     """Clock for cache TTLs, injectable so tests can advance time."""
     batch_delay_s: float = 0.0
     """Seconds a message batch waits before its requests are answered (then all at once)."""
+    road_keys: RoadKeys = field(default_factory=RoadKeys)
+    """Credentials and policies of the cloud roads (:mod:`tiergate.emulator.roads`)."""
     max_recorded_requests: int = 1000
     """How many request bodies ``requests`` keeps, newest last; a long-running emulator
     (``tiergate serve`` without a key) must not grow without bound."""
@@ -101,6 +109,12 @@ class Emulator:
         """Requests whose client hung up before the answer (a cancelled or expired call)."""
         """Accepted ``/v1/messages`` bodies (never headers), newest last."""
         self.faults = FaultQueue()
+        self.road_faults: dict[Road, FaultQueue] = {road: FaultQueue() for road in ROADS}
+        """Faults for one road only, consulted before :attr:`faults`."""
+        self.down: set[Road] = set()
+        """Roads that drop every connection, as an endpoint that is down."""
+        self.road_requests: list[dict[str, Any]] = []
+        """Per accepted call: its road, path, credential kind, model as sent and body."""
         self.scripts: CountedQueue[Script] = CountedQueue()
         self._latency = LatencyModel(
             self.config.latency, self.config.latency_scale, self.config.fixed_delay_s
@@ -116,9 +130,9 @@ class Emulator:
             raise RuntimeError("the emulator is not running; await start() first")
         return self._base_url
 
-    def inject(self, *faults: Fault) -> None:
-        """Queue faults for the next requests (FIFO)."""
-        self.faults.push(*faults)
+    def inject(self, *faults: Fault, road: Road | None = None) -> None:
+        """Queue faults for the next requests (FIFO), of one road when ``road`` is given."""
+        (self.faults if road is None else self.road_faults[road]).push(*faults)
 
     def script(self, *scripts: Script) -> None:
         """Queue scripted replies for the next matching requests (FIFO)."""
@@ -130,6 +144,10 @@ class Emulator:
         self.requests.clear()
         self.abandoned = 0
         self.faults.clear()
+        for queue in self.road_faults.values():
+            queue.clear()
+        self.down.clear()
+        self.road_requests.clear()
         self.scripts.clear()
         self.rate_limiter.clear()
         self.batches.clear()
@@ -141,13 +159,23 @@ class Emulator:
         app.add_routes(
             [
                 web.post("/v1/messages", self._guarded(self._messages)),
+                web.post(
+                    PREFIXES["bedrock"] + "/v1/messages", self._guarded(self._road("bedrock"))
+                ),
+                web.post(
+                    PREFIXES["bedrock-invoke"] + "/model/{model}/invoke",
+                    self._guarded(self._road("bedrock-invoke")),
+                ),
+                web.post(
+                    PREFIXES["vertex"] + "/projects/{project}/locations/{region}"
+                    "/publishers/anthropic/models/{model}:rawPredict",
+                    self._guarded(self._road("vertex")),
+                ),
+                web.post(
+                    PREFIXES["foundry"] + "/v1/messages", self._guarded(self._road("foundry"))
+                ),
                 web.post("/v1/messages/count_tokens", self._guarded(self._count_tokens)),
-                web.post("/_emulator/faults", self._guarded(self._post_faults)),
-                web.post("/_emulator/script", self._guarded(self._post_script)),
-                web.post("/_emulator/batch_script", self._guarded(self._post_batch_script)),
-                web.get("/_emulator/requests", self._get_requests),
-                web.post("/_emulator/reset", self._post_reset),
-                web.get("/_emulator/health", self._health),
+                *control_routes(self, self._guarded),
                 *batch_routes(self.batches, self._guarded, self._authenticate),
             ]
         )
@@ -215,27 +243,72 @@ class Emulator:
         return validate_request(body, models=self.config.models, count_only=count_only)
 
     async def _messages(self, request: web.Request, request_id: str) -> web.StreamResponse:
+        if "anthropic" in self.down:
+            return self._drop_connection(request)
         self._authenticate(request)
         body = await self._body(request)
+        return await self._serve(request, request_id, body, "anthropic", None)
+
+    def _road(self, road: Road) -> ApiHandler:
+        """The handler of one cloud road: its own checks, then the shared core."""
+
+        async def handle(request: web.Request, request_id: str) -> web.StreamResponse:
+            if road in self.down:
+                return self._drop_connection(request)
+            keys = self.config.road_keys
+            authenticate(road, request.headers, keys)
+            path_model = request.match_info.get("model")
+            body, wire_model = road_body(
+                road, await self._body(request), request.headers, path_model, keys
+            )
+            self.road_requests.append(
+                {
+                    "road": road,
+                    "path": request.path,
+                    "credential": credential_kind(request.headers),
+                    "model": wire_model,
+                    "body": await request.json(),
+                }
+            )
+            if len(self.road_requests) > self.config.max_recorded_requests:
+                del self.road_requests[0]
+            return await self._serve(request, request_id, body, road, wire_model)
+
+        return handle
+
+    async def _serve(
+        self,
+        request: web.Request,
+        request_id: str,
+        body: Any,
+        road: Road,
+        wire_model: str | None,
+    ) -> web.StreamResponse:
+        """The Messages API core every road shares; ``wire_model`` is the model as the road's
+        caller named it (the response names it so), None on the Claude API."""
         message = self._validate(body)
         self.requests.append(body)
         if len(self.requests) > self.config.max_recorded_requests:
             del self.requests[0]
         model_id = resolve_model(message.model, self.config.models)
         # Order: error faults, then rate limits, then the answer (fault, script or heuristic);
-        # entries are peeked and only consumed once they decide the request.
-        fault = self.faults.peek(message.model)
+        # entries are peeked and only consumed once they decide the request. A road's own
+        # faults come before the ones for every road.
+        faults = self.road_faults[road]
+        if faults.peek(message.model) is None:
+            faults = self.faults
+        fault = faults.peek(message.model)
         if fault is not None:
             error = fault.error()
             if error is not None:
-                self.faults.take(message.model)
+                faults.take(message.model)
                 error.headers.update(self.rate_limiter.headers(model_id))
                 raise error  # error faults bill nothing and touch no cache
             if fault.kind == "disconnect":
-                self.faults.take(message.model)
+                faults.take(message.model)
                 return self._drop_connection(request)
             if fault.kind == "raw_body":
-                self.faults.take(message.model)
+                faults.take(message.model)
                 limits = self.rate_limiter.headers(model_id)
                 return fault.raw_response({"request-id": request_id, **limits})
         # A fault that answers (a broken output) leaves the script for the next request.
@@ -252,10 +325,12 @@ class Emulator:
             max_tokens=message.max_tokens,
         )
         if fault is not None:
-            self.faults.take(message.model)
+            faults.take(message.model)
         if script is not None:
             self.scripts.take(message.model)
         reply = self._reply(message, fault, script)
+        if message.forced_tool is not None:
+            reply = reply.as_tool_use(message.forced_tool)
         delays = self._latency.plan(message.model, reply.output_tokens)
         first_token_s = delays.first_token_s + (
             fault.delay_s if fault and fault.kind == "slow" else 0
@@ -281,6 +356,8 @@ class Emulator:
             **reply.headers,
         }
         body = self._message_body(message, plan, reply, self.config.default_inference_geo)
+        if wire_model is not None:
+            body["model"] = wire_model
         return reshaped_response(fault, body, headers)
 
     def _answer_batched(self, params: Any) -> dict[str, Any]:
@@ -365,47 +442,6 @@ class Emulator:
         headers = {"request-id": request_id, EMULATOR_HEADER: "1"}
         return web.json_response({"input_tokens": message.prompt.total_tokens}, headers=headers)
 
-    # -- control routes -----------------------------------------------------------------------
-
-    async def _post_faults(self, request: web.Request, request_id: str) -> web.StreamResponse:
-        data = await self._body(request)
-        if not isinstance(data, list):
-            raise invalid_request("expected a JSON list of faults")
-        faults = [Fault.from_json(item) for item in data]
-        self.inject(*faults)
-        return self._control({"queued": len(faults), "pending": self.faults.pending()})
-
-    async def _post_script(self, request: web.Request, request_id: str) -> web.StreamResponse:
-        data = await self._body(request)
-        items = data if isinstance(data, list) else [data]
-        scripts = [Script.from_json(item) for item in items]
-        self.script(*scripts)
-        return self._control({"queued": len(scripts), "pending": self.scripts.pending()})
-
-    async def _post_batch_script(self, request: web.Request, request_id: str) -> web.StreamResponse:
-        data = await self._body(request)
-        if not isinstance(data, list) or not all(isinstance(item, str) for item in data):
-            raise invalid_request("expected a JSON list of batch item outcomes")
-        try:
-            self.batches.script(*data)
-        except ValueError as exc:
-            raise invalid_request(str(exc)) from exc
-        return self._control({"queued": len(data)})
-
-    async def _get_requests(self, request: web.Request) -> web.StreamResponse:
-        return self._control({"requests": self.requests, "abandoned": self.abandoned})
-
-    async def _post_reset(self, request: web.Request) -> web.StreamResponse:
-        self.reset()
-        return self._control({"reset": True})
-
-    async def _health(self, request: web.Request) -> web.StreamResponse:
-        return self._control({"status": "ok", "emulator": True})
-
-    @staticmethod
-    def _control(payload: dict[str, Any]) -> web.StreamResponse:
-        return web.json_response(payload, headers={EMULATOR_HEADER: "1"})
-
 
 @dataclass(frozen=True)
 class _Reply:
@@ -419,6 +455,20 @@ class _Reply:
     usage: Mapping[str, Any] = field(default_factory=dict)
     """Usage fields that replace the computed ones."""
     headers: Mapping[str, str] = field(default_factory=dict)
+
+    def as_tool_use(self, name: str) -> _Reply:
+        """The answer as the forced tool's call: a JSON object text becomes its input."""
+        texts = [block["text"] for block in self.content if block.get("type") == "text"]
+        try:
+            value = json.loads(texts[0]) if len(texts) == 1 else None
+        except json.JSONDecodeError:
+            value = None
+        if not isinstance(value, dict) or self.stop_reason != "end_turn":
+            return self  # a broken answer stays broken text, for the caller to judge
+        block = {"type": "tool_use", "id": f"toolu_emu_{uuid.uuid4().hex[:24]}", "name": name}
+        return dataclasses.replace(
+            self, content=[{**block, "input": value}], stop_reason="tool_use"
+        )
 
     @classmethod
     def heuristic(cls, output: Output) -> _Reply:

@@ -53,6 +53,7 @@ FaultKind = Literal[
     "gateway_timeout",
     "unauthorized",
     "forbidden",
+    "bad_request",
     "slow",
     "truncated",
     "malformed",
@@ -91,6 +92,7 @@ _ERRORS: dict[str, tuple[int, str, str]] = {
     "gateway_timeout": (504, "timeout_error", "Request timed out before a response was produced."),
     "unauthorized": (401, "authentication_error", "invalid x-api-key"),
     "forbidden": (403, "permission_error", "Your API key does not have permission to use this."),
+    "bad_request": (400, "invalid_request_error", "messages: the request is not valid."),
 }
 BILLED_KINDS = frozenset({"truncated", "malformed", "refusal", "empty", "off_schema"})
 RESHAPING_KINDS = frozenset({"headers", "cut_body", "rewritten"})

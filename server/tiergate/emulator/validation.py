@@ -34,6 +34,9 @@ class MessageRequest:
     limits: ModelLimits
     inference_geo: str | None = None
     """The request's own ``inference_geo``; None means the workspace default."""
+    forced_tool: str | None = None
+    """The tool ``tool_choice`` forces (``{"type": "tool", "name": ...}``): the answer is a
+    ``tool_use`` block whose input follows that tool's ``input_schema``."""
 
     @property
     def room_tokens(self) -> int:
@@ -91,6 +94,23 @@ def _max_tokens(body: dict[str, Any], model: str, limits: ModelLimits) -> int:
     return max_tokens
 
 
+def _forced_tool(body: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """The forced tool's name and input schema, when ``tool_choice`` forces one."""
+    choice = body.get("tool_choice")
+    if not isinstance(choice, dict) or choice.get("type") != "tool":
+        return None
+    name = choice.get("name")
+    if not isinstance(name, str):
+        raise invalid_request("tool_choice.name: Field required")
+    for tool in body.get("tools") or []:
+        if isinstance(tool, dict) and tool.get("name") == name:
+            schema = tool.get("input_schema")
+            if not isinstance(schema, dict):
+                raise invalid_request(f"tools: {name!r} has no input_schema object")
+            return name, schema
+    raise invalid_request(f"tool_choice.name: no tool is named {name!r}")
+
+
 def _inference_geo(body: dict[str, Any]) -> str | None:
     geo = body.get("inference_geo")
     if geo is not None and geo not in INFERENCE_GEOS:
@@ -131,10 +151,14 @@ def validate_request(
     geo = _inference_geo(body)
     schema = _output_schema(body)
     _check_schemas(body, schema)
+    forced = _forced_tool(body)
+    if forced is not None and schema is None:
+        schema = forced[1]
     prompt = build_prompt(body)
     window = limits.context_window_tokens
     if not count_only and prompt.total_tokens > window:
         raise invalid_request(
             f"prompt is too long: {prompt.total_tokens} tokens > {window} maximum"
         )
-    return MessageRequest(model, max_tokens, schema, prompt, limits, geo)
+    tool = forced[0] if forced is not None else None
+    return MessageRequest(model, max_tokens, schema, prompt, limits, geo, tool)

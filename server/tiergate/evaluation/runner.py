@@ -13,6 +13,7 @@ the run.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -30,7 +31,10 @@ from tiergate.evaluation.verdict import TierResult, Verdict, recommend
 from tiergate.ledger import PriceTable
 from tiergate.tasks import Task
 from tiergate.tiers import Tier
+from tiergate.upstream.failover import RoadClient
 from tiergate.upstream.model_client import Completion, ModelClient, upstream_client
+from tiergate.upstream.providers import ProviderTable
+from tiergate.upstream.roads import build_roads, check_roads
 
 # Placeholder credential for the embedded emulator, which checks none.
 _EMULATOR_KEY = "emulator-no-key"
@@ -53,10 +57,17 @@ async def connect(settings: Settings) -> AsyncIterator[ModelClient]:
             )
         )
         base_url, api_key = await emulator.start(host="127.0.0.1"), _EMULATOR_KEY
-    client = ModelClient(
-        upstream_client(api_key=api_key or _EMULATOR_KEY, base_url=base_url, settings=settings),
-        settings,
-    )
+    client: ModelClient
+    if emulator is not None:
+        client = ModelClient(
+            upstream_client(api_key=api_key or _EMULATOR_KEY, base_url=base_url, settings=settings),
+            settings,
+        )
+    else:
+        # The roads `tiergate serve` would take, failover included.
+        table = ProviderTable.load()
+        check_roads(settings, os.environ, table, PriceTable.load())
+        client = RoadClient(build_roads(settings, os.environ, table=table), settings)
     try:
         yield client
     finally:

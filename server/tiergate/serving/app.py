@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import signal
 import socket
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,8 +39,12 @@ from tiergate.shared.gate import SharedState
 from tiergate.shared.spend import SpendServicer, add_spend_service
 from tiergate.telemetry import Telemetry
 from tiergate.tiers import Tier
+from tiergate.upstream.breakers import SharedBreakers, breaker_gauge
+from tiergate.upstream.failover import RoadClient
 from tiergate.upstream.model_client import ModelClient, upstream_client
+from tiergate.upstream.providers import ProviderTable
 from tiergate.upstream.retry_budget import RetryBudget, RetryBudgetMetrics
+from tiergate.upstream.roads import build_roads, check_roads
 
 if TYPE_CHECKING:
     # Imported only when chosen (upstream=emulator): production never loads the emulator.
@@ -72,8 +78,12 @@ class App:
         # Warn about each configured model with a retirement date; a retired one stops start-up.
         for facts in self.prices.retirements(map(settings.model_for, Tier)):
             log.warning("model.retiring", model=facts.model, retires=str(facts.retires))
-        # Refuse to start without a key for the real API rather than serve fake answers.
+        # Refuse to start without a key for the real API rather than serve fake answers, and
+        # on a listed road that lacks a variable, a model or a price.
         settings.check_upstream()
+        self.providers = ProviderTable.load()
+        if not settings.uses_emulator:
+            check_roads(settings, os.environ, self.providers, self.prices)
         if emulator_url is not None and not settings.uses_emulator:
             raise ValueError("an emulator URL is only for upstream=emulator")
         tokens = settings.auth_tokens_file
@@ -92,11 +102,10 @@ class App:
             self.prices,
             meter=self.telemetry.meter_provider.get_meter("tiergate.shared"),
         )
-        # One retry budget for every call to the upstream, its state exported as metrics.
-        self.retry_budget = RetryBudget()
+        # One retry budget per road, shared by every call on it, its state exported as metrics.
+        self.retry_budgets = {road: RetryBudget() for road in settings.roads}
         RetryBudgetMetrics(
-            self.telemetry.meter_provider.get_meter("tiergate.upstream"),
-            {settings.upstream: self.retry_budget},
+            self.telemetry.meter_provider.get_meter("tiergate.upstream"), self.retry_budgets
         )
         self.batch_store: BatchStore | None = None
         self.batch_worker: BatchWorker | None = None
@@ -107,18 +116,37 @@ class App:
         """Start serving; returns the bound gRPC port."""
         base_url = await self._upstream_url()
         api_key = _EMULATOR_KEY if self.settings.uses_emulator else self.settings.anthropic_api_key
-        assert api_key is not None  # check_upstream refused a missing key
-        self._model_client = ModelClient(
-            upstream_client(
-                api_key=api_key,
-                base_url=base_url,
-                settings=self.settings,
+        if self.settings.uses_emulator:
+            self._model_client = ModelClient(
+                upstream_client(
+                    api_key=_EMULATOR_KEY,
+                    base_url=base_url,
+                    settings=self.settings,
+                    on_response=self.shared.observe_response,
+                ),
+                self.settings,
+                self.telemetry,
+                retry_budget=self.retry_budgets["emulator"],
+            )
+        else:
+            meter = self.telemetry.meter_provider.get_meter("tiergate.roads")
+            roads = build_roads(
+                self.settings,
+                os.environ,
+                table=self.providers,
+                telemetry=self.telemetry,
                 on_response=self.shared.observe_response,
-            ),
-            self.settings,
-            self.telemetry,
-            retry_budget=self.retry_budget,
-        )
+                observer=breaker_gauge(meter),
+                retry_budgets=self.retry_budgets,
+            )
+            log.info("upstream.roads", roads=[f"{r.name}:{r.scope}" for r in roads])
+            # With a shared store, one replica's open breaker is every replica's.
+            shared = (
+                SharedBreakers(self.shared.store, replica=uuid.uuid4().hex)
+                if self.settings.redis_url
+                else None
+            )
+            self._model_client = RoadClient(roads, self.settings, meter, shared)
         runner = TaskRunner(self.settings, self.prices, self._model_client)
         runner.shared = self.shared
         self._runner = runner
@@ -180,7 +208,7 @@ class App:
             )
             self.batch_worker = BatchWorker(
                 self.batch_store,
-                upstream_client(api_key=api_key, base_url=base_url, settings=self.settings),
+                upstream_client(api_key=api_key or "", base_url=base_url, settings=self.settings),
                 runner,
                 self.settings,
                 self.prices,
@@ -228,7 +256,7 @@ class App:
             port=self.port,
             metrics_port=self.telemetry.metrics_port,
             models={t.label: self.settings.model_for(t) for t in Tier},
-            upstream="emulator" if self.settings.uses_emulator else (base_url or "anthropic"),
+            upstream=self.settings.upstream,
             tls=credentials is not None,
             mtls=bool(self.settings.tls_client_ca_file),
             auth=bool(self.settings.auth_tokens_file),

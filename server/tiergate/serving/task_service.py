@@ -181,6 +181,8 @@ class TaskServicer:
                 cost_nanos=bill.cost.total_nanos,
                 billed_calls=bill.billed_calls,
                 attempts=bill.attempts,
+                provider=bill.provider,
+                endpoint_scope=bill.endpoint_scope,
             )
         log.info("rpc", **fields)
 

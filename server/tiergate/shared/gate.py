@@ -27,7 +27,7 @@ from tiergate import errors
 from tiergate.calls import sizing
 from tiergate.calls.prompt import JsonObject, Prompt
 from tiergate.config import Settings
-from tiergate.ledger import ModelFacts, PriceTable
+from tiergate.ledger import ModelFacts, PriceTable, price
 from tiergate.serving.rpc import RpcContext
 from tiergate.shared import ratelimits
 from tiergate.shared.backends import Store, StoreUnavailable, store_for
@@ -208,7 +208,9 @@ class SharedState:
         completion = call.completion
         if reservation is not None and self.budgets is not None:
             usage = getattr(completion, "usage", None)
-            cost = self._prices.cost(facts.model, usage).total_nanos if usage else 0
+            # Priced at the road that answered, whichever the reservation assumed.
+            priced = getattr(completion, "priced", None) or self._prices.facts(facts.model)
+            cost = price(priced, usage, batch=False).total_nanos if usage else 0
             if call.outcome == "in_call" or bool(getattr(completion, "unreadable_bills", False)):
                 # Cancelled mid-call, or answered with a bill that could not be read: what the
                 # upstream charged is unknown, so the call counts its worst case (a guess

@@ -30,7 +30,7 @@ from opentelemetry.semconv.attributes.http_attributes import HTTP_RESPONSE_STATU
 from opentelemetry.semconv.trace import SpanAttributes
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from tiergate.ledger import Bill, PriceTable, TokenUsage
+from tiergate.ledger import Bill, ModelFacts, PriceTable, TokenUsage, price
 from tiergate.telemetry.instruments import Instruments
 from tiergate.tiers import Tier
 
@@ -39,6 +39,28 @@ if TYPE_CHECKING:
 
 OPERATION = gen_ai.GenAiOperationNameValues.CHAT.value
 PROVIDER = gen_ai.GenAiProviderNameValues.ANTHROPIC.value
+ROAD_ATTRIBUTE = "tiergate.road"
+"""The road an attempt took (``bedrock-invoke`` and ``bedrock`` share ``aws.bedrock``)."""
+SCOPE_ATTRIBUTE = "tiergate.endpoint_scope"
+
+
+@dataclass(frozen=True)
+class RoadLabel:
+    """The road of the model call in progress: spans name its provider and price at its facts."""
+
+    road: str = "anthropic"
+    provider: str = PROVIDER
+    """``gen_ai.provider.name``: ``anthropic``, ``aws.bedrock``, ``gcp.vertex_ai``,
+    ``azure.ai.inference``."""
+    scope: str = "global"
+    facts: ModelFacts | None = None
+    """The prices of the road; None: the price table's facts of the requested model."""
+
+
+ROAD: contextvars.ContextVar[RoadLabel | None] = contextvars.ContextVar(
+    "tiergate_road", default=None
+)
+"""Set by the road client around each call, so the model client need not carry it."""
 INPUT = gen_ai.GenAiTokenTypeValues.INPUT.value
 OUTPUT = gen_ai.GenAiTokenTypeValues.OUTPUT.value
 
@@ -197,10 +219,12 @@ class Recorder:
             {
                 COST_NANOS: nanos,
                 gen_ai.GEN_AI_RESPONSE_MODEL: bill.model,
+                **({gen_ai.GEN_AI_PROVIDER_NAME: bill.provider_name} if bill.provider else {}),
                 **_usage_attributes(usage),
             }
         )
-        billed = {**rpc.labels, CALLER: rpc.caller}
+        provider = {gen_ai.GEN_AI_PROVIDER_NAME: bill.provider_name} if bill.provider else {}
+        billed = {**rpc.labels, CALLER: rpc.caller, **provider}
         self._instruments.cost.add(nanos, billed)
         self._instruments.cache_saved.add(bill.cost.cache_savings_nanos, billed)
         self._instruments.cache_write_premium.add(bill.cost.cache_write_premium_nanos, billed)
@@ -217,9 +241,12 @@ class Recorder:
         model = str(params["model"])
         rpc = _current.get()
         labels = rpc.labels if rpc is not None else {}
+        road = ROAD.get() or RoadLabel()
         attributes: dict[str, Any] = {
             gen_ai.GEN_AI_OPERATION_NAME: OPERATION,
-            gen_ai.GEN_AI_PROVIDER_NAME: PROVIDER,
+            gen_ai.GEN_AI_PROVIDER_NAME: road.provider,
+            ROAD_ATTRIBUTE: road.road,
+            SCOPE_ATTRIBUTE: road.scope,
             gen_ai.GEN_AI_REQUEST_MODEL: model,
             gen_ai.GEN_AI_REQUEST_MAX_TOKENS: int(params["max_tokens"]),
             ATTEMPT: attempt,
@@ -229,7 +256,7 @@ class Recorder:
             attributes.update(_input_content(params))
         metric_labels = {
             gen_ai.GEN_AI_OPERATION_NAME: OPERATION,
-            gen_ai.GEN_AI_PROVIDER_NAME: PROVIDER,
+            gen_ai.GEN_AI_PROVIDER_NAME: road.provider,
             gen_ai.GEN_AI_REQUEST_MODEL: model,
         }
         if attempt > 1:
@@ -243,7 +270,9 @@ class Recorder:
             record_exception=False,
             set_status_on_exception=False,
         ) as span:
-            call = ModelCall(span, model, self._prices, capture_content=self._capture_content)
+            call = ModelCall(
+                span, model, self._prices, capture_content=self._capture_content, road=road
+            )
             try:
                 yield call
             except BaseException as exc:
@@ -275,9 +304,16 @@ class ModelCall:
     """The span of one upstream attempt, filled in when the API answers."""
 
     def __init__(
-        self, span: trace.Span, model: str, prices: PriceTable, *, capture_content: bool
+        self,
+        span: trace.Span,
+        model: str,
+        prices: PriceTable,
+        *,
+        capture_content: bool,
+        road: RoadLabel | None = None,
     ) -> None:
         self._span = span
+        self._road = road or RoadLabel()
         self._model = model
         self._prices = prices
         self._capture_content = capture_content
@@ -294,7 +330,7 @@ class ModelCall:
             gen_ai.GEN_AI_RESPONSE_MODEL: message.model,
             gen_ai.GEN_AI_RESPONSE_ID: message.id,
             gen_ai.GEN_AI_RESPONSE_FINISH_REASONS: [message.stop_reason or ""],
-            COST_NANOS: self._prices.cost(self._model, usage).total_nanos,
+            COST_NANOS: self._cost(usage),
             **_usage_attributes(usage),
         }
         if self._capture_content:
@@ -308,6 +344,12 @@ class ModelCall:
                 ]
             )
         self._span.set_attributes(attributes)
+
+    def _cost(self, usage: TokenUsage) -> int:
+        facts = self._road.facts
+        if facts is None:
+            return self._prices.cost(self._model, usage).total_nanos
+        return price(facts, usage, batch=False).total_nanos
 
 
 def _peer_attributes(peer: str) -> dict[str, str]:

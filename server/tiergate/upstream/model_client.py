@@ -100,21 +100,28 @@ def upstream_client(
     httpx transport (``make bench``'s profile). The pool holds every call the concurrency limit
     admits, so the limit, not the pool, decides what waits.
     """
-    limits = httpx2.Limits(
-        max_connections=settings.max_concurrency * len(Tier),
-        max_keepalive_connections=settings.max_concurrency * len(Tier),
-    )
     return anthropic.AsyncAnthropic(
         api_key=api_key,
         base_url=base_url,
         # Each attempt already has our CLIENT span (``chat {model}``); the SDK's own span would
         # repeat it, and its trace context means nothing to the API. Off, they cost nothing.
         open_telemetry={"traces": False, "propagation": False},
-        http_client=anthropic.DefaultAioHttpClient(
-            limits=limits,
-            # Every response's headers (429s too) reach the rate-limit pacing of shared state.
-            event_hooks={"response": [_with_model(on_response)]} if on_response else None,
-        ),
+        http_client=upstream_http_client(settings, on_response),
+    )
+
+
+def upstream_http_client(
+    settings: Settings, on_response: ResponseHook | None = None
+) -> anthropic.DefaultAioHttpClient:
+    """The HTTP client every road's SDK client uses (see :func:`upstream_client`)."""
+    limits = httpx2.Limits(
+        max_connections=settings.max_concurrency * len(Tier),
+        max_keepalive_connections=settings.max_concurrency * len(Tier),
+    )
+    return anthropic.DefaultAioHttpClient(
+        limits=limits,
+        # Every response's headers (429s too) reach the rate-limit pacing of shared state.
+        event_hooks={"response": [_with_model(on_response)]} if on_response else None,
     )
 
 
@@ -138,6 +145,12 @@ class Completion:
     unreadable_bills: int = 0
     """Answers that could not be a bill: the upstream may have charged for them, unknown how
     much (a budget reservation then settles at its worst case)."""
+    provider: str = "anthropic"
+    """The road that answered (``tiergate.upstream.roads``)."""
+    scope: str = "global"
+    """That road's endpoint scope."""
+    priced: ModelFacts | None = None
+    """The facts the road bills at; None: the Claude API's list facts."""
 
 
 class _BadOutput(Exception):
@@ -182,6 +195,10 @@ class ModelClient:
 
     async def close(self) -> None:
         await self._client.close()
+
+    def road_facts(self, facts: ModelFacts) -> list[ModelFacts]:
+        """``facts`` as billed on each road a call may take: one road, the Claude API's."""
+        return [facts]
 
     async def complete(
         self,
@@ -411,9 +428,19 @@ def _bill(completion: Completion, message: Message, tokens: TokenUsage) -> None:
     completion.request_id = getattr(message, "_request_id", None) or message.id
 
 
+ANSWER_TOOL = "answer"
+"""The one tool whose input is the answer, where a road asks by forced tool use."""
+
+
 def _answer_text(message: Message) -> str | None:
-    # Newer models may open with a thinking block: the answer is the first text block.
-    return next((block.text for block in message.content if block.type == "text"), None)
+    # Newer models may open with a thinking block: the answer is the first text block, or
+    # the input of the answer tool where the road asked by forced tool use.
+    for block in message.content:
+        if block.type == "text":
+            return block.text
+        if block.type == "tool_use" and block.name == ANSWER_TOOL:
+            return json.dumps(block.input)
+    return None
 
 
 def _parse(

@@ -245,7 +245,17 @@ type Usage struct {
 	FromCache bool `protobuf:"varint,14,opt,name=from_cache,json=fromCache,proto3" json:"from_cache,omitempty"`
 	// How the calls were billed, as the model API reports `usage.service_tier`:
 	// `batch` for items of a batch (half of every token price), else empty.
-	ServiceTier   string `protobuf:"bytes,15,opt,name=service_tier,json=serviceTier,proto3" json:"service_tier,omitempty"`
+	ServiceTier string `protobuf:"bytes,15,opt,name=service_tier,json=serviceTier,proto3" json:"service_tier,omitempty"`
+	// The road to Claude that answered: `anthropic` (the Claude API), `bedrock`
+	// (Amazon Bedrock's Messages API endpoint), `bedrock-invoke` (Bedrock
+	// InvokeModel), `vertex` (Google Vertex AI) or `foundry` (Microsoft Foundry).
+	// Empty when no model call was made.
+	Provider string `protobuf:"bytes,16,opt,name=provider,proto3" json:"provider,omitempty"`
+	// The endpoint scope of that road, which sets its price: `global` (the
+	// list price), a geography such as `us` or `eu`, or `regional` (1.1x the list
+	// price on Haiku 4.5, Sonnet 4.5, Opus 4.5 and later). Empty when no model
+	// call was made.
+	EndpointScope string `protobuf:"bytes,17,opt,name=endpoint_scope,json=endpointScope,proto3" json:"endpoint_scope,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -385,6 +395,20 @@ func (x *Usage) GetServiceTier() string {
 	return ""
 }
 
+func (x *Usage) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+func (x *Usage) GetEndpointScope() string {
+	if x != nil {
+		return x.EndpointScope
+	}
+	return ""
+}
+
 var File_tiergate_v1_usage_proto protoreflect.FileDescriptor
 
 const file_tiergate_v1_usage_proto_rawDesc = "" +
@@ -401,7 +425,7 @@ const file_tiergate_v1_usage_proto_rawDesc = "" +
 	"\x14cache_write_5m_nanos\x18\x06 \x01(\x03R\x11cacheWrite5mNanos\x12/\n" +
 	"\x14cache_write_1h_nanos\x18\a \x01(\x03R\x11cacheWrite1hNanos\x12.\n" +
 	"\x13cache_savings_nanos\x18\b \x01(\x03R\x11cacheSavingsNanos\x129\n" +
-	"\x19cache_write_premium_nanos\x18\t \x01(\x03R\x16cacheWritePremiumNanos\"\xf6\x04\n" +
+	"\x19cache_write_premium_nanos\x18\t \x01(\x03R\x16cacheWritePremiumNanos\"\xb9\x05\n" +
 	"\x05Usage\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\x12%\n" +
 	"\x04tier\x18\x02 \x01(\x0e2\x11.tiergate.v1.TierR\x04tier\x12!\n" +
@@ -420,7 +444,9 @@ const file_tiergate_v1_usage_proto_rawDesc = "" +
 	"\rinference_geo\x18\r \x01(\tR\finferenceGeo\x12\x1d\n" +
 	"\n" +
 	"from_cache\x18\x0e \x01(\bR\tfromCache\x12!\n" +
-	"\fservice_tier\x18\x0f \x01(\tR\vserviceTier*Q\n" +
+	"\fservice_tier\x18\x0f \x01(\tR\vserviceTier\x12\x1a\n" +
+	"\bprovider\x18\x10 \x01(\tR\bprovider\x12%\n" +
+	"\x0eendpoint_scope\x18\x11 \x01(\tR\rendpointScope*Q\n" +
 	"\x04Tier\x12\x14\n" +
 	"\x10TIER_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tTIER_FAST\x10\x01\x12\x11\n" +

@@ -132,6 +132,8 @@ class Usage(_message.Message):
     INFERENCE_GEO_FIELD_NUMBER: _builtins.int
     FROM_CACHE_FIELD_NUMBER: _builtins.int
     SERVICE_TIER_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    ENDPOINT_SCOPE_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """The model id that served the call, e.g. `claude-haiku-4-5`."""
     tier: Global___Tier.ValueType
@@ -175,6 +177,18 @@ class Usage(_message.Message):
     """How the calls were billed, as the model API reports `usage.service_tier`:
     `batch` for items of a batch (half of every token price), else empty.
     """
+    provider: _builtins.str
+    """The road to Claude that answered: `anthropic` (the Claude API), `bedrock`
+    (Amazon Bedrock's Messages API endpoint), `bedrock-invoke` (Bedrock
+    InvokeModel), `vertex` (Google Vertex AI) or `foundry` (Microsoft Foundry).
+    Empty when no model call was made.
+    """
+    endpoint_scope: _builtins.str
+    """The endpoint scope of that road, which sets its price: `global` (the
+    list price), a geography such as `us` or `eu`, or `regional` (1.1x the list
+    price on Haiku 4.5, Sonnet 4.5, Opus 4.5 and later). Empty when no model
+    call was made.
+    """
     @_builtins.property
     def cost(self) -> Global___Cost:
         """The exact cost of these tokens."""
@@ -197,10 +211,12 @@ class Usage(_message.Message):
         inference_geo: _builtins.str = ...,
         from_cache: _builtins.bool = ...,
         service_tier: _builtins.str = ...,
+        provider: _builtins.str = ...,
+        endpoint_scope: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "billed_calls", b"billed_calls", "cache_creation_1h_input_tokens", b"cache_creation_1h_input_tokens", "cache_creation_5m_input_tokens", b"cache_creation_5m_input_tokens", "cache_creation_input_tokens", b"cache_creation_input_tokens", "cache_read_input_tokens", b"cache_read_input_tokens", "cost", b"cost", "from_cache", b"from_cache", "inference_geo", b"inference_geo", "input_tokens", b"input_tokens", "model", b"model", "output_tokens", b"output_tokens", "request_id", b"request_id", "service_tier", b"service_tier", "tier", b"tier"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "billed_calls", b"billed_calls", "cache_creation_1h_input_tokens", b"cache_creation_1h_input_tokens", "cache_creation_5m_input_tokens", b"cache_creation_5m_input_tokens", "cache_creation_input_tokens", b"cache_creation_input_tokens", "cache_read_input_tokens", b"cache_read_input_tokens", "cost", b"cost", "endpoint_scope", b"endpoint_scope", "from_cache", b"from_cache", "inference_geo", b"inference_geo", "input_tokens", b"input_tokens", "model", b"model", "output_tokens", b"output_tokens", "provider", b"provider", "request_id", b"request_id", "service_tier", b"service_tier", "tier", b"tier"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

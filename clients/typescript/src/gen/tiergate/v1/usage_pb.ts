@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tiergate/v1/usage.proto.
  */
 export const file_tiergate_v1_usage: GenFile = /*@__PURE__*/
-  fileDesc("Chd0aWVyZ2F0ZS92MS91c2FnZS5wcm90bxILdGllcmdhdGUudjEi9wEKBENvc3QSEwoLaW5wdXRfbmFub3MYASABKAMSGQoRY2FjaGVfd3JpdGVfbmFub3MYAiABKAMSGAoQY2FjaGVfcmVhZF9uYW5vcxgDIAEoAxIUCgxvdXRwdXRfbmFub3MYBCABKAMSEwoLdG90YWxfbmFub3MYBSABKAMSHAoUY2FjaGVfd3JpdGVfNW1fbmFub3MYBiABKAMSHAoUY2FjaGVfd3JpdGVfMWhfbmFub3MYByABKAMSGwoTY2FjaGVfc2F2aW5nc19uYW5vcxgIIAEoAxIhChljYWNoZV93cml0ZV9wcmVtaXVtX25hbm9zGAkgASgDIpgDCgVVc2FnZRINCgVtb2RlbBgBIAEoCRIfCgR0aWVyGAIgASgOMhEudGllcmdhdGUudjEuVGllchIUCgxpbnB1dF90b2tlbnMYAyABKAMSIwobY2FjaGVfY3JlYXRpb25faW5wdXRfdG9rZW5zGAQgASgDEh8KF2NhY2hlX3JlYWRfaW5wdXRfdG9rZW5zGAUgASgDEhUKDW91dHB1dF90b2tlbnMYBiABKAMSHwoEY29zdBgHIAEoCzIRLnRpZXJnYXRlLnYxLkNvc3QSJgoeY2FjaGVfY3JlYXRpb25fNW1faW5wdXRfdG9rZW5zGAggASgDEiYKHmNhY2hlX2NyZWF0aW9uXzFoX2lucHV0X3Rva2VucxgJIAEoAxIUCgxiaWxsZWRfY2FsbHMYCiABKAUSEAoIYXR0ZW1wdHMYCyABKAUSEgoKcmVxdWVzdF9pZBgMIAEoCRIVCg1pbmZlcmVuY2VfZ2VvGA0gASgJEhIKCmZyb21fY2FjaGUYDiABKAgSFAoMc2VydmljZV90aWVyGA8gASgJKlEKBFRpZXISFAoQVElFUl9VTlNQRUNJRklFRBAAEg0KCVRJRVJfRkFTVBABEhEKDVRJRVJfQkFMQU5DRUQQAhIRCg1USUVSX0ZST05USUVSEANiBnByb3RvMw");
+  fileDesc("Chd0aWVyZ2F0ZS92MS91c2FnZS5wcm90bxILdGllcmdhdGUudjEi9wEKBENvc3QSEwoLaW5wdXRfbmFub3MYASABKAMSGQoRY2FjaGVfd3JpdGVfbmFub3MYAiABKAMSGAoQY2FjaGVfcmVhZF9uYW5vcxgDIAEoAxIUCgxvdXRwdXRfbmFub3MYBCABKAMSEwoLdG90YWxfbmFub3MYBSABKAMSHAoUY2FjaGVfd3JpdGVfNW1fbmFub3MYBiABKAMSHAoUY2FjaGVfd3JpdGVfMWhfbmFub3MYByABKAMSGwoTY2FjaGVfc2F2aW5nc19uYW5vcxgIIAEoAxIhChljYWNoZV93cml0ZV9wcmVtaXVtX25hbm9zGAkgASgDIsIDCgVVc2FnZRINCgVtb2RlbBgBIAEoCRIfCgR0aWVyGAIgASgOMhEudGllcmdhdGUudjEuVGllchIUCgxpbnB1dF90b2tlbnMYAyABKAMSIwobY2FjaGVfY3JlYXRpb25faW5wdXRfdG9rZW5zGAQgASgDEh8KF2NhY2hlX3JlYWRfaW5wdXRfdG9rZW5zGAUgASgDEhUKDW91dHB1dF90b2tlbnMYBiABKAMSHwoEY29zdBgHIAEoCzIRLnRpZXJnYXRlLnYxLkNvc3QSJgoeY2FjaGVfY3JlYXRpb25fNW1faW5wdXRfdG9rZW5zGAggASgDEiYKHmNhY2hlX2NyZWF0aW9uXzFoX2lucHV0X3Rva2VucxgJIAEoAxIUCgxiaWxsZWRfY2FsbHMYCiABKAUSEAoIYXR0ZW1wdHMYCyABKAUSEgoKcmVxdWVzdF9pZBgMIAEoCRIVCg1pbmZlcmVuY2VfZ2VvGA0gASgJEhIKCmZyb21fY2FjaGUYDiABKAgSFAoMc2VydmljZV90aWVyGA8gASgJEhAKCHByb3ZpZGVyGBAgASgJEhYKDmVuZHBvaW50X3Njb3BlGBEgASgJKlEKBFRpZXISFAoQVElFUl9VTlNQRUNJRklFRBAAEg0KCVRJRVJfRkFTVBABEhEKDVRJRVJfQkFMQU5DRUQQAhIRCg1USUVSX0ZST05USUVSEANiBnByb3RvMw");
 
 /**
  * Exact cost of an RPC in integer nano-dollars (1 USD = 1,000,000,000 nanos),
@@ -215,6 +215,26 @@ export type Usage = Message<"tiergate.v1.Usage"> & {
    * @generated from field: string service_tier = 15;
    */
   serviceTier: string;
+
+  /**
+   * The road to Claude that answered: `anthropic` (the Claude API), `bedrock`
+   * (Amazon Bedrock's Messages API endpoint), `bedrock-invoke` (Bedrock
+   * InvokeModel), `vertex` (Google Vertex AI) or `foundry` (Microsoft Foundry).
+   * Empty when no model call was made.
+   *
+   * @generated from field: string provider = 16;
+   */
+  provider: string;
+
+  /**
+   * The endpoint scope of that road, which sets its price: `global` (the
+   * list price), a geography such as `us` or `eu`, or `regional` (1.1x the list
+   * price on Haiku 4.5, Sonnet 4.5, Opus 4.5 and later). Empty when no model
+   * call was made.
+   *
+   * @generated from field: string endpoint_scope = 17;
+   */
+  endpointScope: string;
 };
 
 /**
