@@ -103,7 +103,7 @@ class Field:
         return extractor_for(self.words)
 
     def best(self, ev: Evidence, kind: str) -> Found | None:
-        return ev.values.best(kind, set(self.words), self.hints)
+        return ev.values.best(kind, content_words(" ".join(self.words)), self.hints)
 
 
 def _as_date(found: str, field: Field) -> str:

@@ -31,7 +31,7 @@ MAX_CANDIDATES = 500
 """Per kind: a field chooses among at most this many values."""
 MAX_LINE_ITEMS = 100
 _MAX_LINE_CHARS = 300
-_LABEL_WORDS = 6
+_LABEL_WORDS = 3
 
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
@@ -51,7 +51,7 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
         rf"|\b{_MONTH} \d{{1,2}}(?:st|nd|rd|th)?,? \d{{4}}\b"
         rf"|\b\d{{1,2}}(?:st|nd|rd|th)? (?:of )?{_MONTH},? \d{{4}}\b"
     ),
-    "phone": re.compile(r"(?<![\w.])\+?\d[\d \t().-]{6,20}\d(?![\w.])"),
+    "phone": re.compile(r"(?<![\w.])\+?\d(?:[\d \t()-]|\.(?=\d)){6,20}\d(?!\w|\.\d)"),
     "money": re.compile(_MONEY),
     "id": re.compile(
         r"#\d{2,20}\b|\b(?=[A-Za-z0-9_/-]{0,40}\d)[A-Za-z0-9]{1,20}(?:[-_/][A-Za-z0-9]{1,20}){0,4}\b"
@@ -123,10 +123,8 @@ def number_in(text: str) -> float | None:
 
 @lru_cache(maxsize=4096)
 def shape(text: str) -> str:
-    """``INV-1001`` -> ``A-9``: letters and digits as runs, so ids of one format match."""
-    return re.sub(
-        r"9+", "9", re.sub(r"A+", "A", re.sub(r"\d", "9", re.sub(r"[A-Za-z]", "A", text)))
-    )
+    """``INV-1001`` -> ``AAA-9999``: ids of one format have one shape."""
+    return re.sub(r"\d", "9", re.sub(r"[A-Za-z]", "A", text))
 
 
 def iso_date(text: str) -> str | None:
@@ -185,9 +183,12 @@ class TextValues:
             if token.startswith("#"):
                 return True
             if token.isdigit():
+                if len(token) < 4:
+                    return False
                 line_start = self.text.rfind("\n", 0, match.start()) + 1
-                label = content_words(self.text[line_start : match.start()][-60:])
-                return len(token) >= 4 and bool(label & _ID_CUES)
+                before = self.text[max(line_start, match.start() - 60) : match.start()]
+                label = content_words(" ".join(before.split()[-_LABEL_WORDS:]))
+                return bool(label & _ID_CUES)
             upper = any(c.isupper() for c in token)
             joined = any(c in "-_/" for c in token) and any(c.isalpha() for c in token)
             ordinal = re.fullmatch(r"\d+(?:st|nd|rd|th|s|am|pm|[a-z]{1,3})", token)
@@ -198,7 +199,7 @@ class TextValues:
 
     def _found(self, text: str, start: int, end: int, kind: str) -> Found:
         line_start = self.text.rfind("\n", 0, start) + 1
-        before = self.text[line_start:start].split()[-_LABEL_WORDS:]
+        before = self.text[max(line_start, start - 120) : start].split()[-_LABEL_WORDS:]
         after = self.text[end : end + 40].split("\n", 1)[0].split()[:2]
         if kind == "name":
             words = text.split(" ")

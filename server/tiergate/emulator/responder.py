@@ -44,6 +44,7 @@ from .words import content_words, vocabulary
 _MAX_DEPTH = 16
 _MAX_ITEMS = 3
 _DEFAULT_WORDS = 25
+_MAX_CHARS = 1000
 
 _SENTENCE_ARRAYS = vocabulary(
     "points key_points highlights facts findings bullets sentences steps instructions items "
@@ -284,7 +285,7 @@ class _Filler:
             return titled[index % len(titled)].title
         sentences = self.ev.request_sentences
         if has(words, "summary", "tldr", "abstract", "gist", "overview"):
-            return " ".join(sentences[:2])
+            return _clip(" ".join(sentences[:2]))
         if has(words, *_ANSWER_WORDS) and self.ev.documents:
             return quotes[0].text if quotes and self.ev.answerable else ""
         if has(words, *_ANSWER_WORDS):
@@ -303,7 +304,12 @@ class _Filler:
             return labelled
         if not sentences:
             return ""
-        return " ".join(sentences[index % len(sentences)].split()[:_DEFAULT_WORDS])
+        return _clip(" ".join(sentences[index % len(sentences)].split()[:_DEFAULT_WORDS]))
+
+
+def _clip(text: str) -> str:
+    """At most ``_MAX_CHARS`` characters: a "word" of a hostile text can be a megabyte."""
+    return text if len(text) <= _MAX_CHARS else text[:_MAX_CHARS].rstrip() + "..."
 
 
 def _numeric(schema: dict[str, Any]) -> bool:
