@@ -44,7 +44,7 @@ from .words import content_words, vocabulary
 _MAX_DEPTH = 16
 _MAX_ITEMS = 3
 _DEFAULT_WORDS = 25
-_MAX_CHARS = 1000
+_MAX_CHARS = 8000
 
 _SENTENCE_ARRAYS = vocabulary(
     "points key_points highlights facts findings bullets sentences steps instructions items "
