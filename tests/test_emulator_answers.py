@@ -18,6 +18,7 @@ from tiergate.emulator.fields import TextValues, iso_date
 from tiergate.emulator.responder import respond
 from tiergate.emulator.verdicts import Verdicts
 from tiergate.emulator.words import prose_sentences
+from tiergate.schema import compile_schema
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import task_service_pb2_grpc
 
@@ -173,6 +174,15 @@ class TestExtraction:
             "total": 40.5,
             "amount_text": "$40.50",
         }
+
+    def test_the_eval_invoices_come_out_as_expected(self) -> None:
+        """Every invoice of examples/eval: vendor, id, total, currency and due date from
+        one-line texts in several forms ("USD 89.99", "$15,400.00", "Fabrikam GmbH")."""
+        for line in (EXAMPLES / "eval" / "invoices.jsonl").read_text().splitlines():
+            item = json.loads(line)
+            text, schema = item["request"]["text"], compile_schema(item["request"]["json_schema"])
+            data = schema.decode(answer(schema.wire, text))
+            assert data == item["expected"]["data"], text
 
     def test_optional_fields_the_text_lacks_are_left_out(self) -> None:
         """Nothing to extract for an optional phone or date: the property is absent."""

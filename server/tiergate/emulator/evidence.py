@@ -66,6 +66,7 @@ IMPERATIVE_VERBS = vocabulary(
     investigate make notify order pay plan please prepare remind remove reply review schedule send
     set share submit update upgrade verify write"""
 )
+_CURRENCY_SIGNS = {"usd": "$", "eur": "\u20ac", "gbp": "\u00a3"}
 # Evidence.extract's kinds, as :class:`.fields.TextValues` calls them.
 _KINDS = {"amount": "money"}
 _CONFIDENCE_CAP = Fraction(95, 100)
@@ -232,6 +233,8 @@ class Evidence:
         score += sum(1 for w in self.request_words if len(w) > 3 and w[:5] in described)
         if key in CATEGORY_TERMS or self.category_description(key):
             score += 2 if self.flagged(key) else 0
+        if key in _CURRENCY_SIGNS and _CURRENCY_SIGNS[key] in self.request_text:
+            score += 2  # "$15,400.00" is in USD
         if key in SENTIMENT_TERMS:
             score += 2 * self._term_hits(SENTIMENT_TERMS[key])
         elif key in ("neutral", "mixed"):

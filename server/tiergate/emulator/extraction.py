@@ -45,7 +45,8 @@ _CUES: tuple[tuple[str, frozenset[str]], ...] = (
                          "paid", "charge", "salary", "due"})),
     ("quantity", frozenset({"quantity", "qty", "count", "units", "pieces"})),
     ("id", frozenset({"id", "number", "no", "num", "ref", "reference", "code", "sku", "iban"})),
-    ("name", frozenset({"name"})),
+    ("name", frozenset({"name", "vendor", "supplier", "company", "customer", "employer",
+                        "merchant", "seller", "buyer", "person", "author", "organization"})),
 )  # fmt: skip
 _ITEM_NAME = frozenset({"item", "description", "name", "product", "title", "article", "service"})
 _UNIT_PRICE = frozenset({"price", "rate", "each", "unit", "cost"})

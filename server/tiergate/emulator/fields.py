@@ -36,9 +36,12 @@ _LABEL_WORDS = 3
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
 _CURRENCY_WORDS = r"USD|EUR|GBP|CHF|JPY|dollars?|euros?|pounds?"
+# 1,250.00 or 1250.00: commas only between groups of three digits.
+_FIGURE = r"(?:\d{1,3}(?:,\d{3}){1,6}|\d{1,15})"
 _MONEY = (
-    rf"[$\u20ac\u00a3]\s?\d[\d,]{{0,20}}(?:\.\d{{1,8}})?"
-    rf"|\b\d[\d,]{{0,20}}(?:\.\d{{1,8}})?\s?(?:{_CURRENCY_WORDS})\b|\b\d[\d,]{{0,20}}\.\d{{2}}\b"
+    rf"[$\u20ac\u00a3]\s?{_FIGURE}(?:\.\d{{1,8}})?"
+    rf"|\b(?:USD|EUR|GBP|CHF|JPY) ?{_FIGURE}(?:\.\d{{1,8}})?"
+    rf"|\b{_FIGURE}(?:\.\d{{1,8}})?\s?(?:{_CURRENCY_WORDS})\b|\b{_FIGURE}\.\d{{2}}\b"
 )
 # Claimed in this order: a span taken by one kind is not another's. Every repetition is bounded,
 # so no pattern backtracks far on a hostile text.
@@ -51,13 +54,17 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
         rf"|\b{_MONTH} \d{{1,2}}(?:st|nd|rd|th)?,? \d{{4}}\b"
         rf"|\b\d{{1,2}}(?:st|nd|rd|th)? (?:of )?{_MONTH},? \d{{4}}\b"
     ),
-    "phone": re.compile(r"(?<![\w.])\+?\d(?:[\d \t()-]|\.(?=\d)){6,20}\d(?!\w|\.\d)"),
+    "phone": re.compile(r"(?<![\w.-])\+?\d(?:[\d \t()-]|\.(?=\d)){6,20}\d(?!\w|\.\d)"),
     "money": re.compile(_MONEY),
     "id": re.compile(
         r"#\d{2,20}\b|\b(?=[A-Za-z0-9_/-]{0,40}\d)[A-Za-z0-9]{1,20}(?:[-_/][A-Za-z0-9]{1,20}){0,4}\b"
     ),
-    "number": re.compile(r"(?<![\w.])-?\d[\d,]{0,20}(?:\.\d{1,8})?(?![\w])"),
-    "name": re.compile(r"\b[A-Z][a-z]{1,20}(?:[ ][A-Z][a-z]{1,20}){1,3}\b"),
+    "number": re.compile(rf"(?<![\w.,])-?{_FIGURE}(?:\.\d{{1,8}})?(?![\w,])"),
+    # Ana Lima, Contoso Ltd, Fabrikam GmbH; one capitalised word only after "from" (a sender).
+    "name": re.compile(
+        r"\b[A-Z][a-z]{1,20}(?: [A-Z][a-z]{1,20}){0,3} (?:GmbH|LLC|Inc|Ltd|AG|SA|plc|Corp)\b"
+        r"|\b[A-Z][a-z]{1,20}(?: [A-Z][a-z]{1,20}){1,3}\b|(?<=\bfrom )[A-Z][a-z]{2,20}\b"
+    ),
 }
 _NAME_NOISE = frozenset({"The", "Dear", "Hi", "Hello", "Please", "Thanks", "Mr", "Mrs", "Ms", "Dr"})
 _ID_CUES = frozenset({"id", "number", "no", "num", "ref", "order", "invoice", "ticket", "case"})
@@ -205,7 +212,7 @@ class TextValues:
             words = text.split(" ")
             while words and words[0] in _NAME_NOISE:
                 words.pop(0)
-            text = " ".join(words) if len(words) > 1 else ""
+            text = " ".join(words)
         return Found(
             text,
             start,
