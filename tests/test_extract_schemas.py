@@ -180,18 +180,19 @@ class TestCatastrophicPatterns:
         self, stub: Stub, app: App, upstream: Upstream
     ) -> None:
         """^(a+)+$ against the emulator's long answers (matching, then one that is not):
-        both calls finish and health checks keep answering SERVING meanwhile."""
+        both calls finish and health checks keep answering SERVING meanwhile. (A field named
+        ``body`` echoes the text; one named ``code`` would look for an id and find none.)"""
         schema = {
             "type": "object",
-            "properties": {"code": {"type": "string", "pattern": "^(a+)+$"}},
-            "required": ["code"],
+            "properties": {"body": {"type": "string", "pattern": "^(a+)+$"}},
+            "required": ["body"],
         }
         health = health_check(grpc.insecure_channel(f"127.0.0.1:{app.port}"))
         with ThreadPoolExecutor(2) as pool:
             matching = pool.submit(extract, stub, schema, "a" * 4000)
             failing = pool.submit(extract, stub, schema, "a" * 4000 + "b")
             answers = [health(health_pb2.HealthCheckRequest(), timeout=30) for _ in range(5)]
-            assert json_format.MessageToDict(matching.result().data)["code"] == "a" * 4000
+            assert json_format.MessageToDict(matching.result().data)["body"] == "a" * 4000
             with pytest.raises(grpc.RpcError) as caught:
                 failing.result()
         assert all(a.status == health_pb2.HealthCheckResponse.SERVING for a in answers)

@@ -1,8 +1,8 @@
 """Reading a request's text the way the responder's heuristics need it.
 
 Nothing here understands language: it splits sentences, finds ``<document id=".." title="..">``
-blocks, counts shared content words and pulls emails, dates, amounts, names, phones and URLs
-out with regular expressions. Every function is deterministic.
+blocks and counts shared content words; values come from :mod:`.fields`, moderation verdicts
+from :mod:`.verdicts` and arithmetic from :mod:`.arithmetic`. Every function is deterministic.
 
     >>> ev = Evidence("Call Ann Lee at ann@example.com.", "", "Call Ann Lee at ann@example.com.")
     >>> ev.extract("email")
@@ -13,85 +13,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from fractions import Fraction
+from functools import cached_property
 
-
-def vocabulary(words: str) -> frozenset[str]:
-    """A word set written as one whitespace-separated string (easier to read than a list)."""
-    return frozenset(words.split())
-
-
-STOPWORDS = vocabulary(
-    """a an and are as at be been but by can could did do does for from had has have he her his
-    how i if in into is it its me my no not of on or our she so than that the their them then there
-    these they this to was we were what when where which who why will with would you your yours
-    about any all also just more most other some such only own same very s t don should now
-    content message messages text including include includes someone people user users"""
-)
-
-# Small built-in vocabularies per moderation category; descriptions in the context add to them.
-CATEGORY_TERMS: dict[str, tuple[str, ...]] = {
-    "violence": (
-        "kill",
-        "attack",
-        "hurt",
-        "weapon",
-        "gun",
-        "shoot",
-        "stab",
-        "murder",
-        "bomb",
-        "punch",
-        "assault",
-        "beat you",
-        "blood",
-        "fight",
-    ),
-    "harassment": (
-        "idiot",
-        "stupid",
-        "loser",
-        "shut up",
-        "pathetic",
-        "worthless",
-        "bully",
-        "harass",
-        "threaten",
-        "nobody likes you",
-        "ugly",
-    ),
-    "hate": ("hate", "inferior", "vermin", "subhuman", "go back to", "racist", "bigot"),
-    "self_harm": (
-        "suicide",
-        "kill myself",
-        "self-harm",
-        "self harm",
-        "cut myself",
-        "end my life",
-        "hurt myself",
-        "overdose",
-        "want to die",
-    ),
-    "sexual": ("sex", "sexual", "nude", "naked", "porn", "explicit", "erotic"),
-    "spam": (
-        "buy now",
-        "click here",
-        "free",
-        "winner",
-        "prize",
-        "limited offer",
-        "discount",
-        "act now",
-        "subscribe",
-        "unsubscribe",
-        "$$$",
-        "100% guaranteed",
-        "cheap",
-    ),
-    "profanity": ("damn", "hell", "crap", "shit", "fuck"),
-    "illegal": ("steal", "drugs", "counterfeit", "launder", "smuggle", "hack into"),
-    "pii": ("@", "password", "social security", "ssn", "credit card"),
-}
+from .arithmetic import Solution, solve
+from .fields import TextValues
+from .verdicts import CATEGORY_TERMS, Verdict, Verdicts, term_pattern
+from .words import WORD_RE, content_words, prose_sentences, split_sentences, vocabulary
 
 SENTIMENT_TERMS: dict[str, tuple[str, ...]] = {
     "positive": (
@@ -126,11 +54,10 @@ SENTIMENT_TERMS: dict[str, tuple[str, ...]] = {
     ),
 }
 
-_WORD_RE = re.compile(r"[A-Za-z0-9]+")
 _DOC_RE = re.compile(r"<document\b([^>]*)>(.*?)</document>", re.S)
+# A section of its own (instructions may name "<context>" in passing).
+_CONTEXT_RE = re.compile(r"^<context>\n(.*?)\n</context>$", re.S | re.M)
 _ATTR_RE = re.compile(r'(\w+)="([^"]*)"')
-_SENTENCE_END_RE = re.compile(r"(?<=[.!?])\s+")
-_LIST_MARKER_RE = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+")
 _ACTION_CUES_RE = re.compile(
     r"\b(?:will|should|must|need to|needs to|have to|has to|let's|todo|action item)\b", re.I
 )
@@ -139,51 +66,16 @@ IMPERATIVE_VERBS = vocabulary(
     investigate make notify order pay plan please prepare remind remove reply review schedule send
     set share submit update upgrade verify write"""
 )
-_MONTHS = "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec"
-_EXTRACTORS: dict[str, re.Pattern[str]] = {
-    "email": re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"),
-    "url": re.compile(r"https?://[^\s<>\"')\]]+[^\s<>\"')\].,;:!?]"),
-    "phone": re.compile(r"(?<![\w.])\+?\d[\d\s().-]{6,}\d(?![\w.])"),
-    "date": re.compile(
-        rf"\b\d{{4}}-\d{{2}}-\d{{2}}\b|\b\d{{1,2}}/\d{{1,2}}/\d{{2,4}}\b"
-        rf"|\b(?:{_MONTHS})[a-z]*\.? \d{{1,2}}(?:st|nd|rd|th)?,? \d{{4}}\b"
-        rf"|\b\d{{1,2}} (?:{_MONTHS})[a-z]* \d{{4}}\b"
-    ),
-    "amount": re.compile(
-        r"[$\u20ac\u00a3]\s?\d[\d,]*(?:\.\d+)?|\b\d[\d,]*(?:\.\d+)?\s?(?:USD|EUR|GBP|dollars)\b"
-    ),
-    "name": re.compile(r"\b[A-Z][a-z]+(?:[ ][A-Z][a-z]+)+\b"),
-    "number": re.compile(r"-?\b\d+(?:\.\d+)?\b"),
-}
-_NAME_NOISE = frozenset({"The", "Dear", "Hi", "Hello", "Please", "Thanks", "Mr", "Mrs", "Ms", "Dr"})
-
-
-def stem(word: str) -> str:
-    """A crude suffix-stripping stem so 'billing' meets 'bill' and 'refunds' meets 'refund'."""
-    for suffix in ("ing", "ed", "es", "s"):
-        if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            return word[: -len(suffix)]
-    return word
-
-
-def content_words(text: str) -> set[str]:
-    """Stemmed lowercase words of ``text`` that carry meaning (no stopwords)."""
-    words = (w.lower() for w in _WORD_RE.findall(text))
-    return {stem(w) for w in words if w not in STOPWORDS and len(w) > 1}
-
-
-def split_sentences(text: str) -> list[str]:
-    """Sentences of ``text``, each a verbatim substring of it (list markers dropped)."""
-    sentences = []
-    for line in text.splitlines():
-        line = _LIST_MARKER_RE.sub("", line)
-        sentences += [s.strip() for s in _SENTENCE_END_RE.split(line) if s.strip()]
-    return sentences
+_CURRENCY_SIGNS = {"usd": "$", "eur": "\u20ac", "gbp": "\u00a3"}
+# Evidence.extract's kinds, as :class:`.fields.TextValues` calls them.
+_KINDS = {"amount": "money"}
+_CONFIDENCE_CAP = Fraction(95, 100)
+"""A heuristic is never sure."""
 
 
 def is_action(sentence: str) -> bool:
     """Whether a sentence reads like an action item (imperative or a will/should/must cue)."""
-    first = _WORD_RE.findall(sentence[:40])
+    first = WORD_RE.findall(sentence[:40])
     return bool(_ACTION_CUES_RE.search(sentence)) or (
         bool(first) and first[0].lower() in IMPERATIVE_VERBS
     )
@@ -232,8 +124,45 @@ class Evidence:
 
     @cached_property
     def request_sentences(self) -> list[str]:
-        """Sentences of the per-request text (documents excluded), else of the context."""
-        return split_sentences(self.request_plain) or split_sentences(self.context_plain)
+        """Sentences of the per-request text's prose (documents and headings excluded), else
+        of the context."""
+        return prose_sentences(self.request_plain) or prose_sentences(self.context_plain)
+
+    @cached_property
+    def values(self) -> TextValues:
+        """The values the request text holds (ids, dates, money, line items...)."""
+        return TextValues(self.request_plain or self.request_text)
+
+    @cached_property
+    def verdicts(self) -> Verdicts:
+        """Moderation verdicts on the request text."""
+        return Verdicts(self.request_plain or self.request_text)
+
+    @cached_property
+    def background(self) -> str:
+        """The caller's background for a question: the prompt's ``<context>`` section."""
+        found = _CONTEXT_RE.findall(self.context_text)
+        return found[-1].strip() if found else ""
+
+    @cached_property
+    def solution(self) -> Solution | None:
+        """The arithmetic the question asks for, worked out; None when it asks for none."""
+        question = self.request_plain or self.request_text
+        found = solve(question)
+        if found is None and self.background and len(self.background) < 2000:
+            found = solve(f"{self.background}\n{question}")
+        return found
+
+    @cached_property
+    def background_quotes(self) -> list[str]:
+        """Sentences of the background that share words with the question, best first."""
+        # Five-letter prefixes, so "migrate" meets "migration".
+        asked = {w[:5] for w in self.question_words}
+        sentences = prose_sentences(self.background)
+        scored = [
+            (len(asked & {w[:5] for w in content_words(s)}), -i, s) for i, s in enumerate(sentences)
+        ]
+        return [s for score, _, s in sorted(scored, reverse=True) if score > 0]
 
     @cached_property
     def action_sentences(self) -> list[str]:
@@ -277,13 +206,22 @@ class Evidence:
         return round(min(1.0, self.best_overlap / len(self.question_words)), 2)
 
     def extract(self, kind: str) -> list[str]:
-        """Values of one kind (email, url, phone, date, amount, name, number) in the request."""
-        source = self.request_plain or self.request_text
-        found = [m.group(0).strip() for m in _EXTRACTORS[kind].finditer(source)]
-        if kind == "name":
-            found = [_clean_name(n) for n in found]
-            found = [n for n in found if " " in n]
-        return list(dict.fromkeys(found))
+        """Values of one kind (email, url, phone, date, amount, id, name, number) in the
+        request, each once, in text order."""
+        return list(dict.fromkeys(f.text for f in self.values.found(_KINDS.get(kind, kind))))
+
+    def enum_confidence(self, values: list[str]) -> float:
+        """How sure the best of ``values`` is: (margin over the runner-up + 1) / (its score +
+        2), so more evidence and a wider lead mean more confidence; chance when none fires."""
+        if not values:
+            return 0.5
+        scores = sorted((self.enum_score(v) for v in values), reverse=True)
+        best, runner_up = scores[0], scores[1] if len(scores) > 1 else 0
+        chance = Fraction(1, len(values))
+        if best <= 0:
+            return round(float(chance), 2)
+        sure = Fraction(best - runner_up + 1, best + 2)
+        return round(float(min(_CONFIDENCE_CAP, max(chance, sure))), 2)
 
     def enum_score(self, value: str) -> int:
         """How well an enum value fits the request: shared words, plus category evidence."""
@@ -295,6 +233,8 @@ class Evidence:
         score += sum(1 for w in self.request_words if len(w) > 3 and w[:5] in described)
         if key in CATEGORY_TERMS or self.category_description(key):
             score += 2 if self.flagged(key) else 0
+        if key in _CURRENCY_SIGNS and _CURRENCY_SIGNS[key] in self.request_text:
+            score += 2  # "$15,400.00" is in USD
         if key in SENTIMENT_TERMS:
             score += 2 * self._term_hits(SENTIMENT_TERMS[key])
         elif key in ("neutral", "mixed"):
@@ -306,7 +246,7 @@ class Evidence:
         hits = self._hits.get(terms)
         if hits is None:
             text = self._term_text
-            hits = self._hits[terms] = sum(1 for term in terms if _term_pattern(term).search(text))
+            hits = self._hits[terms] = sum(1 for term in terms if term_pattern(term).search(text))
         return hits
 
     def rank_enum(self, values: list[str]) -> list[str]:
@@ -330,24 +270,10 @@ class Evidence:
         match = re.search(rf"\b{label}\b\s*[:\u2013-]\s*(.+)", self.context_plain, re.I)
         return match.group(1) if match else ""
 
+    def verdict(self, category: str) -> Verdict:
+        """The moderation verdict on ``category``, with its policy description if given."""
+        return self.verdicts.verdict(category, self.category_description(category))
+
     def flagged(self, category: str) -> bool:
         """Whether the request text shows signs of ``category``."""
-        if self._term_hits(CATEGORY_TERMS.get(category, ())):
-            return True
-        description_words = {
-            w for w in content_words(self.category_description(category)) if len(w) >= 5
-        }
-        return bool(description_words & self.request_words)
-
-
-@lru_cache(maxsize=4096)
-def _term_pattern(term: str) -> re.Pattern[str]:
-    # Terms match at a word start ("kill" also finds "killed"); symbols match anywhere.
-    return re.compile(rf"\b{re.escape(term)}" if term[0].isalnum() else re.escape(term))
-
-
-def _clean_name(name: str) -> str:
-    words = name.split(" ")
-    while words and words[0] in _NAME_NOISE:
-        words.pop(0)
-    return " ".join(words)
+        return self.verdict(category).flagged

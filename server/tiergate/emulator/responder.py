@@ -1,11 +1,15 @@
 """The assistant's text: schema-valid, input-aware heuristics (not a language model).
 
 With ``output_config.format = {"type": "json_schema", "schema": S}`` the responder walks S and fills
-every property from the request's text, keyed on property names: enums pick the value whose words
-overlap the request most, ``summary``/``answer`` take leading sentences, ``quote`` copies the best
-matching sentence verbatim and ``document_id`` names its document, ``flagged`` looks for category
-terms, ``email``/``date``/``amount``/``name``/``phone``/``url`` are found with regular expressions.
-Without a schema it answers with a short plain text. Same request, same output.
+every property from the request's text, keyed on property names, types, formats and descriptions:
+enums pick the value whose words overlap the request most (a ``confidence`` beside one follows
+that evidence), ``summary`` takes the leading sentences of the prose (headings left out),
+``quote`` copies the best matching sentence verbatim and ``document_id`` names its document,
+``flagged`` and its ``rationale`` say which category terms or threats matched
+(:mod:`.verdicts`), ``steps``/``answer`` work out the arithmetic asked (:mod:`.arithmetic`),
+and ids, emails, dates, amounts, quantities, names, phones, URLs and invoice lines come from
+:mod:`.fields`; an optional property the text gives nothing for is left out. Without a schema
+it answers with a short plain text. Same request, same output.
 
     >>> from tiergate.emulator.evidence import Evidence
     >>> ev = Evidence("The invoice is late.", "", "The invoice is late.")
@@ -17,16 +21,30 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from .evidence import Evidence, content_words, vocabulary
+from .evidence import Evidence
+from .extraction import (
+    FORMAT_FALLBACKS,
+    Field,
+    formatted,
+    has,
+    is_line_item,
+    line_item_value,
+    name_words,
+    number_value,
+    string_value,
+)
+from .fields import LineItem
+from .reasoning import explanation, reasoning
 from .tokens import count_tokens, truncate_to_tokens
+from .words import content_words, vocabulary
 
 _MAX_DEPTH = 16
 _MAX_ITEMS = 3
 _DEFAULT_WORDS = 25
+_MAX_CHARS = 8000
 
 _SENTENCE_ARRAYS = vocabulary(
     "points key_points highlights facts findings bullets sentences steps instructions items "
@@ -51,16 +69,10 @@ class Output:
         return count_tokens(self.text) if self.text is not None else 0
 
 
-def name_words(name: str | None) -> list[str]:
-    """``customerEmail``/``customer_email`` -> ``['customer', 'email']``."""
-    if not name:
-        return []
-    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name)
-    return [w.lower() for w in re.split(r"[\W_]+", spaced) if w]
-
-
-def _has(words: list[str], *wanted: str) -> bool:
-    return any(w in words for w in wanted)
+_ANSWER_WORDS = ("answer", "response", "reply", "result", "solution")
+_EXPLAIN_WORDS = ("reason", "rationale", "explanation", "justification", "why")
+_FLAG_WORDS = ("flagged", "flag", "violation", "violates")
+_CONFIDENCE_WORDS = ("confidence", "score", "probability", "likelihood", "relevance")
 
 
 class _Filler:
@@ -100,19 +112,18 @@ class _Filler:
             return self._any_of(branches, name, index, depth)
         if kind is None:
             kind = "object" if "properties" in s else "array" if "items" in s else "string"
+        field = Field.of(name, s)
         if kind == "object":
             return self._object(s, name, index, depth)
         if kind == "array":
             return self._array(s, name, depth)
         if kind == "boolean":
-            return self._boolean(name_words(name))
-        if kind == "integer":
-            return self._integer(name_words(name))
-        if kind == "number":
-            return self._number(name_words(name))
+            return self._boolean(field.words)
+        if kind in ("integer", "number"):
+            return self._number(field, kind == "integer")
         if kind == "null":
             return None
-        return self._string(s, name_words(name), index)
+        return self._string(field, index)
 
     def _merge_all_of(self, schema: dict[str, Any]) -> dict[str, Any]:
         merged: dict[str, Any] = {k: v for k, v in schema.items() if k != "allOf"}
@@ -134,10 +145,19 @@ class _Filler:
         others = [b for b in branches if b.get("type") != "null"] or branches
         if not others:
             return None
-        extractor = _extractor_for(name_words(name))
-        if nullable and extractor and not self.ev.extract(extractor):
+        if nullable and self._absent(name, others[0]):
             return None  # an optional field with nothing to extract stays null
         return self.value(others[0], name, index, d + 1)
+
+    def _absent(self, name: str | None, schema: dict[str, Any]) -> bool:
+        """Whether a field of a known kind finds nothing in the text (so may be left out)."""
+        field = Field.of(name, self.resolve(schema))
+        kind = field.kind
+        if kind is None:
+            return False
+        if kind in ("quantity", "money") and self.resolve(schema).get("type") != "string":
+            return number_value(self.ev, field) is None
+        return not string_value(self.ev, field)
 
     def _enum(self, values: list[Any], index: int) -> Any:
         strings = [v for v in values if isinstance(v, str)]
@@ -147,24 +167,44 @@ class _Filler:
         return ranked[index % len(ranked)]
 
     def _object(self, s: dict[str, Any], name: str | None, index: int, depth: int) -> Any:
+        properties: dict[str, Any] = s.get("properties") or {}
+        required = set(s.get("required") or ())
+        verdict = _has_flag(properties, self)
+        reasoned = _is_reasoning(properties)
         result: dict[str, Any] = {}
-        for prop, sub in (s.get("properties") or {}).items():
+        for prop, sub in properties.items():
             words = name_words(prop)
-            if _has(words, "flagged", "flag", "violation", "violates"):
-                category = _category_of(name, result)
-                if category and self.resolve(sub).get("type") == "boolean":
-                    result[prop] = self.ev.flagged(category)
-                    continue
-            result[prop] = self.value(sub, prop, index, depth + 1)
+            resolved = self.resolve(sub)
+            category = _category_of(name, result) if verdict else None
+            if category and has(words, *_FLAG_WORDS) and resolved.get("type") == "boolean":
+                result[prop] = self.ev.flagged(category)
+            elif category and has(words, *_EXPLAIN_WORDS) and resolved.get("type") == "string":
+                result[prop] = self.ev.verdict(category).rationale
+            elif reasoned and has(words, *_ANSWER_WORDS) and resolved.get("type") == "string":
+                result[prop] = reasoning(self.ev).answer
+            elif reasoned and has(words, *_CONFIDENCE_WORDS) and _numeric(resolved):
+                result[prop] = reasoning(self.ev).confidence
+            elif has(words, *_CONFIDENCE_WORDS) and _numeric(resolved) and _enum_of(s, self):
+                result[prop] = self.ev.enum_confidence(_enum_of(s, self))
+            elif prop not in required and self._absent(prop, resolved):
+                continue  # the text gives nothing for an optional field: leave it out
+            else:
+                result[prop] = self.value(sub, prop, index, depth + 1)
         return result
 
     def _array(self, s: dict[str, Any], name: str | None, depth: int) -> list[Any]:
         items = self.resolve(s.get("items", {}))
         words = name_words(name)
+        least = 1 if s.get("minItems") else 0
         if items.get("type") == "string" and not ({"enum", "const"} & set(items)):
             texts = self._string_list(words)
             if texts:
-                return texts[:_MAX_ITEMS]
+                return texts[:_MAX_ITEMS] if not has(words, "steps") else texts
+        properties = items.get("properties") or {}
+        if properties and is_line_item(properties):
+            lines = self.ev.values.line_items
+            if lines or not least:
+                return [self._line_item(items, line, depth + 1) for line in lines]
         count = 1
         enum = items.get("enum") or _direct_enum(items, self)
         if isinstance(enum, list) and _is_verdict_list(items, self):
@@ -178,6 +218,19 @@ class _Filler:
             count = max(1, min(_MAX_ITEMS, len(self.ev.request_sentences)))
         return [self.value(items, name, i, depth + 1) for i in range(count)]
 
+    def _line_item(self, items: dict[str, Any], line: LineItem, depth: int) -> dict[str, Any]:
+        required = set(items.get("required") or ())
+        result: dict[str, Any] = {}
+        for prop, sub in (items.get("properties") or {}).items():
+            resolved = self.resolve(sub)
+            kind = resolved.get("type")
+            found = line_item_value(line, prop, kind) if isinstance(kind, str) else None
+            if found is not None and not ({"enum", "const", "anyOf"} & set(resolved)):
+                result[prop] = found
+            elif prop in required:
+                result[prop] = self.value(sub, prop, 0, depth + 1)
+        return result
+
     def _string_list(self, words: list[str]) -> list[str]:
         joined = "_".join(words)
         if set(words) & _ACTION_ARRAYS or "action_items" in joined or "next_steps" in joined:
@@ -185,116 +238,108 @@ class _Filler:
         if set(words) & _WORD_ARRAYS:
             ordered = sorted(content_words(self.ev.request_plain), key=lambda w: (-len(w), w))
             return ordered[:_MAX_ITEMS]
-        if _has(words, "quotes", "citations", "evidence", "excerpts"):
+        if has(words, "quotes", "citations", "evidence", "excerpts"):
             return [q.text for q in self.ev.ranked_quotes[:_MAX_ITEMS]]
+        if has(words, "steps", "reasoning", "workings") and not self.ev.documents:
+            return list(reasoning(self.ev).steps)
         if set(words) & _SENTENCE_ARRAYS:
             return self.ev.request_sentences
         return []
 
     def _boolean(self, words: list[str]) -> bool:
-        if _has(words, "answerable", "answered", "supported", "grounded", "found"):
+        if has(words, "answerable", "answered", "supported", "grounded", "found"):
             return self.ev.answerable
-        if _has(words, "flagged", "flag"):
-            category = "_".join(w for w in words if w not in ("is", "flagged", "flag"))
+        if has(words, *_FLAG_WORDS):
+            category = "_".join(w for w in words if w not in ("is", *_FLAG_WORDS))
             return bool(category) and self.ev.flagged(category)
         rest = {w for w in words if w not in ("is", "has", "contains", "needs", "requires")}
         return bool(content_words(" ".join(rest)) & self.ev.request_words)
 
-    def _integer(self, words: list[str]) -> int:
-        if _has(words, "count", "number", "num", "total") and not _has(words, "amount", "price"):
-            return len(self.ev.request_sentences)
-        if _has(words, "priority", "severity", "rating", "score", "urgency"):
-            return 1 + round(4 * self.ev.confidence)
-        numbers = self.ev.extract("number")
-        return int(float(numbers[0])) if numbers else 0
-
-    def _number(self, words: list[str]) -> float:
-        if _has(words, "confidence", "score", "probability", "likelihood", "relevance"):
+    def _number(self, field: Field, integer: bool) -> float | int:
+        words = field.words
+        if has(words, *_CONFIDENCE_WORDS):
             return self.ev.confidence
-        source = (
-            self.ev.extract("amount") if _has(words, "amount", "price", "total", "cost") else []
-        )
-        numbers = self.ev.extract("number")
-        for text in [*source, *numbers]:
-            digits = re.sub(r"[^\d.\-]", "", text.replace(",", ""))
-            try:
-                return float(digits)
-            except ValueError:
-                continue
-        return 0.0
+        if has(words, "priority", "severity", "rating", "urgency"):
+            return 1 + round(4 * self.ev.confidence)
+        solved = self.ev.solution
+        if has(words, *_ANSWER_WORDS, "value") and solved is not None:
+            return int(solved.value) if integer else float(solved.value)
+        found = number_value(self.ev, field, integer)
+        if found is None and has(words, "count", "number", "num"):
+            found = len(self.ev.request_sentences)
+        value = found or 0
+        return int(value) if integer else float(value)
 
-    def _string(self, s: dict[str, Any], words: list[str], index: int) -> str:
-        fmt = s.get("format")
-        if isinstance(fmt, str) and fmt in _FORMAT_FALLBACKS:
-            return self._formatted(fmt, words)
-        extractor = _extractor_for(words)
-        if extractor:
-            found = self.ev.extract(extractor)
-            return found[index % len(found)] if found else ""
+    def _string(self, field: Field, index: int) -> str:
+        words = field.words
+        if field.format in FORMAT_FALLBACKS:
+            return formatted(self.ev, field)
         quotes = self.ev.ranked_quotes
-        if _has(words, "quote", "excerpt", "citation", "evidence", "passage"):
+        if has(words, "quote", "excerpt", "citation", "evidence", "passage"):
             return quotes[index % len(quotes)].text if quotes else ""
-        if _has(words, "document", "doc", "source") and _has(words, "id"):
+        if has(words, "document", "doc", "source") and has(words, "id"):
             doc = quotes[index % len(quotes)].document if quotes else None
             return doc.id if doc else ""
         titled = [q.document for q in quotes if q.document is not None]
-        if _has(words, "title") and titled:
+        if has(words, "title") and titled:
             return titled[index % len(titled)].title
         sentences = self.ev.request_sentences
-        if _has(words, "summary", "tldr", "abstract", "gist", "overview"):
-            return " ".join(sentences[:2])
-        if _has(words, "answer", "response", "reply", "reason", "rationale", "explanation"):
-            if quotes and self.ev.documents and self.ev.answerable:
-                return quotes[0].text
-            return sentences[0] if sentences else ""
-        if _has(words, "language", "lang", "locale"):
+        if has(words, "summary", "tldr", "abstract", "gist", "overview"):
+            return _clip(" ".join(sentences[:2]))
+        if has(words, *_ANSWER_WORDS) and self.ev.documents:
+            return quotes[0].text if quotes and self.ev.answerable else ""
+        if has(words, *_ANSWER_WORDS):
+            return reasoning(self.ev).answer
+        if has(words, *_EXPLAIN_WORDS):
+            return explanation(self.ev) or (sentences[0] if sentences else "")
+        found = string_value(self.ev, field, index)
+        if found is not None:
+            return found
+        if has(words, "language", "lang", "locale"):
             return "en"
-        if _has(words, "title", "subject", "headline", "topic") and sentences:
+        if has(words, "title", "subject", "headline", "topic") and sentences:
             return " ".join(sentences[0].split()[:8])
+        labelled = self.ev.values.labelled(set(words))
+        if labelled:
+            return labelled
         if not sentences:
             return ""
-        return " ".join(sentences[index % len(sentences)].split()[:_DEFAULT_WORDS])
-
-    def _formatted(self, fmt: str, words: list[str]) -> str:
-        if fmt == "email":
-            return next(iter(self.ev.extract("email")), _FORMAT_FALLBACKS[fmt])
-        if fmt == "uri":
-            return next(iter(self.ev.extract("url")), _FORMAT_FALLBACKS[fmt])
-        if fmt in ("date", "date-time"):
-            iso = [d for d in self.ev.extract("date") if re.fullmatch(r"\d{4}-\d{2}-\d{2}", d)]
-            if iso:
-                return iso[0] if fmt == "date" else f"{iso[0]}T00:00:00Z"
-        if fmt == "uuid":
-            return str(uuid.uuid5(uuid.NAMESPACE_URL, self.ev.request_text + "/".join(words)))
-        return _FORMAT_FALLBACKS[fmt]
+        return _clip(" ".join(sentences[index % len(sentences)].split()[:_DEFAULT_WORDS]))
 
 
-_FORMAT_FALLBACKS: dict[str, str] = {
-    "date": "1970-01-01",
-    "date-time": "1970-01-01T00:00:00Z",
-    "time": "00:00:00Z",
-    "duration": "PT0S",
-    "email": "unknown@example.invalid",
-    "hostname": "example.invalid",
-    "uri": "https://example.invalid/",
-    "ipv4": "192.0.2.1",
-    "ipv6": "2001:db8::1",
-    "uuid": "00000000-0000-0000-0000-000000000000",
-}
+def _clip(text: str) -> str:
+    """At most ``_MAX_CHARS`` characters: a "word" of a hostile text can be a megabyte."""
+    return text if len(text) <= _MAX_CHARS else text[:_MAX_CHARS].rstrip() + "..."
 
 
-def _extractor_for(words: list[str]) -> str | None:
-    for kind, cues in (
-        ("email", ("email", "mail")),
-        ("url", ("url", "link", "website", "uri")),
-        ("phone", ("phone", "telephone", "mobile")),
-        ("date", ("date", "deadline", "due")),
-        ("amount", ("amount", "price", "cost", "total")),
-        ("name", ("name",)),
-    ):
-        if _has(words, *cues):
-            return kind
-    return None
+def _numeric(schema: dict[str, Any]) -> bool:
+    return schema.get("type") in ("number", "integer") and not ({"enum", "const"} & set(schema))
+
+
+def _is_reasoning(properties: dict[str, Any]) -> bool:
+    """An object with worked steps and an answer (Reason's shape)."""
+    names = [name_words(p) for p in properties]
+    stepped = any(has(w, "steps", "reasoning", "workings") for w in names)
+    return stepped and any(has(w, *_ANSWER_WORDS) for w in names)
+
+
+def _has_flag(properties: dict[str, Any], filler: _Filler) -> bool:
+    return any(
+        has(name_words(p), *_FLAG_WORDS) and filler.resolve(sub).get("type") == "boolean"
+        for p, sub in properties.items()
+    )
+
+
+def _enum_of(s: dict[str, Any], filler: _Filler) -> list[str]:
+    """The string enum of an object's first enum-valued property (a label beside a confidence)."""
+    for sub in (s.get("properties") or {}).values():
+        resolved = filler.resolve(sub)
+        values = resolved.get("enum")
+        if values is None and resolved.get("type") == "array":
+            values = filler.resolve(resolved.get("items", {})).get("enum")
+        if isinstance(values, list):
+            return [v for v in values if isinstance(v, str)]
+    return []
 
 
 def _category_of(parent: str | None, siblings: dict[str, Any]) -> str | None:
@@ -311,7 +356,7 @@ def _category_of(parent: str | None, siblings: dict[str, Any]) -> str | None:
 def _is_verdict_list(items: dict[str, Any], filler: _Filler) -> bool:
     """Objects keyed by an enum that also carry a boolean verdict such as ``flagged``."""
     for prop, sub in (items.get("properties") or {}).items():
-        if filler.resolve(sub).get("type") == "boolean" and _has(
+        if filler.resolve(sub).get("type") == "boolean" and has(
             name_words(prop), "flagged", "flag", "violation", "violates"
         ):
             return True
@@ -331,6 +376,8 @@ def _plain_answer(evidence: Evidence) -> str:
     quotes = evidence.ranked_quotes
     if evidence.documents and quotes and evidence.answerable:
         return quotes[0].text
+    if evidence.solution is not None:
+        return " ".join((*evidence.solution.steps, evidence.solution.answer))
     sentences = evidence.request_sentences
     if not sentences:
         return "I have nothing to answer."
