@@ -23,7 +23,7 @@ from typing import Any, NoReturn
 import grpc
 from google.protobuf.message import Message
 
-from tiergate import cli_batch, cli_eval, cli_spend, commands, config, logs, render
+from tiergate import cli_batch, cli_eval, cli_spend, commands, config, flags, logs, render
 from tiergate.client import METHOD_NAMES, FieldViolation, TaskClient, TiergateError
 
 DEFAULT_TARGET = "localhost:50051"
@@ -141,6 +141,7 @@ def _add_tasks(subcommands: Any) -> None:
             help="print the response as JSON with every field, errors as JSON on stderr "
             "(default: off)",
         )
+        flags.add_token_flag(sub)
         sub.set_defaults(task=command)
 
 
@@ -158,9 +159,10 @@ def _call(args: argparse.Namespace) -> int:
     command: commands.Command = args.task
     try:
         built = command.build(args)
+        metadata = flags.bearer_metadata(args.token_file)
     except commands.UsageError as exc:
         return _fail(args, {"code": "USAGE", "message": str(exc)}, str(exc), status=2)
-    with TaskClient(args.target, timeout_s=args.timeout) as client:
+    with TaskClient(args.target, timeout_s=args.timeout, metadata=metadata) as client:
         try:
             response: Message = getattr(client, METHOD_NAMES[command.rpc])(built.request)
         except TiergateError as err:
@@ -168,7 +170,7 @@ def _call(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(render.as_json(response), indent=2, ensure_ascii=False))
     else:
-        print(render.text(response))
+        print(render.text(response, request=built.request))
     return 0
 
 

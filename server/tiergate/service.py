@@ -128,7 +128,9 @@ class TaskRunner:
             outcome = err.code.name
             if isinstance(err.completion, Completion):
                 bill = self.bill(tier, err.completion)
-            await context.abort_with_status(status.grpc_status(err))
+            await context.abort_with_status(
+                status.grpc_status(err, time_left_s=context.time_remaining())
+            )
         except asyncio.CancelledError:
             # The caller went away or its deadline passed: the upstream request is cancelled
             # with this task; nobody is left to answer.

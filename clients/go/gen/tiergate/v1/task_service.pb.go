@@ -137,6 +137,10 @@ const (
 	// The store the replicas share (budgets) is unreachable and budgets fail
 	// closed. Status UNAVAILABLE, with RetryInfo. No model call was made.
 	ErrorReason_ERROR_REASON_SHARED_STATE_UNAVAILABLE ErrorReason = 16
+	// The service called is off on this server (BatchService without a batch
+	// store). Status FAILED_PRECONDITION; ErrorInfo metadata `setting` names the
+	// setting that turns it on (e.g. `TIERGATE_BATCH_DIR`).
+	ErrorReason_ERROR_REASON_SERVICE_DISABLED ErrorReason = 17
 )
 
 // Enum value maps for ErrorReason.
@@ -159,6 +163,7 @@ var (
 		14: "ERROR_REASON_UPSTREAM_SPEND_LIMIT",
 		15: "ERROR_REASON_BUDGET_EXCEEDED",
 		16: "ERROR_REASON_SHARED_STATE_UNAVAILABLE",
+		17: "ERROR_REASON_SERVICE_DISABLED",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":              0,
@@ -178,6 +183,7 @@ var (
 		"ERROR_REASON_UPSTREAM_SPEND_LIMIT":     14,
 		"ERROR_REASON_BUDGET_EXCEEDED":          15,
 		"ERROR_REASON_SHARED_STATE_UNAVAILABLE": 16,
+		"ERROR_REASON_SERVICE_DISABLED":         17,
 	}
 )
 
@@ -1503,7 +1509,7 @@ const file_tiergate_v1_task_service_proto_rawDesc = "" +
 	"\rSummaryFormat\x12\x1e\n" +
 	"\x1aSUMMARY_FORMAT_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18SUMMARY_FORMAT_PARAGRAPH\x10\x01\x12\x1a\n" +
-	"\x16SUMMARY_FORMAT_BULLETS\x10\x02*\xe7\x04\n" +
+	"\x16SUMMARY_FORMAT_BULLETS\x10\x02*\x8a\x05\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cERROR_REASON_INVALID_REQUEST\x10\x01\x12&\n" +
@@ -1522,7 +1528,8 @@ const file_tiergate_v1_task_service_proto_rawDesc = "" +
 	"#ERROR_REASON_UPSTREAM_NOT_RETRYABLE\x10\r\x12%\n" +
 	"!ERROR_REASON_UPSTREAM_SPEND_LIMIT\x10\x0e\x12 \n" +
 	"\x1cERROR_REASON_BUDGET_EXCEEDED\x10\x0f\x12)\n" +
-	"%ERROR_REASON_SHARED_STATE_UNAVAILABLE\x10\x102\xb7\x03\n" +
+	"%ERROR_REASON_SHARED_STATE_UNAVAILABLE\x10\x10\x12!\n" +
+	"\x1dERROR_REASON_SERVICE_DISABLED\x10\x112\xb7\x03\n" +
 	"\vTaskService\x12G\n" +
 	"\bClassify\x12\x1c.tiergate.v1.ClassifyRequest\x1a\x1d.tiergate.v1.ClassifyResponse\x12J\n" +
 	"\tSummarize\x12\x1d.tiergate.v1.SummarizeRequest\x1a\x1e.tiergate.v1.SummarizeResponse\x12D\n" +

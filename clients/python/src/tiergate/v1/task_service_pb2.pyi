@@ -123,6 +123,11 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """The store the replicas share (budgets) is unreachable and budgets fail
     closed. Status UNAVAILABLE, with RetryInfo. No model call was made.
     """
+    ERROR_REASON_SERVICE_DISABLED: _ErrorReason.ValueType  # 17
+    """The service called is off on this server (BatchService without a batch
+    store). Status FAILED_PRECONDITION; ErrorInfo metadata `setting` names the
+    setting that turns it on (e.g. `TIERGATE_BATCH_DIR`).
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """Stable reasons carried in `google.rpc.ErrorInfo.reason` (without the
@@ -200,6 +205,11 @@ rest). No model call was made.
 ERROR_REASON_SHARED_STATE_UNAVAILABLE: ErrorReason.ValueType  # 16
 """The store the replicas share (budgets) is unreachable and budgets fail
 closed. Status UNAVAILABLE, with RetryInfo. No model call was made.
+"""
+ERROR_REASON_SERVICE_DISABLED: ErrorReason.ValueType  # 17
+"""The service called is off on this server (BatchService without a batch
+store). Status FAILED_PRECONDITION; ErrorInfo metadata `setting` names the
+setting that turns it on (e.g. `TIERGATE_BATCH_DIR`).
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
 
