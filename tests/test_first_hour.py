@@ -93,7 +93,8 @@ class TestBudgetRefusals:
             elapsed = time.monotonic() - started
         assert refused.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert refused.value.reason == "BUDGET_EXCEEDED"
-        assert refused.value.retry_after_s is not None and refused.value.retry_after_s > 20
+        assert refused.value.retry_after_s is not None
+        assert refused.value.retry_after_s > 20
         assert elapsed < 5
 
     def test_the_asyncio_client_gets_the_reason_at_once(self, guarded: App) -> None:
@@ -152,7 +153,8 @@ class TestTokens:
         for path, says in ((blank, "the file is empty"), (tmp_path / "none", "no such file")):
             done = run("classify", "--text", TICKET, *LABELS, "--token-file", str(path))
             assert done.returncode == 2
-            assert says in done.stderr and str(path) in done.stderr
+            assert says in done.stderr
+            assert str(path) in done.stderr
 
     def test_batch_and_spend_commands_send_the_token(self, guarded: App, tmp_path: Path) -> None:
         """`batch submit` and `status` pass authentication with the token (and fail without);
@@ -185,9 +187,8 @@ class TestBatchesOff:
     def test_a_call_is_failed_precondition_naming_the_setting(self, app: App) -> None:
         """FAILED_PRECONDITION (SERVICE_DISABLED) with metadata setting=TIERGATE_BATCH_DIR,
         never UNIMPLEMENTED "Method not found"."""
-        with TaskClient(target(app)) as client:
-            with pytest.raises(TiergateError) as off:
-                client.get_batch("batches/x")
+        with TaskClient(target(app)) as client, pytest.raises(TiergateError) as off:
+            client.get_batch("batches/x")
         assert off.value.code == grpc.StatusCode.FAILED_PRECONDITION
         assert off.value.reason == "SERVICE_DISABLED"
         assert off.value.metadata == {"setting": "TIERGATE_BATCH_DIR"}
@@ -228,7 +229,8 @@ class TestWhatIsPrinted:
         text = "The release moves to March 14. Dana must finish the migration by Friday."
         plain = run("summarize", "--text", text, "--target", target(app))
         assert plain.returncode == 0, plain.stderr
-        assert "key_points" not in plain.stdout and "action_items" not in plain.stdout
+        assert "key_points" not in plain.stdout
+        assert "action_items" not in plain.stdout
 
     def test_a_response_cache_hit_says_so(
         self, background: BackgroundLoop, upstream: Upstream
