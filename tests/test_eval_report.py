@@ -130,8 +130,9 @@ class TestLayout:
                 renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
                 (axes,) = figure.axes
                 legend = figure.legends[0] if figure.legends else axes.get_legend()
+                assert legend is not None
                 box = legend.get_window_extent(renderer)
-                extents = [a.get_window_extent(renderer) for a in axes.lines + axes.collections]
+                extents = [a.get_window_extent(renderer) for a in [*axes.lines, *axes.collections]]
                 drawn = [e for e in extents if numpy.isfinite(e.get_points()).all()]
                 assert len(drawn) >= len(case.tiers)  # a marker per tier, and their bars
                 for extent in drawn:
