@@ -19,7 +19,10 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
+from tiergate.client import dollars
 from tiergate.v1 import usage_pb2
+
+__all__ = ["as_json", "dollars", "render_cost", "render_usage", "scalar", "table", "text"]
 
 _SAFE_INTEGER = 2**53
 _INT64 = (FieldDescriptor.CPPTYPE_INT64, FieldDescriptor.CPPTYPE_UINT64)
@@ -192,16 +195,6 @@ def _leaf(value: Any) -> str:
 
 
 # --- usage and cost --------------------------------------------------------------------------
-
-
-def dollars(nanos: int) -> str:
-    """Exact dollars from nano-dollars, the one way every command prints money:
-    557000 -> '$0.000557', -5 -> '-$0.000000005'."""
-    if nanos < 0:
-        return f"-{dollars(-nanos)}"
-    whole, frac = divmod(nanos, 1_000_000_000)
-    digits = f"{frac:09d}".rstrip("0")
-    return f"${whole}.{digits.ljust(2, '0')}"
 
 
 FROM_CACHE = "answered from the response cache, no model call"
