@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 from conftest import start_app
 from harness import BackgroundLoop, Upstream, free_port, wait_serving
 from samples import TICKET_LABELS
-from tiergate import cli_batch, render
+from tiergate import cli, cli_batch, render
 from tiergate.app import App
 from tiergate.batches.service import SERVICE as BATCH_SERVICE
 from tiergate.client import AsyncTaskClient, TaskClient, TiergateError
@@ -124,7 +125,7 @@ class TestBudgetRefusals:
         )  # fmt: skip
         assert done.returncode == 1
         assert done.stderr.startswith("tiergate: RESOURCE_EXHAUSTED (BUDGET_EXCEEDED): ")
-        assert "retry after" in done.stderr
+        assert re.search(r"; retry after (\d+ d )?(\d+ h )?\d+ min$", done.stderr.strip())
         assert time.monotonic() - started < 20
 
 
@@ -257,6 +258,12 @@ class TestWhatIsPrinted:
         line = cli_batch._summary(batch)
         assert line.endswith("cost $0.0001635 (batch price)")
         assert "nanos" not in line
+
+    def test_a_long_wait_reads_in_hours(self) -> None:
+        """A budget's wait until the month ends is not printed as 2.23186e+06 s."""
+        assert [cli.duration(s) for s in (0.2, 119, 120, 3600, 72_318.6, 2_231_862)] == [
+            "0.2 s", "119 s", "2 min", "1 h", "20 h 5 min", "25 d 19 h 58 min",
+        ]  # fmt: skip
 
     def test_money_has_one_format(self) -> None:
         """Exact, trailing zeros trimmed to cents, signed when negative."""

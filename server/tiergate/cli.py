@@ -209,8 +209,19 @@ def _error_line(err: TiergateError, built: commands.Built, args: argparse.Namesp
     hint = _hint(err, args)
     line = f"{head}: {hint} [{detail}]" if hint else f"{head}: {detail}"
     if err.retry_after_s is not None:
-        line += f"; retry after {err.retry_after_s:g} s"
+        line += f"; retry after {duration(err.retry_after_s)}"
     return line
+
+
+def duration(seconds: float) -> str:
+    """A wait as a person reads it: '1.5 s' up to two minutes, then '20 h 5 min'."""
+    if seconds < 120:
+        return f"{seconds:g} s"
+    minutes = round(seconds / 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    parts = [f"{days} d" if days else "", f"{hours} h" if hours else "", f"{minutes} min"]
+    return " ".join(part for part in parts if part and not part.startswith("0 "))
 
 
 def _error_json(
