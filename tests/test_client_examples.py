@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,22 +29,23 @@ GO_ENV = {
     "GOPROXY": "off",
 }
 CACHE_LINE = "answered from the response cache, no model call, $0.00"
+TOKEN = "s3cret-billing"
 
 
-def go_example(target: str) -> subprocess.CompletedProcess[str]:
+def go_example(target: str, token: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["go", "run", "./example"],
         cwd=GO_DIR,
-        env={**os.environ, **GO_ENV, "TIERGATE_TARGET": target},
+        env={**os.environ, **GO_ENV, "TIERGATE_TARGET": target, "TIERGATE_TOKEN": token},
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
 
 
-def ts_example(target: str) -> subprocess.CompletedProcess[str]:
+def ts_example(target: str, token: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["node", "dist/example/classify.js"],
         cwd=TS_DIR,
-        env={**os.environ, "TIERGATE_TARGET": target},
+        env={**os.environ, "TIERGATE_TARGET": target, "TIERGATE_TOKEN": token},
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
 
@@ -52,6 +54,25 @@ def ts_example(target: str) -> subprocess.CompletedProcess[str]:
 def cached(background: BackgroundLoop, upstream: Upstream) -> Iterator[str]:
     """A fresh server with the response cache on: its first answer is a model call."""
     app: App = start_app(background, upstream, response_cache_ttl_s=600.0)
+    yield f"127.0.0.1:{app.port}"
+    background.run(app.stop(grace=1))
+
+
+@pytest.fixture(scope="module")
+def over_budget(
+    background: BackgroundLoop, upstream: Upstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A server with bearer tokens whose caller ``billing-service`` has a budget no call fits:
+    BUDGET_EXCEEDED with a retry delay until the month ends, far past the 30 s deadline."""
+    folder = tmp_path_factory.mktemp("over-budget")
+    (folder / "tokens").write_text(f"billing-service={TOKEN}\n")
+    (folder / "budgets.toml").write_text('[callers.billing-service]\nmonthly_usd = "0.000000001"\n')
+    app = start_app(
+        background,
+        upstream,
+        auth_tokens_file=str(folder / "tokens"),
+        budgets_file=str(folder / "budgets.toml"),
+    )
     yield f"127.0.0.1:{app.port}"
     background.run(app.stop(grace=1))
 
@@ -69,6 +90,15 @@ class TestGoExample:
         assert usage.startswith("claude-haiku-4-5: ")
         assert " output tokens, $0.0" in usage
         assert second.stdout.splitlines()[1] == f"claude-haiku-4-5: {CACHE_LINE}"
+
+    def test_over_budget_fails_at_once_with_its_reason(self, over_budget: str) -> None:
+        """TIERGATE_TOKEN is sent; the refusal arrives with its reason and its wait, not as a
+        DEADLINE_EXCEEDED 30 s later."""
+        done = go_example(over_budget, TOKEN)
+        assert done.returncode == 1
+        assert "tiergate: ResourceExhausted (BUDGET_EXCEEDED): " in done.stderr
+        assert "; retry after " in done.stderr
+        assert "DeadlineExceeded" not in done.stderr
 
     def test_a_failure_prints_only_what_the_service_sent(self) -> None:
         done = go_example(f"127.0.0.1:{free_port()}")
@@ -99,6 +129,14 @@ class TestTypeScriptExample:
         assert label == "label billing"
         assert " output tokens, $0.0" in usage
         assert second.stdout.splitlines()[1] == f"claude-haiku-4-5: {CACHE_LINE}"
+
+    def test_over_budget_fails_at_once_with_its_reason(self, over_budget: str) -> None:
+        started = time.monotonic()
+        done = ts_example(over_budget, TOKEN)
+        assert done.returncode == 1
+        assert done.stderr.startswith("tiergate: RESOURCE_EXHAUSTED (BUDGET_EXCEEDED): ")
+        assert "; retry after " in done.stderr
+        assert time.monotonic() - started < 15
 
     def test_a_failure_prints_only_what_the_service_sent(self) -> None:
         done = ts_example(f"127.0.0.1:{free_port()}")

@@ -1,7 +1,8 @@
 // Command example classifies a support ticket with tiergate and prints the label and its cost,
 // or that the answer came from the response cache.
 //
-//	go run ./example              # TIERGATE_TARGET defaults to localhost:50051
+//	go run ./example              # TIERGATE_TARGET defaults to localhost:50051; TIERGATE_TOKEN
+//	                              # is sent as the bearer token when set
 package main
 
 import (
@@ -10,6 +11,8 @@ import (
 	"fmt"
 	"log"
 	"os"
+
+	"google.golang.org/grpc/metadata"
 
 	tiergatev1 "tiergate/clients/go/gen/tiergate/v1"
 	"tiergate/clients/go/tiergate"
@@ -26,7 +29,11 @@ func main() {
 	}
 	defer client.Close()
 
-	reply, err := client.Classify(context.Background(), &tiergatev1.ClassifyRequest{
+	ctx := context.Background()
+	if token := os.Getenv("TIERGATE_TOKEN"); token != "" { // a server with bearer tokens
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
+	}
+	reply, err := client.Classify(ctx, &tiergatev1.ClassifyRequest{
 		Text:   "I was charged twice for my subscription this month.",
 		Labels: []*tiergatev1.Label{{Name: "billing"}, {Name: "technical"}, {Name: "account"}},
 	})

@@ -3,7 +3,11 @@
 //   npm run build && TIERGATE_TARGET=localhost:50051 npm run example
 import { TaskClient, TiergateError, dollars } from "../src/index.js";
 
-const client = new TaskClient(process.env.TIERGATE_TARGET ?? "localhost:50051");
+// TIERGATE_TOKEN, when set, is sent as the bearer token (a server with bearer tokens).
+const token = process.env.TIERGATE_TOKEN;
+const client = new TaskClient(process.env.TIERGATE_TARGET ?? "localhost:50051", {
+  metadata: token ? { authorization: `Bearer ${token}` } : {},
+});
 try {
   const reply = await client.classify({
     text: "I was charged twice for my subscription this month.",
