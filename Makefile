@@ -40,7 +40,7 @@ run: install $(VENV)/.installed-eval ## serve on 127.0.0.1:50051 on the embedded
 	@if [ "$(TIERGATE_UPSTREAM)" = emulator ]; then \
 		answers="the embedded emulator: heuristic answers, not a language model"; \
 	else answers="the Messages API at $${ANTHROPIC_BASE_URL:-its default URL}, with ANTHROPIC_API_KEY"; fi; \
-	echo "tiergate: serving on $(RUN_HOST):$${TIERGATE_PORT:-50051}, TIERGATE_UPSTREAM=$(TIERGATE_UPSTREAM)" \
+	echo "tiergate: starting on $(RUN_HOST):$${TIERGATE_PORT:-50051}, TIERGATE_UPSTREAM=$(TIERGATE_UPSTREAM)" \
 		"($$answers), batches in $(TIERGATE_BATCH_DIR). Call it from another terminal;" \
 		"Ctrl-C stops it."
 	@TIERGATE_HOST=$(RUN_HOST) TIERGATE_UPSTREAM=$(TIERGATE_UPSTREAM) \
