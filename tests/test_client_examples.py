@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import start_app
+from conftest import OVER_BUDGET_TOKEN as TOKEN
+from conftest import start_app, start_over_budget
 from harness import BackgroundLoop, Upstream, free_port
 from tiergate.app import App
 
@@ -29,7 +30,6 @@ GO_ENV = {
     "GOPROXY": "off",
 }
 CACHE_LINE = "answered from the response cache, no model call, $0.00"
-TOKEN = "s3cret-billing"
 
 
 def go_example(target: str, token: str = "") -> subprocess.CompletedProcess[str]:
@@ -64,15 +64,7 @@ def over_budget(
 ) -> Iterator[str]:
     """A server with bearer tokens whose caller ``billing-service`` has a budget no call fits:
     BUDGET_EXCEEDED with a retry delay until the month ends, far past the 30 s deadline."""
-    folder = tmp_path_factory.mktemp("over-budget")
-    (folder / "tokens").write_text(f"billing-service={TOKEN}\n")
-    (folder / "budgets.toml").write_text('[callers.billing-service]\nmonthly_usd = "0.000000001"\n')
-    app = start_app(
-        background,
-        upstream,
-        auth_tokens_file=str(folder / "tokens"),
-        budgets_file=str(folder / "budgets.toml"),
-    )
+    app = start_over_budget(background, upstream, tmp_path_factory.mktemp("over-budget"))
     yield f"127.0.0.1:{app.port}"
     background.run(app.stop(grace=1))
 

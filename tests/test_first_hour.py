@@ -21,7 +21,8 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 
-from conftest import start_app
+from conftest import OVER_BUDGET_TOKEN as TOKEN
+from conftest import start_app, start_over_budget
 from harness import BackgroundLoop, Upstream, free_port, wait_serving
 from samples import TICKET_LABELS
 from tiergate import cli, cli_batch, render
@@ -33,7 +34,6 @@ from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import usage_pb2
 
 TIERGATE = [sys.executable, "-m", "tiergate.cli"]
-TOKEN = "s3cret-billing"
 TICKET = "I was charged twice for my subscription this month."
 LABELS = ["--label", "billing:charges and refunds", "--label", "technical:errors and crashes"]
 
@@ -57,13 +57,10 @@ def guarded(
     """A server with bearer tokens, batches and a budget no call fits (a nano-dollar a month):
     every budgeted call is refused, with a retry delay until the month ends."""
     folder = tmp_path_factory.mktemp("guarded")
-    (folder / "tokens").write_text(f"billing-service={TOKEN}\nrich=s3cret-rich\n")
-    (folder / "budgets.toml").write_text('[callers.billing-service]\nmonthly_usd = "0.000000001"\n')
-    app = start_app(
+    app = start_over_budget(
         background,
         upstream,
-        auth_tokens_file=str(folder / "tokens"),
-        budgets_file=str(folder / "budgets.toml"),
+        folder,
         batch_dir=str(folder / "batches"),
         batch_poll_s=0.05,
         response_cache_ttl_s=60.0,
