@@ -27,6 +27,8 @@ PIP := PYTHONWARNINGS=ignore::UserWarning $(PY) -m pip install --quiet --disable
 # `make run` listens on loopback only and on the embedded emulator; both can be overridden.
 RUN_HOST ?= 127.0.0.1
 TIERGATE_UPSTREAM ?= emulator
+# ... and keeps its batches in the checkout (git-ignored), so BatchService answers from the start.
+TIERGATE_BATCH_DIR ?= .tiergate/batches
 
 .PHONY: help run test lint fmt proto proto-check bench install tools clean k8s-check readme docs
 .PHONY: client-tools clients-test proto-breaking grpcurl mutate
@@ -34,11 +36,16 @@ TIERGATE_UPSTREAM ?= emulator
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z0-9-]*:.*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-run: install ## serve on 127.0.0.1:50051 on the embedded emulator (runtime dependencies only)
-	@echo "tiergate: serving on $(RUN_HOST):$${TIERGATE_PORT:-50051}, TIERGATE_UPSTREAM=$(TIERGATE_UPSTREAM)" \
-		"(emulator: heuristic answers, not a language model). Call it from another terminal;" \
+# The eval extra too: `tiergate eval --report` draws its chart with matplotlib.
+run: install $(VENV)/.installed-eval ## serve on 127.0.0.1:50051 on the embedded emulator, batches in .tiergate/
+	@if [ "$(TIERGATE_UPSTREAM)" = emulator ]; then \
+		answers="the embedded emulator: heuristic answers, not a language model"; \
+	else answers="the Messages API at $${ANTHROPIC_BASE_URL:-its default URL}, with ANTHROPIC_API_KEY"; fi; \
+	echo "tiergate: starting on $(RUN_HOST):$${TIERGATE_PORT:-50051}, TIERGATE_UPSTREAM=$(TIERGATE_UPSTREAM)" \
+		"($$answers), batches in $(TIERGATE_BATCH_DIR). Call it from another terminal;" \
 		"Ctrl-C stops it."
-	@TIERGATE_HOST=$(RUN_HOST) TIERGATE_UPSTREAM=$(TIERGATE_UPSTREAM) $(VENV)/bin/tiergate serve
+	@TIERGATE_HOST=$(RUN_HOST) TIERGATE_UPSTREAM=$(TIERGATE_UPSTREAM) \
+		TIERGATE_BATCH_DIR=$(TIERGATE_BATCH_DIR) $(VENV)/bin/tiergate serve
 
 test: $(VENV)/.installed-dev tools lint proto-check proto-breaking k8s-check clients-test grpcurl ## every test, after lint and the stale-code check
 	$(PY) -m pytest
@@ -58,9 +65,9 @@ $(VENV)/.installed-%: $(VENV)/.installed
 	@touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	@echo "tiergate: installing the 'dev' extra (test, lint, codegen, k8s) into $(VENV)"
+	@echo "tiergate: installing the 'dev' extra (test, lint, codegen, k8s, eval) into $(VENV)"
 	@$(PIP) -e '.[dev]'
-	@touch $@ $(foreach extra,test lint codegen k8s,$(VENV)/.installed-$(extra))
+	@touch $@ $(foreach extra,test lint codegen k8s eval,$(VENV)/.installed-$(extra))
 
 tools: $(BUF) ## install buf into .tools
 

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -64,6 +65,29 @@ def start_app(
 
 _STARTED: list[App] = []
 """Every server ``start_app`` started: a long-lived one is shared by many tests."""
+
+
+OVER_BUDGET_CALLER = "billing-service"
+OVER_BUDGET_TOKEN = "s3cret-billing"
+
+
+def start_over_budget(
+    background: BackgroundLoop, upstream: Upstream, folder: Path, **settings: Any
+) -> App:
+    """A server with bearer tokens (``billing-service`` and ``rich``, token ``s3cret-rich``)
+    where billing-service's budget fits no call (a nano-dollar a month): every call of it is
+    refused BUDGET_EXCEEDED with a retry delay until the month ends."""
+    (folder / "tokens").write_text(f"{OVER_BUDGET_CALLER}={OVER_BUDGET_TOKEN}\nrich=s3cret-rich\n")
+    (folder / "budgets.toml").write_text(
+        f'[callers.{OVER_BUDGET_CALLER}]\nmonthly_usd = "0.000000001"\n'
+    )
+    return start_app(
+        background,
+        upstream,
+        auth_tokens_file=str(folder / "tokens"),
+        budgets_file=str(folder / "budgets.toml"),
+        **settings,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -499,11 +499,13 @@ class TestHelpAndVersion:
         spec = next(c for c in commands.commands() if c.name == command)
         assert " ".join(spec.description.split()) in text
         options = re.split(r"\n  (?=-)", done.stdout.split("options:")[1])[1:]
-        assert len(options) == len(spec.flags) + 4  # --help, --target, --timeout, --json
+        # --help, --target, --timeout, --json, --token-file
+        assert len(options) == len(spec.flags) + 5
         for option in options:
             if not option.startswith("-h"):
                 assert "default" in option or "required" in option, option
         assert "env TIERGATE_TARGET" in text
+        assert "env TIERGATE_TOKEN" in text
 
 
 class TestRegistry:

@@ -119,14 +119,16 @@ class TestUpstreamFaults:
     def test_rate_limit_beyond_the_deadline_fails_at_once(
         self, stub: Stub, upstream: Upstream
     ) -> None:
-        """A retry-after longer than the time left: RESOURCE_EXHAUSTED now, RetryInfo and the
-        pushback trailer carrying the upstream's delay, and no second attempt."""
+        """A retry-after longer than the time left: RESOURCE_EXHAUSTED now with RetryInfo
+        carrying the upstream's delay, no second attempt, and a pushback of -1: a client's
+        automatic retry would wait past the deadline and hide the reason behind a bare
+        DEADLINE_EXCEEDED."""
         upstream.inject(Fault("rate_limit", retry_after_s=30))
         found = classify_fails(stub, timeout=5)
         assert found.code == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert found.reason == "UPSTREAM_RATE_LIMITED"
         assert found.retry_after_ms == 30_000
-        assert found.trailers[status.PUSHBACK_TRAILER] == "30000"
+        assert found.trailers[status.PUSHBACK_TRAILER] == status.NO_RETRY_PUSHBACK
         assert len(upstream.requests) == 1
 
     def test_rate_limit_within_the_deadline_is_retried(

@@ -11,8 +11,8 @@ import numpy
 import pytest
 from matplotlib import image
 
-from tiergate.evaluation.report import CHART_SIZE_PX, render_html, write_report
-from tiergate.evaluation.verdict import TierResult, Verdict, recommend
+from tiergate.evaluation.report import CHART_SIZE_PX, chart, render_html, write_report
+from tiergate.evaluation.verdict import TierResult, Verdict, average_dollars, recommend
 from tiergate.tiers import Tier
 
 CHROMIUM = shutil.which("chromium")
@@ -80,7 +80,78 @@ class TestRenderedReport:
         assert found.groups() == ("true", str(CHART_SIZE_PX[0]), str(CHART_SIZE_PX[1]))
 
 
+def probe(page: Path, script: str, *, width: int = 1200) -> str:
+    """Run ``script`` on ``page`` after it loads, in a ``width`` px window; it returns what the
+    browser saw as a string (the page itself carries no script)."""
+    beside = page.with_name("probe.html")
+    hook = (
+        "<script>window.addEventListener('load', () => { document.body.setAttribute("
+        f"'data-probe', (() => {{ {script} }})()); }});</script></body>"
+    )
+    beside.write_text(page.read_text().replace("</body>", hook))
+    done = chromium(
+        "--dump-dom", "--virtual-time-budget=5000", f"--window-size={width},900", beside.as_uri()
+    )
+    assert done.returncode == 0, done.stderr
+    found = re.search(r'data-probe="([^"]*)"', done.stdout)
+    assert found is not None, done.stdout[-500:]
+    return found[1]
+
+
+class TestLayout:
+    def test_the_table_fits_a_1200_px_window(self, tmp_path: Path) -> None:
+        """At 1200 px the table's right edge stays inside the window and the page does not
+        scroll sideways, with the longest default model ids and errors in a cell."""
+        page = write_report(verdict(model="claude-haiku-4-5-20251001"), tmp_path / "report")
+        seen = probe(
+            page,
+            "const t = document.querySelector('table').getBoundingClientRect();"
+            " return [Math.ceil(t.right), document.documentElement.scrollWidth,"
+            " window.innerWidth].join('x');",
+        )
+        right, scroll, inner = map(int, seen.split("x"))
+        assert inner == 1200
+        assert right <= inner, seen
+        assert scroll <= inner, seen
+
+    def test_the_legend_covers_no_point_nor_its_interval(self) -> None:
+        """The legend's box, in the drawn figure, overlaps no tier's marker or error bar,
+        also with every tier at the bottom right (where a legend inside the axes would sit)."""
+        from matplotlib import pyplot
+
+        tiers = [
+            TierResult(Tier.FAST, "claude-haiku-4-5", 12, 0, {}, 9_361_000, (7.0, 26.0)),
+            TierResult(Tier.FRONTIER, "claude-opus-4-7", 12, 0, {}, 46_805_000, (6.6, 25.0)),
+        ]
+        for case in (verdict(), Verdict("Extract", 12, tiers, recommend(tiers), "f", False)):
+            figure = chart(case)
+            try:
+                figure.canvas.draw()
+                renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
+                (axes,) = figure.axes
+                legend = figure.legends[0] if figure.legends else axes.get_legend()
+                assert legend is not None
+                box = legend.get_window_extent(renderer)
+                extents = [a.get_window_extent(renderer) for a in [*axes.lines, *axes.collections]]
+                drawn = [e for e in extents if numpy.isfinite(e.get_points()).all()]
+                assert len(drawn) >= len(case.tiers)  # a marker per tier, and their bars
+                for extent in drawn:
+                    assert not box.overlaps(extent), (box, extent)
+                assert box.y1 <= axes.get_window_extent(renderer).y0
+            finally:
+                pyplot.close(figure)
+
+
 class TestPage:
+    def test_averages_print_to_four_significant_digits(self) -> None:
+        """Per 1,000 calls and per correct answer are quotients: four significant digits,
+        where the amounts billed print to the nano-dollar."""
+        assert [average_dollars(n) for n in (780_083_333, 222_882, 501, 3_900_416_667, 0)] == [
+            "$0.7801", "$0.0002229", "$0.000000501", "$3.90", "$0.00",
+        ]  # fmt: skip
+        html = render_html(verdict())
+        assert "<td>$0.4878</td>" in html  # 20_000_000 nanos over 41 calls, per 1,000
+
     def test_values_are_escaped_and_the_recommendation_marked(self) -> None:
         """Configured names never become markup; the recommended tier's row is marked."""
         html = render_html(verdict(model="<b>haiku</b>"))

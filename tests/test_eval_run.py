@@ -257,3 +257,47 @@ class TestCommand:
         data.write_text("nope\n")
         assert main(["eval", "extract", "--data", str(data)]) == 1
         assert "has no usable line" in capsys.readouterr().err
+
+
+class TestReportFolder:
+    def test_report_without_a_folder_goes_to_a_new_temporary_one(self, tmp_path: Path) -> None:
+        """`--report` alone writes into a new folder under the temporary directory and says
+        where; nothing lands in the working directory. `--report DIR` writes into DIR."""
+        data = tmp_path / "two.jsonl"
+        data.write_text("\n".join((EXAMPLES / "tickets.jsonl").read_text().splitlines()[:2]))
+        work, scratch = tmp_path / "checkout", tmp_path / "tmp"
+        work.mkdir()
+        scratch.mkdir()
+        env = {**cli_env(), "TMPDIR": str(scratch)}
+        done = subprocess.run(
+            [*EVAL, "classify", "--data", str(data), "--report"],
+            capture_output=True, text=True, timeout=60, env=env, cwd=work, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        page = Path(done.stderr.split("report: ")[1].strip())
+        assert page.parent.parent == scratch
+        assert page.parent.name.startswith("tiergate-eval-classify-")
+        assert {p.name for p in page.parent.iterdir()} == {"index.html", "chart.png"}
+        assert list(work.iterdir()) == []
+        named = subprocess.run(
+            [*EVAL, "classify", "--data", str(data), "--report", "out/first"],
+            capture_output=True, text=True, timeout=60, env=env, cwd=work, check=False,
+        )  # fmt: skip
+        assert named.returncode == 0, named.stderr
+        assert named.stderr.strip().endswith(f"report: {Path('out/first/index.html')}")
+        assert (work / "out" / "first" / "chart.png").is_file()
+
+    def test_without_matplotlib_the_message_gives_the_command(self, tmp_path: Path) -> None:
+        """With matplotlib not importable, `--report` stops before any call, exit 2, with the
+        exact command that installs it into this interpreter."""
+        # A site hook that hides matplotlib from this one subprocess, as Python's import
+        # system does for a name whose sys.modules entry is None.
+        (tmp_path / "sitecustomize.py").write_text("import sys\nsys.modules['matplotlib'] = None\n")
+        env = {**cli_env(), "PYTHONPATH": str(tmp_path)}
+        done = subprocess.run(
+            [*EVAL, "classify", "--data", str(EXAMPLES / "tickets.jsonl"), "--report"],
+            capture_output=True, text=True, timeout=60, env=env, check=False,
+        )  # fmt: skip
+        assert done.returncode == 2, done.stderr
+        assert f"{sys.executable} -m pip install 'tiergate[eval]'" in done.stderr
+        assert "emulator" not in done.stderr  # stopped before the run began

@@ -179,7 +179,8 @@ class TestMakefile:
         assert all(len(line.split()) > 1 for line in done.stdout.splitlines())
 
     def test_run_serves_on_loopback_and_the_emulator(self) -> None:
-        """`make run` binds 127.0.0.1 and chooses the emulator, and needs only the runtime."""
+        """`make run` binds 127.0.0.1, chooses the emulator, keeps batches in the checkout's
+        git-ignored .tiergate/, and installs the runtime plus the eval report's extra only."""
         done = subprocess.run(
             ["make", "--no-print-directory", "-n", "-W", "pyproject.toml", "run"],
             cwd=ROOT,
@@ -188,8 +189,37 @@ class TestMakefile:
             text=True,
             check=True,
         )
-        serve = done.stdout.splitlines()[-1]
-        assert serve.startswith("TIERGATE_HOST=127.0.0.1 TIERGATE_UPSTREAM=emulator ")
+        serve = " ".join(done.stdout.split("TIERGATE_HOST=", 1)[1].split())
+        assert serve.startswith("127.0.0.1 TIERGATE_UPSTREAM=emulator ")
+        assert "TIERGATE_BATCH_DIR=.tiergate/batches " in serve
         assert serve.endswith("tiergate serve")
-        assert "pip install" in done.stdout
-        assert "[" not in done.stdout.split("pip install")[1].split("\n")[0]
+        installs = [line.split("pip install", 1)[1] for line in done.stdout.splitlines()
+                    if "pip install" in line]  # fmt: skip
+        extras = {extra for line in installs for extra in re.findall(r"\[(\w+)\]", line)}
+        assert extras == {"eval"}
+        ignored = subprocess.run(
+            ["git", "check-ignore", "-q", ".tiergate/batches/batches.db"], cwd=ROOT, check=False
+        )
+        assert ignored.returncode == 0
+
+    def test_run_banner_names_the_upstream_it_serves(self) -> None:
+        """The banner of `make run` says "emulator" only on the emulator; on the real API it
+        names the Messages API, before the server refuses to start without a key."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TIERGATE_", "ANTHROPIC"))}
+        banners = {}
+        for upstream in ("emulator", "anthropic"):
+            done = subprocess.run(
+                ["make", "--no-print-directory", "-n", "-W", "pyproject.toml", "run",
+                 f"TIERGATE_UPSTREAM={upstream}"],
+                cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            # The banner's shell lines, run as make would run them (minus the serve line).
+            script = done.stdout.split("TIERGATE_HOST=", 1)[0]
+            script = script[script.index("if [") :]
+            banners[upstream] = subprocess.run(
+                ["sh", "-c", script], env=env, capture_output=True, text=True, check=True
+            ).stdout
+        assert "the embedded emulator: heuristic answers" in banners["emulator"]
+        assert "emulator" not in banners["anthropic"]
+        assert "the Messages API at its default URL, with ANTHROPIC_API_KEY" in banners["anthropic"]
+        assert "batches in .tiergate/batches" in banners["anthropic"]

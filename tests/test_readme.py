@@ -24,6 +24,7 @@ import re
 import shlex
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,13 +140,18 @@ def mask(text: str) -> str:
 
 
 class Server:
-    """``tiergate serve`` as ``make run`` starts it: loopback, the embedded emulator."""
+    """``tiergate serve`` as ``make run`` starts it: loopback, the embedded emulator, a batch
+    store (in a scratch folder here, not the checkout's .tiergate/)."""
 
     def __init__(self) -> None:
         self.port = free_port()
+        self._batches = tempfile.TemporaryDirectory(prefix="tiergate-readme-")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "OTEL_"))}
         env.update(
-            TIERGATE_HOST="127.0.0.1", TIERGATE_PORT=str(self.port), TIERGATE_UPSTREAM="emulator"
+            TIERGATE_HOST="127.0.0.1",
+            TIERGATE_PORT=str(self.port),
+            TIERGATE_UPSTREAM="emulator",
+            TIERGATE_BATCH_DIR=self._batches.name,
         )
         self.process = subprocess.Popen(
             [*TIERGATE, "serve", "--log-level", "warning"],
@@ -185,6 +191,7 @@ class Server:
     def close(self) -> None:
         self.process.kill()
         self.process.wait()
+        self._batches.cleanup()
 
 
 def update(page: Path) -> int:

@@ -199,6 +199,34 @@ class TestGrpcStatus:
         encoded = status.grpc_status(Overloaded("busy", retry_after_s=1.25))
         assert dict(encoded.trailing_metadata)[status.PUSHBACK_TRAILER] == "1250"
 
+    def test_a_delay_the_deadline_cuts_short_means_do_not_retry(self) -> None:
+        """A budget that resets in 20 hours, or any delay not shorter than the caller's time
+        left, says "do not retry": the caller gets the error and its reason now, never a bare
+        DEADLINE_EXCEEDED after waiting; RetryInfo still carries the delay."""
+        budget = BudgetExceeded("over budget", violations=[], retry_after_s=72_318.628)
+        for err, time_left_s in (
+            (budget, 30.0),
+            (budget, None),
+            (Overloaded("busy", retry_after_s=5.0), 5.0),
+        ):
+            encoded = status.grpc_status(err, time_left_s=time_left_s)
+            assert dict(encoded.trailing_metadata)[status.PUSHBACK_TRAILER] == "-1"
+        retry = unpacked(status.to_status(budget))[-1]
+        assert isinstance(retry, error_details_pb2.RetryInfo)
+        assert retry.retry_delay.ToMilliseconds() == 72_318_628
+
+    def test_a_delay_within_the_deadline_is_pushed_back(self) -> None:
+        """A delay shorter than the time left (and than a minute, without a deadline) is the
+        pushback: the automatic retry still has time to run."""
+        busy = Overloaded("busy", retry_after_s=1.25)
+        for time_left_s in (1.3, 30.0, None):
+            encoded = status.grpc_status(busy, time_left_s=time_left_s)
+            assert dict(encoded.trailing_metadata)[status.PUSHBACK_TRAILER] == "1250"
+        slow = Overloaded("busy", retry_after_s=status.MAX_PUSHBACK_S)
+        for time_left_s in (3600.0, None):
+            encoded = status.grpc_status(slow, time_left_s=time_left_s)
+            assert dict(encoded.trailing_metadata)[status.PUSHBACK_TRAILER] == "-1"
+
     def test_no_retry_delay_means_do_not_retry(self) -> None:
         """Without RetryInfo, gRPC's automatic retries are told not to retry."""
         encoded = status.grpc_status(ModelRefused("no"))

@@ -17,6 +17,7 @@ The tree (status code and ``ErrorInfo.reason`` in brackets)::
     +-- ModelRefused          [FAILED_PRECONDITION, MODEL_REFUSED]    metadata: category
     +-- UpstreamNotRetryable  [FAILED_PRECONDITION, UPSTREAM_NOT_RETRYABLE]
     |   +-- UpstreamSpendLimit [FAILED_PRECONDITION, UPSTREAM_SPEND_LIMIT] metadata: error_code
+    +-- ServiceDisabled       [FAILED_PRECONDITION, SERVICE_DISABLED] metadata: setting
     +-- UpstreamAuthFailed    [INTERNAL, UPSTREAM_AUTH_FAILED]
     +-- UpstreamRejected      [INTERNAL, UPSTREAM_REJECTED]
 
@@ -196,6 +197,13 @@ class UpstreamSpendLimit(UpstreamNotRetryable):
     """The organisation's spend limit upstream is reached; no retry helps until it is raised."""
 
     reason = "UPSTREAM_SPEND_LIMIT"
+
+
+class ServiceDisabled(TiergateError):
+    """The service called is off on this server; ``metadata['setting']`` turns it on."""
+
+    code = Code.FAILED_PRECONDITION
+    reason = "SERVICE_DISABLED"
 
 
 class UpstreamAuthFailed(TiergateError):

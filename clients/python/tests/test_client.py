@@ -8,13 +8,21 @@ import grpc
 import pytest
 from emulator_control import EmulatorControl
 
-from tiergate.client import AsyncTaskClient, TaskClient, TiergateError
+from tiergate.client import AsyncTaskClient, TaskClient, TiergateError, dollars
 from tiergate.client._channel import dial_target
 from tiergate.v1 import task_service_pb2 as pb
 
 MODERATE = pb.ModerateRequest(text="The export finished without errors.")
 # Three client attempts, each of which the server tries upstream three times.
 EXHAUSTING = [{"kind": "rate_limit", "count": 9, "retry_after_s": 0.05}]
+
+
+class TestDollars:
+    def test_nano_dollars_print_exactly_as_the_cli_prints_them(self) -> None:
+        """Exact to the nano-dollar, trailing zeros trimmed down to cents, signed."""
+        cases = {0: "$0.00", 1: "$0.000000001", 136_000: "$0.000136", 163_500: "$0.0001635",
+                 25_000_000_000: "$25.00", 1_500_000_000: "$1.50", -5: "-$0.000000005"}  # fmt: skip
+        assert {nanos: dollars(nanos) for nanos in cases} == cases
 
 
 class TestDialTarget:

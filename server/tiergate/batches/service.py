@@ -225,7 +225,9 @@ def _handler(
                 ) from None
             return await behaviour(request)
         except errors.TiergateError as err:
-            await context.abort_with_status(status.grpc_status(err))
+            await context.abort_with_status(
+                status.grpc_status(err, time_left_s=context.time_remaining())
+            )
         except Exception:
             log.exception("batch.rpc_bug")
             bug = errors.TiergateError("internal error; the service logged it")
@@ -235,3 +237,30 @@ def _handler(
     return grpc.unary_unary_rpc_method_handler(
         handle, request_deserializer=None, response_serializer=lambda m: m.SerializeToString()
     )
+
+
+BATCH_SETTING = "TIERGATE_BATCH_DIR"
+"""The setting that turns BatchService on (``TIERGATE_BATCH_REDIS_URL`` for several replicas)."""
+
+
+def add_batch_service_off(server: grpc.aio.Server) -> None:
+    """Answer every ``BatchService`` call FAILED_PRECONDITION (SERVICE_DISABLED) naming the
+    setting that turns it on: without a handler gRPC would say only "Method not found"."""
+
+    async def refuse(raw: bytes, context: grpc.aio.ServicerContext[bytes, Message]) -> Message:
+        off = errors.ServiceDisabled(
+            f"{SERVICE.full_name} is off on this server: set {BATCH_SETTING} (a directory for"
+            " the batch store) or TIERGATE_BATCH_REDIS_URL, and restart it",
+            metadata={"setting": BATCH_SETTING},
+        )
+        await context.abort_with_status(status.grpc_status(off))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    refusal: grpc.RpcMethodHandler[bytes, Message] = grpc.unary_unary_rpc_method_handler(
+        refuse, request_deserializer=None, response_serializer=lambda m: m.SerializeToString()
+    )
+    rpc_handlers = {method.name: refusal for method in SERVICE.methods}
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(SERVICE.full_name, rpc_handlers),)
+    )
+    server.add_registered_method_handlers(SERVICE.full_name, rpc_handlers)

@@ -81,6 +81,8 @@ class BatchWorker:
         self._wake.set()
 
     async def stop(self) -> None:
+        """Stop polling and close the worker's upstream client (its own: left open, aiohttp
+        logs "Unclosed client session" at exit)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -23,7 +23,7 @@ from typing import Any
 from google.protobuf import json_format
 from google.rpc import error_details_pb2  # noqa: F401 (registers the detail types for JSON)
 
-from tiergate.cli import render
+from tiergate.cli import flags, render
 from tiergate.client import ENDED_STATES, TaskClient, TiergateError, batch_item
 from tiergate.tasks import TASKS
 from tiergate.v1 import batch_service_pb2 as bpb
@@ -61,6 +61,7 @@ def add_parser(commands: Any, target: str, timeout_s: float) -> None:
         sub.add_argument("--target", default=target, metavar="HOST:PORT", help="the server")
         sub.add_argument("--timeout", type=float, default=timeout_s, help="deadline per call")
         sub.add_argument("--json", action="store_true", help="JSON output (results: JSON lines)")
+        flags.add_token_flag(sub)
     submit.add_argument("--poll", type=float, default=1.0, help="seconds between polls (--wait)")
 
 
@@ -95,9 +96,10 @@ def read_items(task: str, path: Path) -> list[bpb.BatchItem]:
 def _submit(args: argparse.Namespace) -> int:
     try:
         items = read_items(args.task, args.data)
-    except UsageError as exc:
+        client = _client(args)
+    except (UsageError, flags.UsageError) as exc:
         return _fail(args, "USAGE", str(exc), status=2)
-    with TaskClient(args.target, timeout_s=args.timeout) as client:
+    with client:
         try:
             batch = client.create_batch(items)
         except TiergateError as err:
@@ -108,7 +110,7 @@ def _submit(args: argparse.Namespace) -> int:
             try:
                 batch = _wait(client, batch, args.poll)
             except TiergateError as err:
-                return _fail(args, err.code.name, err.message)
+                return _fail(args, err.code.name, _error_line(err, items))
             except KeyboardInterrupt:
                 print(f"\nstill running; follow it with: tiergate batch status {batch.name}")
                 return 130
@@ -135,10 +137,9 @@ def _bar(batch: bpb.Batch) -> str:
     total = max(batch.item_count, 1)
     done = batch.item_count - batch.counts.pending
     filled = _BAR_WIDTH * done // total
-    dollars = batch.usage.cost.total_nanos / 1e9
     return (
         f"[{'#' * filled}{'.' * (_BAR_WIDTH - filled)}] {done}/{batch.item_count} items"
-        f"  ${dollars:.6f}"
+        f"  {render.dollars(batch.usage.cost.total_nanos)}"
     )
 
 
@@ -148,8 +149,7 @@ def _summary(batch: bpb.Batch) -> str:
     return (
         f"{batch.name}  {state}  {batch.item_count} items: {c.succeeded} succeeded,"
         f" {c.failed} failed, {c.expired} expired, {c.cancelled} cancelled, {c.pending} pending"
-        f"  cost {batch.usage.cost.total_nanos} nanos (${batch.usage.cost.total_nanos / 1e9:.6f},"
-        " batch price)"
+        f"  cost {render.dollars(batch.usage.cost.total_nanos)} (batch price)"
     )
 
 
@@ -161,23 +161,37 @@ def _cancel(args: argparse.Namespace) -> int:
     return _one(args, lambda client: client.cancel_batch(args.name))
 
 
+def _client(args: argparse.Namespace) -> TaskClient:
+    """A client sending the caller's token (``--token-file``, else ``TIERGATE_TOKEN``)."""
+    metadata = flags.bearer_metadata(args.token_file)
+    return TaskClient(args.target, timeout_s=args.timeout, metadata=metadata)
+
+
 def _one(args: argparse.Namespace, call: Any) -> int:
-    with TaskClient(args.target, timeout_s=args.timeout) as client:
+    try:
+        client = _client(args)
+    except flags.UsageError as exc:
+        return _fail(args, "USAGE", str(exc), status=2)
+    with client:
         try:
             batch: bpb.Batch = call(client)
         except TiergateError as err:
-            return _fail(args, err.code.name, err.message)
+            return _fail(args, err.code.name, _error_line(err, []))
     print(json.dumps(render.as_json(batch), ensure_ascii=False) if args.json else _summary(batch))
     return 0
 
 
 def _results(args: argparse.Namespace) -> int:
-    with TaskClient(args.target, timeout_s=args.timeout) as client:
+    try:
+        client = _client(args)
+    except flags.UsageError as exc:
+        return _fail(args, "USAGE", str(exc), status=2)
+    with client:
         try:
             for result in client.batch_results(args.name):
                 print(_result_line(result, as_json=args.json), flush=False)
         except TiergateError as err:
-            return _fail(args, err.code.name, err.message)
+            return _fail(args, err.code.name, _error_line(err, []))
     return 0
 
 
@@ -198,15 +212,17 @@ def _result_line(result: bpb.BatchResult, *, as_json: bool) -> str:
 
 
 def _error_line(err: TiergateError, items: list[bpb.BatchItem]) -> str:
-    """The error, each violation also naming the data file's item by its custom_id."""
+    """The error with its reason, each violation also naming the data file's item by its
+    custom_id."""
+    head = f"{err.code.name} ({err.reason})" if err.reason else err.code.name
     if not err.violations:
-        return f"{err.code.name}: {err.message}"
+        return f"{head}: {err.message}"
     named = []
     for v in err.violations:
         found = _ITEM_PATH.match(v.field)
         who = f"{items[int(found[1])].custom_id}: " if found and int(found[1]) < len(items) else ""
         named.append(f"{who}{v.field}: {v.description}")
-    return f"{err.code.name}: " + "; ".join(named)
+    return f"{head}: " + "; ".join(named)
 
 
 def _fail(args: argparse.Namespace, code: str, message: str, *, status: int = 1) -> int:

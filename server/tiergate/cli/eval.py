@@ -2,7 +2,8 @@
 
 tiergate eval classify --data examples/eval/tickets.jsonl
 tiergate eval extract --data examples/eval/invoices.jsonl --tiers fast,balanced --json
-tiergate eval summarize --data notes.jsonl --report out/   # judged by the frontier tier
+tiergate eval summarize --data notes.jsonl --report   # judged; the report in a new temp folder
+tiergate eval classify --data tickets.jsonl --report reports/tickets   # ... or in a named one
 
 Same configuration as ``tiergate serve`` (``TIERGATE_*``, ``ANTHROPIC_*``); no server needed.
 """
@@ -14,6 +15,7 @@ import asyncio
 import importlib.util
 import json
 import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
 _SERVICE = task_service_pb2.DESCRIPTOR.services_by_name["TaskService"]
 _TASKS = {METHOD_NAMES[method.name].replace("_", "-"): method.name for method in _SERVICE.methods}
 """Command argument -> RPC name (from the proto, so the parser needs no task code)."""
+_NEW_FOLDER = Path()
+"""``--report`` without a folder: a new temporary one (never silently the working directory)."""
 
 
 def add_parser(commands: Any) -> None:
@@ -46,7 +50,15 @@ def add_parser(commands: Any) -> None:
     )
     sub.add_argument("--concurrency", type=int, default=4, help="calls in flight at once")
     sub.add_argument("--json", action="store_true", help="print the verdict as one JSON object")
-    sub.add_argument("--report", type=Path, help="write an HTML report with a chart here")
+    sub.add_argument(
+        "--report",
+        nargs="?",
+        type=Path,
+        const=_NEW_FOLDER,
+        metavar="DIR",
+        help="write an HTML report with a chart into DIR, or without DIR into a new temporary"
+        " folder; the path is printed (default: no report)",
+    )
     sub.set_defaults(run=run)
 
 
@@ -79,9 +91,13 @@ def run(args: argparse.Namespace) -> int:
         tiers = _tiers(args.tiers, rpc)
         if args.concurrency < 1:
             raise ValueError("--concurrency must be at least 1")
-        if args.report and importlib.util.find_spec("matplotlib") is None:
+        if args.report is not None and importlib.util.find_spec("matplotlib") is None:
             # Checked before any call: a run must not be paid for and then lose its report.
-            raise ValueError("--report draws with matplotlib: pip install 'tiergate[eval]'")
+            raise ValueError(
+                "--report draws its chart with matplotlib, which is not installed; install it"
+                f" with: {sys.executable} -m pip install 'tiergate[eval]'"
+                " (`make run` installs it too)"
+            )
         dataset = load(args.data, task, scorer_for(rpc))
     except (ValueError, LookupError, OSError) as exc:
         print(f"tiergate eval: {exc}", file=sys.stderr)
@@ -104,10 +120,13 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(verdict.to_json(), indent=2))
     else:
         print(render(verdict))
-    if args.report:
+    if args.report is not None:
         from tiergate.evaluation.report import write_report
 
-        page = write_report(verdict, args.report)
+        folder = args.report
+        if folder is _NEW_FOLDER:
+            folder = Path(tempfile.mkdtemp(prefix=f"tiergate-eval-{args.task}-"))
+        page = write_report(verdict, folder)
         print(f"report: {page}", file=sys.stderr)
     return 0
 
@@ -139,6 +158,7 @@ async def _evaluate(
 
 def render(verdict: Verdict) -> str:
     """The verdict as a table a person reads."""
+    from tiergate.evaluation.verdict import average_dollars
     from tiergate.ledger import dollars
 
     head = ("tier", "model", "scored", "correct", "accuracy", "95% CI", "errors", "cost",
@@ -158,8 +178,8 @@ def render(verdict: Verdict) -> str:
                 f"{lo * 100:.1f}-{hi * 100:.1f}%",
                 ",".join(f"{k}:{v}" for k, v in data["errors"].items()) or "0",
                 dollars(result.cost_nanos),
-                dollars(per_1k) if per_1k is not None else "n/a",
-                dollars(per_correct) if per_correct is not None else "n/a",
+                average_dollars(per_1k) if per_1k is not None else "n/a",
+                average_dollars(per_correct) if per_correct is not None else "n/a",
                 f"{data['latency_ms']['p50']:.1f}",
                 f"{data['latency_ms']['p95']:.1f}",
                 f"{data['f1']:.3f}",

@@ -9,6 +9,7 @@ paths can be told back as flags.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from collections.abc import Mapping
@@ -73,6 +74,36 @@ def _decode(flag: str, what: str, data: bytes) -> str:
         raise UsageError(
             f"{flag} {what}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
         ) from None
+
+
+# --- the caller's bearer token ----------------------------------------------------------------
+
+TOKEN_ENV = "TIERGATE_TOKEN"
+
+
+def add_token_flag(parser: argparse.ArgumentParser) -> None:
+    """``--token-file``, shared by every command that calls a server."""
+    parser.add_argument(
+        "--token-file",
+        metavar="PATH",
+        help=f"file holding the bearer token sent with each call (default: env {TOKEN_ENV} "
+        "when set, else no token)",
+    )
+
+
+def bearer_metadata(
+    token_file: str | None, token_env: str = TOKEN_ENV
+) -> tuple[tuple[str, str], ...]:
+    """The ``authorization`` metadata of the token in ``token_file``, else in the environment
+    variable ``token_env``; none without either. A token file that is unreadable or blank
+    raises UsageError rather than send an anonymous call."""
+    if token_file:
+        token = _read_file("--token-file", token_file).strip()
+        if not token:
+            raise UsageError(f"--token-file {token_file}: the file is empty")
+    else:
+        token = os.environ.get(token_env, "").strip()
+    return (("authorization", f"Bearer {token}"),) if token else ()
 
 
 # --- flags -----------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from google.protobuf.message import Message
 
 from tiergate import config, logs
 from tiergate.cli import batch as cli_batch
-from tiergate.cli import commands, render
+from tiergate.cli import commands, flags, render
 from tiergate.cli import eval as cli_eval
 from tiergate.cli import spend as cli_spend
 from tiergate.client import METHOD_NAMES, FieldViolation, TaskClient, TiergateError
@@ -145,6 +145,7 @@ def _add_tasks(subcommands: Any) -> None:
             help="print the response as JSON with every field, errors as JSON on stderr "
             "(default: off)",
         )
+        flags.add_token_flag(sub)
         sub.set_defaults(task=command)
 
 
@@ -162,9 +163,10 @@ def _call(args: argparse.Namespace) -> int:
     command: commands.Command = args.task
     try:
         built = command.build(args)
+        metadata = flags.bearer_metadata(args.token_file)
     except commands.UsageError as exc:
         return _fail(args, {"code": "USAGE", "message": str(exc)}, str(exc), status=2)
-    with TaskClient(args.target, timeout_s=args.timeout) as client:
+    with TaskClient(args.target, timeout_s=args.timeout, metadata=metadata) as client:
         try:
             response: Message = getattr(client, METHOD_NAMES[command.rpc])(built.request)
         except TiergateError as err:
@@ -172,7 +174,7 @@ def _call(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(render.as_json(response), indent=2, ensure_ascii=False))
     else:
-        print(render.text(response))
+        print(render.text(response, request=built.request))
     return 0
 
 
@@ -211,8 +213,19 @@ def _error_line(err: TiergateError, built: commands.Built, args: argparse.Namesp
     hint = _hint(err, args)
     line = f"{head}: {hint} [{detail}]" if hint else f"{head}: {detail}"
     if err.retry_after_s is not None:
-        line += f"; retry after {err.retry_after_s:g} s"
+        line += f"; retry after {duration(err.retry_after_s)}"
     return line
+
+
+def duration(seconds: float) -> str:
+    """A wait as a person reads it: '1.5 s' up to two minutes, then '20 h 5 min'."""
+    if seconds < 120:
+        return f"{seconds:g} s"
+    minutes = round(seconds / 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    parts = [f"{days} d" if days else "", f"{hours} h" if hours else "", f"{minutes} min"]
+    return " ".join(part for part in parts if part and not part.startswith("0 "))
 
 
 def _error_json(

@@ -1,6 +1,8 @@
 """How the CLI prints a response: aligned text for people, every field as JSON for scripts.
 
-Both show every field, zero and false values included. In JSON, 64-bit integers are numbers when
+JSON shows every field, zero and false values included; text leaves out the fields the request
+did not ask for (``confidence`` without ``--confidence``) and says when the answer came from
+the response cache. In JSON, 64-bit integers are numbers when
 they fit a double exactly (|n| <= 2**53) and strings beyond it, as protobuf's JSON mapping writes
 them; whole numbers inside Extract's data print as integers (``34``, not ``34.0``).
 
@@ -19,6 +21,8 @@ from google.protobuf.message import Message
 
 from tiergate.ledger import dollars
 from tiergate.v1 import usage_pb2
+
+__all__ = ["as_json", "dollars", "render_cost", "render_usage", "scalar", "table", "text"]
 
 _SAFE_INTEGER = 2**53
 _INT64 = (FieldDescriptor.CPPTYPE_INT64, FieldDescriptor.CPPTYPE_UINT64)
@@ -79,17 +83,34 @@ def whole_numbers(value: Any) -> Any:
 Row = tuple[str, str]
 
 
-def text(response: Message) -> str:
-    """Every field but usage as aligned ``name  value`` rows, then the usage and cost lines."""
+# A response field the request asks for by a switch of another name than ``include_<field>``.
+_ASKED_BY = {"labels": "multi_label"}
+
+
+def text(response: Message, *, request: Message | None = None) -> str:
+    """Every field but usage as aligned ``name  value`` rows, then the usage and cost lines;
+    with ``request``, without the fields it did not ask for (its ``include_<field>`` or
+    ``multi_label`` switch is off)."""
     data = as_json(response)
     rows: list[Row] = []
     for f in response.DESCRIPTOR.fields:
-        if f.name != "usage":
+        if f.name != "usage" and asked_for(f.name, request):
             rows.extend(_titled(f.name, _field_lines(f, data[f.name])))
     usage: usage_pb2.Usage = getattr(response, "usage")  # noqa: B009  (every response has one)
-    rows += [("usage", render_usage(usage)), ("cost", render_cost(usage.cost))]
+    rows += [("usage", render_usage(usage)), ("cost", render_cost(usage.cost, usage=usage))]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {line}".rstrip() for name, line in rows)
+
+
+def asked_for(name: str, request: Message | None) -> bool:
+    """Whether a response field is wanted: always, unless the request has a switch that asks
+    for it and leaves it off."""
+    if request is None:
+        return True
+    switch = _ASKED_BY.get(name, f"include_{name}")
+    if switch not in request.DESCRIPTOR.fields_by_name:
+        return True
+    return bool(getattr(request, switch))
 
 
 def _titled(name: str, lines: list[str]) -> list[Row]:
@@ -176,8 +197,13 @@ def _leaf(value: Any) -> str:
 # --- usage and cost --------------------------------------------------------------------------
 
 
+FROM_CACHE = "answered from the response cache, no model call"
+
+
 def render_usage(usage: usage_pb2.Usage) -> str:
     tier = usage_pb2.Tier.Name(usage.tier).removeprefix("TIER_").lower()
+    if usage.from_cache:
+        return f"{usage.model} ({tier}): {FROM_CACHE}"
     return (
         f"{usage.model} ({tier}): {usage.input_tokens} input, "
         f"{usage.cache_creation_input_tokens} cache write, "
@@ -185,7 +211,9 @@ def render_usage(usage: usage_pb2.Usage) -> str:
     )
 
 
-def render_cost(cost: usage_pb2.Cost) -> str:
+def render_cost(cost: usage_pb2.Cost, *, usage: usage_pb2.Usage | None = None) -> str:
+    if usage is not None and usage.from_cache:
+        return f"{dollars(cost.total_nanos)} (the response cache charges nothing)"
     parts = [
         f"input {dollars(cost.input_nanos)}",
         f"cache write {dollars(cost.cache_write_nanos)}",

@@ -14,6 +14,7 @@ from typing import Any
 
 import grpc
 
+from tiergate.cli import flags, render
 from tiergate.shared.budgets import usd
 from tiergate.v1 import spend_service_pb2, spend_service_pb2_grpc
 
@@ -38,16 +39,18 @@ def add_parser(commands: Any) -> None:
         metavar="NAME",
         help="environment variable holding the bearer token, if any (default: TIERGATE_TOKEN)",
     )
+    flags.add_token_flag(sub)
     sub.add_argument("--timeout", type=float, default=10.0, help="deadline in seconds")
     sub.add_argument("--json", action="store_true", help="print the budgets as JSON")
     sub.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    token = os.environ.get(args.token_env, "")
-    metadata: tuple[tuple[str, str | bytes], ...] = (
-        (("authorization", f"Bearer {token}"),) if token else ()
-    )
+    try:
+        metadata = flags.bearer_metadata(args.token_file, args.token_env)
+    except flags.UsageError as exc:
+        print(f"tiergate: {exc}", file=sys.stderr)
+        return 2
     with grpc.insecure_channel(args.target) as channel:
         stub = spend_service_pb2_grpc.SpendServiceStub(channel)
         try:
@@ -77,9 +80,8 @@ def run(args: argparse.Namespace) -> int:
         print("no budgets (TIERGATE_BUDGETS_FILE is not set, or none for this caller)")
         return 0
     print(f"{'scope':<24} {'period':<18} {'limit':>16} {'spent':>16} {'reserved':>16} {'left':>16}")
-    for r in rows:
-        print(
-            f"{r['scope']:<24} {r['period']:<18} {r['limit_usd']:>16} {r['spent_usd']:>16}"
-            f" {r['reserved_usd']:>16} {r['left_usd']:>16}"
-        )
+    for p in reply.periods:
+        amounts = (p.limit_nanos, p.spent_nanos, p.reserved_nanos, p.left_nanos)
+        cells = " ".join(f"{render.dollars(nanos):>16}" for nanos in amounts)
+        print(f"{p.scope:<24} {p.period:<18} {cells}")
     return 0

@@ -189,6 +189,22 @@ def _extra_cost(cheap: TierResult, dear: TierResult) -> str:
     )
 
 
+AVERAGE_DIGITS = 4
+"""Significant digits of an average cost (per 1,000 calls, per correct answer)."""
+
+
+def average_dollars(nanos: int) -> str:
+    """An average cost in dollars to four significant digits: it is a quotient, not an amount
+    billed, so printing it to the nano-dollar would claim an exactness it lacks.
+
+    >>> average_dollars(780_083_333), average_dollars(222_882), average_dollars(501)
+    ('$0.7801', '$0.0002229', '$0.000000501')
+    """
+    step = 10 ** max(len(str(abs(nanos))) - AVERAGE_DIGITS, 0)
+    rounded = (abs(nanos) + step // 2) // step * step
+    return dollars(-rounded if nanos < 0 else rounded)
+
+
 @dataclass(frozen=True)
 class Verdict:
     """The whole result of an evaluation."""

@@ -26,7 +26,7 @@ from grpc_reflection.v1alpha import reflection
 
 from tiergate.batches.redis_store import RedisBatchStore
 from tiergate.batches.service import SERVICE as BATCH_SERVICE
-from tiergate.batches.service import BatchHandlers, add_batch_service
+from tiergate.batches.service import BatchHandlers, add_batch_service, add_batch_service_off
 from tiergate.batches.store import BatchStore, SqliteBatchStore
 from tiergate.batches.worker import BatchWorker
 from tiergate.calls.runner import TaskRunner
@@ -223,6 +223,9 @@ class App:
             )
             add_batch_service(handlers, server)
             services.append(BATCH_SERVICE.full_name)
+        else:
+            # Off: not listed by reflection, and a call says which setting turns it on.
+            add_batch_service_off(server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (

@@ -123,18 +123,32 @@ class GrpcStatus(_Status, grpc.Status):
 # a negative value tells them not to retry at all (gRFC A6), whatever their status codes.
 PUSHBACK_TRAILER = "grpc-retry-pushback-ms"
 NO_RETRY_PUSHBACK = "-1"
+MAX_PUSHBACK_S = 60.0
+"""Longest wait a client's automatic retry is asked for when the caller set no deadline. A
+longer one (a budget that resets tomorrow) is the caller's decision: RetryInfo still says it."""
 
 
-def grpc_status(err: TiergateError) -> grpc.Status:
+def grpc_status(err: TiergateError, *, time_left_s: float | None = None) -> grpc.Status:
     """``err`` as gRPC sends it: rich details, plus the retry pushback: the delay when a
-    client may retry it automatically, else "do not retry"."""
+    client may retry it automatically within the caller's deadline (``time_left_s``), else
+    "do not retry"."""
     status = rpc_status.to_status(to_status(err))
     trailers: tuple[tuple[str, str | bytes], ...] = tuple(status.trailing_metadata)
-    if err.client_may_retry and err.retry_after_s is not None:
+    if _retry_fits(err, time_left_s):
+        assert err.retry_after_s is not None  # _retry_fits checked it
         trailers += ((PUSHBACK_TRAILER, str(round(err.retry_after_s * 1000))),)
     else:
         trailers += ((PUSHBACK_TRAILER, NO_RETRY_PUSHBACK),)
     return GrpcStatus(status.code, status.details, trailers)
+
+
+def _retry_fits(err: TiergateError, time_left_s: float | None) -> bool:
+    """Whether an automatic retry may wait ``retry_after_s``: a wait the deadline cuts short
+    would leave the caller a bare DEADLINE_EXCEEDED instead of this error and its reason."""
+    if not err.client_may_retry or err.retry_after_s is None:
+        return False
+    limit = MAX_PUSHBACK_S if time_left_s is None else min(time_left_s, MAX_PUSHBACK_S)
+    return err.retry_after_s < limit
 
 
 def _pack(

@@ -120,7 +120,9 @@ class TaskServicer:
             outcome, reason = err.code.name, err.reason
             if isinstance(err.completion, Completion):
                 bill = self.runner.bill(tier, err.completion)
-            await context.abort_with_status(status.grpc_status(err))
+            await context.abort_with_status(
+                status.grpc_status(err, time_left_s=context.time_remaining())
+            )
         except asyncio.CancelledError:
             # The caller went away or its deadline passed: the upstream request is cancelled
             # with this task; nobody is left to answer.

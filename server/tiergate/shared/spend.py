@@ -44,14 +44,18 @@ class SpendServicer(spend_service_pb2_grpc.SpendServiceServicer):
                 wanted = caller.label
             rows = [] if self._budgets is None else await self._budgets.spend(wanted)
         except errors.TiergateError as err:
-            await context.abort_with_status(status.grpc_status(err))
+            await context.abort_with_status(
+                status.grpc_status(err, time_left_s=context.time_remaining())
+            )
             raise AssertionError("unreachable") from None  # pragma: no cover
         except StoreUnavailable:
             down = errors.SharedStateUnavailable(
                 "the budget store is unreachable; retry shortly",
                 retry_after_s=errors.DEFAULT_RETRY_AFTER_S,
             )
-            await context.abort_with_status(status.grpc_status(down))
+            await context.abort_with_status(
+                status.grpc_status(down, time_left_s=context.time_remaining())
+            )
             raise AssertionError("unreachable") from None  # pragma: no cover
         return spend_service_pb2.GetSpendResponse(
             periods=[

@@ -143,6 +143,10 @@ const (
 	// UNAVAILABLE, with RetryInfo. Nothing of such an answer is billed to the
 	// caller's Usage; a budget reservation settles at its worst case.
 	ErrorReason_ERROR_REASON_UPSTREAM_INVALID_RESPONSE ErrorReason = 17
+	// The service called is off on this server (BatchService without a batch
+	// store). Status FAILED_PRECONDITION; ErrorInfo metadata `setting` names the
+	// setting that turns it on (e.g. `TIERGATE_BATCH_DIR`).
+	ErrorReason_ERROR_REASON_SERVICE_DISABLED ErrorReason = 18
 )
 
 // Enum value maps for ErrorReason.
@@ -166,6 +170,7 @@ var (
 		15: "ERROR_REASON_BUDGET_EXCEEDED",
 		16: "ERROR_REASON_SHARED_STATE_UNAVAILABLE",
 		17: "ERROR_REASON_UPSTREAM_INVALID_RESPONSE",
+		18: "ERROR_REASON_SERVICE_DISABLED",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":               0,
@@ -186,6 +191,7 @@ var (
 		"ERROR_REASON_BUDGET_EXCEEDED":           15,
 		"ERROR_REASON_SHARED_STATE_UNAVAILABLE":  16,
 		"ERROR_REASON_UPSTREAM_INVALID_RESPONSE": 17,
+		"ERROR_REASON_SERVICE_DISABLED":          18,
 	}
 )
 
@@ -1511,7 +1517,7 @@ const file_tiergate_v1_task_service_proto_rawDesc = "" +
 	"\rSummaryFormat\x12\x1e\n" +
 	"\x1aSUMMARY_FORMAT_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18SUMMARY_FORMAT_PARAGRAPH\x10\x01\x12\x1a\n" +
-	"\x16SUMMARY_FORMAT_BULLETS\x10\x02*\x93\x05\n" +
+	"\x16SUMMARY_FORMAT_BULLETS\x10\x02*\xb6\x05\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cERROR_REASON_INVALID_REQUEST\x10\x01\x12&\n" +
@@ -1531,7 +1537,8 @@ const file_tiergate_v1_task_service_proto_rawDesc = "" +
 	"!ERROR_REASON_UPSTREAM_SPEND_LIMIT\x10\x0e\x12 \n" +
 	"\x1cERROR_REASON_BUDGET_EXCEEDED\x10\x0f\x12)\n" +
 	"%ERROR_REASON_SHARED_STATE_UNAVAILABLE\x10\x10\x12*\n" +
-	"&ERROR_REASON_UPSTREAM_INVALID_RESPONSE\x10\x112\xb7\x03\n" +
+	"&ERROR_REASON_UPSTREAM_INVALID_RESPONSE\x10\x11\x12!\n" +
+	"\x1dERROR_REASON_SERVICE_DISABLED\x10\x122\xb7\x03\n" +
 	"\vTaskService\x12G\n" +
 	"\bClassify\x12\x1c.tiergate.v1.ClassifyRequest\x1a\x1d.tiergate.v1.ClassifyResponse\x12J\n" +
 	"\tSummarize\x12\x1d.tiergate.v1.SummarizeRequest\x1a\x1e.tiergate.v1.SummarizeResponse\x12D\n" +

@@ -5,7 +5,7 @@
 
     with TaskClient("localhost:50051") as client:
         reply = client.classify(pb.ClassifyRequest(text="I was charged twice", labels=[...]))
-        print(reply.label, reply.usage.cost.total_nanos)
+        print(reply.label, dollars(reply.usage.cost.total_nanos), reply.usage.from_cache)
 
 Batches (``BatchService``, half price) use the same client::
 
@@ -24,6 +24,7 @@ from tiergate.client._batches import ENDED_STATES, batch_item
 from tiergate.client._client import TaskClient
 from tiergate.client._errors import FieldViolation, TiergateError
 from tiergate.client._health import health_check
+from tiergate.client._money import dollars
 from tiergate.client._tasks import METHOD_NAMES
 
 __all__ = [
@@ -34,5 +35,6 @@ __all__ = [
     "TaskClient",
     "TiergateError",
     "batch_item",
+    "dollars",
     "health_check",
 ]

@@ -130,6 +130,11 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     UNAVAILABLE, with RetryInfo. Nothing of such an answer is billed to the
     caller's Usage; a budget reservation settles at its worst case.
     """
+    ERROR_REASON_SERVICE_DISABLED: _ErrorReason.ValueType  # 18
+    """The service called is off on this server (BatchService without a batch
+    store). Status FAILED_PRECONDITION; ErrorInfo metadata `setting` names the
+    setting that turns it on (e.g. `TIERGATE_BATCH_DIR`).
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """Stable reasons carried in `google.rpc.ErrorInfo.reason` (without the
@@ -214,6 +219,11 @@ API bill (a body that is not a message, HTML, cut JSON, missing, negative
 or impossible token counts), on every attempt the deadline allowed. Status
 UNAVAILABLE, with RetryInfo. Nothing of such an answer is billed to the
 caller's Usage; a budget reservation settles at its worst case.
+"""
+ERROR_REASON_SERVICE_DISABLED: ErrorReason.ValueType  # 18
+"""The service called is off on this server (BatchService without a batch
+store). Status FAILED_PRECONDITION; ErrorInfo metadata `setting` names the
+setting that turns it on (e.g. `TIERGATE_BATCH_DIR`).
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
 
