@@ -132,10 +132,14 @@ class TestValidation:
             ask(client, model="claude-imaginary-9")
         assert ask(client, model="claude-haiku-4-5-20251001").model == "claude-haiku-4-5-20251001"
 
-    def test_streaming_is_refused(self, client: anthropic.Anthropic) -> None:
-        """stream=true gives a 400 that says the emulator does not stream."""
-        with pytest.raises(anthropic.BadRequestError, match="does not stream"):
-            client.messages.create(model=SONNET, max_tokens=10, messages=QUESTION, stream=True)
+    def test_streaming_is_answered(self, client: anthropic.Anthropic) -> None:
+        """stream=true is answered with events (tests/test_emulator_streaming.py has them)."""
+        with client.messages.create(
+            model=SONNET, max_tokens=10, messages=QUESTION, stream=True
+        ) as events:
+            kinds = [event.type for event in events]
+        assert kinds[0] == "message_start"
+        assert kinds[-1] == "message_stop"
 
     def test_missing_fields_and_large_max_tokens_over_raw_http(
         self, served: ThreadedEmulator

@@ -10,12 +10,17 @@ Every caller of the model goes through here: the gRPC handlers
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Protocol
 
+from google.protobuf.message import Message
+
 from tiergate.calls import sizing
+from tiergate.calls.partials import PARTIALS, Progress
 from tiergate.calls.prompt import Prompt
 from tiergate.config import Settings
 from tiergate.ledger import Bill, ModelFacts, PriceTable, price
@@ -56,12 +61,15 @@ class TaskRunner:
         deadline: float | None = None,
         admission: Slots | None = None,
         rpc: RpcContext | None = None,
+        on_partial: Callable[[Message], Awaitable[None]] | None = None,
     ) -> tuple[Any, Bill]:
         """The task on ``tier`` without gRPC: validate, prompt, model call, typed response.
 
         The handler, ``tiergate eval`` and shadow calls all run tasks through here. Raises
         ``TiergateError`` (with what was billed in ``err.completion``); else the typed response
-        and its bill.
+        and its bill. With ``on_partial`` (a task of :data:`~tiergate.calls.partials.PARTIALS`)
+        the model's answer is streamed, and ``on_partial`` gets the response as far as it is
+        written (:mod:`tiergate.calls.partials`); a response cache hit sends none.
         """
         task.validate(request)
         prompt = task.prompt(request)
@@ -77,14 +85,29 @@ class TaskRunner:
                 cached = Completion(output=shared_call.hit or {}, model=facts.model)
                 bill = self.bill(tier, cached, from_cache=True)
                 return task.respond(request, cached.output, bill.usage()), bill
+            check = functools.partial(task.check, request)
+            size_field = functools.partial(sizing.largest_field, request)
             async with slot:
-                completion = await self._model_client.complete(
-                    prompt,
-                    facts=facts,
-                    check=functools.partial(task.check, request),
-                    size_field=functools.partial(sizing.largest_field, request),
-                    deadline=deadline,
-                )
+                if on_partial is not None and task.rpc in PARTIALS:
+                    completion = Completion(output={}, model=facts.model)
+                    try:
+                        await self._model_client.stream(
+                            prompt,
+                            facts=facts,
+                            check=check,
+                            size_field=size_field,
+                            on_partial=Progress(PARTIALS[task.rpc], request, on_partial),
+                            deadline=deadline,
+                            completion=completion,
+                        )
+                    except asyncio.CancelledError:
+                        if shared_call is not None:
+                            shared_call.completed(completion)  # what is known of the bill
+                        raise
+                else:
+                    completion = await self._model_client.complete(
+                        prompt, facts=facts, check=check, size_field=size_field, deadline=deadline
+                    )
             if shared_call is not None:
                 shared_call.completed(completion)
         bill = self.bill(tier, completion)

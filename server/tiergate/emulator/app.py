@@ -2,7 +2,8 @@
 
 Routes:
 
-- ``POST /v1/messages`` (non-streaming) and ``POST /v1/messages/count_tokens``, as the API.
+- ``POST /v1/messages`` (whole, or with ``stream: true`` as server-sent events, see
+  :mod:`tiergate.emulator.streaming`) and ``POST /v1/messages/count_tokens``, as the API.
 - The Message Batches API (:mod:`tiergate.emulator.batches`), answered asynchronously.
 - The cloud roads under their prefixes (:mod:`tiergate.emulator.roads`): Bedrock's Messages API
   endpoint and InvokeModel, Vertex AI's ``:rawPredict``, Foundry; ``POST /_emulator/faults?road=``
@@ -49,10 +50,13 @@ from .ratelimits import RateLimiter, RateLimits
 from .responder import Output, respond
 from .roads import PREFIXES, ROADS, Road, RoadKeys, authenticate, credential_kind, road_body
 from .scripts import Script
+from .streaming import STREAM_FAULTS, StreamFault, stream_message
 from .tokens import truncate_to_tokens
 from .validation import INFERENCE_GEOS, MessageRequest, validate_request
 
 _log = logging.getLogger(__name__)
+# Faults that let the normal answer (scripted or heuristic) through, delayed or broken off.
+_PASSING_FAULTS = frozenset({"slow", *STREAM_FAULTS})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ApiHandler = Callable[[web.Request, str], Awaitable[web.StreamResponse]]
 
@@ -312,7 +316,7 @@ class Emulator:
                 limits = self.rate_limiter.headers(model_id)
                 return fault.raw_response({"request-id": request_id, **limits})
         # A fault that answers (a broken output) leaves the script for the next request.
-        answering_fault = fault is not None and fault.kind != "slow"
+        answering_fault = fault is not None and fault.kind not in _PASSING_FAULTS
         script = None if answering_fault else self.scripts.peek(message.model)
         prompt = message.prompt
         if script is not None and script.overrides_input_usage:
@@ -335,20 +339,6 @@ class Emulator:
         first_token_s = delays.first_token_s + (
             fault.delay_s if fault and fault.kind == "slow" else 0
         )
-        try:
-            if first_token_s > 0:
-                await asyncio.sleep(first_token_s)
-            # The response has begun: only now do its cache writes become readable.
-            self.cache.commit(plan)
-            if delays.generation_s > 0:
-                await asyncio.sleep(delays.generation_s)
-        except asyncio.CancelledError:
-            self.abandoned += 1
-            raise
-        finally:
-            # The output reservation shrinks to what was generated once the answer ends.
-            used = reply.output_tokens
-            self.rate_limiter.settle(model_id, reserved=message.max_tokens, used=used)
         headers = {
             "request-id": request_id,
             EMULATOR_HEADER: "1",
@@ -358,6 +348,28 @@ class Emulator:
         body = self._message_body(message, plan, reply, self.config.default_inference_geo)
         if wire_model is not None:
             body["model"] = wire_model
+        try:
+            if first_token_s > 0:
+                await asyncio.sleep(first_token_s)
+            # The response has begun: only now do its cache writes become readable.
+            self.cache.commit(plan)
+            if message.stream:
+                broken = None
+                if fault is not None and fault.kind in STREAM_FAULTS:
+                    broken = StreamFault(fault.kind, fault.after_deltas)
+                return await stream_message(
+                    request, body, headers, generation_s=delays.generation_s, fault=broken
+                )
+            if delays.generation_s > 0:
+                await asyncio.sleep(delays.generation_s)
+        except (asyncio.CancelledError, ConnectionResetError):
+            # The client hung up (a cancelled call, a passed deadline): generation stops.
+            self.abandoned += 1
+            raise
+        finally:
+            # The output reservation shrinks to what was generated once the answer ends.
+            used = reply.output_tokens
+            self.rate_limiter.settle(model_id, reserved=message.max_tokens, used=used)
         return reshaped_response(fault, body, headers)
 
     def _answer_batched(self, params: Any) -> dict[str, Any]:
@@ -375,7 +387,7 @@ class Emulator:
                 raise error
             if fault.kind in ("disconnect", "raw_body"):
                 raise ApiError(500, "api_error", "Internal server error")
-        answering_fault = fault is not None and fault.kind != "slow"
+        answering_fault = fault is not None and fault.kind not in _PASSING_FAULTS
         script = None if answering_fault else self.scripts.peek(message.model)
         if script is not None:
             self.scripts.take(message.model)

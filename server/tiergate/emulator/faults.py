@@ -18,6 +18,9 @@ endpoint), none of which the real API sends on purpose:
 - ``raw_body``: ``body`` verbatim with ``status`` and ``content_type`` (an HTML page with 200,
   a JSON object that is not a message), in place of the answer; bills nothing.
 - ``cut_body``: a normal answer whose JSON stops half-way (a consistent ``content-length``).
+- ``stream_error`` / ``stream_cut`` (streamed requests only; a non-streamed one answers
+  normally): after ``after_deltas`` content deltas, an ``overloaded_error`` event, or the
+  connection drops (:mod:`tiergate.emulator.streaming`).
 - ``rewritten``: a normal answer with ``usage`` fields and top-level ``message_fields``
   replaced by any JSON value (negative, huge or text token counts, ``"usage": null``, another
   ``type``).
@@ -65,6 +68,8 @@ FaultKind = Literal[
     "raw_body",
     "cut_body",
     "rewritten",
+    "stream_error",
+    "stream_cut",
 ]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 
@@ -131,6 +136,8 @@ class Fault:
     """raw_body: the HTTP status."""
     content_type: str = "text/html; charset=utf-8"
     """raw_body: the ``content-type``."""
+    after_deltas: int = 0
+    """stream_error, stream_cut: content deltas sent before the stream breaks."""
     usage: Mapping[str, Any] = field(default_factory=dict)
     """rewritten: ``usage`` fields to replace, with any JSON value."""
     message_fields: Mapping[str, Any] = field(default_factory=dict)

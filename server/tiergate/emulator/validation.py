@@ -37,6 +37,8 @@ class MessageRequest:
     forced_tool: str | None = None
     """The tool ``tool_choice`` forces (``{"type": "tool", "name": ...}``): the answer is a
     ``tool_use`` block whose input follows that tool's ``input_schema``."""
+    stream: bool = False
+    """``stream: true``: the answer goes out as server-sent events."""
 
     @property
     def room_tokens(self) -> int:
@@ -132,10 +134,8 @@ def validate_request(
     if not isinstance(model, str) or not model:
         raise invalid_request("model: Field required")
     if not count_only:
-        if body.get("stream"):
-            raise invalid_request(
-                "stream: this emulator does not stream; send stream=false (non-streaming calls)."
-            )
+        if not isinstance(body.get("stream", False), bool):
+            raise invalid_request("stream: Input should be a valid boolean")
         for name in REJECTED_SAMPLING_PARAMETERS:
             if name in body:
                 raise invalid_request(
@@ -161,4 +161,5 @@ def validate_request(
             f"prompt is too long: {prompt.total_tokens} tokens > {window} maximum"
         )
     tool = forced[0] if forced is not None else None
-    return MessageRequest(model, max_tokens, schema, prompt, limits, geo, tool)
+    stream = bool(body.get("stream", False)) and not count_only
+    return MessageRequest(model, max_tokens, schema, prompt, limits, geo, tool, stream)

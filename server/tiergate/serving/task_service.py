@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
 import grpc
@@ -29,11 +30,12 @@ from tiergate.shared.response_cache import wants_cache
 from tiergate.tasks import TASKS, Task
 from tiergate.telemetry import Rpc, Telemetry
 from tiergate.upstream.model_client import Completion
-from tiergate.v1 import task_service_pb2
+from tiergate.v1 import stream_service_pb2, task_service_pb2
 
 log = structlog.get_logger("tiergate.rpc")
 
 SERVICE = task_service_pb2.DESCRIPTOR.services_by_name["TaskService"]
+STREAM_SERVICE = stream_service_pb2.DESCRIPTOR.services_by_name["StreamService"]
 
 
 class Mirror(Protocol):
@@ -77,8 +79,15 @@ class TaskServicer:
         request_type: type[Message],
         raw: bytes,
         context: grpc.aio.ServicerContext[bytes, Message],
+        stream_type: type[Message] | None = None,
+        send: Callable[[Message], Awaitable[None]] | None = None,
     ) -> Message:
-        """Answer one task RPC from its request bytes; every failure leaves as a rich status."""
+        """Answer one task RPC from its request bytes; every failure leaves as a rich status.
+
+        With ``stream_type`` (a ``StreamService`` RPC), the response goes out as messages of
+        that type handed to ``send``: partials as the model writes, then the complete one;
+        the stream is one call to budgets, shadow, metrics, spans and the log line.
+        """
         tier = task.tier
         started = time.perf_counter()
         metadata = tuple(context.invocation_metadata() or ())
@@ -94,7 +103,7 @@ class TaskServicer:
         outcome = "OK"
         reason = ""
         traced = self._telemetry.rpc_started(
-            rpc, method=f"/{SERVICE.full_name}/{task.rpc}", metadata=metadata, peer=context.peer()
+            rpc, method=_method(task, stream_type), metadata=metadata, peer=context.peer()
         )
         try:
             if self._auth.required and not rpc.caller.verified:
@@ -110,11 +119,31 @@ class TaskServicer:
                     ]
                 )
             response: Message
+            on_partial = None
+            if stream_type is not None and send is not None:
+                streamed, sink = stream_type, send
+
+                async def on_partial(partial: Message) -> None:
+                    if traced.first_message_s is None:
+                        traced.first_message_s = time.perf_counter() - started
+                    await sink(streamed(response=partial))
+
             response, bill = await self.runner.execute(
-                task, request, tier, deadline=rpc.deadline, admission=self.admission, rpc=rpc
+                task,
+                request,
+                tier,
+                deadline=rpc.deadline,
+                admission=self.admission,
+                rpc=rpc,
+                on_partial=on_partial,
             )
             if self.shadow is not None:
                 self.shadow.offer(task, request, response, context)
+            if stream_type is None or send is None:
+                return response
+            if traced.first_message_s is None:
+                traced.first_message_s = time.perf_counter() - started
+            await send(stream_type(response=response, complete=True))
             return response
         except errors.TiergateError as err:
             outcome, reason = err.code.name, err.reason
@@ -155,13 +184,20 @@ class TaskServicer:
     ) -> None:
         with trace.use_span(traced.span, end_on_exit=False):  # the log line's trace ids
             try:
-                self._log(rpc, bill, outcome, duration_s)
+                self._log(rpc, bill, outcome, duration_s, traced.first_message_s)
             finally:
                 self._telemetry.rpc_finished(
                     traced, bill, outcome, reason=reason, duration_s=duration_s
                 )
 
-    def _log(self, rpc: RpcContext, bill: Bill | None, outcome: str, duration_s: float) -> None:
+    def _log(
+        self,
+        rpc: RpcContext,
+        bill: Bill | None,
+        outcome: str,
+        duration_s: float,
+        first_message_s: float | None,
+    ) -> None:
         model = rpc.model
         fields: dict[str, Any] = {
             "task": rpc.task,
@@ -171,6 +207,8 @@ class TaskServicer:
             "status": outcome,
             "duration_ms": round(duration_s * 1000, 2),
         }
+        if first_message_s is not None:  # a streamed RPC
+            fields["first_message_ms"] = round(first_message_s * 1000, 2)
         if rpc.caller.claimed:
             fields["claimed_caller"] = rpc.caller.claimed
         if bill is not None and bill.billed_calls:
@@ -187,6 +225,12 @@ class TaskServicer:
                 endpoint_scope=bill.endpoint_scope,
             )
         log.info("rpc", **fields)
+
+
+def _method(task: Task[Any, Any], stream_type: type[Message] | None) -> str:
+    if stream_type is None:
+        return f"/{SERVICE.full_name}/{task.rpc}"
+    return f"/{STREAM_SERVICE.full_name}/Stream{task.rpc}"
 
 
 def _deadline(context: grpc.aio.ServicerContext[bytes, Message]) -> float | None:
@@ -229,6 +273,44 @@ def _handler(
     )
 
 
+def _stream_handler(
+    servicer: TaskServicer, task: Task[Any, Any], stream_type: type[Message]
+) -> grpc.RpcMethodHandler[bytes, Message]:
+    async def behaviour(
+        raw: bytes, context: grpc.aio.ServicerContext[bytes, Message]
+    ) -> AsyncIterator[Message]:
+        # The call runs as a task of its own that hands its messages over a queue: a handler
+        # that writes to the context itself would bypass the server's interceptors (spans).
+        queue: asyncio.Queue[Message | None] = asyncio.Queue()
+        call = asyncio.ensure_future(
+            servicer.run(task, task.request_type, raw, context, stream_type, queue.put)
+        )
+        call.add_done_callback(lambda _: queue.put_nowait(None))
+        try:
+            while (message := await queue.get()) is not None:
+                yield message
+            await call  # its abort (a rich status) ends the stream
+        finally:
+            # A caller that went away cancels the call: the upstream stream closes at once.
+            call.cancel()
+
+    return grpc.unary_stream_rpc_method_handler(
+        behaviour, request_deserializer=None, response_serializer=_serialize
+    )
+
+
+def stream_handlers(servicer: TaskServicer) -> dict[str, grpc.RpcMethodHandler[bytes, Message]]:
+    """One handler per RPC of ``StreamService``: ``Stream<Task>`` streams the task ``<Task>``."""
+    return {
+        method.name: _stream_handler(
+            servicer,
+            TASKS[method.name.removeprefix("Stream")],
+            getattr(stream_service_pb2, method.output_type.name),
+        )
+        for method in STREAM_SERVICE.methods
+    }
+
+
 def task_handlers(servicer: TaskServicer) -> dict[str, grpc.RpcMethodHandler[bytes, Message]]:
     """One handler per RPC of ``TaskService``, from its descriptor and :data:`TASKS`."""
     return {
@@ -238,9 +320,13 @@ def task_handlers(servicer: TaskServicer) -> dict[str, grpc.RpcMethodHandler[byt
 
 
 def add_task_service(servicer: TaskServicer, server: grpc.aio.Server) -> None:
-    """Serve ``tiergate.v1.TaskService`` on ``server``, every RPC through ``servicer``."""
-    handlers = task_handlers(servicer)
-    server.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler(SERVICE.full_name, handlers),)
-    )
-    server.add_registered_method_handlers(SERVICE.full_name, handlers)
+    """Serve ``tiergate.v1.TaskService`` and ``tiergate.v1.StreamService`` on ``server``, every
+    RPC through ``servicer``."""
+    for service, handlers in (
+        (SERVICE, task_handlers(servicer)),
+        (STREAM_SERVICE, stream_handlers(servicer)),
+    ):
+        server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(service.full_name, handlers),)
+        )
+        server.add_registered_method_handlers(service.full_name, handlers)

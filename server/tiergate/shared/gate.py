@@ -211,10 +211,14 @@ class SharedState:
             # Priced at the road that answered, whichever the reservation assumed.
             priced = getattr(completion, "priced", None) or self._prices.facts(facts.model)
             cost = price(priced, usage, batch=False).total_nanos if usage else 0
-            if call.outcome == "in_call" or bool(getattr(completion, "unreadable_bills", False)):
+            bounded = bool(getattr(completion, "bounded", False))
+            if (call.outcome == "in_call" and not bounded) or bool(
+                getattr(completion, "unreadable_bills", False)
+            ):
                 # Cancelled mid-call, or answered with a bill that could not be read: what the
                 # upstream charged is unknown, so the call counts its worst case (a guess
-                # below it could let a caller spend past its budget).
+                # below it could let a caller spend past its budget). A stream cancelled after
+                # its start knows its input and that its output is at most max_tokens.
                 cost = reservation.amount
             await self.budgets.settle(reservation, cost)
             self._refresh_soon()

@@ -31,6 +31,7 @@ CACHE_SAVED = "tiergate.cache.saved"
 CACHE_WRITE_PREMIUM = "tiergate.cache.write_premium"
 RPCS_IN_FLIGHT = "tiergate.rpc.in_flight"
 RPC_DURATION = "tiergate.rpc.duration"
+RPC_FIRST_MESSAGE = "tiergate.rpc.first_message"
 UPSTREAM_RETRIES = "tiergate.upstream.retries"
 
 NANOS_PER_USD = 1_000_000_000
@@ -106,6 +107,13 @@ class Instruments:
             unit="s",
             description="Task RPCs, from request to answer, by task, tier, caller, gRPC status and"
             " error reason.",
+            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS_S),
+        )
+        self.first_message = meter.create_histogram(
+            RPC_FIRST_MESSAGE,
+            unit="s",
+            description="Streamed task RPCs, from request to their first message, by task, tier,"
+            " caller and gRPC status.",
             explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS_S),
         )
         self.in_flight = meter.create_up_down_counter(

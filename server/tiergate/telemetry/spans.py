@@ -73,6 +73,7 @@ COST_NANOS = "tiergate.cost_nanos"
 ATTEMPT = "tiergate.attempt"
 ATTEMPTS = "tiergate.attempts"
 BILLED_CALLS = "tiergate.billed_calls"
+FIRST_MESSAGE_S = "tiergate.first_message_s"
 STATUS = "tiergate.status"
 REASON = "tiergate.reason"
 RPC_GRPC_STATUS_CODE = SpanAttributes.RPC_GRPC_STATUS_CODE
@@ -93,6 +94,8 @@ class Rpc:
     """The OpenTelemetry context token that makes ``span`` current while the RPC runs."""
     replied_ns: int | None = None
     """When the answer (or the error) was ready: the SERVER span's end."""
+    first_message_s: float | None = None
+    """A streamed RPC: seconds from the request to its first message (None: none sent)."""
 
     @property
     def labels(self) -> dict[str, str]:
@@ -203,6 +206,9 @@ class Recorder:
             if reason:
                 outcome[REASON] = reason
             self._instruments.rpc_duration.record(duration_s, outcome)
+            if rpc.first_message_s is not None:
+                self._instruments.first_message.record(rpc.first_message_s, outcome)
+                rpc.span.set_attribute(FIRST_MESSAGE_S, rpc.first_message_s)
         if status != "OK":
             # The span opened as OK; a failed RPC says how it ended.
             rpc.span.set_attribute(RPC_GRPC_STATUS_CODE, _status_value(status))

@@ -18,12 +18,18 @@ import structlog
 from opentelemetry.metrics import Meter
 
 from tiergate import errors
-from tiergate.calls.prompt import Prompt
+from tiergate.calls.prompt import JsonObject, Prompt
 from tiergate.config import Settings
 from tiergate.ledger import ModelFacts
 from tiergate.telemetry.spans import ROAD
 from tiergate.upstream.breakers import SharedBreakers
-from tiergate.upstream.model_client import Completion, ModelClient, OutputCheck, SizeField
+from tiergate.upstream.model_client import (
+    Completion,
+    ModelClient,
+    OutputCheck,
+    PartialSink,
+    SizeField,
+)
 from tiergate.upstream.roads import Road
 
 log = structlog.get_logger("tiergate.roads")
@@ -138,6 +144,64 @@ class RoadClient(ModelClient):
         raise errors.UpstreamUnavailable(
             "every road to the model is failing (each one's breaker is open)",
             retry_after_s=cooldown,
+        )
+
+    async def stream(
+        self,
+        prompt: Prompt,
+        *,
+        facts: ModelFacts,
+        check: OutputCheck,
+        size_field: SizeField,
+        on_partial: PartialSink,
+        deadline: float | None = None,
+        completion: Completion | None = None,
+    ) -> Completion:
+        """As :meth:`complete`, streamed (:meth:`ModelClient.stream`): one round over the open
+        roads, moving on only while nothing was billed or sent to the caller."""
+        completion = completion or Completion(output={}, model=facts.model)
+        sent = False
+
+        async def sink(growing: JsonObject, complete: JsonObject) -> bool:
+            nonlocal sent
+            moved = await on_partial(growing, complete)
+            sent = sent or moved
+            return moved
+
+        last: errors.TiergateError | None = None
+        for road in self._open_roads(retry=False):
+            priced = road.table.facts(road.name, road.scope, facts)
+            _stamp(completion, road, priced)
+            token = ROAD.set(road.label(priced))
+            try:
+                await road.client.stream(
+                    prompt,
+                    facts=priced,
+                    check=check,
+                    size_field=size_field,
+                    on_partial=sink,
+                    deadline=deadline,
+                    completion=completion,
+                )
+            except errors.TiergateError as err:
+                if sent or completion.billed_calls or not fixable_elsewhere(err):
+                    road.verdict(err)
+                    raise
+                road.breaker.failed()
+                last = err
+                log.info("road.failover", road=road.name, error=type(err).__name__)
+                if _expired(deadline):
+                    raise
+                continue
+            finally:
+                ROAD.reset(token)
+            road.breaker.succeeded()
+            return completion
+        if last is not None:
+            raise last
+        raise errors.UpstreamUnavailable(
+            "every road to the model is failing (each one's breaker is open)",
+            retry_after_s=min(road.breaker.cooldown_s for road in self.roads),
         )
 
     def _open_roads(self, *, retry: bool) -> Iterator[Road]:

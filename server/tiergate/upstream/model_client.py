@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import hashlib
 import json
 import random
@@ -35,6 +36,7 @@ from typing import Any
 
 import anthropic
 import httpx2
+import jiter
 import jsonschema
 import structlog
 from anthropic.types import Message
@@ -54,6 +56,9 @@ from tiergate.upstream.retry_budget import RetryBudget
 log = structlog.get_logger("tiergate.model")
 
 OutputCheck = Callable[[JsonObject], list[str]]
+PartialSink = Callable[[JsonObject, JsonObject], Awaitable[bool]]
+"""Receives a streamed output as far as it is written, twice parsed: with its last string
+possibly cut short, and with complete strings only; says whether it sent the caller anything."""
 SizeField = Callable[[], str]
 ResponseHook = Callable[[httpx2.Response, str], Awaitable[None]]
 """Sees every upstream response, with the model its request named ("" when not known)."""
@@ -151,6 +156,11 @@ class Completion:
     """That road's endpoint scope."""
     priced: ModelFacts | None = None
     """The facts the road bills at; None: the Claude API's list facts."""
+    pending: TokenUsage | None = None
+    """A stream's bill as known before it ends: its input, and its ``max_tokens`` as output."""
+    bounded: bool = False
+    """A stream cut short by its caller: ``usage`` holds its input as billed and its whole
+    ``max_tokens`` as output, the most the upstream may charge (budgets settle at that)."""
 
 
 class _BadOutput(Exception):
@@ -233,6 +243,128 @@ class ModelClient:
                     params = _reask_params(params, message, bad, facts)
                 previous = bad
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def stream(
+        self,
+        prompt: Prompt,
+        *,
+        facts: ModelFacts,
+        check: OutputCheck,
+        size_field: SizeField,
+        on_partial: PartialSink,
+        deadline: float | None = None,
+        completion: Completion | None = None,
+    ) -> Completion:
+        """As :meth:`complete`, streamed: ``on_partial`` sees the output as the model writes it.
+
+        One billed call, no re-ask: a re-ask would write a different answer over the partials
+        already forwarded. Failures before the first partial are retried as :meth:`complete`
+        retries them (an ``overloaded_error`` event like a 529); after it, the stream ends with
+        UNAVAILABLE. A cancellation closes the upstream stream at once; ``completion`` (pass
+        one to read it then) keeps what is known of the bill.
+        """
+        params = self._render(prompt, facts)
+        completion = completion or Completion(output={}, model=facts.model)
+        for attempt in range(1, self._settings.max_attempts + 1):
+            timeout = self._remaining(deadline, completion)
+            completion.attempts += 1
+            forwarded = _Forwarded()
+            failure: anthropic.AnthropicError | InvalidAnswer
+            try:
+                message = await self._stream_once(
+                    params, facts, attempt, timeout, completion, on_partial, forwarded
+                )
+            except (anthropic.AnthropicError, InvalidAnswer) as exc:
+                if isinstance(exc, anthropic.APITimeoutError) and _expired(deadline):
+                    raise _with_usage(_deadline_error(), completion) from exc
+                failure = _as_status(exc) if isinstance(exc, anthropic.APIStatusError) else exc
+                if forwarded.count:
+                    # The caller holds partials: another attempt would write a different answer.
+                    completion.unreadable_bills += 1
+                    self.retry_budget.failed()
+                    raise _with_usage(
+                        errors.UpstreamUnavailable(
+                            "the model's stream broke off after part of the answer was sent",
+                            retry_after_s=errors.DEFAULT_RETRY_AFTER_S,
+                        ),
+                        completion,
+                    ) from exc
+                await self._before_retry(failure, attempt, completion, deadline, size_field)
+                continue
+            try:
+                completion.output = _parse(message, prompt.output_schema, check, None)
+            except _BadOutput as bad:
+                at_limit = bad.truncated and params["max_tokens"] >= facts.max_output_tokens
+                raise _with_usage(
+                    _output_invalid(bad, None, at_limit, completion.billed_calls), completion
+                ) from None
+            return completion
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _stream_once(
+        self,
+        params: dict[str, Any],
+        facts: ModelFacts,
+        attempt: int,
+        limit_s: float,
+        completion: Completion,
+        on_partial: PartialSink,
+        forwarded: _Forwarded,
+    ) -> Message:
+        """One streamed attempt; its parsed output goes to ``on_partial`` delta by delta."""
+        requested = _REQUESTED_MODEL.set(params["model"])
+        try:
+            with self._telemetry.model_call(params, attempt=attempt) as call:
+                async with self._client.messages.stream(**params, timeout=limit_s) as stream:
+                    written = bytearray()
+                    try:
+                        async for event in stream:
+                            if event.type == "message_start":
+                                # The input is billed once the message starts; the output
+                                # is at most max_tokens.
+                                completion.pending = dataclasses.replace(
+                                    billed_usage(event.message), output_tokens=params["max_tokens"]
+                                )
+                            elif event.type == "content_block_delta" and event.delta.type in (
+                                "text_delta",
+                                "input_json_delta",
+                            ):
+                                piece = (
+                                    event.delta.text
+                                    if event.delta.type == "text_delta"
+                                    else event.delta.partial_json
+                                )
+                                written += piece.encode()
+                                await _forward(bytes(written), on_partial, forwarded)
+                    except asyncio.CancelledError:
+                        if completion.pending is not None:
+                            completion.usage = completion.usage + completion.pending
+                            completion.billed_calls += 1
+                            completion.bounded = True
+                        raise
+                    except httpx2.TransportError as exc:
+                        # Mid-stream the SDK lets its HTTP client's errors through unwrapped.
+                        raise anthropic.APIConnectionError(
+                            message=f"the stream broke off ({type(exc).__name__})",
+                            request=stream.response.request,
+                        ) from exc
+                    found = await stream.get_final_message()
+                try:
+                    message, tokens = checked_bill(found, facts)
+                except InvalidAnswer:
+                    completion.unreadable_bills += 1
+                    raise
+                call.answered(message, tokens)
+        finally:
+            _REQUESTED_MODEL.reset(requested)
+        self.retry_budget.answered()
+        # The bound taken at message_start gives way to the exact bill of message_delta.
+        completion.pending = None
+        _bill(completion, message, tokens)
+        stopped = _stop_error(message, lambda: "")
+        if stopped is not None:
+            raise _with_usage(stopped, completion)
+        return message
 
     def _render(self, prompt: Prompt, facts: ModelFacts) -> dict[str, Any]:
         ttl = self._settings.cache_ttl
@@ -531,6 +663,40 @@ def _reask_params(
             {"role": "user", "content": [correction]},
         ],
     }
+
+
+@dataclass
+class _Forwarded:
+    """How many partials of one streamed attempt reached the caller."""
+
+    count: int = 0
+
+
+async def _forward(written: bytes, on_partial: PartialSink, forwarded: _Forwarded) -> None:
+    """Hand the output written so far to ``on_partial``.
+
+    jiter's partial mode reads an unfinished JSON document as far as it goes, in Rust, at a few
+    microseconds for an answer's few kilobytes.
+    """
+    try:
+        growing = jiter.from_json(written, partial_mode="trailing-strings")
+        complete = jiter.from_json(written, partial_mode="on")
+    except ValueError:
+        return  # nothing readable yet (an opening brace, whitespace)
+    if isinstance(growing, dict) and isinstance(complete, dict):
+        forwarded.count += await on_partial(growing, complete)
+
+
+def _as_status(exc: anthropic.APIStatusError) -> anthropic.APIStatusError:
+    """An ``overloaded_error`` event in a stream (after its 200) as the 529 it stands for, so
+    it is retried and reported as one."""
+    body = exc.body if isinstance(exc.body, dict) else {}
+    error = body.get("error")
+    kind = error.get("type") if isinstance(error, dict) else None
+    if exc.status_code != 200 or kind != "overloaded_error":
+        return exc
+    response = httpx2.Response(529, json=body, request=exc.response.request)
+    return anthropic.InternalServerError(exc.message, response=response, body=body)
 
 
 # What the SDK raises when a 200's body is not JSON at all (cut, or bytes that are no text).

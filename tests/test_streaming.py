@@ -1,0 +1,272 @@
+"""StreamService over real gRPC against the streaming emulator: partials in order and never
+taken back, the final message the unary response with its exact Usage, a mid-stream error
+event, and a cancel that closes the upstream stream."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from collections.abc import Iterator
+
+import grpc
+import pytest
+from google.protobuf.message import Message
+from test_shared_state import error_info
+
+from conftest import start_app
+from harness import BackgroundLoop, Upstream, eventually
+from tiergate.calls.partials import extends
+from tiergate.emulator import Emulator, EmulatorConfig, Fault, Script
+from tiergate.ledger import PriceTable, TokenUsage, price
+from tiergate.serving.app import App
+from tiergate.v1 import stream_service_pb2_grpc, task_service_pb2_grpc
+from tiergate.v1 import task_service_pb2 as pb
+
+HAIKU = PriceTable.load().facts("claude-haiku-4-5")
+SUMMARY = (
+    "The customer was charged twice for the March subscription and asks for a refund of the"
+    " second charge before the end of the month, citing the invoice number."
+)
+POINTS = ["A double charge in March.", "A refund is requested.", "The invoice is cited."]
+TEXT = "I was charged twice in March for my subscription (invoice 4471). Please refund one."
+DOCUMENTS = [
+    pb.Document(id="kb-1", text="Refunds are issued within 5 business days of approval."),
+    pb.Document(id="kb-2", text="Annual plans can be cancelled at any time."),
+]
+
+
+@pytest.fixture(scope="module")
+def paced(background: BackgroundLoop) -> Iterator[Upstream]:
+    """An emulator at a tenth of the seed's latency: deltas arrive over time."""
+    emulator = Emulator(EmulatorConfig(latency="seed", latency_scale=0.1))
+    background.run(emulator.start())
+    yield Upstream(emulator, background)
+    background.run(emulator.stop())
+
+
+@pytest.fixture(scope="module")
+def streaming_app(background: BackgroundLoop, paced: Upstream) -> Iterator[App]:
+    app = start_app(background, paced)
+    yield app
+    background.run(app.stop(grace=1))
+
+
+@pytest.fixture
+def streams(
+    streaming_app: App, paced: Upstream
+) -> Iterator[stream_service_pb2_grpc.StreamServiceStub]:
+    paced.reset()
+    with grpc.insecure_channel(f"127.0.0.1:{streaming_app.port}") as channel:
+        yield stream_service_pb2_grpc.StreamServiceStub(channel)
+
+
+@pytest.fixture
+def unary(streaming_app: App) -> Iterator[task_service_pb2_grpc.TaskServiceStub]:
+    with grpc.insecure_channel(f"127.0.0.1:{streaming_app.port}") as channel:
+        yield task_service_pb2_grpc.TaskServiceStub(channel)
+
+
+def assert_never_retracted(messages: list[Message]) -> None:
+    for before, after in itertools.pairwise(messages):
+        assert extends(after.response, before.response), (before, after)
+
+
+class TestSummarize:
+    def test_partials_grow_in_order_and_the_last_is_the_unary_response(
+        self,
+        streams: stream_service_pb2_grpc.StreamServiceStub,
+        unary: task_service_pb2_grpc.TaskServiceStub,
+        paced: Upstream,
+    ) -> None:
+        """The summary grows by whole words, key points by whole items; only the last message
+        is complete and carries Usage; it equals what the unary RPC answers to the same
+        output."""
+        output = json.dumps({"summary": SUMMARY, "key_points": POINTS})
+        paced.script(Script(text=output), Script(text=output))
+        request = pb.SummarizeRequest(text=TEXT, include_key_points=True)
+        messages = list(streams.StreamSummarize(request, timeout=30))
+        assert len(messages) > 3
+        *partials, last = messages
+        assert last.complete
+        assert not any(m.complete for m in partials)
+        assert not any(m.response.HasField("usage") for m in partials)
+        assert_never_retracted(messages)
+        summaries = [m.response.summary for m in partials if m.response.summary]
+        assert summaries, "the summary should grow before the end"
+        assert all(SUMMARY.startswith(s) for s in summaries)
+        # Whole words only: every partial ends where a word of the summary ends.
+        assert all(SUMMARY[len(s) : len(s) + 1] in (" ", "") for s in summaries)
+        point_counts = [len(m.response.key_points) for m in messages]
+        assert point_counts == sorted(point_counts)
+        assert point_counts[-1] == 3
+        whole = unary.Summarize(request, timeout=30)
+        assert last.response.summary == whole.summary
+        assert list(last.response.key_points) == list(whole.key_points)
+        # Both calls were billed alike (same prompt, same scripted output), each exactly.
+        assert last.response.usage.input_tokens == whole.usage.input_tokens
+        assert last.response.usage.output_tokens == whole.usage.output_tokens > 0
+        assert last.response.usage.cost.total_nanos == whole.usage.cost.total_nanos > 0
+
+    def test_usage_is_the_upstream_bill_exactly(
+        self, streams: stream_service_pb2_grpc.StreamServiceStub, paced: Upstream
+    ) -> None:
+        """The final Usage prices the input of message_start and the output of message_delta
+        with the ledger, to the nano-dollar."""
+        paced.script(Script(text=json.dumps({"summary": SUMMARY}), usage={"output_tokens": 77}))
+        *_, last = streams.StreamSummarize(pb.SummarizeRequest(text=TEXT), timeout=30)
+        usage = last.response.usage
+        assert usage.output_tokens == 77
+        tokens = TokenUsage(
+            input_tokens=usage.input_tokens,
+            cache_write_5m_tokens=usage.cache_creation_input_tokens,
+            cache_read_tokens=usage.cache_read_input_tokens,
+            output_tokens=77,
+            inference_geo="global",
+        )
+        assert usage.cost.total_nanos == price(HAIKU, tokens, batch=False).total_nanos
+        assert paced.emulator.requests[-1]["stream"] is True
+
+
+class TestAnswer:
+    def test_only_verified_citations_are_sent(
+        self, streams: stream_service_pb2_grpc.StreamServiceStub, paced: Upstream
+    ) -> None:
+        """A citation whose quote is not in its document is never sent, not even for a
+        moment; the verified one is, before the end."""
+        output = {
+            "answerable": True,
+            "answer": "Refunds are issued within five business days of approval.",
+            "citations": [
+                {"document_id": "kb-2", "quote": "Refunds take a day."},
+                {"document_id": "kb-1", "quote": "within 5 business days"},
+                {"document_id": "kb-2", "quote": "cancelled at any time"},
+            ],
+        }
+        paced.script(Script(text=json.dumps(output)))
+        request = pb.AnswerRequest(question="How fast are refunds?", documents=DOCUMENTS)
+        messages = list(streams.StreamAnswer(request, timeout=30))
+        assert_never_retracted(messages)
+        quotes = {c.quote for m in messages for c in m.response.citations}
+        assert quotes == {"within 5 business days", "cancelled at any time"}
+        assert any(m.response.citations and not m.complete for m in messages)
+        assert messages[-1].response.answerable
+        assert messages[-1].complete
+
+    def test_unanswerable_sends_nothing_before_the_end(
+        self, streams: stream_service_pb2_grpc.StreamServiceStub, paced: Upstream
+    ) -> None:
+        """An unanswerable answer has nothing to show early: one final message."""
+        output = {"answerable": False, "answer": "", "citations": []}
+        paced.script(Script(text=json.dumps(output)))
+        request = pb.AnswerRequest(question="Who won in 1930?", documents=DOCUMENTS)
+        messages = list(streams.StreamAnswer(request, timeout=30))
+        assert [m.complete for m in messages] == [True]
+        assert not messages[0].response.answerable
+
+
+class TestReason:
+    def test_steps_come_whole_then_the_answer_grows(
+        self, streams: stream_service_pb2_grpc.StreamServiceStub, paced: Upstream
+    ) -> None:
+        steps = ["Two trains leave at noon.", "They meet after two hours.", "So at 2 pm."]
+        output = {"steps": steps, "answer": "They meet at two in the afternoon.", "confidence": 3}
+        paced.script(Script(text=json.dumps(output)))
+        request = pb.ReasonRequest(question="When do they meet?", include_confidence=True)
+        messages = list(streams.StreamReason(request, timeout=30))
+        assert_never_retracted(messages)
+        for m in messages[:-1]:
+            assert all(step in steps for step in m.response.steps)
+            assert m.response.confidence == 0  # clamped at the end: only the last says it
+        assert messages[-1].response.confidence == 1.0
+        assert list(messages[-1].response.steps) == steps
+
+
+class TestFailures:
+    def test_overloaded_before_any_output_is_retried(
+        self, streams: stream_service_pb2_grpc.StreamServiceStub, paced: Upstream
+    ) -> None:
+        """An overloaded_error event before the first content delta is retried like a 529:
+        the caller sees one clean stream."""
+        paced.inject(Fault("stream_error", after_deltas=0))
+        scripted = Script(text=json.dumps({"summary": SUMMARY}))
+        paced.script(scripted, scripted)  # the broken attempt's reply and the retry's
+        messages = list(streams.StreamSummarize(pb.SummarizeRequest(text=TEXT), timeout=30))
+        assert messages[-1].complete
+        assert messages[-1].response.summary == SUMMARY
+        assert len(paced.emulator.requests) == 2
+
+    def test_an_error_event_after_output_ends_the_stream_unavailable(
+        self, streams: stream_service_pb2_grpc.StreamServiceStub, paced: Upstream
+    ) -> None:
+        """After partials went out, an error event ends the stream with UNAVAILABLE (rich
+        status, a retry delay), and the partials sent stay a prefix of nothing retracted."""
+        paced.inject(Fault("stream_error", after_deltas=5))
+        paced.script(Script(text=json.dumps({"summary": SUMMARY})))
+        seen: list[Message] = []
+        call = streams.StreamSummarize(pb.SummarizeRequest(text=TEXT), timeout=30)
+        with pytest.raises(grpc.RpcError) as caught:
+            seen.extend(call)
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert seen
+        assert not any(m.complete for m in seen)
+        assert_never_retracted(seen)
+        assert error_info(caught.value)[0] == "UPSTREAM_UNAVAILABLE"
+        assert len(paced.emulator.requests) == 1  # never retried once output was sent
+
+    def test_a_dropped_connection_after_output_ends_the_stream_unavailable(
+        self, streams: stream_service_pb2_grpc.StreamServiceStub, paced: Upstream
+    ) -> None:
+        """The upstream connection dropping mid-answer ends the stream UNAVAILABLE, never
+        UNKNOWN or INTERNAL."""
+        paced.inject(Fault("stream_cut", after_deltas=5))
+        paced.script(Script(text=json.dumps({"summary": SUMMARY})))
+        seen: list[Message] = []
+        with pytest.raises(grpc.RpcError) as caught:
+            seen.extend(streams.StreamSummarize(pb.SummarizeRequest(text=TEXT), timeout=30))
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert seen
+        assert error_info(caught.value)[0] == "UPSTREAM_UNAVAILABLE"
+
+    def test_a_dropped_connection_before_output_is_retried(
+        self, streams: stream_service_pb2_grpc.StreamServiceStub, paced: Upstream
+    ) -> None:
+        paced.inject(Fault("stream_cut", after_deltas=0))
+        scripted = Script(text=json.dumps({"summary": SUMMARY}))
+        paced.script(scripted, scripted)
+        messages = list(streams.StreamSummarize(pb.SummarizeRequest(text=TEXT), timeout=30))
+        assert messages[-1].response.summary == SUMMARY
+        assert len(paced.emulator.requests) == 2
+
+    def test_a_failed_final_check_ends_with_the_unary_status(
+        self,
+        streams: stream_service_pb2_grpc.StreamServiceStub,
+        unary: task_service_pb2_grpc.TaskServiceStub,
+        paced: Upstream,
+    ) -> None:
+        """A truncated answer (max_tokens) fails the final check: the stream ends with the
+        status and reason the unary RPC gives when its answers are truncated too."""
+        cut = Script(text='{"summary": "The customer was charged twice', stop_reason="max_tokens")
+        paced.script(cut, cut, cut)  # the stream's one call; the unary call and its re-ask
+        request = pb.SummarizeRequest(text=TEXT)
+        with pytest.raises(grpc.RpcError) as streamed:
+            list(streams.StreamSummarize(request, timeout=30))
+        with pytest.raises(grpc.RpcError) as whole:
+            unary.Summarize(request, timeout=30)
+        assert streamed.value.code() == whole.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert error_info(streamed.value)[0] == error_info(whole.value)[0] == "OUTPUT_INVALID"
+
+    def test_cancel_closes_the_upstream_stream(
+        self, streams: stream_service_pb2_grpc.StreamServiceStub, paced: Upstream
+    ) -> None:
+        """Cancelling after the first partial closes the upstream stream at once: the
+        emulator sees its client hang up mid-answer."""
+        long_summary = " ".join([SUMMARY] * 6)
+        paced.script(Script(text=json.dumps({"summary": long_summary})))
+        call = streams.StreamSummarize(pb.SummarizeRequest(text=TEXT, max_words=500), timeout=30)
+        first = next(call)
+        assert not first.complete
+        call.cancel()
+        eventually(lambda: paced.emulator.abandoned or None, "the upstream stream to close")
+        time.sleep(0.1)
+        assert paced.emulator.abandoned == 1
