@@ -67,7 +67,10 @@ class TestEventOrder:
         config = {"format": {"type": "json_schema", "schema": SCHEMA}}
         whole = ask(client, output_config=config)
         with client.messages.stream(
-            model=SONNET, max_tokens=400, messages=QUESTION, output_config=config
+            model=SONNET,
+            max_tokens=400,
+            messages=QUESTION,
+            output_config=config,  # type: ignore[arg-type]  # an OutputConfigParam as JSON
         ) as stream:
             deltas = list(stream.text_stream)
             streamed = stream.get_final_message()
@@ -137,7 +140,7 @@ class TestMidStreamFaults:
         """stream_error: some deltas, then an overloaded_error event; the SDK raises it as an
         API status error whose body names the error type."""
         emulator.inject(Fault("stream_error", after_deltas=2))
-        seen = []
+        seen: list[str] = []
         with (
             pytest.raises(anthropic.APIStatusError) as caught,
             client.messages.stream(model=SONNET, max_tokens=300, messages=QUESTION) as stream,

@@ -7,11 +7,10 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import grpc
 import pytest
-from google.protobuf.message import Message
 from test_shared_state import error_info
 
 from conftest import start_app
@@ -20,6 +19,7 @@ from tiergate.calls.partials import extends
 from tiergate.emulator import Emulator, EmulatorConfig, Fault, Script
 from tiergate.ledger import PriceTable, TokenUsage, price
 from tiergate.serving.app import App
+from tiergate.v1 import stream_service_pb2 as stream_pb
 from tiergate.v1 import stream_service_pb2_grpc, task_service_pb2_grpc
 from tiergate.v1 import task_service_pb2 as pb
 
@@ -67,7 +67,14 @@ def unary(streaming_app: App) -> Iterator[task_service_pb2_grpc.TaskServiceStub]
         yield task_service_pb2_grpc.TaskServiceStub(channel)
 
 
-def assert_never_retracted(messages: list[Message]) -> None:
+StreamMessage = (
+    stream_pb.StreamSummarizeResponse
+    | stream_pb.StreamAnswerResponse
+    | stream_pb.StreamReasonResponse
+)
+
+
+def assert_never_retracted(messages: Sequence[StreamMessage]) -> None:
     for before, after in itertools.pairwise(messages):
         assert extends(after.response, before.response), (before, after)
 
@@ -203,7 +210,7 @@ class TestFailures:
         status, a retry delay), and the partials sent stay a prefix of nothing retracted."""
         paced.inject(Fault("stream_error", after_deltas=5))
         paced.script(Script(text=json.dumps({"summary": SUMMARY})))
-        seen: list[Message] = []
+        seen: list[stream_pb.StreamSummarizeResponse] = []
         call = streams.StreamSummarize(pb.SummarizeRequest(text=TEXT), timeout=30)
         with pytest.raises(grpc.RpcError) as caught:
             seen.extend(call)
@@ -221,7 +228,7 @@ class TestFailures:
         UNKNOWN or INTERNAL."""
         paced.inject(Fault("stream_cut", after_deltas=5))
         paced.script(Script(text=json.dumps({"summary": SUMMARY})))
-        seen: list[Message] = []
+        seen: list[stream_pb.StreamSummarizeResponse] = []
         with pytest.raises(grpc.RpcError) as caught:
             seen.extend(streams.StreamSummarize(pb.SummarizeRequest(text=TEXT), timeout=30))
         assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
