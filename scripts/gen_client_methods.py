@@ -13,6 +13,11 @@ metadata, error decoding), with the rpc's comment in ``task_service.proto`` as i
   ``TiergateClient`` extends: per RPC a blocking method and a future-based ``<rpc>Async``, each
   with and without its own timeout (names in lowerCamelCase, as protoc's Java stubs name them).
 
+The server-streaming RPCs of ``StreamService`` (``stream_service.proto``) get their methods in
+files of their own: ``StreamMethods`` / ``AsyncStreamMethods`` in ``_streams.py`` (an iterator
+and an async iterator of the stream's messages) and ``(*Client).<Rpc>`` in
+``streams.gen.go`` (a receiver whose ``Recv`` returns ``io.EOF`` after the last message).
+
 The descriptor comes from protoc (``--include_source_info`` keeps the comments). ``--check``
 renders into memory and fails when a committed file differs.
 """
@@ -58,8 +63,13 @@ class Rpc:
         return self.name[0].lower() + self.name[1:]
 
 
-def descriptor() -> descriptor_pb2.FileDescriptorProto:
-    """``task_service.proto`` compiled by protoc, with its comments."""
+STREAM_PROTO = "tiergate/v1/stream_service.proto"
+STREAM_SERVICE = "StreamService"
+STREAM_ORIGIN = f"protos/{STREAM_PROTO} by make proto"
+
+
+def descriptor(proto: str = PROTO) -> descriptor_pb2.FileDescriptorProto:
+    """``proto`` (``task_service.proto``) compiled by protoc, with its comments."""
     from grpc_tools import protoc  # the codegen extra; the renderers need only protobuf
 
     well_known = Path(protoc.__file__).parent / "_proto"
@@ -72,33 +82,37 @@ def descriptor() -> descriptor_pb2.FileDescriptorProto:
             f"-I{ROOT / 'third_party'}",
             f"--descriptor_set_out={out}",
             "--include_source_info",
-            PROTO,
+            proto,
         ]
         if protoc.main(args) != 0:
             raise SystemExit("protoc failed")
         files = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
-    return next(f for f in files.file if f.name == PROTO)
+    return next(f for f in files.file if f.name == proto)
 
 
-def rpcs(file: descriptor_pb2.FileDescriptorProto) -> list[Rpc]:
-    """The service's RPCs in declaration order; refuses what the client methods cannot express."""
-    index = next(i for i, s in enumerate(file.service) if s.name == SERVICE)
+def rpcs(
+    file: descriptor_pb2.FileDescriptorProto, service: str = SERVICE, streaming: bool = False
+) -> list[Rpc]:
+    """The service's RPCs in declaration order; refuses what the client methods cannot express
+    (streaming RPCs in TaskService, anything but server-streaming RPCs in StreamService)."""
+    index = next(i for i, s in enumerate(file.service) if s.name == service)
     comments = {
         tuple(location.path): location.leading_comments
         for location in file.source_code_info.location
     }
     found = []
     for number, method in enumerate(file.service[index].method):
-        if method.client_streaming or method.server_streaming:
-            raise SystemExit(f"{SERVICE}.{method.name}: streaming RPCs have no client method")
+        if method.client_streaming or method.server_streaming != streaming:
+            kind = "only server-streaming" if streaming else "streaming RPCs have no client method"
+            raise SystemExit(f"{service}.{method.name}: {kind}")
         types = []
         for full_name in (method.input_type, method.output_type):
             package, _, name = full_name.lstrip(".").rpartition(".")
             if package != PACKAGE:
-                raise SystemExit(f"{SERVICE}.{method.name}: {full_name} is not in {PACKAGE}")
+                raise SystemExit(f"{service}.{method.name}: {full_name} is not in {PACKAGE}")
             types.append(name)
         text = comments.get((SERVICE_FIELD, index, METHOD_FIELD, number), "")
-        doc = " ".join(text.split()) or f"Calls {SERVICE}.{method.name}."
+        doc = " ".join(text.split()) or f"Calls {service}.{method.name}."
         found.append(Rpc(method.name, types[0], types[1], doc))
     return found
 
@@ -255,6 +269,100 @@ def render_typescript(found: Sequence[Rpc]) -> str:
     return "\n".join([*lines, "}"]) + "\n"
 
 
+def python_stream_method(rpc: Rpc, asynchronous: bool) -> list[str]:
+    iterator = "AsyncIterator" if asynchronous else "Iterator"
+    params = f"self, request: pb.{rpc.request}, *, timeout_s: float | None = None"
+    returns = f") -> {iterator}[spb.{rpc.response}]:"
+    signature = fit(f"    def {rpc.snake}(", params, returns, indent=4)
+    doc = rpc.doc.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    doc += " " if doc.endswith('"') else ""
+    call = f"self._streams.{rpc.name}, request, timeout_s"
+    return [
+        signature,
+        *wrap(doc, " " * 8, first='"""', last='"""'),
+        fit("        return self._stream(", call, ")", indent=8),
+    ]
+
+
+def render_python_streams(found: Sequence[Rpc]) -> str:
+    lines = [
+        f'"""Generated from {STREAM_ORIGIN}. Do not edit.',
+        "",
+        "The streaming methods of ``TaskClient`` and ``AsyncTaskClient``, one per RPC of the",
+        "StreamService, each through the client's ``_stream`` (deadline, metadata, decoded",
+        "errors; leaving the loop early cancels the call).",
+        '"""',
+        "",
+        "from __future__ import annotations",
+        "",
+        "from collections.abc import AsyncIterator, Callable, Iterator",
+        "from typing import TYPE_CHECKING, Any",
+        "",
+        "from tiergate.v1 import stream_service_pb2 as spb",
+        "from tiergate.v1 import stream_service_pb2_grpc",
+        "from tiergate.v1 import task_service_pb2 as pb",
+        "",
+        "STREAM_METHOD_NAMES: dict[str, str] = {",
+        *(f'    "{rpc.name}": "{rpc.snake}",' for rpc in found),
+        "}",
+        '"""The client method of each streaming RPC, by the RPC\'s name."""',
+    ]
+    for asynchronous in (False, True):
+        prefix, sort = ("Async", "asyncio") if asynchronous else ("", "synchronous")
+        stub = "StreamServiceAsyncStub" if asynchronous else "StreamServiceStub"
+        method = "Any" if asynchronous else "Callable[..., Any]"
+        iterator = "AsyncIterator[Any]" if asynchronous else "Iterator[Any]"
+        params = f"self, method: {method}, request: object, timeout_s: float | None"
+        lines += [
+            "",
+            "",
+            f"class {prefix}StreamMethods:",
+            f'    """The {sort} client\'s method for every StreamService RPC."""',
+            "",
+            f"    _streams: stream_service_pb2_grpc.{stub}",
+            "",
+            "    if TYPE_CHECKING:  # the client defines it",
+            "",
+            fit("        def _stream(", params, f") -> {iterator}: ...", indent=8),
+        ]
+        for rpc in found:
+            lines += ["", *python_stream_method(rpc, asynchronous)]
+    return "\n".join(lines) + "\n"
+
+
+def render_go_streams(found: Sequence[Rpc]) -> str:
+    lines = [
+        f"// Code generated from {STREAM_ORIGIN}. DO NOT EDIT.",
+        "",
+        "package tiergate",
+        "",
+        "import (",
+        '\t"context"',
+        "",
+        '\t"google.golang.org/grpc"',
+        "",
+        '\ttiergatev1 "tiergate/clients/go/gen/tiergate/v1"',
+        ")",
+    ]
+    for rpc in found:
+        doc = rpc.doc[0].lower() + rpc.doc[1:] if rpc.doc[1:2].islower() else rpc.doc
+        lines += [
+            "",
+            *wrap(f"{rpc.name} {doc} Recv returns io.EOF after the last message.", "// "),
+            f"func (c *Client) {rpc.name}(ctx context.Context, req *tiergatev1.{rpc.request}, "
+            f"opts ...grpc.CallOption) (*Stream[tiergatev1.{rpc.response}], error) {{",
+            f"\treturn stream(ctx, c, c.streams.{rpc.name}, req, opts)",
+            "}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+STREAM_RENDERERS: dict[Path, Callable[[Sequence[Rpc]], str]] = {
+    Path("clients/python/src/tiergate/client/_streams.py"): render_python_streams,
+    Path("clients/go/tiergate/streams.gen.go"): render_go_streams,
+}
+
+
 RENDERERS: dict[Path, Callable[[Sequence[Rpc]], str]] = {
     Path("clients/python/src/tiergate/client/_tasks.py"): render_python,
     Path("clients/go/tiergate/tasks.gen.go"): render_go,
@@ -380,11 +488,18 @@ def render_java(found: Sequence[Rpc], file: descriptor_pb2.FileDescriptorProto) 
     return "\n".join([*lines, "}"]) + "\n"
 
 
-def render(file: descriptor_pb2.FileDescriptorProto) -> dict[Path, str]:
-    """Every generated file's text, by its path under the repository root."""
+def render(
+    file: descriptor_pb2.FileDescriptorProto,
+    streams: descriptor_pb2.FileDescriptorProto | None = None,
+) -> dict[Path, str]:
+    """Every generated file's text, by its path under the repository root; the streaming
+    methods' files only with ``streams`` (``stream_service.proto``)."""
     found = rpcs(file)
     rendered = {path: renderer(found) for path, renderer in RENDERERS.items()}
     rendered[JAVA_METHODS] = render_java(found, file)
+    if streams is not None:
+        streamed = rpcs(streams, STREAM_SERVICE, streaming=True)
+        rendered.update({path: render(streamed) for path, render in STREAM_RENDERERS.items()})
     return rendered
 
 
@@ -401,7 +516,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="fail if the committed code is stale")
     check = parser.parse_args().check
-    rendered = render(descriptor())
+    rendered = render(descriptor(), descriptor(STREAM_PROTO))
     if not check:
         for path, text in rendered.items():
             (ROOT / path).write_text(text)

@@ -71,6 +71,9 @@ class TiergateError(Exception):
     """The upstream's retry budget refused a retry: it is failing for most calls, so no client
     retries automatically (that would multiply an outage's load); RetryInfo still tells the
     caller's own code when to try again."""
+    answer_begun: bool = False
+    """A stream had already sent part of its answer: an automatic retry would write a
+    different answer over it, so the client's policy is told not to retry."""
 
     def __init__(
         self,
@@ -94,7 +97,12 @@ class TiergateError(Exception):
         """Whether a client's automatic retry policy may repeat the RPC: only when a retry may
         help (RetryInfo) and the failure billed nothing, so automatic retries never multiply
         billed calls; the caller's own code still sees RetryInfo and decides."""
-        return self.retry_after_s is not None and not self.billed and not self.retry_budget_spent
+        return (
+            self.retry_after_s is not None
+            and not self.billed
+            and not self.retry_budget_spent
+            and not self.answer_begun
+        )
 
 
 class InvalidRequest(TiergateError):

@@ -23,7 +23,7 @@ const DefaultTimeout = 30 * time.Second
 const ServiceConfig = `{
   "loadBalancingConfig": [{"round_robin": {}}],
   "methodConfig": [{
-    "name": [{"service": "tiergate.v1.TaskService"}],
+    "name": [{"service": "tiergate.v1.TaskService"}, {"service": "tiergate.v1.StreamService"}],
     "retryPolicy": {
       "maxAttempts": 3,
       "initialBackoff": "0.2s",

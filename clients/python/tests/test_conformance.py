@@ -49,6 +49,33 @@ def call_async(target: str, case: dict[str, Any], request: Message) -> Message:
     return asyncio.run(call())
 
 
+def stream_sync(target: str, case: dict[str, Any], request: Message) -> list[Message]:
+    timeout_s = case["timeout_ms"] / 1000 if "timeout_ms" in case else None
+    with TaskClient(target) as client:
+        return list(getattr(client, method_name(case["rpc"]))(request, timeout_s=timeout_s))
+
+
+def stream_async(target: str, case: dict[str, Any], request: Message) -> list[Message]:
+    timeout_s = case["timeout_ms"] / 1000 if "timeout_ms" in case else None
+
+    async def read() -> list[Message]:
+        async with AsyncTaskClient(target) as client:
+            method = getattr(client, method_name(case["rpc"]))
+            return [message async for message in method(request, timeout_s=timeout_s)]
+
+    return asyncio.run(read())
+
+
+def check_stream(messages: list[Any], expect: dict[str, Any]) -> None:
+    """At least ``min_messages``; only the last is complete and carries usage; the last's
+    response is checked as a unary one."""
+    assert len(messages) >= expect["stream"]["min_messages"], messages
+    *partials, last = messages
+    assert last.complete
+    assert not any(m.complete or m.response.HasField("usage") for m in partials)
+    check_success(last.response, expect)
+
+
 _POLL_S = 0.05
 _BATCH_BOUND_S = 30.0
 
@@ -151,14 +178,23 @@ def test_case(case: dict[str, Any], call: Any, target: str, emulator: EmulatorCo
         emulator.reset()
         emulator.inject(case["faults"])
     batch = case["rpc"] == "Batch"
-    kind = bpb.CreateBatchRequest if batch else getattr(pb, f"{case['rpc']}Request")
+    streamed = case["rpc"].startswith("Stream")
+    task = case["rpc"].removeprefix("Stream")
+    kind = bpb.CreateBatchRequest if batch else getattr(pb, f"{task}Request")
     request = json_format.ParseDict(case["request"], kind())
     if batch:
         call = batch_sync if call is call_sync else batch_async
+    if streamed:
+        call = stream_sync if call is call_sync else stream_async
     expect = case["expect"]
     if expect["code"] == grpc.StatusCode.OK.name:
         reply = call(target, case, request)
-        check_batch(reply, expect) if batch else check_success(reply, expect)
+        if batch:
+            check_batch(reply, expect)
+        elif streamed:
+            check_stream(reply, expect)
+        else:
+            check_success(reply, expect)
     else:
         with pytest.raises(TiergateError) as raised:
             call(target, case, request)

@@ -16,7 +16,7 @@ export const SERVICE_CONFIG = {
   loadBalancingConfig: [{ round_robin: {} }],
   methodConfig: [
     {
-      name: [{ service: "tiergate.v1.TaskService" }],
+      name: [{ service: "tiergate.v1.TaskService" }, { service: "tiergate.v1.StreamService" }],
       retryPolicy: {
         maxAttempts: 3,
         initialBackoff: "0.2s",

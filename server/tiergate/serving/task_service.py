@@ -147,6 +147,8 @@ class TaskServicer:
             return response
         except errors.TiergateError as err:
             outcome, reason = err.code.name, err.reason
+            # Partials sent: a client's automatic retry would answer anew over them.
+            err.answer_begun = traced.first_message_s is not None
             if isinstance(err.completion, Completion):
                 bill = self.runner.bill(tier, err.completion)
             await context.abort_with_status(

@@ -47,14 +47,14 @@ const (
 // the answer. Retries (the clients' pushback) happen only before the first
 // message. A response cache hit streams as one complete message.
 type StreamServiceClient interface {
-	// Summarize, streamed: the summary grows by words, key points and action
+	// Streams Summarize: the summary grows by words, key points and action
 	// items by whole items. Runs on the fast tier.
 	StreamSummarize(ctx context.Context, in *SummarizeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamSummarizeResponse], error)
-	// Answer, streamed: the answer grows by words once it is known to be
+	// Streams Answer: the answer grows by words once it is known to be
 	// answerable; citations come one by one, each verified. Runs on the fast
 	// tier.
 	StreamAnswer(ctx context.Context, in *AnswerRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamAnswerResponse], error)
-	// Reason, streamed: steps come one by one, then the answer grows by words;
+	// Streams Reason: steps come one by one, then the answer grows by words;
 	// `confidence` comes with the last message. Runs on the balanced tier.
 	StreamReason(ctx context.Context, in *ReasonRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamReasonResponse], error)
 }
@@ -147,14 +147,14 @@ type StreamService_StreamReasonClient = grpc.ServerStreamingClient[StreamReasonR
 // the answer. Retries (the clients' pushback) happen only before the first
 // message. A response cache hit streams as one complete message.
 type StreamServiceServer interface {
-	// Summarize, streamed: the summary grows by words, key points and action
+	// Streams Summarize: the summary grows by words, key points and action
 	// items by whole items. Runs on the fast tier.
 	StreamSummarize(*SummarizeRequest, grpc.ServerStreamingServer[StreamSummarizeResponse]) error
-	// Answer, streamed: the answer grows by words once it is known to be
+	// Streams Answer: the answer grows by words once it is known to be
 	// answerable; citations come one by one, each verified. Runs on the fast
 	// tier.
 	StreamAnswer(*AnswerRequest, grpc.ServerStreamingServer[StreamAnswerResponse]) error
-	// Reason, streamed: steps come one by one, then the answer grows by words;
+	// Streams Reason: steps come one by one, then the answer grows by words;
 	// `confidence` comes with the last message. Runs on the balanced tier.
 	StreamReason(*ReasonRequest, grpc.ServerStreamingServer[StreamReasonResponse]) error
 	mustEmbedUnimplementedStreamServiceServer()

@@ -25,11 +25,13 @@ from tiergate.client._client import TaskClient
 from tiergate.client._errors import FieldViolation, TiergateError
 from tiergate.client._health import health_check
 from tiergate.client._money import dollars
+from tiergate.client._streams import STREAM_METHOD_NAMES
 from tiergate.client._tasks import METHOD_NAMES
 
 __all__ = [
     "ENDED_STATES",
     "METHOD_NAMES",
+    "STREAM_METHOD_NAMES",
     "AsyncTaskClient",
     "FieldViolation",
     "TaskClient",

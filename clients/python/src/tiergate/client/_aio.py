@@ -12,12 +12,13 @@ import grpc.aio
 
 from tiergate.client._channel import CHANNEL_OPTIONS, DEFAULT_TIMEOUT_S, dial_target
 from tiergate.client._errors import TiergateError
+from tiergate.client._streams import AsyncStreamMethods
 from tiergate.client._tasks import AsyncTaskMethods
 from tiergate.v1 import batch_service_pb2 as bpb
-from tiergate.v1 import batch_service_pb2_grpc, task_service_pb2_grpc
+from tiergate.v1 import batch_service_pb2_grpc, stream_service_pb2_grpc, task_service_pb2_grpc
 
 
-class AsyncTaskClient(AsyncTaskMethods):
+class AsyncTaskClient(AsyncTaskMethods, AsyncStreamMethods):
     """Calls a tiergate server from asyncio; every call has a deadline unless told otherwise.
 
     async with AsyncTaskClient("localhost:50051") as client:
@@ -36,6 +37,7 @@ class AsyncTaskClient(AsyncTaskMethods):
             dial_target(target), options=CHANNEL_OPTIONS
         )
         self._stub = task_service_pb2_grpc.TaskServiceStub(self._channel)
+        self._streams = stream_service_pb2_grpc.StreamServiceStub(self._channel)
         self._batches = batch_service_pb2_grpc.BatchServiceStub(self._channel)
         self._timeout_s = timeout_s
         self._metadata = tuple(metadata)
@@ -63,6 +65,22 @@ class AsyncTaskClient(AsyncTaskMethods):
             )
         except grpc.aio.AioRpcError as error:
             raise TiergateError.from_rpc_error(error) from None
+
+    async def _stream(
+        self, method: Any, request: object, timeout_s: float | None
+    ) -> AsyncIterator[Any]:
+        call = method(
+            request,
+            timeout=self._timeout_s if timeout_s is None else timeout_s,
+            metadata=self._metadata,
+        )
+        try:
+            async for message in call:
+                yield message
+        except grpc.aio.AioRpcError as error:
+            raise TiergateError.from_rpc_error(error) from None
+        finally:
+            call.cancel()  # a caller that stops reading ends the call (no-op once it ended)
 
     # -- BatchService -------------------------------------------------------------------------
 

@@ -17,7 +17,12 @@ SERVICE_CONFIG: dict[str, Any] = {
     "loadBalancingConfig": [{"round_robin": {}}],
     "methodConfig": [
         {
-            "name": [{"service": "tiergate.v1.TaskService"}],
+            # A stream is retried only before its first message: gRPC commits a call once the
+            # server's headers arrive, and they come with the first message.
+            "name": [
+                {"service": "tiergate.v1.TaskService"},
+                {"service": "tiergate.v1.StreamService"},
+            ],
             # The service sends grpc-retry-pushback-ms with every error: the delay when a retry
             # may help and nothing was billed (gRPC's retries wait for it instead of their own
             # backoff), else -1, which stops these retries, so they never multiply billed

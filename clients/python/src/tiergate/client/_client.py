@@ -11,12 +11,13 @@ import grpc
 
 from tiergate.client._channel import CHANNEL_OPTIONS, DEFAULT_TIMEOUT_S, dial_target
 from tiergate.client._errors import TiergateError
+from tiergate.client._streams import StreamMethods
 from tiergate.client._tasks import TaskMethods
 from tiergate.v1 import batch_service_pb2 as bpb
-from tiergate.v1 import batch_service_pb2_grpc, task_service_pb2_grpc
+from tiergate.v1 import batch_service_pb2_grpc, stream_service_pb2_grpc, task_service_pb2_grpc
 
 
-class TaskClient(TaskMethods):
+class TaskClient(TaskMethods, StreamMethods):
     """Calls a tiergate server; every call has a deadline (``timeout_s``) unless told otherwise.
 
     The channel balances round robin over every address ``target`` resolves to, retries
@@ -36,6 +37,7 @@ class TaskClient(TaskMethods):
             dial_target(target), options=CHANNEL_OPTIONS
         )
         self._stub = task_service_pb2_grpc.TaskServiceStub(self._channel)
+        self._streams = stream_service_pb2_grpc.StreamServiceStub(self._channel)
         self._batches = batch_service_pb2_grpc.BatchServiceStub(self._channel)
         self._timeout_s = timeout_s
         self._metadata = tuple(metadata)
@@ -63,6 +65,21 @@ class TaskClient(TaskMethods):
             )
         except grpc.RpcError as error:
             raise TiergateError.from_rpc_error(error) from None
+
+    def _stream(
+        self, method: Callable[..., Any], request: object, timeout_s: float | None
+    ) -> Iterator[Any]:
+        call = method(
+            request,
+            timeout=self._timeout_s if timeout_s is None else timeout_s,
+            metadata=self._metadata,
+        )
+        try:
+            yield from call
+        except grpc.RpcError as error:
+            raise TiergateError.from_rpc_error(error) from None
+        finally:
+            call.cancel()  # a caller that stops reading ends the call (no-op once it ended)
 
     # -- BatchService -------------------------------------------------------------------------
 

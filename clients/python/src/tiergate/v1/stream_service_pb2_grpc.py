@@ -92,7 +92,7 @@ class StreamServiceServicer:
     """
 
     def StreamSummarize(self, request, context):
-        """Summarize, streamed: the summary grows by words, key points and action
+        """Streams Summarize: the summary grows by words, key points and action
         items by whole items. Runs on the fast tier.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -100,7 +100,7 @@ class StreamServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def StreamAnswer(self, request, context):
-        """Answer, streamed: the answer grows by words once it is known to be
+        """Streams Answer: the answer grows by words once it is known to be
         answerable; citations come one by one, each verified. Runs on the fast
         tier.
         """
@@ -109,7 +109,7 @@ class StreamServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def StreamReason(self, request, context):
-        """Reason, streamed: steps come one by one, then the answer grows by words;
+        """Streams Reason: steps come one by one, then the answer grows by words;
         `confidence` comes with the last message. Runs on the balanced tier.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

@@ -53,16 +53,16 @@ class StreamServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> StreamServiceAsyncStub: ...
     StreamSummarize: _grpc.UnaryStreamMultiCallable[_task_service_pb2.SummarizeRequest, _stream_service_pb2.StreamSummarizeResponse]
-    """Summarize, streamed: the summary grows by words, key points and action
+    """Streams Summarize: the summary grows by words, key points and action
     items by whole items. Runs on the fast tier.
     """
     StreamAnswer: _grpc.UnaryStreamMultiCallable[_task_service_pb2.AnswerRequest, _stream_service_pb2.StreamAnswerResponse]
-    """Answer, streamed: the answer grows by words once it is known to be
+    """Streams Answer: the answer grows by words once it is known to be
     answerable; citations come one by one, each verified. Runs on the fast
     tier.
     """
     StreamReason: _grpc.UnaryStreamMultiCallable[_task_service_pb2.ReasonRequest, _stream_service_pb2.StreamReasonResponse]
-    """Reason, streamed: steps come one by one, then the answer grows by words;
+    """Streams Reason: steps come one by one, then the answer grows by words;
     `confidence` comes with the last message. Runs on the balanced tier.
     """
 
@@ -90,16 +90,16 @@ class StreamServiceAsyncStub(StreamServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     StreamSummarize: _aio.UnaryStreamMultiCallable[_task_service_pb2.SummarizeRequest, _stream_service_pb2.StreamSummarizeResponse]  # type: ignore[assignment]
-    """Summarize, streamed: the summary grows by words, key points and action
+    """Streams Summarize: the summary grows by words, key points and action
     items by whole items. Runs on the fast tier.
     """
     StreamAnswer: _aio.UnaryStreamMultiCallable[_task_service_pb2.AnswerRequest, _stream_service_pb2.StreamAnswerResponse]  # type: ignore[assignment]
-    """Answer, streamed: the answer grows by words once it is known to be
+    """Streams Answer: the answer grows by words once it is known to be
     answerable; citations come one by one, each verified. Runs on the fast
     tier.
     """
     StreamReason: _aio.UnaryStreamMultiCallable[_task_service_pb2.ReasonRequest, _stream_service_pb2.StreamReasonResponse]  # type: ignore[assignment]
-    """Reason, streamed: steps come one by one, then the answer grows by words;
+    """Streams Reason: steps come one by one, then the answer grows by words;
     `confidence` comes with the last message. Runs on the balanced tier.
     """
 
@@ -130,7 +130,7 @@ class StreamServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _task_service_pb2.SummarizeRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_stream_service_pb2.StreamSummarizeResponse], _abc.AsyncIterator[_stream_service_pb2.StreamSummarizeResponse]]:
-        """Summarize, streamed: the summary grows by words, key points and action
+        """Streams Summarize: the summary grows by words, key points and action
         items by whole items. Runs on the fast tier.
         """
 
@@ -140,7 +140,7 @@ class StreamServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _task_service_pb2.AnswerRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_stream_service_pb2.StreamAnswerResponse], _abc.AsyncIterator[_stream_service_pb2.StreamAnswerResponse]]:
-        """Answer, streamed: the answer grows by words once it is known to be
+        """Streams Answer: the answer grows by words once it is known to be
         answerable; citations come one by one, each verified. Runs on the fast
         tier.
         """
@@ -151,7 +151,7 @@ class StreamServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _task_service_pb2.ReasonRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_stream_service_pb2.StreamReasonResponse], _abc.AsyncIterator[_stream_service_pb2.StreamReasonResponse]]:
-        """Reason, streamed: steps come one by one, then the answer grows by words;
+        """Streams Reason: steps come one by one, then the answer grows by words;
         `confidence` comes with the last message. Runs on the balanced tier.
         """
 

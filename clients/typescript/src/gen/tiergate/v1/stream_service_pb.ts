@@ -122,7 +122,7 @@ export const StreamReasonResponseSchema: GenMessage<StreamReasonResponse> = /*@_
  */
 export const StreamService: GenService<{
   /**
-   * Summarize, streamed: the summary grows by words, key points and action
+   * Streams Summarize: the summary grows by words, key points and action
    * items by whole items. Runs on the fast tier.
    *
    * @generated from rpc tiergate.v1.StreamService.StreamSummarize
@@ -133,7 +133,7 @@ export const StreamService: GenService<{
     output: typeof StreamSummarizeResponseSchema;
   },
   /**
-   * Answer, streamed: the answer grows by words once it is known to be
+   * Streams Answer: the answer grows by words once it is known to be
    * answerable; citations come one by one, each verified. Runs on the fast
    * tier.
    *
@@ -145,7 +145,7 @@ export const StreamService: GenService<{
     output: typeof StreamAnswerResponseSchema;
   },
   /**
-   * Reason, streamed: steps come one by one, then the answer grows by words;
+   * Streams Reason: steps come one by one, then the answer grows by words;
    * `confidence` comes with the last message. Runs on the balanced tier.
    *
    * @generated from rpc tiergate.v1.StreamService.StreamReason
