@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"reflect"
@@ -35,6 +36,11 @@ type expectation struct {
 	Violations       []string                  `json:"violations"`
 	UpstreamRequests *int                      `json:"upstream_requests"`
 	Batch            *batchExpectation         `json:"batch"`
+	Stream           *streamExpectation        `json:"stream"`
+}
+
+type streamExpectation struct {
+	MinMessages int `json:"min_messages"`
 }
 
 type batchExpectation struct {
@@ -52,9 +58,13 @@ type testCase struct {
 }
 
 // call parses the case's request into the RPC's request message (its type read from the
-// service descriptor) and calls the client's method of the same name: no case per RPC.
-func call(ctx context.Context, c *tiergate.Client, rpc string, raw []byte) (proto.Message, error) {
+// service descriptor) and calls the client's method of the same name: no case per RPC. A
+// streaming RPC's stream is read to its end (a streamed).
+func call(ctx context.Context, c *tiergate.Client, rpc string, raw []byte) (any, error) {
 	service := tiergatev1.File_tiergate_v1_task_service_proto.Services().ByName("TaskService")
+	if strings.HasPrefix(rpc, "Stream") {
+		service = tiergatev1.File_tiergate_v1_stream_service_proto.Services().ByName("StreamService")
+	}
 	desc := service.Methods().ByName(protoreflect.Name(rpc))
 	method := reflect.ValueOf(c).MethodByName(rpc)
 	if desc == nil || !method.IsValid() {
@@ -72,11 +82,59 @@ func call(ctx context.Context, c *tiergate.Client, rpc string, raw []byte) (prot
 	if err, _ := out[1].Interface().(error); err != nil {
 		return nil, err
 	}
+	if desc.IsStreamingServer() {
+		found := readStream(out[0])
+		return found, found.err
+	}
 	reply, ok := out[0].Interface().(proto.Message)
 	if !ok {
 		return nil, fmt.Errorf("%s returned %s, not a message", rpc, out[0].Type())
 	}
 	return reply, nil
+}
+
+// streamed is what a streaming call received: every message, then how it ended.
+type streamed struct {
+	messages []proto.Message
+	err      error
+}
+
+// readStream reads a stream's messages (a Stream[T] from the client's method) until io.EOF or
+// an error (rule 8).
+func readStream(stream reflect.Value) streamed {
+	var found streamed
+	recv := stream.MethodByName("Recv")
+	for {
+		out := recv.Call(nil)
+		if err, _ := out[1].Interface().(error); err != nil {
+			if !errors.Is(err, io.EOF) {
+				found.err = err
+			}
+			return found
+		}
+		found.messages = append(found.messages, out[0].Interface().(proto.Message))
+	}
+}
+
+// checkStream checks rule 8's OK case and returns the last message's response.
+func checkStream(t *testing.T, found streamed, expect expectation) proto.Message {
+	t.Helper()
+	if len(found.messages) < expect.Stream.MinMessages {
+		t.Fatalf("%d messages, want at least %d", len(found.messages), expect.Stream.MinMessages)
+	}
+	var last proto.Message
+	for i, message := range found.messages {
+		fields := message.ProtoReflect()
+		complete := fields.Get(fields.Descriptor().Fields().ByName("complete")).Bool()
+		response := fields.Get(fields.Descriptor().Fields().ByName("response")).Message()
+		hasUsage := response.Has(response.Descriptor().Fields().ByName("usage"))
+		final := i == len(found.messages)-1
+		if complete != final || (hasUsage && !final) {
+			t.Fatalf("message %d: complete=%v usage=%v, want both only on the last", i, complete, hasUsage)
+		}
+		last = response.Interface()
+	}
+	return last
 }
 
 type emulator string
@@ -305,7 +363,14 @@ func TestConformance(t *testing.T) {
 				if err != nil {
 					t.Fatalf("call failed: %v", err)
 				}
-				checkSuccess(t, reply, tc.Expect)
+				message, ok := reply.(proto.Message)
+				if found, streaming := reply.(streamed); streaming {
+					message, ok = checkStream(t, found, tc.Expect), true
+				}
+				if !ok {
+					t.Fatalf("the call returned %T", reply)
+				}
+				checkSuccess(t, message, tc.Expect)
 			} else {
 				if err == nil {
 					t.Fatalf("call succeeded, want %s", tc.Expect.Code)
