@@ -357,9 +357,57 @@ def render_go_streams(found: Sequence[Rpc]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_typescript_streams(found: Sequence[Rpc]) -> str:
+    requests = sorted({f"{r.request}Schema" for r in found})
+    lines = [
+        f"// Code generated from {STREAM_ORIGIN}. DO NOT EDIT.",
+        "// The streaming method of every StreamService RPC, an async iterable of the stream's",
+        "// messages (leaving the loop early cancels the call); TaskClient extends this class.",
+        "import type {",
+        "  DescMessage,",
+        "  DescMethodServerStreaming,",
+        "  MessageInitShape,",
+        "  MessageShape,",
+        '} from "@bufbuild/protobuf";',
+        "",
+        'import type { CallOptions } from "./options.js";',
+        'import { TaskMethods } from "./tasks.gen.js";',
+        "import {",
+        "  StreamService,",
+        *(f"  type {r.response}," for r in sorted(found, key=lambda r: r.response)),
+        '} from "./gen/tiergate/v1/stream_service_pb.js";',
+        "import {",
+        *(f"  type {name}," for name in requests),
+        '} from "./gen/tiergate/v1/task_service_pb.js";',
+        "",
+        "export abstract class StreamMethods extends TaskMethods {",
+        "  protected abstract serverStream<I extends DescMessage, O extends DescMessage>(",
+        "    method: DescMethodServerStreaming<I, O>,",
+        "    request: MessageInitShape<I>,",
+        "    options?: CallOptions,",
+        "  ): AsyncIterable<MessageShape<O>>;",
+    ]
+    for rpc in found:
+        doc = wrap(rpc.doc, "  /** ", last=" */")
+        if len(doc) > 1:
+            doc = ["  /**", *wrap(rpc.doc, "   * "), "   */"]
+        lines += [
+            "",
+            *doc,
+            f"  {rpc.camel}(",
+            f"    request: MessageInitShape<typeof {rpc.request}Schema>,",
+            "    options?: CallOptions,",
+            f"  ): AsyncIterable<{rpc.response}> {{",
+            f"    return this.serverStream(StreamService.method.{rpc.camel}, request, options);",
+            "  }",
+        ]
+    return "\n".join([*lines, "}"]) + "\n"
+
+
 STREAM_RENDERERS: dict[Path, Callable[[Sequence[Rpc]], str]] = {
     Path("clients/python/src/tiergate/client/_streams.py"): render_python_streams,
     Path("clients/go/tiergate/streams.gen.go"): render_go_streams,
+    Path("clients/typescript/src/streams.gen.ts"): render_typescript_streams,
 }
 
 

@@ -3,6 +3,7 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type {
   DescMessage,
+  DescMethodServerStreaming,
   DescMethodUnary,
   MessageInitShape,
   MessageShape,
@@ -17,7 +18,7 @@ import {
 import { CHANNEL_OPTIONS, DEFAULT_TIMEOUT_MS, dialTarget } from "./dial.js";
 import { TiergateError } from "./errors.js";
 import type { CallOptions, TaskClientOptions } from "./options.js";
-import { TaskMethods } from "./tasks.gen.js";
+import { StreamMethods } from "./streams.gen.js";
 import {
   BatchService,
   Batch_State,
@@ -43,7 +44,7 @@ export const ENDED_STATES: ReadonlySet<Batch_State> = new Set([
  *     const client = new TaskClient("localhost:50051");
  *     const reply = await client.classify({ text, labels: [{ name: "billing" }] });
  */
-export class TaskClient extends TaskMethods {
+export class TaskClient extends StreamMethods {
   private readonly channel: Client;
   private readonly timeoutMs: number;
   private readonly metadata: Record<string, string>;
@@ -99,15 +100,44 @@ export class TaskClient extends TaskMethods {
     return results;
   }
 
+  protected override async *serverStream<I extends DescMessage, O extends DescMessage>(
+    method: DescMethodServerStreaming<I, O>,
+    request: MessageInitShape<I>,
+    options: CallOptions = {},
+  ): AsyncIterable<MessageShape<O>> {
+    const call = this.channel.makeServerStreamRequest(
+      `/${method.parent.typeName}/${method.name}`,
+      (value: MessageShape<I>) => Buffer.from(toBinary(method.input, value)),
+      (bytes: Buffer) => fromBinary(method.output, bytes),
+      create(method.input, request),
+      this.callMetadata(options),
+      { deadline: Date.now() + (options.timeoutMs ?? this.timeoutMs) },
+    );
+    try {
+      for await (const reply of call) {
+        yield reply as MessageShape<O>;
+      }
+    } catch (error) {
+      throw TiergateError.fromServiceError(error as ServiceError);
+    } finally {
+      call.cancel(); // a caller that stops reading ends the call (no-op once it ended)
+    }
+  }
+
+  private callMetadata(options: CallOptions): Metadata {
+    const metadata = new Metadata();
+    for (const [key, value] of Object.entries({ ...this.metadata, ...options.metadata })) {
+      metadata.set(key, value);
+    }
+    return metadata;
+  }
+
   protected override unary<I extends DescMessage, O extends DescMessage>(
     method: DescMethodUnary<I, O>,
     request: MessageInitShape<I>,
     options: CallOptions = {},
   ): Promise<MessageShape<O>> {
-    const metadata = new Metadata();
-    for (const [key, value] of Object.entries({ ...this.metadata, ...options.metadata })) {
-      metadata.set(key, value);
-    }
+    const metadata = this.callMetadata(options);
     const message = create(method.input, request);
     const deadline = Date.now() + (options.timeoutMs ?? this.timeoutMs);
     return new Promise((resolve, reject) => {

@@ -10,5 +10,6 @@ export { CHANNEL_OPTIONS, DEFAULT_TIMEOUT_MS, SERVICE_CONFIG, dialTarget } from 
 export { DOMAIN, TiergateError, type FieldViolation } from "./errors.js";
 export { dollars } from "./money.js";
 export * from "./gen/tiergate/v1/batch_service_pb.js";
+export * from "./gen/tiergate/v1/stream_service_pb.js";
 export * from "./gen/tiergate/v1/task_service_pb.js";
 export * from "./gen/tiergate/v1/usage_pb.js";

@@ -11,6 +11,7 @@ import {
   Batch_State,
   CreateBatchRequestSchema,
   ENDED_STATES,
+  StreamService,
   TaskClient,
   TaskService,
   TiergateError,
@@ -25,6 +26,7 @@ interface Expectation {
   violations?: string[];
   upstream_requests?: number;
   batch?: { state: string; results: string[] };
+  stream?: { min_messages: number };
 }
 
 interface Case {
@@ -43,6 +45,28 @@ const emulatorUrl = process.env.TIERGATE_EMULATOR_URL?.replace(/\/$/, "");
 type Method = keyof typeof TaskService.method;
 // Every typed method has this shape once its request type is erased.
 type Rpc = (request: Message, options: CallOptions) => Promise<Message>;
+type StreamMethod = keyof typeof StreamService.method;
+type StreamRpc = (request: Message, options: CallOptions) => AsyncIterable<Message>;
+
+// Rule 8: read a stream to its end; the last message must be the only complete one and the
+// only one with usage. Returns the last message's response.
+async function readStream(stream: AsyncIterable<Message>, expect: Expectation): Promise<Message> {
+  const messages: Message[] = [];
+  for await (const message of stream) {
+    messages.push(message);
+  }
+  assert.ok(messages.length >= (expect.stream?.min_messages ?? 1), `${messages.length} messages`);
+  messages.forEach((message, i) => {
+    const { complete, response } = message as unknown as {
+      complete: boolean;
+      response?: { usage?: unknown };
+    };
+    const last = i === messages.length - 1;
+    assert.equal(complete, last, `message ${i}: complete`);
+    assert.equal(response?.usage !== undefined, last, `message ${i}: usage`);
+  });
+  return (messages.at(-1) as unknown as { response: Message }).response;
+}
 
 async function post(route: string, body: JsonValue): Promise<void> {
   const reply = await fetch(`${emulatorUrl}${route}`, {
@@ -166,6 +190,32 @@ describe("conformance", { skip: !target || !emulatorUrl ? "run with make clients
       }
       if (testCase.rpc === "Batch") {
         await runBatch(client, testCase);
+        if (testCase.expect.upstream_requests !== undefined) {
+          assert.equal(await upstreamRequests(), testCase.expect.upstream_requests);
+        }
+        return;
+      }
+      if (testCase.rpc.startsWith("Stream")) {
+        const streamed = StreamService.methods.find((m) => m.name === testCase.rpc);
+        assert.ok(streamed, `no rpc ${testCase.rpc} in StreamService`);
+        const task = TaskService.methods.find((m) => m.name === testCase.rpc.slice(6));
+        assert.ok(task, `no task rpc for ${testCase.rpc}`);
+        const request = fromJson(streamed.input, testCase.request);
+        const open = (client[streamed.localName as StreamMethod] as StreamRpc).bind(client);
+        const options = { timeoutMs: testCase.timeout_ms };
+        if (testCase.expect.code === "OK") {
+          const response = await readStream(open(request, options), testCase.expect);
+          const document = toJson(task.output, response as never, {
+            useProtoFieldName: true,
+            alwaysEmitImplicit: true,
+          });
+          checkSuccess(document, testCase.expect);
+        } else {
+          await assert.rejects(readStream(open(request, options), testCase.expect), (error) => {
+            checkFailure(error, testCase.expect);
+            return true;
+          });
+        }
         if (testCase.expect.upstream_requests !== undefined) {
           assert.equal(await upstreamRequests(), testCase.expect.upstream_requests);
         }
