@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 
 import grpc
 import pytest
+from test_cli import run as run_cli
 from test_shared_state import error_info
 
 from conftest import start_app
@@ -277,3 +278,48 @@ class TestFailures:
         eventually(lambda: paced.emulator.abandoned or None, "the upstream stream to close")
         time.sleep(0.1)
         assert paced.emulator.abandoned == 1
+
+
+class TestCommandLine:
+    def test_stream_prints_the_summary_then_the_whole_response(
+        self, streaming_app: App, paced: Upstream
+    ) -> None:
+        """`tiergate summarize --stream` prints the summary as it comes, then the complete
+        response with its usage and cost."""
+        paced.reset()
+        paced.script(Script(text=json.dumps({"summary": SUMMARY})))
+        done = run_cli(
+            "summarize", "--stream", "--text", TEXT, "--target", f"127.0.0.1:{streaming_app.port}"
+        )
+        assert done.returncode == 0, done.stderr
+        streamed, _, table = done.stdout.partition("\n\n")
+        assert SUMMARY.startswith(streamed)
+        assert len(streamed.split()) > 1
+        assert "cost" in table
+        assert SUMMARY.split()[-1] in table
+
+    def test_stream_json_prints_one_line_per_message(
+        self, streaming_app: App, paced: Upstream
+    ) -> None:
+        paced.reset()
+        paced.script(Script(text=json.dumps({"summary": SUMMARY})))
+        done = run_cli(
+            "summarize",
+            "--stream",
+            "--json",
+            "--text",
+            TEXT,
+            "--target",
+            f"127.0.0.1:{streaming_app.port}",
+        )
+        assert done.returncode == 0, done.stderr
+        messages = [json.loads(line) for line in done.stdout.splitlines()]
+        assert len(messages) > 1
+        assert [m["complete"] for m in messages] == [False] * (len(messages) - 1) + [True]
+        assert messages[-1]["response"]["summary"] == SUMMARY
+        assert int(messages[-1]["response"]["usage"]["output_tokens"]) > 0
+
+    def test_stream_is_offered_only_where_a_task_streams(self) -> None:
+        done = run_cli("classify", "--stream", "--text", "x", "--label", "a")
+        assert done.returncode == 2
+        assert "--stream" in done.stderr

@@ -28,7 +28,13 @@ from tiergate.cli import batch as cli_batch
 from tiergate.cli import commands, flags, render
 from tiergate.cli import eval as cli_eval
 from tiergate.cli import spend as cli_spend
-from tiergate.client import METHOD_NAMES, FieldViolation, TaskClient, TiergateError
+from tiergate.client import (
+    METHOD_NAMES,
+    STREAM_METHOD_NAMES,
+    FieldViolation,
+    TaskClient,
+    TiergateError,
+)
 
 DEFAULT_TARGET = "localhost:50051"
 DEFAULT_TIMEOUT_S = 60.0
@@ -145,6 +151,13 @@ def _add_tasks(subcommands: Any) -> None:
             help="print the response as JSON with every field, errors as JSON on stderr "
             "(default: off)",
         )
+        if f"Stream{command.rpc}" in STREAM_METHOD_NAMES:
+            sub.add_argument(
+                "--stream",
+                action="store_true",
+                help=f"print the {_STREAMED_TEXT[command.rpc]} as it is written, then the whole"
+                " response; with --json, every message as one JSON line (default: off)",
+            )
         flags.add_token_flag(sub)
         sub.set_defaults(task=command)
 
@@ -168,14 +181,46 @@ def _call(args: argparse.Namespace) -> int:
         return _fail(args, {"code": "USAGE", "message": str(exc)}, str(exc), status=2)
     with TaskClient(args.target, timeout_s=args.timeout, metadata=metadata) as client:
         try:
-            response: Message = getattr(client, METHOD_NAMES[command.rpc])(built.request)
+            if getattr(args, "stream", False):
+                response = _streamed(client, command.rpc, built.request, as_json=args.json)
+            else:
+                response = getattr(client, METHOD_NAMES[command.rpc])(built.request)
         except TiergateError as err:
+            if getattr(args, "stream", False) and not args.json:
+                print()  # end the partial text's line before the error
             return _fail(args, _error_json(err, built, args), _error_line(err, built, args))
+    if args.json and getattr(args, "stream", False):
+        return 0  # every message, the last included, is printed already
     if args.json:
         print(json.dumps(render.as_json(response), indent=2, ensure_ascii=False))
     else:
         print(render.text(response, request=built.request))
     return 0
+
+
+_STREAMED_TEXT = {"Summarize": "summary", "Answer": "answer", "Reason": "answer"}
+"""The text field ``--stream`` prints as it grows."""
+
+
+def _streamed(client: TaskClient, rpc: str, request: Message, *, as_json: bool) -> Message:
+    """Read the RPC's stream, printing as it comes; return the complete response."""
+    name = _STREAMED_TEXT[rpc]
+    shown = ""
+    response: Message | None = None
+    for message in getattr(client, STREAM_METHOD_NAMES[f"Stream{rpc}"])(request):
+        if as_json:
+            print(json.dumps(render.as_json(message), ensure_ascii=False), flush=True)
+        elif not message.complete:
+            # Each message extends the last: only the new end of the text is printed.
+            text: str = getattr(message.response, name)
+            print(text[len(shown) :], end="", flush=True)
+            shown = text
+        response = message.response
+    if response is None:  # pragma: no cover - a stream ends with its complete message
+        raise TiergateError(grpc.StatusCode.INTERNAL, "the stream ended without a response")
+    if shown and not as_json:
+        print("\n")
+    return response
 
 
 def _fail(args: argparse.Namespace, error: dict[str, Any], line: str, *, status: int = 1) -> int:
