@@ -8,20 +8,27 @@ import itertools
 import json
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import grpc
 import pytest
 from test_cli import run as run_cli
-from test_shared_state import error_info
+from test_shared_state import AUTH, TOKEN, error_info
 
 from conftest import start_app
 from harness import BackgroundLoop, Upstream, eventually
 from tiergate.calls.partials import extends
 from tiergate.emulator import Emulator, EmulatorConfig, Fault, Script
+from tiergate.emulator.validation import validate_request
 from tiergate.ledger import PriceTable, TokenUsage, price
 from tiergate.serving.app import App
+from tiergate.v1 import (
+    spend_service_pb2,
+    spend_service_pb2_grpc,
+    stream_service_pb2_grpc,
+    task_service_pb2_grpc,
+)
 from tiergate.v1 import stream_service_pb2 as stream_pb
-from tiergate.v1 import stream_service_pb2_grpc, task_service_pb2_grpc
 from tiergate.v1 import task_service_pb2 as pb
 
 HAIKU = PriceTable.load().facts("claude-haiku-4-5")
@@ -323,3 +330,72 @@ class TestCommandLine:
         done = run_cli("classify", "--stream", "--text", "x", "--label", "a")
         assert done.returncode == 2
         assert "--stream" in done.stderr
+
+
+class TestSharedState:
+    def test_a_cache_hit_streams_as_one_complete_message_and_a_cancel_settles_its_bound(
+        self, background: BackgroundLoop, paced: Upstream, tmp_path: Path
+    ) -> None:
+        """With the response cache on, a repeated Answer streams as one complete message with
+        nothing billed. With a budget, a stream cancelled mid-answer settles at its input as
+        billed plus max_tokens of output: less than the reservation's worst case (which counts
+        the re-asks), more than nothing."""
+        paced.reset()
+        (tmp_path / "tokens").write_text(f"billing-service={TOKEN}\n")
+        (tmp_path / "budgets.toml").write_text('[callers.billing-service]\nmonthly_usd = "5"\n')
+        app = start_app(
+            background,
+            paced,
+            auth_tokens_file=str(tmp_path / "tokens"),
+            budgets_file=str(tmp_path / "budgets.toml"),
+            response_cache_ttl_s=60,
+        )
+        try:
+            with grpc.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+                streams = stream_service_pb2_grpc.StreamServiceStub(channel)
+                output = {
+                    "answerable": True,
+                    "answer": "Refunds are issued within five business days.",
+                    "citations": [{"document_id": "kb-1", "quote": "within 5 business days"}],
+                }
+                paced.script(Script(text=json.dumps(output)))
+                request = pb.AnswerRequest(question="How fast are refunds?", documents=DOCUMENTS)
+                first = list(streams.StreamAnswer(request, timeout=30, metadata=AUTH))
+                again = list(streams.StreamAnswer(request, timeout=30, metadata=AUTH))
+                assert len(first) > 1
+                assert [m.complete for m in again] == [True]
+                assert again[0].response.answer == first[-1].response.answer
+                assert again[0].response.usage.cost.total_nanos == 0
+                assert len(paced.emulator.requests) == 1
+                spend = spend_service_pb2_grpc.SpendServiceStub(channel)
+                before = spend.GetSpend(spend_service_pb2.GetSpendRequest(), metadata=AUTH)
+                paced.script(Script(text=json.dumps({"summary": " ".join([SUMMARY] * 6)})))
+                call = streams.StreamSummarize(
+                    pb.SummarizeRequest(text=TEXT, max_words=500), timeout=30, metadata=AUTH
+                )
+                assert not next(call).complete
+                call.cancel()
+                eventually(lambda: paced.emulator.abandoned or None, "the upstream to close")
+
+                def settled() -> int | None:
+                    now = spend.GetSpend(spend_service_pb2.GetSpendRequest(), metadata=AUTH)
+                    (row,) = now.periods
+                    grown = row.spent_nanos - before.periods[0].spent_nanos
+                    return grown if grown and not row.reserved_nanos else None
+
+                cost = eventually(settled, "the cancelled stream's settlement")
+            body = paced.emulator.requests[-1]
+            bound = price(
+                HAIKU,
+                TokenUsage(input_tokens=count_input(paced, body), output_tokens=body["max_tokens"]),
+                batch=False,
+            ).total_nanos
+            assert cost == bound
+        finally:
+            background.run(app.stop(grace=1))
+
+
+def count_input(paced: Upstream, body: dict[str, object]) -> int:
+    """The input tokens the emulator billed for ``body`` (no cache: a first call)."""
+    prompt = validate_request(body, models=paced.emulator.config.models).prompt
+    return prompt.total_tokens
