@@ -127,11 +127,14 @@ class _Child:
 class EmulatorProcess(_Child):
     """``python -m tiergate.emulator`` on a free loopback port."""
 
-    def __init__(self, fixed_delay_s: float = 0.0) -> None:
+    def __init__(
+        self, fixed_delay_s: float = 0.0, latency: str = "none", latency_scale: float = 1.0
+    ) -> None:
         self.port = free_port()
         self.url = f"http://{LOOPBACK}:{self.port}"
         args = [sys.executable, "-m", "tiergate.emulator", "--host", LOOPBACK]
         args += ["--port", str(self.port), "--fixed-delay-s", str(fixed_delay_s)]
+        args += ["--latency", latency, "--latency-scale", str(latency_scale)]
         super().__init__(args, {})
         self._wait_ready()
 

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from bench import plain
+from bench import plain, streaming
 
 README_START = "<!-- bench:start -->"
 README_END = "<!-- bench:end -->"
@@ -217,6 +217,11 @@ def publish(results: dict[str, Any], root: Path) -> list[str]:
             done.append(f"updated the table of {name}")
         else:
             done.append(f"{name} has no {start} marker; left it alone")
+    streamed = results.get("streaming")
+    if streamed:
+        table = streaming.markdown(streamed)
+        if update_readme(page, table, start=streaming.README_START, end=streaming.README_END):
+            done.append(f"updated the streaming table of {page.relative_to(root)}")
     cost = results.get("plain")
     if cost:
         section = plain.section(cost, results.get("lifetime"))

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import batch, lifetime, plain, profiling, report, scenarios
+from bench import batch, lifetime, plain, profiling, report, scenarios, streaming
 from bench.load import GatewayCall, closed_loop, describe
 from bench.procs import ROOT, EmulatorProcess, FloorProcess, ServerProcess
 from bench.workloads import OVERHEAD_REQUEST, cost_workloads
@@ -116,6 +116,8 @@ def main() -> None:
     results["in_flight"] = scenarios.in_flight(
         (100, 500) if quick else (1000, 5000), delay_s=0.5 if quick else 2.0
     )
+    print("streaming against the whole answer ...", flush=True)
+    results["streaming"] = streaming.run(rounds=2 if quick else streaming.ROUNDS)
     print("batch ...", flush=True)
     results["batch"] = batch.batch_scenario(500 if quick else batch.ITEMS)
     results["elapsed_s"] = round(time.perf_counter() - started, 1)
@@ -123,6 +125,7 @@ def main() -> None:
     print()
     print(report.text(results))
     print(plain.section(results["plain"], results["lifetime"]))
+    print(streaming.section(results["streaming"]))
     _print_profile(results.get("profile"))
     print(f"wrote {json_path} and {md_path}")
     if args.update_readme:
