@@ -536,6 +536,103 @@ def render_java(found: Sequence[Rpc], file: descriptor_pb2.FileDescriptorProto) 
     return "\n".join([*lines, "}"]) + "\n"
 
 
+def java_split_signature(opening: str, params: list[str]) -> list[str]:
+    """As :func:`java_signature`, with one parameter a line when they fit on none."""
+    lines = java_signature(opening, ", ".join(params))
+    if all(len(line) <= WIDTH for line in lines):
+        return lines
+    return [f"  {opening}(", *(f"      {p}," for p in params[:-1]), f"      {params[-1]}) {{"]
+
+
+JAVA_STREAMS = Path("clients/java/src/main/java/tiergate/client/StreamMethods.java")
+
+
+def render_java_streams(
+    found: Sequence[Rpc],
+    file: descriptor_pb2.FileDescriptorProto,
+    requests_file: descriptor_pb2.FileDescriptorProto,
+) -> str:
+    package, messages = java_classes(file)
+    _, request_messages = java_classes(requests_file)
+    lines = [
+        f"// Code generated from {STREAM_ORIGIN}. DO NOT EDIT.",
+        "package tiergate.client;",
+        "",
+        "import io.grpc.MethodDescriptor;",
+        "import io.grpc.stub.StreamObserver;",
+        "import java.time.Duration;",
+        f"import {package}.{STREAM_SERVICE}Grpc;",
+        *(f"import {messages}.{name};" for name in sorted({r.response for r in found})),
+        *(f"import {request_messages}.{name};" for name in sorted({r.request for r in found})),
+        "",
+        *javadoc(
+            f"The streaming methods of every {STREAM_SERVICE} RPC: a {{@link ResponseStream}} "
+            "to iterate (close it to stop early) and a {@link StreamObserver} variant "
+            "({@code <rpc>Async}), each with the client's default deadline or a timeout of its "
+            "own. A failure before the first message is retried after the server's pushback; "
+            "any failure reaches the caller as a {@link TiergateException}. {@link "
+            "TiergateClient} extends this class.",
+            indent="",
+            escape=False,
+        ),
+        "public abstract class StreamMethods extends TaskMethods {",
+        "  StreamMethods() {}",
+        "",
+        *javadoc(
+            "Opens {@code method}'s stream; a null {@code timeout} means the default deadline.",
+            escape=False,
+        ),
+        "  abstract <Q, R> ResponseStream<R> stream(",
+        "      MethodDescriptor<Q, R> method, Q request, Duration timeout);",
+        "",
+        "  /** {@link #stream}, each message handed to {@code observer} on another thread. */",
+        "  abstract <Q, R> void streamAsync(",
+        "      MethodDescriptor<Q, R> method,",
+        "      Q request,",
+        "      Duration timeout,",
+        "      StreamObserver<R> observer);",
+    ]
+    for rpc in found:
+        method = f"{STREAM_SERVICE}Grpc.get{rpc.name}Method()"
+        stream = f"ResponseStream<{rpc.response}>"
+        observer = f"StreamObserver<{rpc.response}> observer"
+        blocking = f"{rpc.camel}({rpc.request})"
+        lines += [
+            "",
+            *javadoc(rpc.doc),
+            *java_signature(f"public {stream} {rpc.camel}", f"{rpc.request} request"),
+            java_return("stream", method, "null"),
+            "  }",
+            "",
+            *javadoc(
+                f"{{@link #{blocking}}} with a deadline {{@code timeout}} from now.", escape=False
+            ),
+            *java_signature(
+                f"public {stream} {rpc.camel}", f"{rpc.request} request, Duration timeout"
+            ),
+            java_return("stream", method, "timeout"),
+            "  }",
+            "",
+            *javadoc(f"{{@link #{blocking}}}, each message to {{@code observer}}.", escape=False),
+            *java_signature(f"public void {rpc.camel}Async", f"{rpc.request} request, {observer}"),
+            f"    streamAsync({method}, request, null, observer);",
+            "  }",
+            "",
+            *javadoc(
+                f"{{@link #{blocking}}}, each message to {{@code observer}}, with a deadline "
+                "{@code timeout} from now.",
+                escape=False,
+            ),
+            *java_split_signature(
+                f"public void {rpc.camel}Async",
+                [f"{rpc.request} request", "Duration timeout", observer],
+            ),
+            f"    streamAsync({method}, request, timeout, observer);",
+            "  }",
+        ]
+    return "\n".join([*lines, "}"]) + "\n"
+
+
 def render(
     file: descriptor_pb2.FileDescriptorProto,
     streams: descriptor_pb2.FileDescriptorProto | None = None,
@@ -548,6 +645,7 @@ def render(
     if streams is not None:
         streamed = rpcs(streams, STREAM_SERVICE, streaming=True)
         rendered.update({path: render(streamed) for path, render in STREAM_RENDERERS.items()})
+        rendered[JAVA_STREAMS] = render_java_streams(streamed, streams, file)
     return rendered
 
 

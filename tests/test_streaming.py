@@ -4,6 +4,7 @@ event, and a cancel that closes the upstream stream."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import time
@@ -18,6 +19,7 @@ from test_shared_state import AUTH, TOKEN, error_info
 from conftest import start_app
 from harness import BackgroundLoop, Upstream, eventually
 from tiergate.calls.partials import extends
+from tiergate.client import AsyncTaskClient, TaskClient, TiergateError
 from tiergate.emulator import Emulator, EmulatorConfig, Fault, Script
 from tiergate.emulator.validation import validate_request
 from tiergate.ledger import PriceTable, TokenUsage, price
@@ -399,3 +401,38 @@ def count_input(paced: Upstream, body: dict[str, object]) -> int:
     """The input tokens the emulator billed for ``body`` (no cache: a first call)."""
     prompt = validate_request(body, models=paced.emulator.config.models).prompt
     return prompt.total_tokens
+
+
+class TestClients:
+    def test_the_python_clients_retry_a_stream_only_before_its_first_message(
+        self, streaming_app: App, paced: Upstream
+    ) -> None:
+        """Rate limits that outlast the server's own retries come back with pushback: the
+        client's retry, before any message, ends in one clean stream (three server attempts,
+        then one more); a stream broken after its first message is not retried."""
+        paced.reset()
+        paced.inject(Fault("rate_limit", count=3, retry_after_s=0.05))
+        target = f"127.0.0.1:{streaming_app.port}"
+        with TaskClient(target) as client:
+            messages = list(client.stream_summarize(pb.SummarizeRequest(text=TEXT)))
+        assert messages[-1].complete
+        assert len(paced.emulator.requests) == 4
+        paced.reset()
+        paced.inject(Fault("stream_error", after_deltas=4))
+
+        async def read() -> tuple[list[stream_pb.StreamSummarizeResponse], TiergateError]:
+            seen: list[stream_pb.StreamSummarizeResponse] = []
+            async with AsyncTaskClient(target) as client:
+                request = pb.SummarizeRequest(text=TEXT, max_words=60)
+                try:
+                    async for message in client.stream_summarize(request):
+                        seen.append(message)
+                except TiergateError as error:
+                    return seen, error
+            raise AssertionError("the stream ended cleanly")
+
+        seen, error = asyncio.run(read())
+        assert error.reason == "UPSTREAM_UNAVAILABLE"
+        assert seen
+        assert not any(m.complete for m in seen)
+        assert len(paced.emulator.requests) == 1

@@ -33,7 +33,8 @@ import tiergate.v1.BatchServiceOuterClass.ListBatchResultsResponse;
 
 /**
  * Calls a tiergate server: one typed method per TaskService RPC, blocking and future-based
- * (generated from the service descriptor into {@link TaskMethods}), plus the batch helpers.
+ * (generated from the service descriptor into {@link TaskMethods}), one per StreamService RPC,
+ * an iterator and an observer variant ({@link StreamMethods}), plus the batch helpers.
  *
  * <pre>{@code
  * try (TiergateClient client = TiergateClient.connect("localhost:50051")) {
@@ -52,7 +53,7 @@ import tiergate.v1.BatchServiceOuterClass.ListBatchResultsResponse;
  * the server's pushback ({@link PushbackRetry}); a failed call throws, or completes its future
  * with, a {@link TiergateException}. The client is safe for concurrent use; close it once.
  */
-public final class TiergateClient extends TaskMethods implements AutoCloseable {
+public final class TiergateClient extends StreamMethods implements AutoCloseable {
   private final ManagedChannel managed;
   private final Channel channel;
   private final ScheduledExecutorService timer;
@@ -178,6 +179,37 @@ public final class TiergateClient extends TaskMethods implements AutoCloseable {
           }
         });
     return reply;
+  }
+
+  @Override
+  <Q, R> ResponseStream<R> stream(MethodDescriptor<Q, R> method, Q request, Duration timeout) {
+    return new ResponseStream<>(channel, method, request, timeout);
+  }
+
+  @Override
+  <Q, R> void streamAsync(
+      MethodDescriptor<Q, R> method,
+      Q request,
+      Duration timeout,
+      StreamObserver<R> observer) {
+    // The blocking stream, read on a thread of its own: its retries before the first message
+    // wait there, never on the caller's.
+    Thread reader =
+        new Thread(
+            () -> {
+              try (ResponseStream<R> messages = stream(method, request, timeout)) {
+                while (messages.hasNext()) {
+                  observer.onNext(messages.next());
+                }
+              } catch (TiergateException error) {
+                observer.onError(error);
+                return;
+              }
+              observer.onCompleted();
+            },
+            "tiergate-stream");
+    reader.setDaemon(true);
+    reader.start();
   }
 
   private static CallOptions options(Duration timeout) {

@@ -13,6 +13,7 @@ import com.google.protobuf.Struct;
 import com.google.protobuf.Value;
 import com.google.protobuf.util.JsonFormat;
 import io.grpc.MethodDescriptor;
+import io.grpc.stub.StreamObserver;
 import java.io.IOException;
 import java.lang.reflect.InvocationTargetException;
 import java.net.URI;
@@ -35,11 +36,13 @@ import org.junit.jupiter.api.DynamicNode;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.TestFactory;
 import tiergate.client.Batches;
+import tiergate.client.ResponseStream;
 import tiergate.client.TiergateClient;
 import tiergate.client.TiergateException;
 import tiergate.v1.BatchServiceOuterClass.Batch;
 import tiergate.v1.BatchServiceOuterClass.BatchResult;
 import tiergate.v1.BatchServiceOuterClass.CreateBatchRequest;
+import tiergate.v1.StreamServiceGrpc;
 import tiergate.v1.TaskServiceGrpc;
 
 /**
@@ -131,6 +134,9 @@ class ConformanceTest {
         if (error != null) {
           fail("the call failed: " + error.getMessage());
         }
+        if (reply instanceof List<?> messages) {
+          reply = checkStream(messages, expect);
+        }
         checkSuccess(assertInstanceOf(Message.class, reply), expect);
       } else {
         assertNotNull(error, "the call succeeded, want " + text(expect, "code"));
@@ -150,6 +156,9 @@ class ConformanceTest {
    */
   private static Object call(String rpc, Value request, Duration timeout, boolean future)
       throws Exception {
+    if (rpc.startsWith("Stream")) {
+      return stream(rpc, request, timeout, future);
+    }
     MethodDescriptor<?, ?> method =
         TaskServiceGrpc.getServiceDescriptor().getMethods().stream()
             .filter(m -> rpc.equals(m.getBareMethodName()))
@@ -175,6 +184,92 @@ class ConformanceTest {
     } catch (InvocationTargetException failed) {
       throw assertInstanceOf(TiergateException.class, failed.getCause());
     }
+  }
+
+  /**
+   * Rule 8: reads the whole stream, through the iterator or the observer, as a list of messages;
+   * a failure is thrown as the TiergateException it ended with.
+   */
+  private static List<?> stream(String rpc, Value request, Duration timeout, boolean future)
+      throws Exception {
+    MethodDescriptor<?, ?> method =
+        StreamServiceGrpc.getServiceDescriptor().getMethods().stream()
+            .filter(m -> rpc.equals(m.getBareMethodName()))
+            .findFirst()
+            .orElseThrow(() -> new AssertionError("unknown rpc " + rpc));
+    var prototype =
+        (Message) ((MethodDescriptor.PrototypeMarshaller<?>) method.getRequestMarshaller())
+            .getMessagePrototype();
+    Message.Builder builder = prototype.newBuilderForType();
+    JsonFormat.parser().merge(print(request), builder);
+    String name = Character.toLowerCase(rpc.charAt(0)) + rpc.substring(1);
+    try {
+      if (!future) {
+        var typed = TiergateClient.class.getMethod(name, prototype.getClass(), Duration.class);
+        List<Object> messages = new ArrayList<>();
+        try (var stream = (ResponseStream<?>) typed.invoke(client, builder.build(), timeout)) {
+          stream.forEachRemaining(messages::add);
+        }
+        return messages;
+      }
+      var typed =
+          TiergateClient.class.getMethod(
+              name + "Async", prototype.getClass(), Duration.class, StreamObserver.class);
+      CompletableFuture<List<Object>> done = new CompletableFuture<>();
+      List<Object> messages = new ArrayList<>();
+      typed.invoke(
+          client,
+          builder.build(),
+          timeout,
+          new StreamObserver<Object>() {
+            @Override
+            public void onNext(Object message) {
+              messages.add(message);
+            }
+
+            @Override
+            public void onError(Throwable error) {
+              done.completeExceptionally(error);
+            }
+
+            @Override
+            public void onCompleted() {
+              done.complete(messages);
+            }
+          });
+      try {
+        return done.get(60, TimeUnit.SECONDS);
+      } catch (ExecutionException failed) {
+        throw assertInstanceOf(TiergateException.class, failed.getCause());
+      }
+    } catch (InvocationTargetException failed) {
+      throw assertInstanceOf(TiergateException.class, failed.getCause());
+    }
+  }
+
+  /** Rule 8's checks of a complete stream; returns the last message's response. */
+  private static Message checkStream(List<?> messages, Struct expect) {
+    long least =
+        (long)
+            expect
+                .getFieldsOrThrow("stream")
+                .getStructValue()
+                .getFieldsOrThrow("min_messages")
+                .getNumberValue();
+    assertTrue(messages.size() >= least, messages.size() + " messages, want " + least);
+    Message last = null;
+    for (int i = 0; i < messages.size(); i++) {
+      var message = assertInstanceOf(Message.class, messages.get(i));
+      var fields = message.getDescriptorForType();
+      boolean complete = (boolean) message.getField(fields.findFieldByName("complete"));
+      var response = (Message) message.getField(fields.findFieldByName("response"));
+      boolean usage = response.hasField(response.getDescriptorForType().findFieldByName("usage"));
+      boolean isLast = i == messages.size() - 1;
+      assertEquals(isLast, complete, "message " + i + ": complete");
+      assertEquals(isLast, usage, "message " + i + ": usage");
+      last = response;
+    }
+    return last;
   }
 
   private static void checkSuccess(MessageOrBuilder reply, Struct expect) throws IOException {
