@@ -62,6 +62,16 @@ def streaming_app(background: BackgroundLoop, paced: Upstream) -> Iterator[App]:
     background.run(app.stop(grace=1))
 
 
+@pytest.fixture(autouse=True)
+def full_retry_budget(request: pytest.FixtureRequest) -> None:
+    """Each test starts with the server's retry budget full: one test's injected failures
+    must not hold back the next test's retries."""
+    if "streaming_app" in request.fixturenames:
+        app: App = request.getfixturevalue("streaming_app")
+        for budget in app.retry_budgets.values():
+            budget.tokens = budget.max_tokens
+
+
 @pytest.fixture
 def streams(
     streaming_app: App, paced: Upstream
