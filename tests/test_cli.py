@@ -499,8 +499,9 @@ class TestHelpAndVersion:
         spec = next(c for c in commands.commands() if c.name == command)
         assert " ".join(spec.description.split()) in text
         options = re.split(r"\n  (?=-)", done.stdout.split("options:")[1])[1:]
-        # --help, --target, --timeout, --json, --token-file
-        assert len(options) == len(spec.flags) + 5
+        # --help, --target, --timeout, --json, --token-file, and --stream where a task streams
+        streams = spec.rpc in ("Summarize", "Answer", "Reason")
+        assert len(options) == len(spec.flags) + 5 + streams
         for option in options:
             if not option.startswith("-h"):
                 assert "default" in option or "required" in option, option

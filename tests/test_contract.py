@@ -31,7 +31,7 @@ from tiergate.serving.task_service import TaskServicer, task_handlers
 from tiergate.tasks import TASKS
 from tiergate.tiers import Tier
 from tiergate.upstream.model_client import ModelClient
-from tiergate.v1 import batch_service_pb2, task_service_pb2, usage_pb2
+from tiergate.v1 import batch_service_pb2, stream_service_pb2, task_service_pb2, usage_pb2
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE = task_service_pb2.DESCRIPTOR.services_by_name["TaskService"]
@@ -94,9 +94,10 @@ class TestTheRegistry:
         assert sorted(f.name for f in BATCH_RESULTS.fields) == sorted([*tasks, "error"])
 
     def test_conformance_cases_name_only_rpcs(self) -> None:
-        """Every conformance case calls an RPC of the task service, or is a batch case (a
-        CreateBatch through the BatchService, then its results)."""
-        assert {case["rpc"] for case in CASES} <= {*RPCS, "Batch"}
+        """Every conformance case calls an RPC of the task service or of the stream service,
+        or is a batch case (a CreateBatch through the BatchService, then its results)."""
+        streams = stream_service_pb2.DESCRIPTOR.services_by_name["StreamService"].methods
+        assert {case["rpc"] for case in CASES} <= {*RPCS, *(m.name for m in streams), "Batch"}
 
 
 @pytest.mark.parametrize("rpc", RPCS)

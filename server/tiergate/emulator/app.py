@@ -339,12 +339,6 @@ class Emulator:
         first_token_s = delays.first_token_s + (
             fault.delay_s if fault and fault.kind == "slow" else 0
         )
-        headers = {
-            "request-id": request_id,
-            EMULATOR_HEADER: "1",
-            **self.rate_limiter.headers(model_id),
-            **reply.headers,
-        }
         body = self._message_body(message, plan, reply, self.config.default_inference_geo)
         if wire_model is not None:
             body["model"] = wire_model
@@ -357,6 +351,8 @@ class Emulator:
                 broken = None
                 if fault is not None and fault.kind in STREAM_FAULTS:
                     broken = StreamFault(fault.kind, fault.after_deltas)
+                # A stream's headers go first: its rate limits as reserved at the start.
+                headers = self._headers(request_id, model_id, reply)
                 return await stream_message(
                     request, body, headers, generation_s=delays.generation_s, fault=broken
                 )
@@ -370,7 +366,15 @@ class Emulator:
             # The output reservation shrinks to what was generated once the answer ends.
             used = reply.output_tokens
             self.rate_limiter.settle(model_id, reserved=message.max_tokens, used=used)
-        return reshaped_response(fault, body, headers)
+        return reshaped_response(fault, body, self._headers(request_id, model_id, reply))
+
+    def _headers(self, request_id: str, model_id: str, reply: _Reply) -> dict[str, str]:
+        return {
+            "request-id": request_id,
+            EMULATOR_HEADER: "1",
+            **self.rate_limiter.headers(model_id),
+            **reply.headers,
+        }
 
     def _answer_batched(self, params: Any) -> dict[str, Any]:
         """One batch request's message: validation, faults, scripts and the prefix cache as
