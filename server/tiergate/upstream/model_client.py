@@ -348,13 +348,17 @@ class ModelClient:
         ):
             self.retry_budget.answered()  # the upstream is up; the call itself was wrong
             raise error() from failure
-        self.retry_budget.failed()
+        # A 429 says when to come back (retry-after, and the readings pace every call): waiting
+        # for it adds no load, so only failures of an upstream in trouble spend the budget.
+        budgeted = not isinstance(failure, anthropic.RateLimitError)
+        if budgeted:
+            self.retry_budget.failed()
         wait = _wait_before_retry(failure, attempt)
         # Never sleep past the caller's deadline: fail now, saying how long to wait.
         past_deadline = deadline is not None and time.monotonic() + wait >= deadline
         if attempt == self._settings.max_attempts or past_deadline:
             raise error() from failure
-        if not self.retry_budget.may_retry():
+        if budgeted and not self.retry_budget.may_retry():
             raise error() from failure
         await asyncio.sleep(wait)
 
