@@ -207,6 +207,9 @@ class _Filler:
                 return [self._line_item(items, line, depth + 1) for line in lines]
         count = 1
         enum = items.get("enum") or _direct_enum(items, self)
+        if isinstance(items.get("enum"), list) and has(words, *_FLAG_WORDS):
+            # The flagged categories of a policy (e.g. moderation): those whose signs show.
+            return [v for v in items["enum"] if isinstance(v, str) and self.ev.flagged(_key(v))]
         if isinstance(enum, list) and _is_verdict_list(items, self):
             # One verdict per category (e.g. moderation): every enum value once.
             count = len(enum)
@@ -389,19 +392,39 @@ def _plain_answer(evidence: Evidence) -> str:
 _OPTIONS_RE = re.compile(r"^Labels:\n((?:[^\n]+\n?)+)", re.MULTILINE)
 
 
-def listed_options(context_text: str) -> list[str]:
+# A policy to check against, one category a line after a "Categories:" heading: asked for
+# the names of the categories violated, a model names them, or says none.
+_POLICY_RE = re.compile(r"^Categories:\n((?:[^\n]+\n?)+)", re.MULTILINE)
+
+
+def listed_options(context_text: str, pattern: re.Pattern[str] = _OPTIONS_RE) -> list[str]:
     """The option names listed in the context under a ``Labels:`` heading, in order."""
-    found = _OPTIONS_RE.search(context_text)
+    found = pattern.search(context_text)
     if found is None:
         return []
     return [line.split(": ", 1)[0] for line in found.group(1).splitlines() if line.strip()]
+
+
+def _key(name: str) -> str:
+    return name.lower().replace("-", "_").replace(" ", "_")
+
+
+def _flagged_names(evidence: Evidence, categories: list[str]) -> str:
+    flagged = [c for c in categories if evidence.flagged(_key(c))]
+    return ", ".join(flagged) if flagged else "none"
 
 
 def respond(schema: dict[str, Any] | None, evidence: Evidence, max_tokens: int) -> Output:
     """Build the answer, cut to ``max_tokens`` tokens (stop_reason ``max_tokens``) when longer."""
     if schema is None:
         options = listed_options(evidence.context_text)
-        text = evidence.rank_enum(options)[0] if options else _plain_answer(evidence)
+        categories = listed_options(evidence.context_text, _POLICY_RE)
+        if options:
+            text = evidence.rank_enum(options)[0]
+        elif categories:
+            text = _flagged_names(evidence, categories)
+        else:
+            text = _plain_answer(evidence)
     else:
         value = _Filler(schema, evidence).value(schema, None, 0, 0)
         text = json.dumps(value, ensure_ascii=False)

@@ -40,6 +40,7 @@ import structlog
 from anthropic.types import Message
 
 from tiergate import errors
+from tiergate.calls.bare import read_bare
 from tiergate.calls.prompt import JsonObject, Prompt, canonical_json, render_params
 from tiergate.calls.reuse import ReuseTracker
 from tiergate.config import Settings
@@ -452,10 +453,14 @@ def _parse(
     if not text or not text.strip():
         raise _BadOutput("empty output")
     if bare_key is not None:
-        # A plain-text answer is the value itself (a model may still answer with a JSON
-        # object: its value for the key is taken); the schema below judges either.
+        # A plain-text answer is the value itself, read as a person would read it (a model
+        # may still answer with a JSON object: its value for the key is taken); the schema
+        # below judges either.
         found = _json_object(text)
-        value = found[bare_key] if found is not None and bare_key in found else text.strip()
+        if found is not None and bare_key in found:
+            value = found[bare_key]
+        else:
+            value = read_bare(text, schema.get("properties", {}).get(bare_key))
         output: Any = {bare_key: value}
     else:
         try:
