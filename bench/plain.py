@@ -69,6 +69,8 @@ class Case:
     """The plain call's user text for a request (the same per-request text tiergate sends)."""
     plain_output: str
     typed_output: JsonObject
+    typed_bare: str | None = None
+    """What the model writes where tiergate asks for a bare answer (default: the value)."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,10 @@ def _typed_side(case: Case, model: str, prices: PriceTable) -> Side:
     asked = laid_out.output_schema.get("properties", {})
     typed = {k: v for k, v in case.typed_output.items() if k in asked}
     # A bare answer (no schema sent) is the value alone, as the model writes it.
-    text = str(typed[laid_out.bare_key]) if laid_out.bare_key else canonical_json(typed)
+    if laid_out.bare_key:
+        text = case.typed_bare or str(case.typed_output[laid_out.bare_key])
+    else:
+        text = canonical_json(typed)
     return _side(tokens_in, count_tokens(text), model, prices)
 
 
@@ -333,16 +338,8 @@ def cases() -> list[Case]:
             tuple(pb.AnswerRequest(question=q, documents=HANDBOOK) for q in QUESTIONS),
             lambda r: r.question,
             ANSWER,
-            {
-                "answerable": True,
-                "answer": ANSWER,
-                "citations": [
-                    {
-                        "document_id": "refunds",
-                        "quote": "Refunds are issued within 14 days of a request.",
-                    }
-                ],
-            },
+            {"answer": ANSWER, "cite": [1]},
+            typed_bare=ANSWER + " [1]",
         ),
         Case(
             "Moderate",
@@ -352,12 +349,8 @@ def cases() -> list[Case]:
             tuple(pb.ModerateRequest(text=p, categories=POLICY) for p in POSTS),
             lambda r: r.text,
             "none",
-            {
-                "categories": [
-                    {"name": c.name, "flagged": False, "rationale": "The post does not do this."}
-                    for c in POLICY
-                ]
-            },
+            {"flagged": []},
+            typed_bare="none",
         ),
         Case(
             "Reason",
@@ -368,6 +361,7 @@ def cases() -> list[Case]:
             lambda r: r.question,
             "\n".join(STEPS) + "\nAnswer: $75.",
             {"steps": STEPS, "answer": "$75", "confidence": 0.95},
+            typed_bare="\n".join(STEPS) + "\nAnswer: $75.",
         ),
     ]
 

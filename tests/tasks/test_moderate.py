@@ -79,13 +79,17 @@ class TestPrompt:
         assert prompt.output_schema == {
             "type": "object",
             "properties": {
-                "flagged": {"type": "array", "items": {"type": "string", "enum": ["violence", "spam"]}}
+                "flagged": {
+                    "type": "array",
+                    "items": {"type": "string", "enum": ["violence", "spam"]},
+                }
             },
             "required": ["flagged"],
             "additionalProperties": False,
         }
         fallback = prompt.fallback
-        assert fallback is not None and fallback.bare_key is None
+        assert fallback is not None
+        assert fallback.bare_key is None
         assert (fallback.context, fallback.output_schema) == (prompt.context, prompt.output_schema)
         assert fallback.instructions == moderate.JSON_INSTRUCTIONS
 
@@ -99,7 +103,8 @@ class TestPrompt:
     def test_rationales_only_when_asked(self) -> None:
         """include_rationale asks for structured verdicts with rationales, nothing bare."""
         prompt = moderate.prompt(rationale())
-        assert prompt.bare_key is None and prompt.fallback is None
+        assert prompt.bare_key is None
+        assert prompt.fallback is None
         assert prompt.instructions == moderate.RATIONALE_INSTRUCTIONS
 
     def test_output_schema_has_one_required_verdict_per_category(self) -> None:

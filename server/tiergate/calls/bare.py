@@ -55,8 +55,8 @@ def _exact(text: str, names: Sequence[str]) -> str | None:
     if text.strip() in names:
         return text.strip()
     bare = _undress(text)
-    for same in (lambda n: _undress(n) == bare, lambda n: _key(_undress(n)) == _key(bare)):
-        found = [n for n in names if same(n)]
+    for spelled in (str, _key):
+        found = [n for n in names if spelled(_undress(n)) == spelled(bare)]
         if found:
             return found[0] if len(found) == 1 else None
     return None

@@ -205,6 +205,11 @@ class _Filler:
             lines = self.ev.values.line_items
             if lines or not least:
                 return [self._line_item(items, line, depth + 1) for line in lines]
+        if has(words, "cite", "cites", "cited") and self.ev.numbered:
+            # Citations by sentence number: the best matching sentence, when it answers.
+            quotes = self.ev.ranked_quotes
+            best = quotes[0].document if quotes and self.ev.answerable else None
+            return [int(best.id)] if best is not None else []
         count = 1
         enum = items.get("enum") or _direct_enum(items, self)
         if isinstance(items.get("enum"), list) and has(words, *_FLAG_WORDS):
@@ -375,10 +380,25 @@ def _direct_enum(items: dict[str, Any], filler: _Filler) -> list[Any] | None:
     return None
 
 
+# Instructions asking for the final answer on a line of its own, after the steps.
+_ANSWER_LINE_ASKED_RE = re.compile(r'line "Answer: ?"')
+
+
 def _plain_answer(evidence: Evidence) -> str:
     quotes = evidence.ranked_quotes
+    if evidence.numbered:
+        # Numbered sentences are cited by number, as the instructions that number them ask.
+        best = quotes[0]
+        return (
+            f"{best.text} [{best.document.id}]"
+            if best.document and evidence.answerable
+            else "unknown"
+        )
     if evidence.documents and quotes and evidence.answerable:
         return quotes[0].text
+    if _ANSWER_LINE_ASKED_RE.search(evidence.context_text):
+        worked = reasoning(evidence)
+        return "\n".join((*worked.steps, f"Answer: {worked.answer}"))
     if evidence.solution is not None:
         return " ".join((*evidence.solution.steps, evidence.solution.answer))
     sentences = evidence.request_sentences

@@ -82,7 +82,9 @@ def prompt(request: pb.ModerateRequest) -> Prompt:
             instructions=RATIONALE_INSTRUCTIONS,
             context=context,
             request=request.text,
-            output_schema=object_schema({"categories": object_schema(dict.fromkeys(names, verdict))}),
+            output_schema=object_schema(
+                {"categories": object_schema(dict.fromkeys(names, verdict))}
+            ),
             max_tokens=64 + 80 * len(categories),
         )
     structured = Prompt(
@@ -114,7 +116,9 @@ def respond(
         ]
     else:
         flagged = set(output["flagged"])
-        verdicts = [pb.CategoryVerdict(name=c.name, flagged=c.name in flagged) for c in policy(request)]
+        verdicts = [
+            pb.CategoryVerdict(name=c.name, flagged=c.name in flagged) for c in policy(request)
+        ]
     return pb.ModerateResponse(
         flagged=any(v.flagged for v in verdicts), categories=verdicts, usage=usage
     )
