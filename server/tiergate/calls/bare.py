@@ -89,8 +89,13 @@ def _mentions(text: str, names: Sequence[str]) -> list[str]:
 def read_choice(text: str, names: Sequence[str]) -> str | None:
     """The one caller's name ``text`` answers, or None when it names none, several, something
     else, or reads as a refusal."""
-    for candidate in (text, _LEAD_IN_RE.sub("", _undress(text), count=1)):
-        found = _exact(candidate, names)
+    # The whole text, without its lead-in, or its first line when an explanation follows
+    # ("Account\n\nThe customer cannot log in.").
+    first = text.strip().split("\n", 1)[0]
+    for candidate in (text, first):
+        found = _exact(candidate, names) or _exact(
+            _LEAD_IN_RE.sub("", _undress(candidate), count=1), names
+        )
         if found is not None:
             return found
     if len(text.split()) > _MAX_SENTENCE_WORDS or _NEGATION_RE.search(text):
