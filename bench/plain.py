@@ -21,13 +21,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from anthropic.types import Message as ModelMessage
+from anthropic.types import TextBlock
 from google.protobuf.message import Message
 
 from bench import lifetime
 from bench.tickets import SHORT_TICKETS
 from bench.workloads import prose
-from anthropic.types import Message, TextBlock
-
 from tiergate import errors
 from tiergate.calls.prompt import JsonObject, canonical_json, render_params
 from tiergate.emulator.prompt import build_prompt
@@ -402,7 +402,7 @@ def answer_forms() -> dict[str, Any]:
     prompt = task.prompt(request)
     taken = 0
     for text, label in ANSWER_FORMS:
-        message = Message.model_construct(
+        message = ModelMessage.model_construct(
             content=[TextBlock(type="text", text=text)], stop_reason="end_turn"
         )
         try:
