@@ -8,7 +8,8 @@ schema asks for. Prices are the ledger's list prices from ``models.toml``; no ca
 side (every prompt here is far below the cache minimum, or distinct per call).
 
     .venv/bin/python -m bench.plain                 # print the tables (a few seconds)
-    .venv/bin/python -m bench.plain --update-readme # also refresh bench/README.md's cost tables
+    .venv/bin/python -m bench.plain --update-readme # also refresh the recorded run's cost tables
+                                                    # (bench/results/latest.*, bench/README.md)
 
 bench/README.md's cost section also carries :mod:`bench.lifetime`'s low-traffic cache figures.
 """
@@ -488,7 +489,9 @@ README_END = "<!-- bench-cost:end -->"
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.plain", description=__doc__)
     parser.add_argument(
-        "--update-readme", action="store_true", help="refresh bench/README.md's cost tables"
+        "--update-readme",
+        action="store_true",
+        help="refresh the recorded run's cost tables and bench/README.md's",
     )
     args = parser.parse_args()
     cost = run()
@@ -496,15 +499,19 @@ def main() -> None:
     text = section(cost, life)
     print(text)
     if args.update_readme:
+        import json
+
         from bench.procs import ROOT
-        from bench.report import update_readme
+        from bench.report import publish, write
 
-        page = ROOT / "bench" / "README.md"
-        if update_readme(page, text, start=README_START, end=README_END):
-            print("updated the cost tables of bench/README.md")
-        else:
-            print(f"bench/README.md has no {README_START} marker; left it alone")
-
+        # These figures are counted, not loaded: they replace the recorded run's cost tables
+        # (bench/results/latest.json) and every page showing them is rewritten from it.
+        results_dir = ROOT / "bench" / "results"
+        latest = json.loads((results_dir / "latest.json").read_text(encoding="utf-8"))
+        latest["plain"], latest["lifetime"] = cost, life
+        write(latest, results_dir)
+        for line in publish(latest, ROOT):
+            print(line)
 
 if __name__ == "__main__":
     main()

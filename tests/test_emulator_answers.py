@@ -74,7 +74,7 @@ class TestReadmeTasks:
         """An explicit threat is violence and harassment under the built-in policy; every
         rationale says what matched or what was looked for, never the text repeated."""
         text = "I will kill you and your family"
-        reply = stub.Moderate(pb.ModerateRequest(text=text), timeout=30)
+        reply = stub.Moderate(pb.ModerateRequest(text=text, include_rationale=True), timeout=30)
         verdicts = {v.name: v for v in reply.categories}
         assert reply.flagged
         assert {n for n, v in verdicts.items() if v.flagged} == {"violence", "harassment"}
@@ -86,7 +86,7 @@ class TestReadmeTasks:
     def test_a_plain_ticket_flags_nothing(self, stub: Stub) -> None:
         """The README's crash report: nothing flagged, six different rationales."""
         text = (EXAMPLES / "tickets" / "export-crash.txt").read_text()
-        reply = stub.Moderate(pb.ModerateRequest(text=text), timeout=30)
+        reply = stub.Moderate(pb.ModerateRequest(text=text, include_rationale=True), timeout=30)
         assert not reply.flagged
         assert len({v.rationale for v in reply.categories}) == 6
         assert all(v.rationale.startswith("Not flagged") for v in reply.categories)
