@@ -513,5 +513,6 @@ def main() -> None:
         for line in publish(latest, ROOT):
             print(line)
 
+
 if __name__ == "__main__":
     main()
