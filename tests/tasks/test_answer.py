@@ -163,6 +163,12 @@ class TestBareAnswer:
             ("14 days.", {"answer": "14 days.", "cite": []}),
             ("unknown", {"answer": "", "cite": []}),
             ("**Unknown.**", {"answer": "", "cite": []}),
+            ("The documents do not say.", {"answer": "", "cite": []}),
+            ("This is not mentioned in the documents.", {"answer": "", "cite": []}),
+            (
+                "Refunds do not take longer than 14 days. [1]",
+                {"answer": "Refunds do not take longer than 14 days.", "cite": [1]},
+            ),
             ('{"answer": "14 days.", "cite": [1]}', {"answer": "14 days.", "cite": [1]}),
         ],
     )

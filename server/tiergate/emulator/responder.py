@@ -8,12 +8,12 @@ that evidence), ``summary`` takes the leading sentences of the prose (headings l
 ``flagged`` and its ``rationale`` say which category terms or threats matched
 (:mod:`.verdicts`), ``steps``/``answer`` work out the arithmetic asked (:mod:`.arithmetic`),
 and ids, emails, dates, amounts, quantities, names, phones, URLs and invoice lines come from
-:mod:`.fields`; an optional property the text gives nothing for is left out; ``cite`` beside numbered document
-sentences holds the best sentence's number. Without a schema it answers in short plain text, as
-a model follows plain instructions: the best of a ``Labels:`` list, the flagged names of a
-``Categories:`` list (or ``none``), the best numbered sentence with its number in brackets (or
-``unknown``), worked steps a line each then an ``Answer:`` line when one is asked for. Same
-request, same output.
+:mod:`.fields`; an optional property the text gives nothing for is left out; ``cite`` beside
+numbered document sentences holds the best sentence's number. Without a schema it answers in
+short plain text, as a model follows plain instructions: the best of a ``Labels:`` list, the
+flagged names of a ``Categories:`` list (or ``none``), the best numbered sentence with its
+number in brackets (or ``unknown``), worked steps a line each then an ``Answer:`` line when one
+is asked for. Same request, same output.
 
     >>> from tiergate.emulator.evidence import Evidence
     >>> ev = Evidence("The invoice is late.", "", "The invoice is late.")

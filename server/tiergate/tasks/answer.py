@@ -116,14 +116,23 @@ def prompt(request: pb.AnswerRequest) -> Prompt:
 # "[2]", "[2][5]", "[2, 5]": the cited numbers; what remains is the answer.
 _CITE_RE = re.compile(r"\s*\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")
 _UNKNOWN = frozenset({"unknown", "not stated", "not known", "none", "n/a"})
+# "The documents do not say.", "This is not mentioned in the documents.": no answer, in words.
+_NOT_SAID_RE = re.compile(
+    r"\b(?:do(?:es)?\s*n[o']t|don't|doesn't|cannot|can't)\s+(?:say|state|mention|contain|"
+    r"specify|answer|cover)|\bnot\s+(?:stated|mentioned|specified|covered|found|given)\b|"
+    r"\bno\s+information\b",
+    re.I,
+)
 
 
 def read_answer(text: str) -> JsonObject:
     """A bare answer as a person reads it: the bracketed numbers are the citations, the rest
-    is the answer; ``unknown`` in any dress is no answer."""
+    is the answer; ``unknown`` in any dress, or an uncited sentence saying the documents do
+    not hold it, is no answer."""
     numbers = [int(n) for group in _CITE_RE.findall(text) for n in re.split(r"[,;]", group)]
     answer = " ".join(_CITE_RE.sub(" ", text).split())
-    if answer.strip("\"'`*_.!: ").casefold() in _UNKNOWN:
+    unknown = answer.strip("\"'`*_.!: ").casefold() in _UNKNOWN
+    if unknown or (not numbers and _NOT_SAID_RE.search(answer)):
         return {"answer": "", "cite": []}
     return {"answer": answer, "cite": numbers}
 
