@@ -74,7 +74,7 @@ class TestPrompt:
         assert prompt.instructions == moderate.INSTRUCTIONS
         assert prompt.context == ('Categories:\nviolence: threats to hurt\nspam: ads & "junk"',)
         assert prompt.request == "Buy now!"
-        assert prompt.max_tokens == 32 + 12 * 2
+        assert prompt.max_tokens == 32 + (4 + 4) + (4 + 2)
         assert prompt.bare_key == "flagged"
         assert prompt.output_schema == {
             "type": "object",

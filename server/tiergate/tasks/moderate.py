@@ -92,7 +92,8 @@ def prompt(request: pb.ModerateRequest) -> Prompt:
         context=context,
         request=request.text,
         output_schema=object_schema({"flagged": string_array(enum=names)}),
-        max_tokens=32 + 12 * len(categories),
+        # Every name once, and the commas between (a name is at most a token per two characters).
+        max_tokens=32 + sum(4 + len(c.name) // 2 for c in categories),
     )
     # The names alone (or "none"); a bad answer is asked again with the schema (same cached
     # policy).
