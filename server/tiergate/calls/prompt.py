@@ -19,7 +19,7 @@ caches nothing, so such a breakpoint could never pay.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 from xml.sax.saxutils import quoteattr
@@ -50,6 +50,10 @@ class Prompt:
     ``output_schema``; on a bad answer the re-ask sends ``fallback`` with structured outputs."""
     fallback: Prompt | None = None
     """The structured-outputs prompt a bad bare answer falls back to."""
+    bare_reading: Callable[[str], JsonObject] | None = None
+    """How a bare answer's text becomes the whole output, for a task whose bare answer holds
+    more than ``bare_key`` (an answer and its citation numbers); the schema still judges it.
+    By default the text is read as ``bare_key``'s value (:mod:`tiergate.calls.bare`)."""
 
 
 def render_params(prompt: Prompt, *, facts: ModelFacts, ttl: Literal["5m", "1h"]) -> dict[str, Any]:

@@ -179,10 +179,11 @@ COMMANDS: Mapping[str, Command] = {
         Command(
             "Moderate",
             "Uses your categories, or the built-in policy without any. Prints whether it "
-            "is flagged and a verdict per category, usage and cost.",
+            "is flagged and a verdict per category (with --rationale, why), usage and cost.",
             (
                 Text("--text", "text", _TEXT, required=True),
                 Entries("--category", "categories", "a policy category and what it covers"),
+                Switch("--rationale", "include_rationale", "also ask why, per category"),
             ),
         ),
         Command(

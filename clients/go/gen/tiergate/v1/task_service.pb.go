@@ -1103,7 +1103,7 @@ type CategoryVerdict struct {
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// Whether the text falls under the category.
 	Flagged bool `protobuf:"varint,2,opt,name=flagged,proto3" json:"flagged,omitempty"`
-	// Why, in one sentence.
+	// Why, in one sentence, with `include_rationale`; otherwise empty.
 	Rationale     string `protobuf:"bytes,3,opt,name=rationale,proto3" json:"rationale,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1167,9 +1167,14 @@ type ModerateRequest struct {
 	Text string `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
 	// The policy's categories (at most 64). Empty means the built-in policy.
 	// Cached: keep it stable across calls.
-	Categories    []*ModerationCategory `protobuf:"bytes,2,rep,name=categories,proto3" json:"categories,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Categories []*ModerationCategory `protobuf:"bytes,2,rep,name=categories,proto3" json:"categories,omitempty"`
+	// When true, every verdict carries a one-sentence `rationale`. Off by
+	// default: the model then names only the flagged categories, as a plain
+	// moderation prompt does, and rationales would cost output tokens (five
+	// times the input price) on every call.
+	IncludeRationale bool `protobuf:"varint,3,opt,name=include_rationale,json=includeRationale,proto3" json:"include_rationale,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *ModerateRequest) Reset() {
@@ -1214,6 +1219,13 @@ func (x *ModerateRequest) GetCategories() []*ModerationCategory {
 		return x.Categories
 	}
 	return nil
+}
+
+func (x *ModerateRequest) GetIncludeRationale() bool {
+	if x != nil {
+		return x.IncludeRationale
+	}
+	return false
 }
 
 // Response of `TaskService.Moderate`.
@@ -1491,12 +1503,13 @@ const file_tiergate_v1_task_service_proto_rawDesc = "" +
 	"\x0fCategoryVerdict\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aflagged\x18\x02 \x01(\bR\aflagged\x12\x1c\n" +
-	"\trationale\x18\x03 \x01(\tR\trationale\"f\n" +
+	"\trationale\x18\x03 \x01(\tR\trationale\"\x93\x01\n" +
 	"\x0fModerateRequest\x12\x12\n" +
 	"\x04text\x18\x01 \x01(\tR\x04text\x12?\n" +
 	"\n" +
 	"categories\x18\x02 \x03(\v2\x1f.tiergate.v1.ModerationCategoryR\n" +
-	"categories\"\x94\x01\n" +
+	"categories\x12+\n" +
+	"\x11include_rationale\x18\x03 \x01(\bR\x10includeRationale\"\x94\x01\n" +
 	"\x10ModerateResponse\x12\x18\n" +
 	"\aflagged\x18\x01 \x01(\bR\aflagged\x12<\n" +
 	"\n" +

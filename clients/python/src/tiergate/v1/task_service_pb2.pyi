@@ -695,7 +695,7 @@ class CategoryVerdict(_message.Message):
     flagged: _builtins.bool
     """Whether the text falls under the category."""
     rationale: _builtins.str
-    """Why, in one sentence."""
+    """Why, in one sentence, with `include_rationale`; otherwise empty."""
     def __init__(
         self,
         *,
@@ -719,8 +719,15 @@ class ModerateRequest(_message.Message):
 
     TEXT_FIELD_NUMBER: _builtins.int
     CATEGORIES_FIELD_NUMBER: _builtins.int
+    INCLUDE_RATIONALE_FIELD_NUMBER: _builtins.int
     text: _builtins.str
     """The text to check. Required, not blank."""
+    include_rationale: _builtins.bool
+    """When true, every verdict carries a one-sentence `rationale`. Off by
+    default: the model then names only the flagged categories, as a plain
+    moderation prompt does, and rationales would cost output tokens (five
+    times the input price) on every call.
+    """
     @_builtins.property
     def categories(self) -> _containers.RepeatedCompositeFieldContainer[Global___ModerationCategory]:
         """The policy's categories (at most 64). Empty means the built-in policy.
@@ -732,10 +739,11 @@ class ModerateRequest(_message.Message):
         *,
         text: _builtins.str = ...,
         categories: _abc.Iterable[Global___ModerationCategory] | None = ...,
+        include_rationale: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["categories", b"categories", "text", b"text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["categories", b"categories", "include_rationale", b"include_rationale", "text", b"text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
