@@ -90,10 +90,6 @@ class Upstream:
 
         self._loop.run(inject())
 
-    def inject_road(self, road: str, *faults: Fault) -> None:
-        """Faults for the requests of one road only."""
-        self._post(f"/_emulator/faults?road={road}", [fault.to_json() for fault in faults])
-
     def script(self, *scripts: Script) -> None:
         """Queue exact replies for the next matching upstream calls."""
 
