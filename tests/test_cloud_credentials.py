@@ -33,6 +33,8 @@ from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import task_service_pb2_grpc
 
 KEY_ID, SECRET, SESSION = "ASIAEMULATOREXAMPLE", "emulator/secret/key", "session-token-from-sts"
+ROLE = "arn:aws:iam::123456789012:role/tiergate"
+WEB_IDENTITY = "eyJhbGciOiJSUzI1NiJ9.a-projected-service-account-token.sig"
 ACCOUNT = "tiergate@acme.iam.gserviceaccount.com"
 VERTEX_TOKEN = "ya29.issued-by-the-emulator"
 ANSWER = json.dumps({"label": "billing"})
@@ -77,6 +79,7 @@ def clouds(background: BackgroundLoop) -> Iterator[Emulator]:
     """An emulator that knows the test's AWS secret and the service account's public key."""
     keys = RoadKeys(
         aws_secrets={KEY_ID: SECRET},
+        aws_web_identities={ROLE: WEB_IDENTITY},
         vertex=VERTEX_TOKEN,
         google_accounts={ACCOUNT: _public_pem(ACCOUNT_KEY)},
     )
@@ -157,6 +160,54 @@ class TestSigV4:
             _call(background, "bedrock")
         assert refused.value.code() == grpc.StatusCode.INTERNAL
         assert "credentials were refused" in (refused.value.details() or "")
+        assert not clouds.road_requests
+
+    @pytest.mark.parametrize("trusted", [True, False], ids=["trusted", "untrusted"])
+    def test_irsa_web_identity_yields_the_keys_that_sign(
+        self,
+        trusted: bool,
+        clouds: Emulator,
+        clean_env: pytest.MonkeyPatch,
+        background: BackgroundLoop,
+        tmp_path: Path,
+    ) -> None:
+        """As on EKS with IRSA: only a role ARN and a projected token file. botocore asks STS
+        (the emulator's, by ``AWS_ENDPOINT_URL_STS``) for temporary credentials and signs with
+        them; a token the role does not trust gets none, and the call fails as
+        UPSTREAM_AUTH_FAILED before reaching Bedrock."""
+        clouds.reset()
+        token = tmp_path / "token"
+        token.write_text(WEB_IDENTITY if trusted else "another-token")
+        clean_env.setenv("AWS_REGION", "us-east-1")
+        clean_env.setenv("AWS_ROLE_ARN", ROLE)
+        clean_env.setenv("AWS_WEB_IDENTITY_TOKEN_FILE", str(token))
+        clean_env.setenv("AWS_ENDPOINT_URL_STS", clouds.base_url + "/sts")
+        clean_env.setenv("ANTHROPIC_BEDROCK_MANTLE_BASE_URL", clouds.base_url + PREFIXES["bedrock"])
+        if not trusted:
+            with pytest.raises(grpc.RpcError) as refused:
+                _call(background, "bedrock")
+            assert refused.value.code() == grpc.StatusCode.INTERNAL
+            assert "could not load its model API credentials" in (refused.value.details() or "")
+            assert (clouds.aws_issued.roles, clouds.road_requests) == ([], [])
+            return
+        clouds.script(Script(text=ANSWER))
+        [reply] = _call(background, "bedrock")
+        assert reply.label == "billing"
+        assert clouds.aws_issued.roles == [ROLE]
+        assert [r["credential"] for r in clouds.road_requests] == ["sigv4"]
+
+    def test_no_aws_credentials_at_all_is_an_auth_failure(
+        self, clouds: Emulator, clean_env: pytest.MonkeyPatch, background: BackgroundLoop
+    ) -> None:
+        """Neither a key, a profile nor a web identity: the SDK cannot sign, and the call is
+        UPSTREAM_AUTH_FAILED (not a bug, not retried)."""
+        clouds.reset()
+        clean_env.setenv("AWS_REGION", "us-east-1")
+        clean_env.setenv("ANTHROPIC_BEDROCK_MANTLE_BASE_URL", clouds.base_url + PREFIXES["bedrock"])
+        with pytest.raises(grpc.RpcError) as refused:
+            _call(background, "bedrock")
+        assert refused.value.code() == grpc.StatusCode.INTERNAL
+        assert "could not load its model API credentials" in (refused.value.details() or "")
         assert not clouds.road_requests
 
     def test_the_emulator_checks_the_signature_of_what_was_sent(self, clouds: Emulator) -> None:

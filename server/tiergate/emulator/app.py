@@ -38,7 +38,7 @@ from aiohttp import web
 
 from .batches import BatchQueue, batch_routes
 from .cache import CachePlan, PrefixCache
-from .cloud_auth import token_route
+from .cloud_auth import IssuedKeys, sts_routes, token_route
 from .control import EMULATOR_HEADER, control_routes
 from .errors import ApiError, invalid_request, new_request_id
 from .evidence import Evidence
@@ -118,6 +118,8 @@ class Emulator:
         """Per accepted call: its road, path, credential kind, model as sent and body."""
         self.token_grants: list[str] = []
         """Service accounts granted an access token by ``POST /oauth2/token``, in order."""
+        self.aws_issued = IssuedKeys()
+        """Temporary AWS credentials issued by ``POST /sts`` (IRSA's web identity)."""
         self.scripts: CountedQueue[Script] = CountedQueue()
         self._latency = LatencyModel(
             self.config.latency, self.config.latency_scale, self.config.fixed_delay_s
@@ -152,6 +154,7 @@ class Emulator:
         self.down.clear()
         self.road_requests.clear()
         self.token_grants.clear()
+        self.aws_issued.clear()
         self.scripts.clear()
         self.rate_limiter.clear()
         self.batches.clear()
@@ -184,6 +187,7 @@ class Emulator:
                     self.config.road_keys.vertex,
                     self.token_grants,
                 ),
+                *sts_routes(self.config.road_keys.aws_web_identities, self.aws_issued),
                 *control_routes(self, self._guarded),
                 *batch_routes(self.batches, self._guarded, self._authenticate),
             ]
@@ -272,6 +276,7 @@ class Emulator:
                 method=request.method,
                 target=request.raw_path,
                 body=await request.read(),
+                issued=self.aws_issued,
             )
             path_model = request.match_info.get("model")
             body, wire_model = road_body(

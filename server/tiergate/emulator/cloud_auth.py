@@ -25,7 +25,9 @@ import datetime
 import hmac
 import re
 import secrets as random_tokens
+import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -46,6 +48,7 @@ _SIGV4 = re.compile(
     r"Signature=(?P<signature>[0-9a-f]{64})$"
 )
 _STAMP = "%Y%m%dT%H%M%SZ"
+_INVALID_TOKEN = "The security token included in the request is invalid."
 _MISMATCH = (
     "The request signature we calculated does not match the signature you provided. Check your"
     " AWS Secret Access Key and signing method."
@@ -61,25 +64,30 @@ def check_sigv4(
     body: bytes,
     service: str,
     secrets: Mapping[str, str],
+    issued: IssuedKeys | None = None,
     now: datetime.datetime | None = None,
 ) -> None:
     """403 unless ``authorization`` is a SigV4 signature of this request, scoped to
     ``service``; with ``secrets`` (access key id -> secret access key) the signature itself is
-    recomputed, without them only its form and scope are checked. ``target`` is the path and
-    query exactly as sent."""
+    recomputed, without them only its form and scope are checked. Temporary keys the
+    emulator's STS ``issued`` are checked too, with their session token. ``target`` is the
+    path and query exactly as sent."""
     signed = _SIGV4.match(authorization)
     stamp = headers.get("x-amz-date", "")
     if signed is None or not stamp:
         raise ApiError(403, "permission_error", "The request signature is malformed.")
     if signed["service"] != service:
         raise ApiError(403, "permission_error", f"Credential should be scoped to '{service}'.")
-    if not secrets:
+    temporary = issued.keys.get(signed["key"]) if issued is not None else None
+    if not secrets and temporary is None:
         return
     secret = secrets.get(signed["key"])
+    if temporary is not None:
+        secret, session = temporary
+        if headers.get("x-amz-security-token") != session:
+            secret = None
     if secret is None:
-        raise ApiError(
-            403, "permission_error", "The security token included in the request is invalid."
-        )
+        raise ApiError(403, "permission_error", _INVALID_TOKEN)
     _check_time(stamp, signed["date"], now or datetime.datetime.now(datetime.UTC))
     names = signed["signed"].split(";")
     if "host" not in names or any(name not in headers for name in names):
@@ -201,3 +209,82 @@ def _oauth_error(error: str, description: str) -> ApiError:
     # The token endpoint answers OAuth's body ({"error", "error_description"}), not the API's;
     # the route writes it from these fields.
     return ApiError(400, error, description)
+
+
+STS_NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/"
+STS_LIFETIME = datetime.timedelta(hours=1)
+
+
+@dataclass
+class IssuedKeys:
+    """Temporary AWS credentials the emulator's STS issued: what IRSA's web identity yields."""
+
+    keys: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Access key id -> (secret access key, session token)."""
+    roles: list[str] = field(default_factory=list)
+    """Role ARNs assumed, in order."""
+
+    def clear(self) -> None:
+        self.keys.clear()
+        self.roles.clear()
+
+
+def sts_routes(trusted: Mapping[str, str], issued: IssuedKeys) -> list[web.RouteDef]:
+    """``POST /sts``: AWS STS ``AssumeRoleWithWebIdentity`` (the call botocore's web identity
+    provider makes for IRSA, pointed here by ``AWS_ENDPOINT_URL_STS``). ``trusted`` maps a role
+    ARN to the web identity token its trust policy accepts; the answer's temporary credentials
+    are then accepted by the Bedrock roads' SigV4 check."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+        if form.get("Action") != "AssumeRoleWithWebIdentity":
+            return _sts_error(400, "InvalidAction", "Only AssumeRoleWithWebIdentity is served.")
+        role = form.get("RoleArn", "")
+        if role not in trusted:
+            return _sts_error(
+                403, "AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity"
+            )
+        if not hmac.compare_digest(form.get("WebIdentityToken", ""), trusted[role]):
+            return _sts_error(
+                400, "InvalidIdentityToken", "The web identity token that was passed is invalid."
+            )
+        key = "ASIA" + random_tokens.token_hex(8).upper()
+        secret, session = random_tokens.token_urlsafe(30), random_tokens.token_urlsafe(60)
+        issued.keys[key] = (secret, session)
+        issued.roles.append(role)
+        expires = datetime.datetime.now(datetime.UTC) + STS_LIFETIME
+        root = ElementTree.Element("AssumeRoleWithWebIdentityResponse", xmlns=STS_NAMESPACE)
+        result = ElementTree.SubElement(root, "AssumeRoleWithWebIdentityResult")
+        credentials = ElementTree.SubElement(result, "Credentials")
+        for tag, text in (
+            ("AccessKeyId", key),
+            ("SecretAccessKey", secret),
+            ("SessionToken", session),
+            ("Expiration", expires.strftime("%Y-%m-%dT%H:%M:%SZ")),
+        ):
+            ElementTree.SubElement(credentials, tag).text = text
+        user = ElementTree.SubElement(result, "AssumedRoleUser")
+        ElementTree.SubElement(user, "Arn").text = role
+        ElementTree.SubElement(user, "AssumedRoleId").text = "AROAEMULATOR:" + form.get(
+            "RoleSessionName", ""
+        )
+        return _xml(200, root)
+
+    return [web.post("/sts", handle), web.post("/sts/", handle)]
+
+
+def _sts_error(status: int, code: str, message: str) -> web.Response:
+    root = ElementTree.Element("ErrorResponse", xmlns=STS_NAMESPACE)
+    error = ElementTree.SubElement(root, "Error")
+    for tag, text in (("Type", "Sender"), ("Code", code), ("Message", message)):
+        ElementTree.SubElement(error, tag).text = text
+    ElementTree.SubElement(root, "RequestId").text = random_tokens.token_hex(16)
+    return _xml(status, root)
+
+
+def _xml(status: int, root: ElementTree.Element) -> web.Response:
+    return web.Response(
+        status=status,
+        body=ElementTree.tostring(root, encoding="utf-8", xml_declaration=False),
+        content_type="text/xml",
+    )

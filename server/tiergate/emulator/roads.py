@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .cloud_auth import check_sigv4
+from .cloud_auth import IssuedKeys, check_sigv4
 from .errors import ApiError, invalid_request, not_found
 
 Road = Literal["anthropic", "bedrock", "bedrock-invoke", "vertex", "foundry"]
@@ -90,6 +90,9 @@ class RoadKeys:
     and must match; empty checks a signature's form and scope only."""
     vertex: str | None = None
     """Google access token (``Authorization: Bearer``); the token endpoint issues it."""
+    aws_web_identities: Mapping[str, str] = field(default_factory=dict)
+    """Role ARN -> the web identity token its trust policy accepts: the emulator's STS
+    (``POST /sts``) issues temporary credentials for it, as IRSA on EKS obtains them."""
     google_accounts: Mapping[str, str] = field(default_factory=dict)
     """Service account ``client_email`` -> its public key (PEM): the token endpoint
     (``POST /oauth2/token``) grants an access token to a JWT signed by one of them."""
@@ -135,6 +138,7 @@ def authenticate(
     method: str = "POST",
     target: str = "",
     body: bytes = b"",
+    issued: IssuedKeys | None = None,
 ) -> None:
     """Each road's credentials: 401/403 as the provider answers a missing or wrong one.
     ``method``, ``target`` (path and query as sent) and ``body`` are what SigV4 signs."""
@@ -150,6 +154,7 @@ def authenticate(
                 body=body,
                 service=service,
                 secrets=keys.aws_secrets,
+                issued=issued,
             )
             return
         if not bearer.startswith("Bearer "):
