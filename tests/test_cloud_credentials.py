@@ -231,6 +231,12 @@ class TestSigV4:
         stale = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=6)
         status, error = _post_signed(url, body, when=stale)
         assert (status, error["message"].split(":")[0]) == (403, "Signature expired")
+        # A temporary key (as STS issues) signs only with its session token.
+        clouds.aws_issued.keys["ASIATEMPORARYKEY"] = ("temporary-secret", "its-session")
+        temporary = {"key_id": "ASIATEMPORARYKEY", "secret": "temporary-secret"}
+        assert _post_signed(url, body, **temporary, token="its-session")[0] == 200
+        status, error = _post_signed(url, body, **temporary)
+        assert "security token included in the request is invalid" in error["message"]
 
 
 def _post_signed(
@@ -239,6 +245,8 @@ def _post_signed(
     *,
     sent: bytes | None = None,
     key_id: str = KEY_ID,
+    secret: str = SECRET,
+    token: str | None = None,
     when: datetime.datetime | None = None,
 ) -> tuple[int, dict[str, Any]]:
     request = AWSRequest(
@@ -247,7 +255,7 @@ def _post_signed(
         data=body,
         headers={"content-type": "application/json", "anthropic-version": "2023-06-01"},
     )
-    signer = SigV4Auth(Credentials(key_id, SECRET), "bedrock-mantle", "us-east-1")
+    signer = SigV4Auth(Credentials(key_id, secret, token), "bedrock-mantle", "us-east-1")
     if when is None:
         signer.add_auth(request)
     else:  # signed as add_auth signs, at another time
