@@ -1,6 +1,7 @@
 """The clouds' own credentials, checked as the clouds check them: AWS Signature Version 4 on the
-Bedrock roads, and Google's OAuth 2.0 token endpoint that turns a service account's signed JWT
-into the access token Vertex AI takes.
+Bedrock roads, AWS STS's ``AssumeRoleWithWebIdentity`` (what IRSA calls) issuing temporary keys,
+and Google's OAuth 2.0 token endpoint that turns a service account's signed JWT into the access
+token Vertex AI takes.
 
 A SigV4 signature is recomputed from the request as received, with the secret of the access key
 it names, by botocore's own signer (the reference implementation; imported only when a secret is
@@ -14,7 +15,8 @@ A service account's JWT grant is verified against the public key configured for 
 (:func:`grant`, behind ``POST /oauth2/token``).
 
 Sources (read 2026-12-06): AWS, "Create a signed AWS API request" and "Elements of an AWS API
-request signature" (the canonical request, the 5-minute window, the error messages); Google,
+request signature" (the canonical request, the 5-minute window, the error messages); the STS
+API reference for ``AssumeRoleWithWebIdentity``; Google,
 "Using OAuth 2.0 for Server to Server Applications" (the JWT grant, its claims and errors); see
 docs/api-fidelity.md.
 """
