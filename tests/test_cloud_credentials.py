@@ -233,9 +233,12 @@ class TestSigV4:
         assert (status, error["message"].split(":")[0]) == (403, "Signature expired")
         # A temporary key (as STS issues) signs only with its session token.
         clouds.aws_issued.keys["ASIATEMPORARYKEY"] = ("temporary-secret", "its-session")
-        temporary = {"key_id": "ASIATEMPORARYKEY", "secret": "temporary-secret"}
-        assert _post_signed(url, body, **temporary, token="its-session")[0] == 200
-        status, error = _post_signed(url, body, **temporary)
+        temporary = ("ASIATEMPORARYKEY", "temporary-secret")
+        signed = _post_signed(
+            url, body, key_id=temporary[0], secret=temporary[1], token="its-session"
+        )
+        assert signed[0] == 200
+        status, error = _post_signed(url, body, key_id=temporary[0], secret=temporary[1])
         assert "security token included in the request is invalid" in error["message"]
 
 
