@@ -42,6 +42,7 @@ from .control import EMULATOR_HEADER, control_routes
 from .errors import ApiError, invalid_request, new_request_id
 from .evidence import Evidence
 from .faults import Fault, FaultQueue, apply_output_fault, reshaped_response
+from .files import MAX_REQUEST_BYTES
 from .latency import LatencyModel
 from .models import MODELS, ModelLimits, resolve_model
 from .queues import CountedQueue
@@ -234,6 +235,10 @@ class Emulator:
         raise ApiError(401, "authentication_error", "invalid x-api-key")
 
     async def _body(self, request: web.Request) -> Any:
+        if (request.content_length or 0) > MAX_REQUEST_BYTES:
+            raise ApiError(
+                413, "request_too_large", "Request exceeds the maximum allowed number of bytes."
+            )
         try:
             return await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
