@@ -20,7 +20,7 @@ from google.rpc import error_details_pb2, status_pb2
 
 from conftest import start_app
 from harness import BackgroundLoop, Processes, Upstream, eventually, rich_status, wait_serving
-from samples import SAMPLES, TICKET_LABELS, long_policy
+from samples import READ, SAMPLES, TICKET_LABELS, long_policy
 from tiergate.batches.redis_store import RedisBatchStore
 from tiergate.batches.store import BatchStore, SqliteBatchStore
 from tiergate.client import ENDED_STATES, AsyncTaskClient, TaskClient, batch_item
@@ -228,7 +228,7 @@ class TestInvalidItems:
     ) -> None:
         """A Read item's files are checked at intake as the RPC checks them."""
         bad = pb.ReadRequest()
-        bad.CopyFrom(SAMPLES["Read"])
+        bad.CopyFrom(READ)
         bad.documents[0].media_type = "image/png"
         with pytest.raises(grpc.RpcError) as caught:
             batches.CreateBatch(bpb.CreateBatchRequest(items=[item("r", bad)]))

@@ -24,7 +24,7 @@ from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import task_service_pb2_grpc, usage_pb2
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "scripts"))
-from make_examples import RECEIPT_LINES, image_bytes, pdf_bytes  # noqa: E402
+from make_examples import RECEIPT_LINES, image_bytes, pdf_bytes
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 SCHEMA = (EXAMPLES / "invoice.schema.json").read_text()
@@ -148,7 +148,7 @@ class TestReads:
             stub.Extract(
                 pb.ExtractRequest(text="x" * (5 * 1024 * 1024), json_schema=SCHEMA), timeout=30
             )
-        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 class TestRefusals:
