@@ -262,3 +262,27 @@ def padded(size: int) -> bytes:
     data = head + b"\n" + filler + rest
     assert len(data) == size
     return data
+
+
+def test_an_identical_read_is_served_by_the_response_cache(
+    background: BackgroundLoop, upstream: Upstream
+) -> None:
+    """Read is cacheable: the same files and schema again cost no second upstream call."""
+    app = start_app(background, upstream, response_cache_ttl_s=60.0)
+    channel = grpc.insecure_channel(f"127.0.0.1:{app.port}")
+    try:
+        stub = task_service_pb2_grpc.TaskServiceStub(channel)
+        request = read(doc((EXAMPLES / "receipt.png").read_bytes(), "image/png", "receipt.png"))
+        first = stub.Read(request, timeout=30)
+        calls = len(upstream.requests)
+        second = stub.Read(request, timeout=30)
+        other = read(doc(image_bytes(240, 141, "PNG", RECEIPT_LINES), "image/png", "receipt.png"))
+        stub.Read(other, timeout=30)
+    finally:
+        channel.close()
+        background.run(app.stop(grace=1))
+    assert first.usage.billed_calls == 1
+    assert second.data == first.data
+    assert second.usage.billed_calls == 0
+    # One more pixel row is another file: it reaches the model.
+    assert len(upstream.requests) == calls + 1
