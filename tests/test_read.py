@@ -191,6 +191,12 @@ class TestRefusals:
             )
         ]
 
+    def test_at_most_100_images(self, stub: Stub, upstream: Upstream) -> None:
+        small = doc(image_bytes(4, 4, "PNG"), "image/png")
+        stub.Read(read(*[small] * 100), timeout=60)
+        found = refused(stub, read(*[small] * 101), upstream)
+        assert ("documents[100].data", "is image 101; a request takes at most 100") in found
+
     def test_encrypted_and_unreadable_pdfs(self, stub: Stub, upstream: Upstream) -> None:
         writer = PdfWriter(clone_from=io.BytesIO(pdf_bytes(INVOICE_TEXT)))
         writer.encrypt("secret")
@@ -230,6 +236,23 @@ class TestRefusals:
                 "brings the request to 601 PDF pages; the model takes at most 600",
             )
         ]
+
+
+def test_pages_on_a_200k_window_model(background: BackgroundLoop, upstream: Upstream) -> None:
+    """On a 200K-window model (Opus 4.5 on the frontier tier) the limit is 100 pages."""
+    app = start_app(background, upstream, frontier_model="claude-opus-4-5")
+    channel = grpc.insecure_channel(f"127.0.0.1:{app.port}")
+    try:
+        stub = task_service_pb2_grpc.TaskServiceStub(channel)
+        reply = stub.Read(read(doc(pdf_bytes("p", 100), "application/pdf")), timeout=60)
+        assert reply.usage.model == "claude-opus-4-5"
+        found = refused(stub, read(doc(pdf_bytes("p", 101), "application/pdf")), upstream)
+    finally:
+        channel.close()
+        background.run(app.stop(grace=1))
+    assert found == [
+        ("documents[0].data", "brings the request to 101 PDF pages; the model takes at most 100")
+    ]
 
 
 @pytest.fixture(scope="module")

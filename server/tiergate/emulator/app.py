@@ -236,6 +236,9 @@ class Emulator:
 
     async def _body(self, request: web.Request) -> Any:
         if (request.content_length or 0) > MAX_REQUEST_BYTES:
+            # Drained first (bounded by client_max_size): a client still sending would
+            # otherwise stall, and read a reset instead of the answer.
+            await request.read()
             raise ApiError(
                 413, "request_too_large", "Request exceeds the maximum allowed number of bytes."
             )
