@@ -26,7 +26,7 @@ from tiergate.calls.prompt import Attachment, JsonObject, Prompt, section
 from tiergate.calls.validation import MAX_CONTEXT_CHARS, Violations
 from tiergate.errors import InvalidRequest
 from tiergate.schema import CompiledSchema, compile_schema
-from tiergate.tasks import extract
+from tiergate.tasks.extract import check_expected, score
 from tiergate.tasks.scoring import Scoring, field_set
 from tiergate.tasks.task import Serving, Task
 from tiergate.tiers import Tier
@@ -166,7 +166,7 @@ TASK = Task(
         name="exact_fields",
         unit="field",
         fields=field_set("data"),
-        check=extract.check_expected,
-        score=extract.score,
+        check=check_expected,
+        score=score,
     ),
 )
