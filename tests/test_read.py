@@ -4,6 +4,7 @@ bound, and exact usage for image and page tokens."""
 from __future__ import annotations
 
 import io
+import json
 import pathlib
 import sys
 from collections.abc import Iterator
@@ -309,3 +310,20 @@ def test_an_identical_read_is_served_by_the_response_cache(
     assert second.usage.billed_calls == 0
     # One more pixel row is another file: it reaches the model.
     assert len(upstream.requests) == calls + 1
+
+
+def test_the_same_files_are_read_from_the_prompt_cache_per_schema(
+    stub: Stub, upstream: Upstream
+) -> None:
+    """Files with a breakpoint after them: read again with the same schema, they come from the
+    cache; with another schema (which heads the prefix) they are written again."""
+    pages = doc(pdf_bytes(INVOICE_TEXT, 3), "application/pdf", "invoice.pdf")
+    first = stub.Read(read(pages), timeout=30).usage
+    again = stub.Read(read(pages), timeout=30).usage
+    other = json.dumps({"type": "object", "properties": {"total": {"type": "number"}}})
+    reshaped = stub.Read(read(pages, schema=other), timeout=30).usage
+    assert first.cache_creation_5m_input_tokens > 3 * files.page_image_tokens(612, 792)
+    assert again.cache_read_input_tokens == first.cache_creation_5m_input_tokens
+    assert again.cost.total_nanos < first.cost.total_nanos
+    assert reshaped.cache_read_input_tokens == 0
+    assert reshaped.cache_creation_5m_input_tokens > 3 * files.page_image_tokens(612, 792)
