@@ -157,8 +157,9 @@ class Settings:
     """Most items one CreateBatch may carry."""
     batch_max_bytes: int = 64 * 1024 * 1024
     """Largest CreateBatch request accepted. gRPC's receive limit rises to it for every RPC
-    (task RPCs still refuse more than max_message_bytes, after reading it), so it bounds what
-    one caller can make the server buffer: larger jobs are several batches."""
+    (task RPCs still refuse more than max_message_bytes, Read more than upload_max_bytes, after
+    reading it), so it bounds what one caller can make the server buffer: larger jobs are
+    several batches."""
     batch_upstream_max_items: int = 100_000
     """Most requests per upstream message batch (the API's limit); larger batches are split."""
     batch_upstream_max_bytes: int = 256 * 1024 * 1024
