@@ -327,3 +327,10 @@ def test_the_same_files_are_read_from_the_prompt_cache_per_schema(
     assert again.cost.total_nanos < first.cost.total_nanos
     assert reshaped.cache_read_input_tokens == 0
     assert reshaped.cache_creation_5m_input_tokens > 3 * files.page_image_tokens(612, 792)
+
+
+def test_an_upload_limit_below_1_refuses_to_start() -> None:
+    from tiergate.config import Settings
+
+    with pytest.raises(ValueError, match="upload_max_bytes must be at least 1"):
+        Settings(upload_max_bytes=0)

@@ -194,6 +194,7 @@ class Settings:
             "max_attempts",
             "max_concurrency",
             "max_message_bytes",
+            "upload_max_bytes",
             "batch_max_items",
             "batch_max_bytes",
             "batch_upstream_max_items",
