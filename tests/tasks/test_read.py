@@ -49,10 +49,10 @@ class TestValidate:
         with pytest.raises(InvalidRequest) as caught:
             read.validate(bad)
         assert fields(caught.value) == [
-            "documents[2].media_type",
-            "documents[3].name",
             "documents[0].data",
             "documents[1].data",
+            "documents[2].media_type",
+            "documents[3].name",
             "json_schema",
         ]
 

@@ -68,12 +68,12 @@ def validate(request: pb.ReadRequest) -> None:
             )
             opened.append(None)
         elif not document.data:
-            refusals.add(i, "must not be empty")
+            v.add(f"documents[{i}].data", "must not be empty")
             opened.append(None)
         else:
             found = _opened(document.data, document.media_type, document.name)
             if isinstance(found, str):
-                refusals.add(i, found)
+                v.add(f"documents[{i}].data", found)
             opened.append(found if isinstance(found, files.File) else None)
         v.optional_text(f"documents[{i}].name", document.name, max_chars=MAX_NAME_CHARS)
     files.check_limits(opened, refusals)
