@@ -24,6 +24,7 @@ from samples import (
     INVOICE_SCHEMA,
     MEETING,
     MODERATE,
+    READ,
     REASON,
     SUMMARIZE,
     TICKET_LABELS,
@@ -380,6 +381,35 @@ class TestModerate:
         reply = stub.Moderate(request, timeout=10)
         assert [c.name for c in reply.categories] == ["violence", "spam"]
         assert reply.flagged == any(c.flagged for c in reply.categories)
+
+
+class TestRead:
+    def test_read_a_pdf_on_the_frontier_tier(self, stub: Stub, upstream: Upstream) -> None:
+        """The invoice PDF, read into the caller's schema, priced on the frontier tier's model;
+        the PDF goes first in the user turn, base64, then the list of files."""
+        reply = stub.Read(READ, timeout=30)
+        data = json_format.MessageToDict(reply.data)
+        assert (data["invoice_number"], data["total"]) == ("INV-2041", 40.5)
+        assert_usage(reply.usage, "claude-opus-4-7", usage_pb2.TIER_FRONTIER)
+        content = sent_upstream(upstream)["messages"][0]["content"]
+        assert [block["type"] for block in content] == ["document", "text"]
+        assert content[0]["source"]["media_type"] == "application/pdf"
+
+    def test_scripted_output_is_checked_against_the_schema(
+        self, stub: Stub, upstream: Upstream
+    ) -> None:
+        """An output that breaks the caller's schema is re-asked, as Extract's."""
+        good = {
+            "invoice_number": "INV-2041",
+            "email": "ana@example.com",
+            "date": "2026-11-02",
+            "lines": [],
+            "total": 40.5,
+        }
+        answers(upstream, {**good, "total": "forty"}, good)
+        reply = stub.Read(READ, timeout=30)
+        assert reply.data["total"] == 40.5
+        assert reply.usage.billed_calls == 2
 
 
 class TestReason:

@@ -20,6 +20,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from tiergate.cli.flags import (
+    BinaryFiles,
     Built,
     Choice,
     DocumentFiles,
@@ -154,6 +155,15 @@ COMMANDS: Mapping[str, Command] = {
             "Prints the data indented, then the usage and the exact cost.",
             (
                 Text("--text", "text", _TEXT, required=True),
+                Text("--schema", "json_schema", "a JSON Schema of an object, or @file", True),
+                Text("--instructions", "instructions", "stable guidance, cached; - or @file"),
+            ),
+        ),
+        Command(
+            "Read",
+            "Prints the data indented, then the usage and the exact cost.",
+            (
+                BinaryFiles("--file", "documents", "a PDF or an image to read", True),
                 Text("--schema", "json_schema", "a JSON Schema of an object, or @file", True),
                 Text("--instructions", "instructions", "stable guidance, cached; - or @file"),
             ),

@@ -43,6 +43,7 @@ from .control import EMULATOR_HEADER, control_routes
 from .errors import ApiError, invalid_request, new_request_id
 from .evidence import Evidence
 from .faults import Fault, FaultQueue, apply_output_fault, reshaped_response
+from .files import MAX_REQUEST_BYTES
 from .latency import LatencyModel
 from .models import MODELS, ModelLimits, resolve_model
 from .queues import CountedQueue
@@ -247,6 +248,13 @@ class Emulator:
         raise ApiError(401, "authentication_error", "invalid x-api-key")
 
     async def _body(self, request: web.Request) -> Any:
+        if (request.content_length or 0) > MAX_REQUEST_BYTES:
+            # Drained first (bounded by client_max_size): a client still sending would
+            # otherwise stall, and read a reset instead of the answer.
+            await request.read()
+            raise ApiError(
+                413, "request_too_large", "Request exceeds the maximum allowed number of bytes."
+            )
         try:
             return await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
