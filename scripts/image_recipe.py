@@ -344,6 +344,11 @@ def check_environment(fs: Replay, final: Stage) -> Path:
         "tiergate/serving/app.py",
         "tiergate/models.toml",
         "tiergate/v1/task_service_pb2.py",
+        # The bedrock and vertex extras: SigV4 from the AWS credential chain (IRSA) and
+        # Google's application default credentials (Workload Identity), no keys needed.
+        "boto3/session.py",
+        "botocore/auth.py",
+        "google/auth/compute_engine/credentials.py",
     ):
         if not (site / part).is_file():
             raise RecipeError(f"the runtime environment lacks {part}")

@@ -172,7 +172,8 @@ class Processes:
             # As in conftest.start_app: tests count the upstream calls of repeated requests.
             TIERGATE_RESPONSE_CACHE_TTL_S="0",
         )
-        environ.update(env)
+        # "{emulator}" in a value is this emulator's address (the roads' base URLs).
+        environ.update({k: v.replace("{emulator}", self.emulator_url) for k, v in env.items()})
         self._environ = environ
         self.server = self.start_server()
 
@@ -197,6 +198,10 @@ class Processes:
 
     def inject(self, *faults: Fault) -> None:
         self._post("/_emulator/faults", [fault.to_json() for fault in faults])
+
+    def inject_road(self, road: str, *faults: Fault) -> None:
+        """Faults for the requests of one road only."""
+        self._post(f"/_emulator/faults?road={road}", [fault.to_json() for fault in faults])
 
     def script(self, *scripts: Script) -> None:
         """Queue exact replies for the next matching upstream calls."""

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import pathlib
 
 from google.protobuf.message import Message
 
 from tiergate.v1 import task_service_pb2 as pb
+
+EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 
 TICKET_LABELS = [
     pb.Label(name="billing", description="charges, refunds, invoices and payment problems"),
@@ -70,6 +73,17 @@ REASON = pb.ReasonRequest(
 )
 
 # Every RPC's sample, by RPC name: the contract test asks for one per RPC.
+READ = pb.ReadRequest(
+    documents=[
+        pb.ReadDocument(
+            data=(EXAMPLES / "invoice.pdf").read_bytes(),
+            media_type="application/pdf",
+            name="invoice.pdf",
+        )
+    ],
+    json_schema=(EXAMPLES / "invoice.schema.json").read_text(encoding="utf-8"),
+)
+
 SAMPLES: dict[str, Message] = {
     "Classify": CLASSIFY,
     "Summarize": SUMMARIZE,
@@ -77,6 +91,7 @@ SAMPLES: dict[str, Message] = {
     "Answer": ANSWER,
     "Moderate": MODERATE,
     "Reason": REASON,
+    "Read": READ,
 }
 
 

@@ -20,7 +20,7 @@ from google.rpc import error_details_pb2, status_pb2
 
 from conftest import start_app
 from harness import BackgroundLoop, Processes, Upstream, eventually, rich_status, wait_serving
-from samples import SAMPLES, TICKET_LABELS, long_policy
+from samples import READ, SAMPLES, TICKET_LABELS, long_policy
 from tiergate.batches.redis_store import RedisBatchStore
 from tiergate.batches.store import BatchStore, SqliteBatchStore
 from tiergate.client import ENDED_STATES, AsyncTaskClient, TaskClient, batch_item
@@ -97,15 +97,15 @@ class TestEveryTask:
     def test_each_task_type_answers_with_its_typed_response(
         self, batches: batch_service_pb2_grpc.BatchServiceStub, upstream: Upstream
     ) -> None:
-        """A batch with one item of each of the six tasks ends SUCCEEDED, each result carrying
+        """A batch with one item of each task ends SUCCEEDED, each result carrying
         the task's own typed response and batch-billed usage, in item order, across pages."""
         items = [item(f"id-{rpc}", request) for rpc, request in SAMPLES.items()]
         created = batches.CreateBatch(bpb.CreateBatchRequest(items=items))
         assert created.name.startswith("batches/")
-        assert created.item_count == 6
+        assert created.item_count == len(SAMPLES)
         batch = wait_ended(batches, created.name)
         assert batch.state == bpb.Batch.STATE_SUCCEEDED
-        assert batch.counts.succeeded == 6
+        assert batch.counts.succeeded == len(SAMPLES)
         assert batch.counts.pending == 0
         results = all_results(batches, created.name)
         assert [r.custom_id for r in results] == [i.custom_id for i in items]
@@ -116,7 +116,7 @@ class TestEveryTask:
             assert usage.billed_calls == 1
             assert result.usage == usage
         sent = [r for r in upstream.requests]
-        assert len(sent) == 6
+        assert len(sent) == len(SAMPLES)
 
 
 def details(status: status_pb2.Status) -> dict[str, Any]:
@@ -190,7 +190,7 @@ class TestBatchPrice:
         results = all_results(batches, created.name, size=100)
         assert batch.usage.cost.total_nanos == sum(r.usage.cost.total_nanos for r in results)
         assert batch.usage.output_tokens == sum(r.usage.output_tokens for r in results)
-        assert batch.usage.billed_calls == 6
+        assert batch.usage.billed_calls == len(SAMPLES)
         assert batch.usage.model == ""  # two tiers: no single model to name
 
 
@@ -221,6 +221,21 @@ class TestInvalidItems:
         assert "items[4].custom_id" in fields
         assert not any(f.startswith("items[0]") for f in fields)
         assert upstream.emulator.batches.batches == {}
+        assert upstream.requests == []
+
+    def test_a_read_item_with_a_bad_file_is_named(
+        self, batches: batch_service_pb2_grpc.BatchServiceStub, upstream: Upstream
+    ) -> None:
+        """A Read item's files are checked at intake as the RPC checks them."""
+        bad = pb.ReadRequest()
+        bad.CopyFrom(READ)
+        bad.documents[0].media_type = "image/png"
+        with pytest.raises(grpc.RpcError) as caught:
+            batches.CreateBatch(bpb.CreateBatchRequest(items=[item("r", bad)]))
+        status = rich_status(caught.value)
+        assert status is not None
+        fields = [v.field for v in details(status)["BadRequest"].field_violations]
+        assert fields == ["items[0].request.read.documents[0].data"]
         assert upstream.requests == []
 
     def test_an_empty_batch_and_an_unknown_name_are_refused(

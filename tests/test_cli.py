@@ -128,6 +128,35 @@ class TestTaskCommands:
         assert reply["usage"]["cost"]["total_nanos"] > 0
         assert reply["usage"]["cache_read_input_tokens"] == 0
 
+    def test_read_prints_the_data_of_the_example_files(self, target: str) -> None:
+        """tiergate read --file invoice.pdf --file receipt.png --schema @invoice.schema.json."""
+        done = run(
+            "read",
+            "--target",
+            target,
+            "--file",
+            "examples/invoice.pdf",
+            "--file",
+            "examples/receipt.png",
+            "--schema",
+            "@examples/invoice.schema.json",
+        )
+        assert done.returncode == 0, done.stderr
+        assert "invoice_number  INV-2041" in done.stdout
+        assert "claude-opus-4-7 (frontier)" in done.stdout
+
+    def test_read_refuses_an_unknown_file_type(self) -> None:
+        with pytest.raises(UsageError, match=r"--file #1 notes.txt: unknown file type"):
+            build(["read", "--file", "notes.txt", "--schema", "{}"])
+
+    def test_read_names_the_file_the_server_refuses(self, target: str, tmp_path: Path) -> None:
+        """A text file called .png is refused by the server, naming the flag's file."""
+        fake = tmp_path / "scan.png"
+        fake.write_text("not an image")
+        done = run("read", "--target", target, "--file", str(fake), "--schema", "{}")
+        assert done.returncode != 0
+        assert "--file #1" in done.stderr or "documents[0].data" in done.stderr
+
     def test_target_comes_from_the_environment(self, target: str) -> None:
         """Without --target, TIERGATE_TARGET names the server."""
         env = {**os.environ, "TIERGATE_TARGET": target}

@@ -216,8 +216,9 @@ class TestEveryRpc:
 
 
 def test_tier_binding_matches_the_design() -> None:
-    """Reason, which needs depth, is on the balanced tier; every other task is on the fast
-    tier, whatever their number."""
+    """Reason, which needs depth, is on the balanced tier; Read, which needs vision, on the
+    frontier tier; every other task is on the fast tier, whatever their number."""
     binding = {rpc: task.tier for rpc, task in TASKS.items()}
     assert binding.pop("Reason") is Tier.BALANCED
+    assert binding.pop("Read") is Tier.FRONTIER
     assert set(binding.values()) == {Tier.FAST}

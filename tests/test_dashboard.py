@@ -1,12 +1,15 @@
 """The Grafana dashboard: valid against its schema version, and every metric name and label its
 queries use is one a live server exports.
 
-The live server is a real ``tiergate serve`` on a standalone emulator, with budgets, the response
-cache, rate-limit pacing and batches on; it answers a few calls of each task, some retried after
-a 429 or a 529, one refused by pacing, one served from the response cache, and runs a batch.
-Then its Prometheus ``/metrics`` is scraped and parsed with ``prometheus_client``'s parser, and
-each query of the dashboard and of the alert rules is read with a PromQL parser
-(tests/promql_refs.py).
+The live servers are real ``tiergate serve`` processes on a standalone emulator. The first, on the
+Claude API, has budgets, the response cache, rate-limit pacing and batches on; it answers a few
+calls of each task, some retried after a 429 or a 529, one refused by pacing, one served from the
+response cache, one with a rate-limit reading it ignores, and runs a batch. The second is
+configured with three roads (Claude API, Bedrock, Vertex AI; the emulator serves each): its
+first road fails until its breaker opens and calls fail over to the next. Then each one's
+Prometheus ``/metrics`` is scraped and parsed with ``prometheus_client``'s parser, the two
+scrapes are merged, and each query of the dashboard and of the alert rules is read with a PromQL
+parser (tests/promql_refs.py).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from harness import Processes, eventually, free_port, wait_serving
 from promql_refs import Refs, grafana_to_promql, refs
 from samples import ANSWER, CLASSIFY, EXTRACT, SAMPLES, SUMMARIZE, TICKET_LABELS
 from tiergate.emulator import Fault, Script
+from tiergate.emulator.roads import PREFIXES
 from tiergate.v1 import batch_service_pb2 as bpb
 from tiergate.v1 import batch_service_pb2_grpc, task_service_pb2_grpc
 from tiergate.v1 import task_service_pb2 as pb
@@ -43,6 +47,8 @@ AUTH = (("authorization", f"Bearer {TOKEN}"),)
 UNCACHED = (*AUTH, ("x-tiergate-cache", "off"))
 MAX_ATTEMPTS = 3  # the server's default upstream attempts per billed call
 CLASSIFIED = json.dumps({"label": "billing", "confidence": 0.9})
+ROADS = ("anthropic", "bedrock", "vertex")
+BREAKER_FAILURES = 2
 # Labels the scrape adds (Kubernetes service discovery, or the static label of
 # deploy/otel/prometheus.yaml), not the service: no /metrics line can carry them.
 TARGET_LABELS = {"namespace", "job", "instance", "pod"}
@@ -169,8 +175,12 @@ class TestProvisioning:
 
 @pytest.fixture(scope="module")
 def scraped(tmp_path_factory: pytest.TempPathFactory) -> Scraped:
-    """The /metrics of a live server after every kind of call the queries look at."""
-    tmp = tmp_path_factory.mktemp("scrape")
+    """The /metrics of live servers after every kind of call the queries look at: one on the
+    Claude API, one on three roads."""
+    return _merged(_scrape_claude_api(tmp_path_factory.mktemp("scrape")), _scrape_roads())
+
+
+def _scrape_claude_api(tmp: Path) -> Scraped:
     (tmp / "tokens").write_text(f"billing-service={TOKEN}\n")
     (tmp / "budgets.toml").write_text(
         '[callers.billing-service]\ndaily_usd = "5"\nmonthly_usd = "50"\n'
@@ -195,6 +205,58 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Scraped:
         processes.close()
 
 
+def _scrape_roads() -> Scraped:
+    """A server on three roads whose first fails (529s) until its breaker opens: calls fail
+    over to Bedrock, and every road's breaker, retry budget and price are exported."""
+    metrics_port = free_port()
+    url = "{emulator}"  # the harness puts its emulator's address there
+    processes = Processes(
+        TIERGATE_METRICS_PORT=str(metrics_port),
+        TIERGATE_UPSTREAM=",".join(ROADS),
+        TIERGATE_BREAKER_FAILURES=str(BREAKER_FAILURES),
+        TIERGATE_BREAKER_COOLDOWN_S="600",
+        AWS_REGION="us-east-1",
+        AWS_BEARER_TOKEN_BEDROCK="bedrock-key",
+        ANTHROPIC_BEDROCK_MANTLE_BASE_URL=url + PREFIXES["bedrock"],
+        ANTHROPIC_VERTEX_PROJECT_ID="acme",
+        CLOUD_ML_REGION="global",
+        ANTHROPIC_VERTEX_BASE_URL=url + PREFIXES["vertex"],
+        TIERGATE_VERTEX_ACCESS_TOKEN="vertex-token",
+    )
+    try:
+        wait_serving(processes.port)
+        stub = task_service_pb2_grpc.TaskServiceStub(
+            grpc.insecure_channel(f"127.0.0.1:{processes.port}")
+        )
+        assert stub.Classify(CLASSIFY, timeout=30).usage.provider == "anthropic"
+        processes.inject_road("anthropic", Fault("overloaded", count=BREAKER_FAILURES))
+        for i in range(BREAKER_FAILURES + 1):
+            request = pb.ClassifyRequest(text=f"failover {i}", labels=TICKET_LABELS)
+            assert stub.Classify(request, timeout=30).usage.provider == "bedrock"
+        metrics = f"http://127.0.0.1:{metrics_port}/metrics"
+        return eventually(lambda: _roads_ready(metrics), "the roads' metrics")
+    finally:
+        processes.close()
+
+
+def _roads_ready(url: str) -> Scraped | None:
+    series, _ = _parse(url)
+    states = series.get("tiergate_upstream_breaker_state", {}).get("road", set())
+    if states != set(ROADS) or "tiergate_upstream_failovers_total" not in series:
+        return None
+    return series
+
+
+def _merged(*scrapes: Scraped) -> Scraped:
+    merged: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for scrape in scrapes:
+        for name, labels in scrape.items():
+            merged[name]  # a series without labels still names its metric
+            for label, values in labels.items():
+                merged[name][label] |= values
+    return {name: dict(labels) for name, labels in merged.items()}
+
+
 def _calls(processes: Processes) -> None:
     channel = grpc.insecure_channel(f"127.0.0.1:{processes.port}")
     stub = task_service_pb2_grpc.TaskServiceStub(channel)
@@ -208,6 +270,9 @@ def _calls(processes: Processes) -> None:
     calls = [stub.Classify.future(twins, timeout=30, metadata=AUTH) for _ in range(2)]
     assert calls[0].result().label == calls[1].result().label
     # (Uncached from here: each call below reaches the upstream.)
+    # A reading that breaks a rule (a limit of 0): ignored, and counted by its kind.
+    processes.inject(Fault("headers", headers={**_no_room(60), _LIMIT: "0"}))
+    stub.Summarize(SUMMARIZE, timeout=60, metadata=UNCACHED)
     # A 429 then a 529, each retried: failed attempts with their error type, and retries.
     processes.inject(Fault("rate_limit", retry_after_s=0.05), Fault("overloaded"))
     stub.Summarize(SUMMARIZE, timeout=60, metadata=UNCACHED)
@@ -216,20 +281,25 @@ def _calls(processes: Processes) -> None:
     with pytest.raises(grpc.RpcError) as unavailable:
         stub.Extract(EXTRACT, timeout=60, metadata=UNCACHED)
     assert unavailable.value.code() == grpc.StatusCode.UNAVAILABLE
-    # A reading of "no requests left for 60 s": the next call is refused by pacing.
-    processes.script(Script(text=CLASSIFIED, headers=_no_room(60)))
-    stub.Classify(
-        pb.ClassifyRequest(text="paced", labels=TICKET_LABELS, include_confidence=True),
-        timeout=30,
-        metadata=AUTH,
-    )
+    # A reading of "no requests left for 60 s": the next call goes as the probe (one a second)
+    # and hears the same; a call that cannot wait for the next probe's turn is refused.
+    processes.script(*[Script(text=CLASSIFIED, headers=_no_room(60))] * 2)
+    for text in ("paced", "probe"):
+        stub.Classify(
+            pb.ClassifyRequest(text=text, labels=TICKET_LABELS, include_confidence=True),
+            timeout=30,
+            metadata=UNCACHED,
+        )
     with pytest.raises(grpc.RpcError) as paced:
-        stub.Answer(ANSWER, timeout=2, metadata=(*AUTH, ("x-tiergate-cache", "off")))
+        stub.Answer(ANSWER, timeout=0.5, metadata=UNCACHED)
     assert paced.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     batches = batch_service_pb2_grpc.BatchServiceStub(channel)
     item = bpb.BatchItem(custom_id="one")
     item.classify.CopyFrom(CLASSIFY)
     batches.CreateBatch(bpb.CreateBatchRequest(items=[item]), timeout=30, metadata=AUTH)
+
+
+_LIMIT = "anthropic-ratelimit-requests-limit"
 
 
 def _no_room(seconds: float) -> dict[str, str]:
@@ -246,21 +316,28 @@ def _no_room(seconds: float) -> dict[str, str]:
 def _ready(url: str) -> Scraped | None:
     """The scrape once the scenario's last records are in: metrics follow each answer, and
     the batch worker's gauge its next pass."""
+    series, values = _parse(url)
+    reasons = series.get("tiergate_rpc_duration_seconds_count", {}).get("tiergate_reason", set())
+    if not values.get("tiergate_batches_in_flight") or "UPSTREAM_RATE_LIMITED" not in reasons:
+        return None
+    if "tiergate_rate_limit_invalid_readings_total" not in series:
+        return None
+    return series
+
+
+def _parse(url: str) -> tuple[Scraped, dict[str, float]]:
+    """The scrape's series (name -> label -> values), and each name's last sample value."""
     with urllib.request.urlopen(url) as reply:
         text = reply.read().decode()
     series: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-    batches_running = 0.0
+    values: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             for label, value in sample.labels.items():
                 series[sample.name][label].add(value)
             series[sample.name]  # a series without labels still names its metric
-            if sample.name == "tiergate_batches_in_flight":
-                batches_running = sample.value
-    reasons = series.get("tiergate_rpc_duration_seconds_count", {}).get("tiergate_reason", set())
-    if not batches_running or "UPSTREAM_RATE_LIMITED" not in reasons:
-        return None
-    return {name: dict(labels) for name, labels in series.items()}
+            values[sample.name] = sample.value
+    return {name: dict(labels) for name, labels in series.items()}, values
 
 
 def _missing(query_refs: Refs, scraped: Scraped, recorded: set[str]) -> list[str]:

@@ -19,6 +19,8 @@ from tiergate.emulator.responder import respond
 from tiergate.emulator.verdicts import Verdicts
 from tiergate.emulator.words import prose_sentences
 from tiergate.schema import compile_schema
+from tiergate.tasks import answer as answer_task
+from tiergate.tasks import moderate, reason
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import task_service_pb2_grpc
 
@@ -74,7 +76,7 @@ class TestReadmeTasks:
         """An explicit threat is violence and harassment under the built-in policy; every
         rationale says what matched or what was looked for, never the text repeated."""
         text = "I will kill you and your family"
-        reply = stub.Moderate(pb.ModerateRequest(text=text), timeout=30)
+        reply = stub.Moderate(pb.ModerateRequest(text=text, include_rationale=True), timeout=30)
         verdicts = {v.name: v for v in reply.categories}
         assert reply.flagged
         assert {n for n, v in verdicts.items() if v.flagged} == {"violence", "harassment"}
@@ -86,7 +88,7 @@ class TestReadmeTasks:
     def test_a_plain_ticket_flags_nothing(self, stub: Stub) -> None:
         """The README's crash report: nothing flagged, six different rationales."""
         text = (EXAMPLES / "tickets" / "export-crash.txt").read_text()
-        reply = stub.Moderate(pb.ModerateRequest(text=text), timeout=30)
+        reply = stub.Moderate(pb.ModerateRequest(text=text, include_rationale=True), timeout=30)
         assert not reply.flagged
         assert len({v.rationale for v in reply.categories}) == 6
         assert all(v.rationale.startswith("Not flagged") for v in reply.categories)
@@ -386,3 +388,64 @@ class TestTexts:
         }
         value = answer(obj(properties, required=[]), hostile)
         assert isinstance(value, dict)
+
+
+class TestBareShapes:
+    """Asked without a schema, the emulator answers in the plain forms the tasks ask for, and
+    each reads back through the task's own bare path in one call."""
+
+    @staticmethod
+    def plain(prompt: Any) -> str:
+        context = "\n\n".join((prompt.instructions, *prompt.context))
+        output = respond(None, Evidence(prompt.request, context, prompt.request), 10**9)
+        assert output.text is not None
+        return output.text
+
+    def test_moderate_names_the_flagged_categories_or_none(self) -> None:
+        """A threat names the built-in categories it falls under; a plain ticket is none."""
+        threat = moderate.prompt(pb.ModerateRequest(text="I will kill you and your family"))
+        assert self.plain(threat) == "harassment, violence"
+        ticket = (EXAMPLES / "tickets" / "export-crash.txt").read_text()
+        assert self.plain(moderate.prompt(pb.ModerateRequest(text=ticket))) == "none"
+
+    def test_answer_cites_the_best_sentence_by_number(self) -> None:
+        """The best sentence and its number in brackets; a question no sentence meets is
+        unknown."""
+        documents = [
+            pb.Document(id="refunds", text="Refunds are issued within 14 days of a request."),
+            pb.Document(id="security", text="Passwords are hashed with Argon2."),
+        ]
+        asked = answer_task.prompt(
+            pb.AnswerRequest(question="How are passwords hashed?", documents=documents)
+        )
+        assert self.plain(asked) == "Passwords are hashed with Argon2. [2]"
+        assert answer_task.read_answer(self.plain(asked)) == {
+            "answer": "Passwords are hashed with Argon2.",
+            "cite": [2],
+        }
+        unknown = answer_task.prompt(
+            pb.AnswerRequest(question="Which database?", documents=documents)
+        )
+        assert self.plain(unknown) == "unknown"
+
+    def test_answer_fallback_cites_numbers(self) -> None:
+        """With the fallback's schema, cite holds the best sentence's number from the enum."""
+        documents = [pb.Document(id="a", text="Seats are billed monthly. Refunds take 14 days.")]
+        prompt = answer_task.prompt(
+            pb.AnswerRequest(question="How long do refunds take?", documents=documents)
+        )
+        context = "\n\n".join((prompt.instructions, *prompt.context))
+        value = respond(
+            prompt.output_schema, Evidence(prompt.request, context, prompt.request), 10**9
+        )
+        assert value.text is not None
+        assert json.loads(value.text) == {"answer": "Refunds take 14 days.", "cite": [2]}
+
+    def test_reason_writes_steps_then_an_answer_line(self) -> None:
+        """Worked steps a line each, then the Answer line the instructions ask for."""
+        asked = reason.prompt(pb.ReasonRequest(question="What is 15% of 240?"))
+        text = self.plain(asked)
+        assert text.splitlines()[-1] == "Answer: 36"
+        read = reason.read_reasoning(text)
+        assert read["answer"] == "36"
+        assert read["steps"]

@@ -125,7 +125,7 @@ class TestTally:
         config = settings(upstream, max_attempts=1, max_reasks=1)
         items = [item(i + 1, t, "billing") for i, t in enumerate(TEXTS[:2])]
         upstream.inject(
-            Fault("server_error", model=SONNET), Fault("malformed", count=2, model=HAIKU)
+            Fault("server_error", model=SONNET), Fault("off_schema", count=2, model=HAIKU)
         )
         verdict = run_eval(
             background, config, "Classify", items, (Tier.FAST, Tier.BALANCED), concurrency=1

@@ -219,3 +219,35 @@ class TestReference:
         assert reference.fields["answerable"] is False
         single = scorer_for("Classify").reference(classify(), pb.ClassifyResponse(label="x"))
         assert single.given == {"label"}
+
+
+class TestRead:
+    def test_a_read_line_loads_and_scores_as_extract(self) -> None:
+        """A labelled Read line carries its file base64 (proto JSON); data scores leaf by leaf."""
+        import base64
+        import pathlib
+
+        from tiergate.evaluation.dataset import parse_line
+        from tiergate.tasks import TASKS
+
+        pdf = (pathlib.Path(__file__).parent.parent / "examples" / "invoice.pdf").read_bytes()
+        line = {
+            "request": {
+                "documents": [
+                    {"data": base64.b64encode(pdf).decode(), "media_type": "application/pdf"}
+                ],
+                "json_schema": SCHEMA,
+            },
+            "expected": {"data": {"vendor": "Northwind", "total": 40.5}},
+        }
+        parsed = parse_line(json.dumps(line).encode(), TASKS["Read"], scorer_for("Read"))
+        assert not isinstance(parsed, str), parsed
+        request, want = parsed
+        assert isinstance(request, pb.ReadRequest)
+        assert request.documents[0].data == pdf
+        response = pb.ReadResponse()
+        response.data.update({"vendor": "Northwind", "total": 40.5})
+        result = asyncio.run(scorer_for("Read").score(request, as_json(response), want))
+        assert result.correct
+        response.data.update({"total": 41})
+        assert not asyncio.run(scorer_for("Read").score(request, as_json(response), want)).correct

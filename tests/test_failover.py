@@ -44,14 +44,16 @@ def replica(background: BackgroundLoop, **settings: Any) -> App:
     """A server on the three roads (the environment must hold their variables)."""
     app = App(
         Settings(
-            host="127.0.0.1",
-            port=0,
-            upstream="bedrock,vertex,foundry",
-            vertex_access_token="vertex-token",
-            response_cache_ttl_s=0.0,
-            breaker_failures=3,
-            breaker_cooldown_s=COOLDOWN_S,
-            **settings,
+            **{
+                "host": "127.0.0.1",
+                "port": 0,
+                "upstream": "bedrock,vertex,foundry",
+                "vertex_access_token": "vertex-token",
+                "response_cache_ttl_s": 0.0,
+                "breaker_failures": 3,
+                "breaker_cooldown_s": COOLDOWN_S,
+                **settings,
+            }
         )
     )
     background.run(app.start())
@@ -206,8 +208,10 @@ class TestSharedBreakers:
         with pytest.MonkeyPatch.context() as patch:
             for name, value in road_env(upstream.url).items():
                 patch.setenv(name, value)
-            first = replica(background, redis_url=redis_url)
-            second = replica(background, redis_url=redis_url)
+            # A cool-down far longer than both loads: the opening must still be in the store
+            # when the second replica looks, however slow a loaded machine runs them.
+            first = replica(background, redis_url=redis_url, breaker_cooldown_s=60.0)
+            second = replica(background, redis_url=redis_url, breaker_cooldown_s=60.0)
         try:
             with (
                 grpc.insecure_channel(f"127.0.0.1:{first.port}") as one,

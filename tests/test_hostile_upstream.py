@@ -394,6 +394,16 @@ class TestRetryBudget:
         upstream.reset()
         assert call(served.stub).usage.billed_calls == 1
 
+    def test_rate_limits_do_not_spend_the_budget(self, served: Served, upstream: Upstream) -> None:
+        """A 429 says when to come back: twenty calls each rate-limited once are all retried
+        after the retry-after and answered, and the budget stays full."""
+        for _ in range(20):
+            upstream.inject(Fault("rate_limit", retry_after_s=0.01))
+            reply = call(served.stub)
+            assert (reply.usage.attempts, reply.usage.billed_calls) == (2, 1)
+        (tokens,) = served.points("tiergate.upstream.retry_budget.tokens")
+        assert tokens.value == RetryBudget().max_tokens
+
     def test_retries_resume_once_calls_mostly_succeed(self) -> None:
         """Spent by an outage, the budget allows retries again after about ten answers per
         failure it lost: an isolated failure then is retried at once again."""

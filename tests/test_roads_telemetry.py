@@ -101,7 +101,8 @@ class TestRoadTelemetry:
         assert second.attributes[PROVIDER] == "aws.bedrock"
         assert second.attributes["tiergate.road"] == "bedrock"
         assert second.attributes["tiergate.cost_nanos"] == 1000 * 1000 + 10 * 5000
-        cost = metric_points(reader, "tiergate.cost")
+        # The cost is recorded once the reply is on its way: wait for it, not for luck.
+        cost = eventually(lambda: metric_points(reader, "tiergate.cost") or None, "the cost")
         assert {p.attributes.get(PROVIDER) for p in cost} == {"aws.bedrock"}
         gauge = metric_points(reader, "tiergate.upstream.breaker_state")
         assert {p.attributes["road"] for p in gauge} == {"vertex", "bedrock"}

@@ -291,7 +291,8 @@ class TestNothingSecretInLogs:
                 meta = (("x-tiergate-caller", "claims-pipeline"),)
                 request = pb.ClassifyRequest(text=secret_text, labels=TICKET_LABELS)
                 assert stub.Classify(request, timeout=10, metadata=meta).label
-                processes.inject(Fault("unauthorized"), Fault("malformed", count=2))
+                # Chatter around a bare label is read; an injected answer is not.
+                processes.inject(Fault("unauthorized"), Fault("off_schema", count=2))
                 for _ in range(2):
                     with pytest.raises(grpc.RpcError) as caught:
                         stub.Classify(request, timeout=10, metadata=meta)

@@ -20,6 +20,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from harness import BackgroundLoop, Upstream, eventually, metric_points
+from samples import READ
 from tiergate import logs
 from tiergate.config import Settings
 from tiergate.emulator import Fault
@@ -193,6 +194,20 @@ class TestPrimaryUntouched:
         server.idle()
         assert server.shadow.outcomes == {}
         assert SONNET not in [request["model"] for request in upstream.requests]
+
+
+def test_a_read_is_mirrored_on_another_tier_and_scored_as_extract(
+    start: Callable[..., Shadowed], upstream: Upstream
+) -> None:
+    """Read shadowed on the balanced tier: the mirror sends the same files to Sonnet, and the
+    two answers, drawn from the same text layer, agree field by field."""
+    server = start(shadow="Read=balanced:1")
+    reply = server.stub.Read(READ, timeout=30)
+    assert reply.usage.model == "claude-opus-4-7"
+    server.idle()
+    assert server.shadow.outcomes == {"agreed": 1}
+    sent = [request for request in upstream.requests if request["model"] == SONNET]
+    assert sent[0]["messages"][0]["content"][0]["type"] == "document"
 
 
 class TestBounds:

@@ -24,6 +24,7 @@ from samples import (
     INVOICE_SCHEMA,
     MEETING,
     MODERATE,
+    READ,
     REASON,
     SUMMARIZE,
     TICKET_LABELS,
@@ -67,11 +68,15 @@ def sent_upstream(upstream: Upstream) -> dict[str, Any]:
 
 
 def assert_sent(upstream: Upstream, rpc: str, request: Message, model: str) -> None:
-    """The task's own prompt went upstream: its schema, its model, the request text alone."""
+    """The task's own prompt went upstream: its schema (none for a bare answer), its model,
+    the request text alone."""
     sent = sent_upstream(upstream)
     prompt = TASKS[rpc].prompt(request)
     assert sent["model"] == model
-    assert sent["output_config"]["format"]["schema"] == prompt.output_schema
+    if prompt.bare_key:
+        assert "output_config" not in sent
+    else:
+        assert sent["output_config"]["format"]["schema"] == prompt.output_schema
     assert sent["messages"] == [
         {"role": "user", "content": [{"type": "text", "text": prompt.request}]}
     ]
@@ -242,41 +247,39 @@ class TestExtract:
 
 
 class TestAnswer:
-    def test_scripted_citations_are_verified_without_a_re_ask(
-        self, stub: Stub, upstream: Upstream
-    ) -> None:
-        """A non-verbatim quote is dropped from a schema-valid answer, in one billed call."""
-        answers(
-            upstream,
-            {
-                "answerable": True,
-                "answer": "Within 14 days.",
-                "citations": [
-                    {"document_id": "refunds", "quote": "Refunds are issued within 14 days"},
-                    {"document_id": "refunds", "quote": "Refunds take two weeks."},
-                    {"document_id": "security", "quote": "Refunds are issued"},
-                ],
-            },
-        )
+    def test_scripted_numbers_become_verbatim_quotes(self, stub: Stub, upstream: Upstream) -> None:
+        """The model cites sentence numbers; the server writes each sentence, in one call."""
+        upstream.script(Script(text="Within 14 days. [1][3]"))
         reply = stub.Answer(ANSWER, timeout=10)
         assert (reply.answerable, reply.answer) == (True, "Within 14 days.")
         assert [(c.document_id, c.quote) for c in reply.citations] == [
-            ("refunds", "Refunds are issued within 14 days")
+            ("refunds", "Refunds are issued within 14 days of a request."),
+            ("security", "Passwords are hashed with Argon2."),
         ]
         assert_usage(reply.usage, "claude-haiku-4-5", usage_pb2.TIER_FAST)
+        sent = sent_upstream(upstream)
+        assert "output_config" not in sent
+        assert "1. Refunds are issued within 14 days of a request." in json.dumps(sent)
 
-    def test_scripted_unanswerable_cites_nothing(self, stub: Stub, upstream: Upstream) -> None:
-        """An unanswerable output keeps no answer and no citation, whatever it held."""
-        answers(
-            upstream,
-            {
-                "answerable": False,
-                "answer": "Perhaps.",
-                "citations": [{"document_id": "refunds", "quote": "Refunds"}],
-            },
+    def test_a_number_that_is_no_sentence_is_asked_again(
+        self, stub: Stub, upstream: Upstream
+    ) -> None:
+        """Citing sentence 9 of 4 is not read: the re-ask carries the schema of numbers."""
+        upstream.script(
+            Script(text="Within 14 days. [9]"), Script(text='{"answer": "14 days.", "cite": [1]}')
         )
         reply = stub.Answer(ANSWER, timeout=10)
+        assert (reply.answer, reply.usage.billed_calls) == ("14 days.", 2)
+        assert [c.document_id for c in reply.citations] == ["refunds"]
+        schema = upstream.requests[1]["output_config"]["format"]["schema"]
+        assert schema["properties"]["cite"]["items"]["enum"] == [1, 2, 3, 4]
+
+    def test_scripted_unknown_cites_nothing(self, stub: Stub, upstream: Upstream) -> None:
+        """An unknown answer keeps no answer and no citation, whatever it cited."""
+        upstream.script(Script(text="Unknown. [2]"))
+        reply = stub.Answer(ANSWER, timeout=10)
         assert (reply.answerable, reply.answer, list(reply.citations)) == (False, "", [])
+        assert reply.usage.billed_calls == 1
 
     def test_answer_cites_its_documents_verbatim(self, stub: Stub, upstream: Upstream) -> None:
         """Every citation names a request document and quotes it verbatim."""
@@ -305,6 +308,7 @@ class TestModerate:
         request = pb.ModerateRequest(
             text="I will hurt you.",
             categories=[pb.ModerationCategory(name="violence"), pb.ModerationCategory(name="spam")],
+            include_rationale=True,
         )
         reply = stub.Moderate(request, timeout=10)
         assert reply.flagged
@@ -322,9 +326,36 @@ class TestModerate:
             {"categories": {"spam": verdict}},
             {"categories": {"spam": verdict, "violence": verdict}},
         )
-        reply = stub.Moderate(pb.ModerateRequest(text="Hi.", categories=policy), timeout=10)
+        request = pb.ModerateRequest(text="Hi.", categories=policy, include_rationale=True)
+        reply = stub.Moderate(request, timeout=10)
         assert [c.name for c in reply.categories] == ["violence", "spam"]
         assert reply.usage.billed_calls == 2
+
+    def test_bare_names_are_the_flagged_categories(self, stub: Stub, upstream: Upstream) -> None:
+        """By default no schema is sent; the names the model writes are the verdicts."""
+        policy = [pb.ModerationCategory(name="violence"), pb.ModerationCategory(name="spam")]
+        upstream.script(Script(text="Spam."), Script(text="none"))
+        request = pb.ModerateRequest(text="Buy now!", categories=policy)
+        reply = stub.Moderate(request, timeout=10)
+        assert [(c.name, c.flagged, c.rationale) for c in reply.categories] == [
+            ("violence", False, ""),
+            ("spam", True, ""),
+        ]
+        assert (reply.flagged, reply.usage.billed_calls) == (True, 1)
+        assert "output_config" not in sent_upstream(upstream)
+        reply = stub.Moderate(request, timeout=10)
+        assert not reply.flagged
+        assert not any(c.flagged for c in reply.categories)
+
+    def test_a_name_outside_the_policy_is_asked_again(self, stub: Stub, upstream: Upstream) -> None:
+        """A category the policy lacks is not read: the re-ask carries the policy's enum."""
+        policy = [pb.ModerationCategory(name="violence"), pb.ModerationCategory(name="spam")]
+        upstream.script(Script(text="fraud"), Script(text='{"flagged": ["violence"]}'))
+        reply = stub.Moderate(pb.ModerateRequest(text="Hi.", categories=policy), timeout=10)
+        assert [c.flagged for c in reply.categories] == [True, False]
+        assert reply.usage.billed_calls == 2
+        schema = upstream.requests[1]["output_config"]["format"]["schema"]
+        assert schema["properties"]["flagged"]["items"]["enum"] == ["violence", "spam"]
 
     def test_moderate_gives_every_built_in_category_a_verdict(
         self, stub: Stub, upstream: Upstream
@@ -334,7 +365,7 @@ class TestModerate:
         names = [c.name for c in reply.categories]
         assert names == ["harassment", "hate", "violence", "self_harm", "sexual", "spam"]
         assert reply.flagged == any(c.flagged for c in reply.categories)
-        assert all(c.rationale.strip() for c in reply.categories)
+        assert all(c.rationale == "" for c in reply.categories)
         assert_usage(reply.usage, "claude-haiku-4-5", usage_pb2.TIER_FAST)
         assert_sent(upstream, "Moderate", MODERATE, "claude-haiku-4-5")
 
@@ -350,6 +381,35 @@ class TestModerate:
         reply = stub.Moderate(request, timeout=10)
         assert [c.name for c in reply.categories] == ["violence", "spam"]
         assert reply.flagged == any(c.flagged for c in reply.categories)
+
+
+class TestRead:
+    def test_read_a_pdf_on_the_frontier_tier(self, stub: Stub, upstream: Upstream) -> None:
+        """The invoice PDF, read into the caller's schema, priced on the frontier tier's model;
+        the PDF goes first in the user turn, base64, then the list of files."""
+        reply = stub.Read(READ, timeout=30)
+        data = json_format.MessageToDict(reply.data)
+        assert (data["invoice_number"], data["total"]) == ("INV-2041", 40.5)
+        assert_usage(reply.usage, "claude-opus-4-7", usage_pb2.TIER_FRONTIER)
+        content = sent_upstream(upstream)["messages"][0]["content"]
+        assert [block["type"] for block in content] == ["document", "text"]
+        assert content[0]["source"]["media_type"] == "application/pdf"
+
+    def test_scripted_output_is_checked_against_the_schema(
+        self, stub: Stub, upstream: Upstream
+    ) -> None:
+        """An output that breaks the caller's schema is re-asked, as Extract's."""
+        good = {
+            "invoice_number": "INV-2041",
+            "email": "ana@example.com",
+            "date": "2026-11-02",
+            "lines": [],
+            "total": 40.5,
+        }
+        answers(upstream, {**good, "total": "forty"}, good)
+        reply = stub.Read(READ, timeout=30)
+        assert reply.data["total"] == 40.5
+        assert reply.usage.billed_calls == 2
 
 
 class TestReason:

@@ -38,7 +38,7 @@ class Settings:
     balanced_model: str = DEFAULT_MODELS[Tier.BALANCED]
     """Model serving the balanced tier (Reason)."""
     frontier_model: str = DEFAULT_MODELS[Tier.FRONTIER]
-    """Model serving the frontier tier (no RPC uses it yet; still priced at start-up)."""
+    """Model serving the frontier tier (Read)."""
     cache_ttl: CacheTtl = "auto"
     """TTL of the prompt-cache breakpoints: 5m (writes at 1.25x), 1h (writes at 2x), or auto:
     per stable prefix, 1h while its observed reuse gap lies between five minutes and an hour
@@ -50,7 +50,11 @@ class Settings:
     max_reasks: int = 1
     """Extra billed calls allowed when the model's output is truncated, malformed or invalid."""
     max_message_bytes: int = 4 * 1024 * 1024
-    """Largest gRPC request accepted."""
+    """Largest gRPC request accepted (tasks that send files take upload_max_bytes)."""
+    upload_max_bytes: int = 32 * 1024 * 1024
+    """The provider's request-size limit for tasks that send files (Read): the request as the
+    API receives it, files base64-encoded, must stay within it, and gRPC takes Read messages up
+    to it. 32 MB on the Claude API; set it lower where a cloud's limit is lower."""
     max_concurrency: int = 1024
     """Model calls in flight per tier on this replica; beyond it callers queue."""
     max_queue: int = 4096
@@ -153,8 +157,9 @@ class Settings:
     """Most items one CreateBatch may carry."""
     batch_max_bytes: int = 64 * 1024 * 1024
     """Largest CreateBatch request accepted. gRPC's receive limit rises to it for every RPC
-    (task RPCs still refuse more than max_message_bytes, after reading it), so it bounds what
-    one caller can make the server buffer: larger jobs are several batches."""
+    (task RPCs still refuse more than max_message_bytes, Read more than upload_max_bytes, after
+    reading it), so it bounds what one caller can make the server buffer: larger jobs are
+    several batches."""
     batch_upstream_max_items: int = 100_000
     """Most requests per upstream message batch (the API's limit); larger batches are split."""
     batch_upstream_max_bytes: int = 256 * 1024 * 1024
@@ -189,6 +194,7 @@ class Settings:
             "max_attempts",
             "max_concurrency",
             "max_message_bytes",
+            "upload_max_bytes",
             "batch_max_items",
             "batch_max_bytes",
             "batch_upstream_max_items",

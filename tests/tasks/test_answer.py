@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from task_io import USAGE, as_text, message, schema_errors, violations
 from tiergate.calls.prompt import JsonObject
 from tiergate.tasks import answer
-from tiergate.upstream.model_client import _parse
+from tiergate.upstream.model_client import _BadOutput, _parse
 from tiergate.v1 import task_service_pb2 as pb
 
 DOCUMENTS = [
@@ -24,17 +26,20 @@ def documents(n: int) -> list[pb.Document]:
     return [pb.Document(id=f"d{i}", text="t") for i in range(n)]
 
 
-def cite(document_id: str, quote: str) -> JsonObject:
-    return {"document_id": document_id, "quote": quote}
-
-
-def reply_to(citations: list[JsonObject], answer_text: str = "14 days.") -> pb.AnswerResponse:
-    output = {"answerable": True, "answer": answer_text, "citations": citations}
-    return answer.respond(request(), output, USAGE)
+def reply_to(cite: list[int], answer_text: str = "14 days.") -> pb.AnswerResponse:
+    return answer.respond(request(), {"answer": answer_text, "cite": cite}, USAGE)
 
 
 def pairs(reply: pb.AnswerResponse) -> list[tuple[str, str]]:
     return [(c.document_id, c.quote) for c in reply.citations]
+
+
+def read(text: str) -> JsonObject:
+    """A bare answer through the model client's parsing, as a call would read it."""
+    prompt = answer.prompt(request())
+    return _parse(
+        message(text), prompt.output_schema, lambda _: [], prompt.bare_key, prompt.bare_reading
+    )
 
 
 class TestValidate:
@@ -92,125 +97,122 @@ class TestValidate:
 
 class TestPrompt:
     def test_documents_are_the_cached_context(self) -> None:
-        """Documents in the caller's order, text unescaped; the question comes alone."""
+        """Documents in the caller's order, each under its title (or id), sentences numbered
+        across documents; the question comes alone; no schema is sent."""
         prompt = answer.prompt(request())
         assert prompt.instructions == answer.INSTRUCTIONS
         assert prompt.context == (
-            "<documents>\n"
-            '<document id="refunds" title="Refund policy">Refunds take 14 days. XX marks.'
-            "</document>\n"
-            '<document id="security" title="">Passwords use "Argon2".</document>\n'
-            "</documents>",
+            "Documents:\nRefund policy\n1. Refunds take 14 days.\n2. XX marks.\n"
+            'security\n3. Passwords use "Argon2".',
         )
         assert prompt.request == "How long do refunds take?"
         assert prompt.max_tokens == 1024
+        assert prompt.bare_key == "answer"
+        fallback = prompt.fallback
+        assert fallback is not None
+        assert fallback.bare_key is None
+        assert fallback.instructions == answer.JSON_INSTRUCTIONS
+        assert (fallback.context, fallback.output_schema) == (prompt.context, prompt.output_schema)
+
+    def test_a_sentence_across_lines_is_one_numbered_line(self) -> None:
+        """Line breaks end a sentence; runs of spaces inside one are shown as one."""
+        documents = [pb.Document(id="a", text="One  two.\nThree\n\nFour? Five!")]
+        assert answer.prompt(request(documents=documents)).context == (
+            "Documents:\na\n1. One two.\n2. Three\n3. Four?\n4. Five!",
+        )
 
     def test_output_schema(self) -> None:
-        """Citations name a request document by enum and quote non-blank text."""
+        """cite holds sentence numbers from an enum of the prompt's numbers."""
         assert answer.prompt(request()).output_schema == {
             "type": "object",
             "properties": {
-                "answerable": {"type": "boolean"},
                 "answer": {"type": "string"},
-                "citations": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "properties": {
-                            "document_id": {"type": "string", "enum": ["refunds", "security"]},
-                            "quote": {"type": "string", "pattern": r"\S"},
-                        },
-                        "required": ["document_id", "quote"],
-                        "additionalProperties": False,
-                    },
-                },
+                "cite": {"type": "array", "items": {"type": "integer", "enum": [1, 2, 3]}},
             },
-            "required": ["answerable", "answer", "citations"],
+            "required": ["answer", "cite"],
             "additionalProperties": False,
         }
 
 
 class TestOutputSchema:
-    def test_foreign_document_and_blank_quote_break_the_schema(self) -> None:
-        """A citation of a document not in the request, or of whitespace, fails the schema."""
+    def test_a_number_that_is_no_sentence_breaks_the_schema(self) -> None:
+        """A citation of sentence 0 or 4 (of 3), or a quote instead of a number, fails."""
         schema = answer.prompt(request()).output_schema
-        output = {
-            "answerable": True,
-            "answer": "x",
-            "citations": [cite("faq", "Refunds"), cite("refunds", " \t")],
-        }
-        assert schema_errors(schema, output) == [
-            "$.citations[0].document_id",
-            "$.citations[1].quote",
-        ]
+        assert schema_errors(schema, {"answer": "x", "cite": [0]}) == ["$.cite[0]"]
+        assert schema_errors(schema, {"answer": "x", "cite": [4]}) == ["$.cite[0]"]
+        assert set(schema_errors(schema, {"answer": "x", "cite": ["Refunds"]})) == {"$.cite[0]"}
 
-    def test_a_non_verbatim_quote_is_schema_valid_and_not_re_asked(self) -> None:
-        """Verbatim quoting is the one thing no schema says: it is verified in the response."""
-        output = {"answerable": True, "answer": "x", "citations": [cite("refunds", "invented")]}
+    def test_a_schema_valid_output_is_never_re_asked(self) -> None:
+        """Answer has no check beyond its schema: quotes are the server's to write."""
+        output = {"answer": "14 days.", "cite": [1]}
         schema = answer.prompt(request()).output_schema
         assert answer.TASK.check(request(), output) == []
         assert _parse(message(as_text(output)), schema, lambda _: []) == output
 
 
+class TestBareAnswer:
+    """The default: the answer with bracketed numbers, read as a person would read it."""
+
+    @pytest.mark.parametrize(
+        ("text", "output"),
+        [
+            ("Refunds take 14 days. [1]", {"answer": "Refunds take 14 days.", "cite": [1]}),
+            ("14 days [1][2].", {"answer": "14 days .", "cite": [1, 2]}),
+            ("14 days [1, 3]", {"answer": "14 days", "cite": [1, 3]}),
+            ("Argon2 [3]\n", {"answer": "Argon2", "cite": [3]}),
+            ("14 days.", {"answer": "14 days.", "cite": []}),
+            ("unknown", {"answer": "", "cite": []}),
+            ("**Unknown.**", {"answer": "", "cite": []}),
+            ("The documents do not say.", {"answer": "", "cite": []}),
+            ("This is not mentioned in the documents.", {"answer": "", "cite": []}),
+            (
+                "Refunds do not take longer than 14 days. [1]",
+                {"answer": "Refunds do not take longer than 14 days.", "cite": [1]},
+            ),
+            ('{"answer": "14 days.", "cite": [1]}', {"answer": "14 days.", "cite": [1]}),
+        ],
+    )
+    def test_answer_forms(self, text: str, output: JsonObject) -> None:
+        assert read(text) == output
+
+    def test_a_number_that_is_no_sentence_is_asked_again(self) -> None:
+        """Citing sentence 9 of 3 breaks the schema: the call falls back to structured outputs."""
+        with pytest.raises(_BadOutput, match="schema"):
+            read("14 days. [9]")
+
+
 class TestRespond:
-    def test_verbatim_quotes_are_kept(self) -> None:
-        """A quote found in the document it names is returned, with the trimmed answer."""
-        reply = reply_to([cite("refunds", "Refunds take 14 days.")], " 14 days. ")
+    def test_cited_sentences_are_written_verbatim(self) -> None:
+        """Each cited number becomes its sentence, exactly as in its document."""
+        reply = reply_to([3, 1], " 14 days. ")
         assert reply.answerable
         assert reply.answer == "14 days."
-        assert pairs(reply) == [("refunds", "Refunds take 14 days.")]
+        assert pairs(reply) == [
+            ("security", 'Passwords use "Argon2".'),
+            ("refunds", "Refunds take 14 days."),
+        ]
         assert reply.usage == USAGE
+        texts = {d.id: d.text for d in DOCUMENTS}
+        assert all(quote in texts[doc] for doc, quote in pairs(reply))
 
-    def test_non_verbatim_quotes_are_dropped(self) -> None:
-        """A paraphrase, a changed case or a quote from another document is dropped."""
-        reply = reply_to(
-            [
-                cite("refunds", "Refunds take two weeks."),
-                cite("refunds", "refunds take 14 days."),
-                cite("security", "Refunds take 14 days."),
-                cite("security", "Argon2"),
-            ]
-        )
-        assert pairs(reply) == [("security", "Argon2")]
+    def test_a_sentence_cited_twice_is_kept_once(self) -> None:
+        """The model's order, each sentence once."""
+        assert pairs(reply_to([2, 1, 2])) == [
+            ("refunds", "XX marks."),
+            ("refunds", "Refunds take 14 days."),
+        ]
 
-    def test_duplicate_quotes_are_kept_once(self) -> None:
-        """The same quote of the same document, even padded differently, appears once."""
-        reply = reply_to(
-            [cite("refunds", "14 days"), cite("refunds", " 14 days\n"), cite("security", "use")]
-        )
-        assert pairs(reply) == [("refunds", "14 days"), ("security", "use")]
-
-    def test_same_quote_in_two_documents_is_two_citations(self) -> None:
-        """Deduplication is per document: the pair, not the quote, is the key."""
-        reply = reply_to([cite("refunds", "s"), cite("security", "s")])
-        assert pairs(reply) == [("refunds", "s"), ("security", "s")]
-
-    def test_quotes_are_trimmed_and_blank_ones_dropped(self) -> None:
-        """Surrounding whitespace is not part of a quote; a whitespace quote cites nothing."""
-        reply = reply_to([cite("refunds", "  14 days  "), cite("refunds", "   ")])
-        assert pairs(reply) == [("refunds", "14 days")]
-
-    def test_unknown_document_ids_are_dropped(self) -> None:
-        """A citation of a document the request does not hold is never returned."""
-        reply = reply_to([cite("faq", "XX"), cite("", "Refunds")])
-        assert pairs(reply) == []
-
-    def test_unanswerable_has_no_answer_and_no_citations(self) -> None:
-        """answerable false: empty answer, no citations, whatever the model wrote."""
-        output = {
-            "answerable": False,
-            "answer": "Maybe 14 days.",
-            "citations": [cite("refunds", "Refunds take 14 days.")],
-        }
-        reply = answer.respond(request(), output, USAGE)
-        assert not reply.answerable
-        assert reply.answer == ""
-        assert list(reply.citations) == []
-        assert reply.usage == USAGE
+    def test_a_quote_keeps_its_document_text_exactly(self) -> None:
+        """Whitespace inside a sentence is the document's, not the prompt's single space."""
+        documents = [pb.Document(id="a", text="One  two.\nThree")]
+        request_ = request(documents=documents)
+        reply = answer.respond(request_, {"answer": "x", "cite": [1, 2]}, USAGE)
+        assert pairs(reply) == [("a", "One  two."), ("a", "Three")]
 
     def test_blank_answer_is_unanswerable(self) -> None:
-        """An "answerable" output with a blank answer says nothing: it is unanswerable."""
-        reply = reply_to([cite("refunds", "Refunds take 14 days.")], "  \n")
+        """A blank answer says nothing: no answer and no citations, whatever was cited."""
+        reply = reply_to([1], "  \n")
         assert not reply.answerable
         assert reply.answer == ""
         assert list(reply.citations) == []
+        assert reply.usage == USAGE

@@ -275,17 +275,22 @@ class TestRespond:
 
 
 class TestBareAnswer:
-    """The bare-name answer of a single-label call, parsed and held to the caller's labels."""
+    """The bare-name answer of a single-label call, read as a person would and held to the
+    caller's labels (the full table of answer forms is in tests/test_answer_forms.py)."""
 
     def test_a_bare_name_becomes_the_label(self) -> None:
-        """Surrounding whitespace is dropped; the name must then match exactly."""
+        """Surrounding whitespace, case and dress are dropped; the caller's spelling comes back."""
         prompt = classify.prompt(request())
-        out = _parse(message(" technical\n"), prompt.output_schema, lambda _: [], "label")
-        assert out == {"label": "technical"}
+        for text in (" technical\n", "Technical", "**technical.**", "Label: TECHNICAL"):
+            out = _parse(message(text), prompt.output_schema, lambda _: [], "label")
+            assert out == {"label": "technical"}, text
 
-    @pytest.mark.parametrize("answer", ["Technical", "technical.", "sales", "billing, account"])
-    def test_anything_but_a_listed_name_is_refused(self, answer: str) -> None:
-        """A near miss or an invented label is a bad output (the fallback then asks again)."""
+    @pytest.mark.parametrize(
+        "answer", ["sales", "billing, account", "Not technical.", "billing or technical?"]
+    )
+    def test_anything_but_one_listed_name_is_refused(self, answer: str) -> None:
+        """An invented label, two labels or a denial is a bad output (the fallback then asks
+        again)."""
         prompt = classify.prompt(request())
         with pytest.raises(Exception, match="does not match the schema"):
             _parse(message(answer), prompt.output_schema, lambda _: [], "label")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from task_io import USAGE, as_text, message, schema_errors, violations
 from tiergate.calls.prompt import JsonObject
 from tiergate.tasks import reason
-from tiergate.upstream.model_client import _parse
+from tiergate.upstream.model_client import _BadOutput, _parse
 from tiergate.v1 import task_service_pb2 as pb
 
 QUESTION = "What do 500 tickets cost at 0.5 cents each?"
@@ -45,11 +47,18 @@ class TestPrompt:
         prompt = reason.prompt(pb.ReasonRequest(question=QUESTION))
         assert prompt.output_schema["required"] == ["steps", "answer"]
         assert prompt.instructions == reason.INSTRUCTIONS
+        assert prompt.bare_key == "answer"
+        fallback = prompt.fallback
+        assert fallback is not None
+        assert fallback.bare_key is None
+        assert fallback.instructions == reason.JSON_INSTRUCTIONS
+        assert fallback.output_schema == prompt.output_schema
 
     def test_output_schema(self) -> None:
         """At least one non-blank step, a non-blank answer, a confidence when asked."""
         non_blank = {"type": "string", "pattern": r"\S"}
-        assert reason.prompt(ASKED).instructions == reason.INSTRUCTIONS + reason.CONFIDENCE
+        assert reason.prompt(ASKED).instructions == reason.JSON_INSTRUCTIONS + reason.CONFIDENCE
+        assert reason.prompt(ASKED).bare_key is None
         assert reason.prompt(ASKED).output_schema == {
             "type": "object",
             "properties": {
@@ -110,3 +119,46 @@ class TestRespond:
         """Without include_confidence the reply's confidence is 0."""
         reply = reason.respond(pb.ReasonRequest(question=QUESTION), output(["s"]), USAGE)
         assert reply.confidence == 0.0
+
+
+def read(text: str) -> JsonObject:
+    """A bare answer through the model client's parsing, as a call would read it."""
+    prompt = reason.prompt(pb.ReasonRequest(question=QUESTION))
+    return _parse(
+        message(text), prompt.output_schema, lambda _: [], prompt.bare_key, prompt.bare_reading
+    )
+
+
+class TestBareReasoning:
+    """The default: steps one a line, then an ``Answer:`` line, as a plain prompt gets back."""
+
+    @pytest.mark.parametrize(
+        ("text", "steps", "answer"),
+        [
+            ("500 x 0.5 = 250 cents.\n250 cents is $2.50.\nAnswer: $2.50", 2, "$2.50"),
+            ("1. Multiply.\n2. Convert.\n\n**Answer:** $2.50.", 2, "$2.50."),
+            ("- Multiply.\nStep 2: Convert.\nFinal answer: $2.50", 2, "$2.50"),
+            ("Multiply.\nanswer - $2.50\n", 1, "$2.50"),
+        ],
+    )
+    def test_answer_forms(self, text: str, steps: int, answer: str) -> None:
+        """List markers and dress are dropped; the last Answer line is the answer."""
+        out = read(text)
+        assert (len(out["steps"]), out["answer"]) == (steps, answer)
+        marked = re.compile(r"(?:[-*]|\d+[.)]|step \d+:)\s", re.I)
+        assert all(s and s == s.strip() and not marked.match(s) for s in out["steps"])
+
+    def test_the_steps_read_exactly(self) -> None:
+        """Each step is its line, its list marker dropped."""
+        assert read("1. 500 x 0.5 = 250 cents.\n2) 250 cents is $2.50.\nAnswer: $2.50") == {
+            "steps": ["500 x 0.5 = 250 cents.", "250 cents is $2.50."],
+            "answer": "$2.50",
+        }
+
+    @pytest.mark.parametrize(
+        "text", ["$2.50", "Multiply.\nThe total is $2.50.", "Answer: $2.50", "Multiply.\nAnswer:"]
+    )
+    def test_without_steps_or_an_answer_line_it_is_asked_again(self, text: str) -> None:
+        """No Answer line, no step before it, or a blank answer: the schema rejects it."""
+        with pytest.raises(_BadOutput, match="schema"):
+            read(text)

@@ -28,17 +28,22 @@ class TestEachTaskStatesItsBinding:
         assert classify.TASK.tier is Tier.FAST
         assert reason.TASK.tier is Tier.BALANCED
 
-    def test_only_extract_checks_beyond_its_schema(self) -> None:
-        """Every other task's schema says everything: its check is the empty default."""
+    def test_only_the_caller_schema_tasks_check_beyond_their_schema(self) -> None:
+        """Extract and Read hold outputs to the caller's full schema; every other task's schema
+        says everything: its check is the empty default."""
         with_check = {rpc for rpc, task in TASKS.items() if task.check is not no_problems}
-        assert with_check == {"Extract"}
+        assert with_check == {"Extract", "Read"}
+
+    def test_only_read_takes_files(self) -> None:
+        """Read alone states ``admit``, so it alone takes messages past max_message_bytes."""
+        assert {rpc for rpc, task in TASKS.items() if task.admit is not None} == {"Read"}
 
 
 class TestEachTaskStatesItsFacts:
     def test_free_text_is_never_served_from_the_response_cache(self) -> None:
         """The tasks whose answer is a function of the request are cacheable; Summarize and
         Reason, free text a caller may ask again for afresh, are not."""
-        for rpc in ("Classify", "Extract", "Answer", "Moderate"):
+        for rpc in ("Classify", "Extract", "Answer", "Moderate", "Read"):
             assert TASKS[rpc].cacheable, rpc
         for rpc in ("Summarize", "Reason"):
             assert not TASKS[rpc].cacheable, rpc
@@ -51,7 +56,7 @@ class TestEachTaskStatesItsFacts:
             assert judged is not None
             assert judged.field == field
             assert judged.brief.strip()
-        for rpc in ("Classify", "Extract", "Answer", "Moderate"):
+        for rpc in ("Classify", "Extract", "Answer", "Moderate", "Read"):
             assert TASKS[rpc].scoring.score is not None, rpc
 
     def test_a_scoring_is_exact_or_judged(self) -> None:

@@ -5,30 +5,30 @@ import (
 	"fmt"
 
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	tiergatev1 "tiergate/clients/go/gen/tiergate/v1"
 )
 
-// BatchItem makes a batch item of one task request (any of the six request types).
+// BatchItem makes a batch item of one task request (any task's request type):
+// the request goes into the `BatchItem.request` field of its own type, found in
+// the descriptor, so a new task needs no change here.
 func BatchItem(customID string, request any) (*tiergatev1.BatchItem, error) {
 	item := &tiergatev1.BatchItem{CustomId: customID}
-	switch r := request.(type) {
-	case *tiergatev1.ClassifyRequest:
-		item.Request = &tiergatev1.BatchItem_Classify{Classify: r}
-	case *tiergatev1.SummarizeRequest:
-		item.Request = &tiergatev1.BatchItem_Summarize{Summarize: r}
-	case *tiergatev1.ExtractRequest:
-		item.Request = &tiergatev1.BatchItem_Extract{Extract: r}
-	case *tiergatev1.AnswerRequest:
-		item.Request = &tiergatev1.BatchItem_Answer{Answer: r}
-	case *tiergatev1.ModerateRequest:
-		item.Request = &tiergatev1.BatchItem_Moderate{Moderate: r}
-	case *tiergatev1.ReasonRequest:
-		item.Request = &tiergatev1.BatchItem_Reason{Reason: r}
-	default:
-		return nil, fmt.Errorf("tiergate: %T is not a task request", request)
+	message, ok := request.(proto.Message)
+	if ok {
+		reflected := item.ProtoReflect()
+		fields := reflected.Descriptor().Oneofs().ByName("request").Fields()
+		for i := 0; i < fields.Len(); i++ {
+			field := fields.Get(i)
+			if field.Message().FullName() == message.ProtoReflect().Descriptor().FullName() {
+				reflected.Set(field, protoreflect.ValueOfMessage(message.ProtoReflect()))
+				return item, nil
+			}
+		}
 	}
-	return item, nil
+	return nil, fmt.Errorf("tiergate: %T is not a task request", request)
 }
 
 // BatchEnded reports whether a batch is in a state it never leaves.

@@ -43,3 +43,10 @@ func (c *Client) Moderate(ctx context.Context, req *tiergatev1.ModerateRequest, 
 func (c *Client) Reason(ctx context.Context, req *tiergatev1.ReasonRequest, opts ...grpc.CallOption) (*tiergatev1.ReasonResponse, error) {
 	return call(ctx, c, c.stub.Reason, req, opts)
 }
+
+// Read reads documents and images (PDF, PNG, JPEG, GIF, WebP) into data matching the caller's JSON
+// Schema. Runs on the frontier tier. Takes messages up to the provider's request-size limit (32 MB
+// on the Claude API).
+func (c *Client) Read(ctx context.Context, req *tiergatev1.ReadRequest, opts ...grpc.CallOption) (*tiergatev1.ReadResponse, error) {
+	return call(ctx, c, c.stub.Read, req, opts)
+}

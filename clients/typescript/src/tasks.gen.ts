@@ -18,6 +18,8 @@ import {
   type ExtractResponse,
   type ModerateRequestSchema,
   type ModerateResponse,
+  type ReadRequestSchema,
+  type ReadResponse,
   type ReasonRequestSchema,
   type ReasonResponse,
   type SummarizeRequestSchema,
@@ -89,5 +91,17 @@ export abstract class TaskMethods {
     options?: CallOptions,
   ): Promise<ReasonResponse> {
     return this.unary(TaskService.method.reason, request, options);
+  }
+
+  /**
+   * Reads documents and images (PDF, PNG, JPEG, GIF, WebP) into data matching the caller's JSON
+   * Schema. Runs on the frontier tier. Takes messages up to the provider's request-size limit (32
+   * MB on the Claude API).
+   */
+  read(
+    request: MessageInitShape<typeof ReadRequestSchema>,
+    options?: CallOptions,
+  ): Promise<ReadResponse> {
+    return this.unary(TaskService.method.read, request, options);
   }
 }

@@ -23,6 +23,7 @@ from tiergate.calls.prompt import render_params
 from tiergate.config import Settings
 from tiergate.ledger import PriceTable
 from tiergate.tasks import TASKS, Task
+from tiergate.tasks.task import Serving
 from tiergate.v1 import batch_service_pb2
 
 from .store import Chunk, ItemRecord
@@ -134,18 +135,21 @@ def _problems(
     task: Task[Any, Any], request: Any, settings: Settings, prices: PriceTable
 ) -> list[errors.FieldViolation]:
     """The item's violations: its task's validation, its size, and a prompt too large."""
-    if request.ByteSize() > settings.max_message_bytes:
+    limit = settings.upload_max_bytes if task.admit else settings.max_message_bytes
+    if request.ByteSize() > limit:
         return [
             errors.FieldViolation(
                 sizing.largest_field(request),
-                f"the item exceeds {settings.max_message_bytes} bytes",
+                f"the item exceeds {limit} bytes",
             )
         ]
+    facts = prices.facts(settings.model_for(task.tier))
     try:
         task.validate(request)
+        if task.admit is not None:
+            task.admit(request, Serving(facts, settings.upload_max_bytes))
     except errors.InvalidRequest as err:
         return list(err.violations)
-    facts = prices.facts(settings.model_for(task.tier))
     prompt = task.prompt(request)
     if sizing.assess(prompt, facts) is sizing.Fit.TOO_LARGE:
         tokens = sizing.prompt_bounds(prompt, facts).low

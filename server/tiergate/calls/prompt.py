@@ -10,6 +10,11 @@ A task therefore hands over three parts and this module owns their order:
 3. ``request``: the per-request text, alone in the user message, after the last breakpoint,
    so it is never part of a cached prefix.
 
+A task that sends files (Read) puts them first in the user message, as ``attachments``, with a
+breakpoint on the last file, then its request text. The output schema heads every prefix, so a
+document read again with the same schema reads it from the cache; read with several schemas, it
+is written once per schema (the API cannot share a prefix that follows a different schema).
+
 The output schema travels in ``output_config``, depends on stable parts only, and heads the
 cached prefix (changing it invalidates the cache). A breakpoint is placed only where the prefix
 before it, schema included, can reach the model's minimum cacheable length: below it the API
@@ -19,12 +24,12 @@ caches nothing, so such a breakpoint could never pay.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 from xml.sax.saxutils import quoteattr
 
-from tiergate.calls.estimate import bounds, scaled_high
+from tiergate.calls.estimate import Bounds, bounds, scaled_high
 from tiergate.ledger import ModelFacts
 
 JsonObject = dict[str, Any]
@@ -50,6 +55,20 @@ class Prompt:
     ``output_schema``; on a bad answer the re-ask sends ``fallback`` with structured outputs."""
     fallback: Prompt | None = None
     """The structured-outputs prompt a bad bare answer falls back to."""
+    bare_reading: Callable[[str], JsonObject] | None = None
+    """How a bare answer's text becomes the whole output, for a task whose bare answer holds
+    more than ``bare_key`` (an answer and its citation numbers); the schema still judges it.
+    By default the text is read as ``bare_key``'s value (:mod:`tiergate.calls.bare`)."""
+    attachments: tuple[Attachment, ...] = ()
+    """Files (document and image blocks) sent before ``request`` in the user message."""
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """One file block of the user message and its token bounds (counted when checked)."""
+
+    block: JsonObject
+    tokens: Bounds
 
 
 def render_params(prompt: Prompt, *, facts: ModelFacts, ttl: Literal["5m", "1h"]) -> dict[str, Any]:
@@ -68,11 +87,18 @@ def render_params(prompt: Prompt, *, facts: ModelFacts, ttl: Literal["5m", "1h"]
             scaled_high(prefix, facts) >= facts.min_cacheable_tokens
         ):
             block["cache_control"] = {"type": "ephemeral", "ttl": ttl}
+    content: list[dict[str, Any]] = [dict(attachment.block) for attachment in prompt.attachments]
+    if content:
+        # Breakpoint 3 after the files: the same files with the same schema are read again.
+        prefix += sum(attachment.tokens.high for attachment in prompt.attachments)
+        if scaled_high(prefix, facts) >= facts.min_cacheable_tokens:
+            content[-1]["cache_control"] = {"type": "ephemeral", "ttl": ttl}
+    content.append({"type": "text", "text": prompt.request})
     params: dict[str, Any] = {
         "model": facts.model,
         "max_tokens": prompt.max_tokens,
         "system": system,
-        "messages": [{"role": "user", "content": [{"type": "text", "text": prompt.request}]}],
+        "messages": [{"role": "user", "content": content}],
     }
     if not prompt.bare_key:
         params["output_config"] = {

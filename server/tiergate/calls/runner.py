@@ -26,6 +26,7 @@ from tiergate.config import Settings
 from tiergate.ledger import Bill, ModelFacts, PriceTable, price
 from tiergate.serving.rpc import RpcContext
 from tiergate.tasks import Task
+from tiergate.tasks.task import Serving
 from tiergate.tiers import Tier
 from tiergate.upstream.model_client import Completion, ModelClient
 from tiergate.upstream.providers import otel_name
@@ -72,8 +73,10 @@ class TaskRunner:
         written (:mod:`tiergate.calls.partials`); a response cache hit sends none.
         """
         task.validate(request)
-        prompt = task.prompt(request)
         facts = self.facts(tier)
+        if task.admit is not None:
+            task.admit(request, Serving(facts, self.settings.upload_max_bytes))
+        prompt = task.prompt(request)
         await self._check_fits(request, prompt, facts, deadline)
         slot = admission.slot(tier, deadline=deadline) if admission else contextlib.nullcontext()
         # Shared state (budget, response cache, coalescing, pacing) around the model call.

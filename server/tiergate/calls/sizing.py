@@ -30,7 +30,11 @@ def prompt_bounds(prompt: Prompt, facts: ModelFacts) -> Bounds:
     """Token bounds of everything ``prompt`` sends on ``facts.model``, output schema included."""
     parts = (prompt.instructions, *prompt.context, prompt.request)
     raw = sum((bounds(part) for part in parts), bounds(canonical_json(prompt.output_schema)))
-    return Bounds(raw.low, scaled_high(raw.high, facts) + API_ALLOWANCE_TOKENS)
+    # Files count by their own rules (image tokens do not grow with the tokenizer).
+    files = sum((attachment.tokens for attachment in prompt.attachments), Bounds(0, 0))
+    return Bounds(
+        raw.low + files.low, scaled_high(raw.high, facts) + files.high + API_ALLOWANCE_TOKENS
+    )
 
 
 class Fit(enum.Enum):
@@ -52,6 +56,7 @@ def assess(prompt: Prompt, facts: ModelFacts) -> Fit:
     chars = sum(map(len, (prompt.instructions, *prompt.context, prompt.request)))
     # Short prompts (most calls) fit by their length alone: no class counts needed.
     ceiling = scaled_high(chars * _MAX_HIGH_TOKENS_PER_CHAR, facts) + API_ALLOWANCE_TOKENS
+    ceiling += sum(attachment.tokens.high for attachment in prompt.attachments)
     if ceiling + len(str(prompt.output_schema)) * _MAX_HIGH_TOKENS_PER_CHAR <= space:
         return Fit.FITS
     estimate = prompt_bounds(prompt, facts)

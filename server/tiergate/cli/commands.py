@@ -20,6 +20,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from tiergate.cli.flags import (
+    BinaryFiles,
     Built,
     Choice,
     DocumentFiles,
@@ -159,6 +160,15 @@ COMMANDS: Mapping[str, Command] = {
             ),
         ),
         Command(
+            "Read",
+            "Prints the data indented, then the usage and the exact cost.",
+            (
+                BinaryFiles("--file", "documents", "a PDF or an image to read", True),
+                Text("--schema", "json_schema", "a JSON Schema of an object, or @file", True),
+                Text("--instructions", "instructions", "stable guidance, cached; - or @file"),
+            ),
+        ),
+        Command(
             "Answer",
             "Prints the answer, whether the documents hold it, the verbatim citations, the "
             "usage and the cost.",
@@ -179,10 +189,11 @@ COMMANDS: Mapping[str, Command] = {
         Command(
             "Moderate",
             "Uses your categories, or the built-in policy without any. Prints whether it "
-            "is flagged and a verdict per category, usage and cost.",
+            "is flagged and a verdict per category (with --rationale, why), usage and cost.",
             (
                 Text("--text", "text", _TEXT, required=True),
                 Entries("--category", "categories", "a policy category and what it covers"),
+                Switch("--rationale", "include_rationale", "also ask why, per category"),
             ),
         ),
         Command(

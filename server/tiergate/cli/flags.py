@@ -52,10 +52,14 @@ class TextSource:
 
 
 def _read_file(flag: str, name: str) -> str:
+    return _decode(flag, f"@{name}", _read_bytes(flag, name))
+
+
+def _read_bytes(flag: str, name: str) -> bytes:
     path = Path(name)
     where = f"{flag} @{name}"
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         raise UsageError(f"{where}: no such file") from None
     except IsADirectoryError:
@@ -64,7 +68,6 @@ def _read_file(flag: str, name: str) -> str:
         raise UsageError(f"{where}: permission denied") from None
     except OSError as exc:
         raise UsageError(f"{where}: cannot read it ({exc.strerror or exc})") from None
-    return _decode(flag, f"@{name}", data)
 
 
 def _decode(flag: str, what: str, data: bytes) -> str:
@@ -271,6 +274,44 @@ class DocumentFiles(Flag):
             text = _read_file(label, name)
             path = Path(name)
             getattr(request, self.field).add(id=path.stem, title=path.name, text=text)
+            built.entries.setdefault(self.field, []).append(label)
+
+
+MEDIA_TYPES: Mapping[str, str] = {
+    ".pdf": "application/pdf",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+}
+"""A file's media type by its extension; the service checks the bytes against it."""
+
+
+class BinaryFiles(Flag):
+    """Files sent as they are (PDFs, images): the media type by extension, the name kept."""
+
+    def add_to(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            self.flag,
+            dest=self.dest,
+            action="append",
+            metavar="PATH",
+            required=self.required,
+            help=f"{self.help} (required, repeatable: {' '.join(MEDIA_TYPES)})",
+        )
+
+    def apply(self, request: Message, value: Any, built: Built, source: TextSource) -> None:
+        for n, name in enumerate(value, start=1):
+            label = f"{self.flag} #{n}"
+            path = Path(name)
+            media_type = MEDIA_TYPES.get(path.suffix.lower())
+            if media_type is None:
+                raise UsageError(
+                    f"{label} {name}: unknown file type; one of {', '.join(MEDIA_TYPES)}"
+                )
+            data = _read_bytes(label, name)
+            getattr(request, self.field).add(data=data, media_type=media_type, name=path.name)
             built.entries.setdefault(self.field, []).append(label)
 
 

@@ -95,7 +95,7 @@ def text(response: Message, *, request: Message | None = None) -> str:
     rows: list[Row] = []
     for f in response.DESCRIPTOR.fields:
         if f.name != "usage" and asked_for(f.name, request):
-            rows.extend(_titled(f.name, _field_lines(f, data[f.name])))
+            rows.extend(_titled(f.name, _field_lines(f, data[f.name], request)))
     usage: usage_pb2.Usage = getattr(response, "usage")  # noqa: B009  (every response has one)
     rows += [("usage", render_usage(usage)), ("cost", render_cost(usage.cost, usage=usage))]
     width = max(len(name) for name, _ in rows)
@@ -117,13 +117,15 @@ def _titled(name: str, lines: list[str]) -> list[Row]:
     return [(name if i == 0 else "", line) for i, line in enumerate(lines)]
 
 
-def _field_lines(f: Any, value: Any) -> list[str]:
+def _field_lines(f: Any, value: Any, request: Message | None = None) -> list[str]:
     if value is None:
         return [_NONE]
     if f.message_type is not None and f.message_type.full_name == _STRUCT:
         return _tree(value) or ["{}"]
     if f.is_repeated and f.message_type is not None:
-        return table(value, [sub.name for sub in f.message_type.fields]) if value else [_NONE]
+        # A column the request did not ask for (Moderate's rationale) is left out too.
+        columns = [sub.name for sub in f.message_type.fields if asked_for(sub.name, request)]
+        return table(value, columns) if value else [_NONE]
     if f.is_repeated:
         return [line for item in value for line in _bullet(scalar(item))] or [_NONE]
     return scalar(value).splitlines() or ['""']

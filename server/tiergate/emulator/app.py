@@ -39,10 +39,12 @@ from aiohttp import web
 
 from .batches import BatchQueue, batch_routes
 from .cache import CachePlan, PrefixCache
+from .cloud_auth import IssuedKeys, sts_routes, token_route
 from .control import EMULATOR_HEADER, control_routes
 from .errors import ApiError, invalid_request, new_request_id
 from .evidence import Evidence
 from .faults import Fault, FaultQueue, apply_output_fault, reshaped_response
+from .files import MAX_REQUEST_BYTES
 from .latency import LatencyModel
 from .models import MODELS, ModelLimits, resolve_model
 from .queues import CountedQueue
@@ -119,6 +121,10 @@ class Emulator:
         """Roads that drop every connection, as an endpoint that is down."""
         self.road_requests: list[dict[str, Any]] = []
         """Per accepted call: its road, path, credential kind, model as sent and body."""
+        self.token_grants: list[str] = []
+        """Service accounts granted an access token by ``POST /oauth2/token``, in order."""
+        self.aws_issued = IssuedKeys()
+        """Temporary AWS credentials issued by ``POST /sts`` (IRSA's web identity)."""
         self.scripts: CountedQueue[Script] = CountedQueue()
         self._latency = LatencyModel(
             self.config.latency, self.config.latency_scale, self.config.fixed_delay_s
@@ -152,6 +158,8 @@ class Emulator:
             queue.clear()
         self.down.clear()
         self.road_requests.clear()
+        self.token_grants.clear()
+        self.aws_issued.clear()
         self.scripts.clear()
         self.rate_limiter.clear()
         self.batches.clear()
@@ -179,6 +187,12 @@ class Emulator:
                     PREFIXES["foundry"] + "/v1/messages", self._guarded(self._road("foundry"))
                 ),
                 web.post("/v1/messages/count_tokens", self._guarded(self._count_tokens)),
+                token_route(
+                    self.config.road_keys.google_accounts,
+                    self.config.road_keys.vertex,
+                    self.token_grants,
+                ),
+                *sts_routes(self.config.road_keys.aws_web_identities, self.aws_issued),
                 *control_routes(self, self._guarded),
                 *batch_routes(self.batches, self._guarded, self._authenticate),
             ]
@@ -238,6 +252,13 @@ class Emulator:
         raise ApiError(401, "authentication_error", "invalid x-api-key")
 
     async def _body(self, request: web.Request) -> Any:
+        if (request.content_length or 0) > MAX_REQUEST_BYTES:
+            # Drained first (bounded by client_max_size): a client still sending would
+            # otherwise stall, and read a reset instead of the answer.
+            await request.read()
+            raise ApiError(
+                413, "request_too_large", "Request exceeds the maximum allowed number of bytes."
+            )
         try:
             return await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -260,7 +281,15 @@ class Emulator:
             if road in self.down:
                 return self._drop_connection(request)
             keys = self.config.road_keys
-            authenticate(road, request.headers, keys)
+            authenticate(
+                road,
+                request.headers,
+                keys,
+                method=request.method,
+                target=request.raw_path,
+                body=await request.read(),
+                issued=self.aws_issued,
+            )
             path_model = request.match_info.get("model")
             body, wire_model = road_body(
                 road, await self._body(request), request.headers, path_model, keys

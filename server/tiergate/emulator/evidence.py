@@ -90,6 +90,27 @@ class Document:
     text: str
 
 
+# Documents given as numbered sentences under a "Documents:" heading (titles on lines of their
+# own): each sentence is a "document" whose id is its number, which is what a citation names.
+_NUMBERED_RE = re.compile(r"^Documents:\n((?:[^\n]+\n?)+)", re.M)
+_NUMBERED_LINE_RE = re.compile(r"^(\d+)\. (.+)$")
+
+
+def numbered_sentences(context_text: str) -> list[Document]:
+    """The numbered sentences of a ``Documents:`` list, each under its title."""
+    found = _NUMBERED_RE.search(context_text)
+    if found is None:
+        return []
+    title, sentences = "", []
+    for line in found.group(1).splitlines():
+        numbered = _NUMBERED_LINE_RE.match(line)
+        if numbered:
+            sentences.append(Document(numbered.group(1), title, numbered.group(2).strip()))
+        else:
+            title = line.strip()
+    return sentences
+
+
 @dataclass(frozen=True)
 class Sentence:
     """A sentence and the document it came from, if any."""
@@ -108,7 +129,8 @@ class Evidence:
             Document(attrs.get("id", ""), attrs.get("title", ""), body.strip())
             for attr_text, body in _DOC_RE.findall(context_text + "\n" + request_text)
             for attrs in [dict(_ATTR_RE.findall(attr_text))]
-        ]
+        ] or numbered_sentences(context_text)
+        self.numbered = bool(self.documents) and self.documents[0].id.isdigit()
         self.request_plain = _DOC_RE.sub(" ", request_text).strip()
         self.context_plain = _DOC_RE.sub(" ", context_text).strip()
         plain_question = _DOC_RE.sub(" ", question).strip()

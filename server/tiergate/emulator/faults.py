@@ -252,6 +252,8 @@ def apply_output_fault(fault: Fault | None, output: Output) -> Output:
         half = max(1, count_tokens(text) // 2)
         return Output(truncate_to_tokens(text, half), "max_tokens")
     if fault.kind == "malformed":
+        # Chatter around the answer: JSON that no longer parses (around a bare plain-text
+        # answer the client still reads the one name in it, as a person would).
         return Output(
             f"Sure! Here is the result:\n{text}\nLet me know if you need more.", "end_turn"
         )

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 from .errors import invalid_request
+from .files import FileBlock, is_file_block, read_block
 from .tokens import (
     BLOCK_OVERHEAD_TOKENS,
     MESSAGE_OVERHEAD_TOKENS,
@@ -44,6 +45,8 @@ class Segment:
     """Plain text the responder reads (empty for tools and the schema)."""
     role: str | None = None
     message_index: int | None = None
+    file: FileBlock | None = None
+    """What an image or document block holds (its text layer joins the request text)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,15 @@ class Prompt:
     """Stable context: system and every other user block."""
     question: str
     """The last text block of the last user message."""
+
+    @property
+    def files(self) -> list[tuple[str, FileBlock]]:
+        """Every image and document block, with where it is (``messages.0.content.1``)."""
+        found = []
+        for segment in self.segments:
+            if segment.file is not None:
+                found.append((f"messages.{segment.message_index}", segment.file))
+        return found
 
     @property
     def total_tokens(self) -> int:
@@ -102,6 +114,11 @@ def _block_tokens(block: dict[str, Any]) -> int:
         return count_tokens(_block_text(block)) + BLOCK_OVERHEAD_TOKENS
     # Non-text blocks (images, documents, tool results) cost their serialised form.
     return count_tokens(canonical_json(_without_cache_control(block))) + BLOCK_OVERHEAD_TOKENS
+
+
+def _title_tokens(block: dict[str, Any]) -> int:
+    title = block.get("title")
+    return count_tokens(title) if isinstance(title, str) else 0
 
 
 BLANK_TEXT = "text content blocks must contain non-whitespace text"
@@ -180,8 +197,14 @@ def _message_segments(messages: list[Any]) -> list[Segment]:
             bare = _without_cache_control(block)
             identity = canonical_json({"kind": "message", "m": m, "role": role, "block": bare})
             # The per-message overhead rides on the first block so segments sum to the total.
-            tokens = _block_tokens(block) + (MESSAGE_OVERHEAD_TOKENS if b == 0 else 0)
-            segment = Segment("message", identity, tokens, ttl, _block_text(block), role, m)
+            overhead = MESSAGE_OVERHEAD_TOKENS if b == 0 else 0
+            file = read_block(block, f"{where}.content.{b}") if is_file_block(block) else None
+            if file is not None:
+                tokens = file.tokens + _title_tokens(block) + BLOCK_OVERHEAD_TOKENS + overhead
+                segment = Segment("message", identity, tokens, ttl, file.text, role, m, file)
+            else:
+                tokens = _block_tokens(block) + overhead
+                segment = Segment("message", identity, tokens, ttl, _block_text(block), role, m)
             segments.append(segment)
     return segments
 
@@ -225,7 +248,9 @@ def _texts(segments: list[Segment]) -> tuple[str, str, str]:
     in_last = [i for i in user_blocks if segments[i].message_index == last_message]
     # The per-request part of a cache-friendly prompt follows the last breakpoint.
     after = [i for i in in_last if i > max((j for j in in_last if segments[j].ttl), default=-1)]
-    request = after or in_last[-1:]
+    # The files of the last user message are what it asks about, cached or not.
+    files = [i for i in in_last if segments[i].file is not None and i not in after]
+    request = files + after or in_last[-1:]
     context_ids = [
         i
         for i, s in enumerate(segments)

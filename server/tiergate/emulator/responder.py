@@ -8,8 +8,12 @@ that evidence), ``summary`` takes the leading sentences of the prose (headings l
 ``flagged`` and its ``rationale`` say which category terms or threats matched
 (:mod:`.verdicts`), ``steps``/``answer`` work out the arithmetic asked (:mod:`.arithmetic`),
 and ids, emails, dates, amounts, quantities, names, phones, URLs and invoice lines come from
-:mod:`.fields`; an optional property the text gives nothing for is left out. Without a schema
-it answers with a short plain text. Same request, same output.
+:mod:`.fields`; an optional property the text gives nothing for is left out; ``cite`` beside
+numbered document sentences holds the best sentence's number. Without a schema it answers in
+short plain text, as a model follows plain instructions: the best of a ``Labels:`` list, the
+flagged names of a ``Categories:`` list (or ``none``), the best numbered sentence with its
+number in brackets (or ``unknown``), worked steps a line each then an ``Answer:`` line when one
+is asked for. Same request, same output.
 
     >>> from tiergate.emulator.evidence import Evidence
     >>> ev = Evidence("The invoice is late.", "", "The invoice is late.")
@@ -205,8 +209,16 @@ class _Filler:
             lines = self.ev.values.line_items
             if lines or not least:
                 return [self._line_item(items, line, depth + 1) for line in lines]
+        if has(words, "cite", "cites", "cited") and self.ev.numbered:
+            # Citations by sentence number: the best matching sentence, when it answers.
+            quotes = self.ev.ranked_quotes
+            best = quotes[0].document if quotes and self.ev.answerable else None
+            return [int(best.id)] if best is not None else []
         count = 1
         enum = items.get("enum") or _direct_enum(items, self)
+        if isinstance(items.get("enum"), list) and has(words, *_FLAG_WORDS):
+            # The flagged categories of a policy (e.g. moderation): those whose signs show.
+            return [v for v in items["enum"] if isinstance(v, str) and self.ev.flagged(_key(v))]
         if isinstance(enum, list) and _is_verdict_list(items, self):
             # One verdict per category (e.g. moderation): every enum value once.
             count = len(enum)
@@ -372,10 +384,25 @@ def _direct_enum(items: dict[str, Any], filler: _Filler) -> list[Any] | None:
     return None
 
 
+# Instructions asking for the final answer on a line of its own, after the steps.
+_ANSWER_LINE_ASKED_RE = re.compile(r'line "Answer: ?"')
+
+
 def _plain_answer(evidence: Evidence) -> str:
     quotes = evidence.ranked_quotes
+    if evidence.numbered:
+        # Numbered sentences are cited by number, as the instructions that number them ask.
+        best = quotes[0]
+        return (
+            f"{best.text} [{best.document.id}]"
+            if best.document and evidence.answerable
+            else "unknown"
+        )
     if evidence.documents and quotes and evidence.answerable:
         return quotes[0].text
+    if _ANSWER_LINE_ASKED_RE.search(evidence.context_text):
+        worked = reasoning(evidence)
+        return "\n".join((*worked.steps, f"Answer: {worked.answer}"))
     if evidence.solution is not None:
         return " ".join((*evidence.solution.steps, evidence.solution.answer))
     sentences = evidence.request_sentences
@@ -389,19 +416,39 @@ def _plain_answer(evidence: Evidence) -> str:
 _OPTIONS_RE = re.compile(r"^Labels:\n((?:[^\n]+\n?)+)", re.MULTILINE)
 
 
-def listed_options(context_text: str) -> list[str]:
+# A policy to check against, one category a line after a "Categories:" heading: asked for
+# the names of the categories violated, a model names them, or says none.
+_POLICY_RE = re.compile(r"^Categories:\n((?:[^\n]+\n?)+)", re.MULTILINE)
+
+
+def listed_options(context_text: str, pattern: re.Pattern[str] = _OPTIONS_RE) -> list[str]:
     """The option names listed in the context under a ``Labels:`` heading, in order."""
-    found = _OPTIONS_RE.search(context_text)
+    found = pattern.search(context_text)
     if found is None:
         return []
     return [line.split(": ", 1)[0] for line in found.group(1).splitlines() if line.strip()]
+
+
+def _key(name: str) -> str:
+    return name.lower().replace("-", "_").replace(" ", "_")
+
+
+def _flagged_names(evidence: Evidence, categories: list[str]) -> str:
+    flagged = [c for c in categories if evidence.flagged(_key(c))]
+    return ", ".join(flagged) if flagged else "none"
 
 
 def respond(schema: dict[str, Any] | None, evidence: Evidence, max_tokens: int) -> Output:
     """Build the answer, cut to ``max_tokens`` tokens (stop_reason ``max_tokens``) when longer."""
     if schema is None:
         options = listed_options(evidence.context_text)
-        text = evidence.rank_enum(options)[0] if options else _plain_answer(evidence)
+        categories = listed_options(evidence.context_text, _POLICY_RE)
+        if options:
+            text = evidence.rank_enum(options)[0]
+        elif categories:
+            text = _flagged_names(evidence, categories)
+        else:
+            text = _plain_answer(evidence)
     else:
         value = _Filler(schema, evidence).value(schema, None, 0, 0)
         text = json.dumps(value, ensure_ascii=False)

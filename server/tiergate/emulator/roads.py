@@ -19,11 +19,11 @@ Sources (read 2026-12-06): Anthropic's "Claude in Amazon Bedrock" and "Claude on
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .cloud_auth import IssuedKeys, check_sigv4
 from .errors import ApiError, invalid_request, not_found
 
 Road = Literal["anthropic", "bedrock", "bedrock-invoke", "vertex", "foundry"]
@@ -78,20 +78,24 @@ API_VERSIONS = ("2023-06-01", "2026-10-21")
 BASE64_ONLY: frozenset[Road] = frozenset({"bedrock", "bedrock-invoke", "vertex"})
 """Roads that take only base64 image and document sources (no URL, no Files API id)."""
 
-_SIGV4 = re.compile(
-    r"^AWS4-HMAC-SHA256 Credential=[A-Z0-9]+/\d{8}/(?P<region>[a-z0-9-]+)/(?P<service>[a-z-]+)/"
-    r"aws4_request, ?SignedHeaders=[a-z0-9;-]+, ?Signature=[0-9a-f]{64}$"
-)
-
 
 @dataclass(frozen=True)
 class RoadKeys:
     """The credential each road expects; None accepts any credential of the right kind."""
 
     bedrock: str | None = None
-    """Bedrock API key (``Authorization: Bearer``); SigV4 is checked for its shape only."""
+    """Bedrock API key (``Authorization: Bearer``)."""
+    aws_secrets: Mapping[str, str] = field(default_factory=dict)
+    """AWS access key id -> secret access key: SigV4 signatures by these keys are recomputed
+    and must match; empty checks a signature's form and scope only."""
     vertex: str | None = None
-    """Google access token (``Authorization: Bearer``)."""
+    """Google access token (``Authorization: Bearer``); the token endpoint issues it."""
+    aws_web_identities: Mapping[str, str] = field(default_factory=dict)
+    """Role ARN -> the web identity token its trust policy accepts: the emulator's STS
+    (``POST /sts``) issues temporary credentials for it, as IRSA on EKS obtains them."""
+    google_accounts: Mapping[str, str] = field(default_factory=dict)
+    """Service account ``client_email`` -> its public key (PEM): the token endpoint
+    (``POST /oauth2/token``) grants an access token to a JWT signed by one of them."""
     foundry: str | None = None
     """Foundry key (``x-api-key`` or ``api-key``)."""
     vertex_structured_outputs: bool = True
@@ -126,19 +130,32 @@ def translate_model(road: Road, wire_model: str, keys: RoadKeys | None = None) -
     return wire_model
 
 
-def authenticate(road: Road, headers: Mapping[str, str], keys: RoadKeys) -> None:
-    """Each road's credentials: 401/403 as the provider answers a missing or wrong one."""
+def authenticate(
+    road: Road,
+    headers: Mapping[str, str],
+    keys: RoadKeys,
+    *,
+    method: str = "POST",
+    target: str = "",
+    body: bytes = b"",
+    issued: IssuedKeys | None = None,
+) -> None:
+    """Each road's credentials: 401/403 as the provider answers a missing or wrong one.
+    ``method``, ``target`` (path and query as sent) and ``body`` are what SigV4 signs."""
     bearer = headers.get("authorization", "")
     if road in ("bedrock", "bedrock-invoke"):
         service = "bedrock-mantle" if road == "bedrock" else "bedrock"
         if bearer.startswith("AWS4-HMAC-SHA256 "):
-            signed = _SIGV4.match(bearer)
-            if signed is None or "x-amz-date" not in headers:
-                raise ApiError(403, "permission_error", "The request signature is malformed.")
-            if signed["service"] != service:
-                raise ApiError(
-                    403, "permission_error", f"Credential should be scoped to '{service}'."
-                )
+            check_sigv4(
+                bearer,
+                headers,
+                method=method,
+                target=target,
+                body=body,
+                service=service,
+                secrets=keys.aws_secrets,
+                issued=issued,
+            )
             return
         if not bearer.startswith("Bearer "):
             raise ApiError(403, "permission_error", "Missing Authentication Token")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import invalid_request
+from .files import check_request as check_files
 from .models import ModelLimits, resolve_model
 from .prompt import Prompt, build_prompt
 from .schema_subset import check_schemas
@@ -156,6 +157,7 @@ def validate_request(
         schema = forced[1]
     prompt = build_prompt(body)
     window = limits.context_window_tokens
+    check_files(prompt.files, window)
     if not count_only and prompt.total_tokens > window:
         raise invalid_request(
             f"prompt is too long: {prompt.total_tokens} tokens > {window} maximum"

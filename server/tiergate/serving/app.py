@@ -37,6 +37,7 @@ from tiergate.serving.task_service import SERVICE, TaskServicer, add_task_servic
 from tiergate.shadow import Shadow, ShadowPlan, shadow_for
 from tiergate.shared.gate import SharedState
 from tiergate.shared.spend import SpendServicer, add_spend_service
+from tiergate.tasks import TASKS
 from tiergate.telemetry import Telemetry
 from tiergate.tiers import Tier
 from tiergate.upstream.breakers import SharedBreakers, breaker_gauge
@@ -163,6 +164,10 @@ class App:
         # gRPC's own limit sits above ours so an oversized request still gets the rich error
         # (REQUEST_TOO_LARGE); only far larger ones meet gRPC's bare RESOURCE_EXHAUSTED.
         size = self.settings.max_message_bytes + 1024 * 1024
+        if any(task.admit is not None for task in TASKS.values()):
+            # Read takes files up to the provider's limit; every other RPC still refuses more
+            # than max_message_bytes (checked per task, after reading).
+            size = max(size, self.settings.upload_max_bytes + 1024 * 1024)
         batches_on = bool(self.settings.batch_dir or self.settings.batch_redis_url)
         if batches_on:
             # CreateBatch carries many items; task RPCs still check their own, smaller limit.

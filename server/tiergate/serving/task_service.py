@@ -109,12 +109,15 @@ class TaskServicer:
             if self._auth.required and not rpc.caller.verified:
                 raise errors.Unauthenticated("a valid bearer token is required")
             request = _parse(request_type, raw)
-            if request.ByteSize() > self._settings.max_message_bytes:
+            # Tasks that send files take requests up to the provider's request-size limit.
+            limit = self._settings.max_message_bytes
+            if task.admit is not None:
+                limit = self._settings.upload_max_bytes
+            if request.ByteSize() > limit:
                 raise errors.RequestTooLarge(
                     [
                         errors.FieldViolation(
-                            sizing.largest_field(request),
-                            f"the request exceeds {self._settings.max_message_bytes} bytes",
+                            sizing.largest_field(request), f"the request exceeds {limit} bytes"
                         )
                     ]
                 )

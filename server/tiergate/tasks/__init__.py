@@ -13,14 +13,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from tiergate.tasks import answer, classify, extract, moderate, reason, summarize
+from tiergate.tasks import answer, classify, extract, moderate, read, reason, summarize
 from tiergate.tasks.task import Task as Task
 from tiergate.tasks.task import clamp_unit as clamp_unit
 from tiergate.tasks.task import no_problems as no_problems
 from tiergate.tasks.task import non_blank as non_blank
 
 # One line per task; each task states its tier: five high-volume tasks on the fast tier,
-# Reason, which needs depth, on the balanced tier.
+# Reason, which needs depth, on the balanced tier; Read, which needs vision, on the frontier tier.
 TASKS: Final[Mapping[str, Task[Any, Any]]] = {
     task.rpc: task
     for task in (
@@ -30,5 +30,6 @@ TASKS: Final[Mapping[str, Task[Any, Any]]] = {
         answer.TASK,
         moderate.TASK,
         reason.TASK,
+        read.TASK,
     )
 }

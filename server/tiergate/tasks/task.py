@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar
 from google.protobuf.message import Message
 
 from tiergate.calls.prompt import JsonObject, Prompt
+from tiergate.ledger import ModelFacts
 from tiergate.tasks.scoring import Scoring
 from tiergate.tiers import Tier
 from tiergate.v1 import usage_pb2
@@ -53,9 +54,24 @@ class Task(Generic[Req, Resp]):
     """The cache-friendly prompt and output schema for a valid request."""
     respond: Callable[[Req, JsonObject, usage_pb2.Usage], Resp]
     """The typed response for a usable output."""
+    admit: Callable[[Req, Serving], None] | None = None
+    """For tasks that send files: the checks that depend on the model serving the task and on
+    the provider (page limit, request-size limit), raising ``InvalidRequest``. A task with it
+    takes gRPC messages up to the provider's request-size limit (``TIERGATE_UPLOAD_MAX_BYTES``);
+    the others keep ``TIERGATE_MAX_MESSAGE_BYTES``."""
     check: Callable[[Req, JsonObject], list[str]] = field(default=no_problems)
     """Problems with a schema-valid output that no schema can state and a re-ask may fix
     (empty when it is usable). By default none: the output schema says everything."""
+
+
+@dataclass(frozen=True)
+class Serving:
+    """What a task's ``admit`` checks a request against."""
+
+    facts: ModelFacts
+    """The model that will read the request."""
+    max_request_bytes: int
+    """The provider's request-size limit, as the API receives the body (base64 included)."""
 
 
 def non_blank() -> JsonObject:

@@ -22,6 +22,7 @@ found down instead of paying its timeouts too. Every transition is a log line an
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Callable
@@ -137,6 +138,9 @@ class SharedBreakers:
         self._token = replica
         self._refresh_s = refresh_s
         self._checked: dict[str, float] = {}
+        self._reading: dict[str, asyncio.Future[bool]] = {}
+        """The store read in flight per road: calls arriving meanwhile wait for its answer
+        instead of taking the road unchecked."""
 
     @staticmethod
     def _key(road: str) -> str:
@@ -144,19 +148,27 @@ class SharedBreakers:
 
     async def check(self, breaker: Breaker) -> None:
         """Open ``breaker`` when another replica has opened its road."""
-        now = time.monotonic()
-        if (
-            breaker.state != "closed"
-            or now - self._checked.get(breaker.road, -1e9) < self._refresh_s
-        ):
+        if breaker.state != "closed":
             return
-        self._checked[breaker.road] = now
-        try:
-            down = await self._store.locked(self._key(breaker.road))
-        except StoreUnavailable:
-            return
-        if down and not breaker.heard_recently_closed():
+        road = breaker.road
+        reading = self._reading.get(road)
+        if reading is None:
+            now = time.monotonic()
+            if now - self._checked.get(road, -1e9) < self._refresh_s:
+                return
+            self._checked[road] = now
+            reading = asyncio.ensure_future(self._locked(road))
+            self._reading[road] = reading
+            reading.add_done_callback(lambda _: self._reading.pop(road, None))
+        # Shielded: a caller cancelled while waiting must not cancel the others' read.
+        if await asyncio.shield(reading) and not breaker.heard_recently_closed():
             breaker.trip()
+
+    async def _locked(self, road: str) -> bool:
+        try:
+            return await self._store.locked(self._key(road))
+        except StoreUnavailable:
+            return False
 
     async def opened(self, breaker: Breaker) -> None:
         """Tell the other replicas that ``breaker``'s road is down, for one cool-down."""

@@ -42,6 +42,7 @@ import structlog
 from anthropic.types import Message
 
 from tiergate import errors
+from tiergate.calls.bare import read_bare
 from tiergate.calls.prompt import JsonObject, Prompt, canonical_json, render_params
 from tiergate.calls.reuse import ReuseTracker
 from tiergate.config import Settings
@@ -228,7 +229,9 @@ class ModelClient:
             message = await self._call(params, facts, completion, deadline, size_field)
             bare = None if "output_config" in params else prompt.bare_key
             try:
-                completion.output = _parse(message, prompt.output_schema, check, bare)
+                completion.output = _parse(
+                    message, prompt.output_schema, check, bare, prompt.bare_reading
+                )
                 return completion
             except _BadOutput as bad:
                 at_limit = bad.truncated and params["max_tokens"] >= facts.max_output_tokens
@@ -480,13 +483,17 @@ class ModelClient:
         ):
             self.retry_budget.answered()  # the upstream is up; the call itself was wrong
             raise error() from failure
-        self.retry_budget.failed()
+        # A 429 says when to come back (retry-after, and the readings pace every call): waiting
+        # for it adds no load, so only failures of an upstream in trouble spend the budget.
+        budgeted = not isinstance(failure, anthropic.RateLimitError)
+        if budgeted:
+            self.retry_budget.failed()
         wait = _wait_before_retry(failure, attempt)
         # Never sleep past the caller's deadline: fail now, saying how long to wait.
         past_deadline = deadline is not None and time.monotonic() + wait >= deadline
         if attempt == self._settings.max_attempts or past_deadline:
             raise error() from failure
-        if not self.retry_budget.may_retry():
+        if budgeted and not self.retry_budget.may_retry():
             raise error() from failure
         await asyncio.sleep(wait)
 
@@ -532,7 +539,7 @@ def usable_output(
     if stopped is not None:
         raise stopped
     try:
-        return _parse(message, prompt.output_schema, check, prompt.bare_key)
+        return _parse(message, prompt.output_schema, check, prompt.bare_key, prompt.bare_reading)
     except _BadOutput as bad:
         raise errors.OutputInvalid(f"the model's output was unusable: {bad.public}") from None
 
@@ -576,7 +583,11 @@ def _answer_text(message: Message) -> str | None:
 
 
 def _parse(
-    message: Message, schema: JsonObject, check: OutputCheck, bare_key: str | None = None
+    message: Message,
+    schema: JsonObject,
+    check: OutputCheck,
+    bare_key: str | None = None,
+    bare_reading: Callable[[str], JsonObject] | None = None,
 ) -> JsonObject:
     text = _answer_text(message)
     if message.stop_reason == "max_tokens":
@@ -584,11 +595,17 @@ def _parse(
     if not text or not text.strip():
         raise _BadOutput("empty output")
     if bare_key is not None:
-        # A plain-text answer is the value itself (a model may still answer with a JSON
-        # object: its value for the key is taken); the schema below judges either.
+        # A plain-text answer is the value itself, read as a person would read it (a model
+        # may still answer with a JSON object: its value for the key is taken); the schema
+        # below judges either.
         found = _json_object(text)
-        value = found[bare_key] if found is not None and bare_key in found else text.strip()
-        output: Any = {bare_key: value}
+        output: Any
+        if found is not None and bare_key in found:
+            output = found if bare_reading is not None else {bare_key: found[bare_key]}
+        elif bare_reading is not None:
+            output = bare_reading(text)
+        else:
+            output = {bare_key: read_bare(text, schema.get("properties", {}).get(bare_key))}
     else:
         try:
             output = json.loads(text)

@@ -2,8 +2,9 @@
 attempts succeed, so an outage is not multiplied by each call's retries.
 
 It is gRPC's retry throttling (gRFC A6): a bucket of ``max_tokens`` tokens, full at start.
-Each attempt that fails in a way a retry might fix (429, 5xx, a dropped connection, an answer
-that cannot be a bill) takes one token; each answered attempt gives back ``token_ratio``. A
+Each attempt that fails because the upstream is in trouble (529, 5xx, a dropped connection, an
+answer that cannot be a bill) takes one token; a 429 takes none, since it says when to come
+back; each answered attempt gives back ``token_ratio``. A
 retry is allowed only while more than half the tokens are left. So an isolated failure is
 retried at once, and a sustained outage gets fewer than ``max_tokens / 2`` retries (4) before they
 stop, however many calls arrive (60 calls against a 529 on every request: 64 upstream

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import anthropic
+import httpx2
 from anthropic._models import FinalRequestOptions
 
 from tiergate import errors
@@ -285,7 +286,8 @@ def forced_tool_use(body: dict[str, Any]) -> None:
 
 
 def _shaped(base: type[Any], shape: _Shape) -> type[Any]:
-    """A subclass of the SDK client ``base`` that shapes every request body for its road."""
+    """A subclass of the SDK client ``base`` that shapes every request body for its road, and
+    reports a cloud credential that cannot be had as the SDK's ``CredentialsError``."""
 
     async def _prepare_options(self: Any, options: FinalRequestOptions) -> FinalRequestOptions:
         if isinstance(options.json_data, dict) and options.url.startswith("/v1/messages"):
@@ -293,8 +295,26 @@ def _shaped(base: type[Any], shape: _Shape) -> type[Any]:
         prepared: FinalRequestOptions = await base._prepare_options(self, options)
         return prepared
 
+    async def _prepare_request(self: Any, request: httpx2.Request) -> None:
+        # Where the SDK signs (SigV4) or fetches a Google access token.
+        try:
+            await base._prepare_request(self, request)
+        except Exception as exc:
+            if not _credential_failure(exc):
+                raise
+            raise anthropic.CredentialsError(f"{shape.road}: {exc}") from exc
+
     return type(
         f"{shape.road.title().replace('-', '')}Client",
         (base,),
-        {"_prepare_options": _prepare_options},
+        {"_prepare_options": _prepare_options, "_prepare_request": _prepare_request},
     )
+
+
+def _credential_failure(exc: Exception) -> bool:
+    """An error of the clouds' credential libraries (google-auth: no ADC, a refused grant;
+    botocore: no credentials, STS refusing the web identity), or the SDK's own "Could not
+    resolve AWS credentials"; matched by module, so neither library need be installed."""
+    if isinstance(exc, RuntimeError) and "credentials" in str(exc):
+        return True
+    return any(c.__module__.startswith(("google.auth.", "botocore.")) for c in type(exc).__mro__)

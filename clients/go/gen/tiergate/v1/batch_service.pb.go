@@ -94,7 +94,7 @@ type BatchItem struct {
 	// The caller's id for the item, unique within the batch (1 to 64 characters:
 	// letters, digits, `_` and `-`); results carry it back.
 	CustomId string `protobuf:"bytes,1,opt,name=custom_id,json=customId,proto3" json:"custom_id,omitempty"`
-	// The task request: exactly one of the six.
+	// The task request: exactly one of the seven.
 	//
 	// Types that are valid to be assigned to Request:
 	//
@@ -104,6 +104,7 @@ type BatchItem struct {
 	//	*BatchItem_Answer
 	//	*BatchItem_Moderate
 	//	*BatchItem_Reason
+	//	*BatchItem_Read
 	Request       isBatchItem_Request `protobuf_oneof:"request"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -207,6 +208,15 @@ func (x *BatchItem) GetReason() *ReasonRequest {
 	return nil
 }
 
+func (x *BatchItem) GetRead() *ReadRequest {
+	if x != nil {
+		if x, ok := x.Request.(*BatchItem_Read); ok {
+			return x.Read
+		}
+	}
+	return nil
+}
+
 type isBatchItem_Request interface {
 	isBatchItem_Request()
 }
@@ -241,6 +251,11 @@ type BatchItem_Reason struct {
 	Reason *ReasonRequest `protobuf:"bytes,7,opt,name=reason,proto3,oneof"`
 }
 
+type BatchItem_Read struct {
+	// A `Read` request.
+	Read *ReadRequest `protobuf:"bytes,8,opt,name=read,proto3,oneof"`
+}
+
 func (*BatchItem_Classify) isBatchItem_Request() {}
 
 func (*BatchItem_Summarize) isBatchItem_Request() {}
@@ -252,6 +267,8 @@ func (*BatchItem_Answer) isBatchItem_Request() {}
 func (*BatchItem_Moderate) isBatchItem_Request() {}
 
 func (*BatchItem_Reason) isBatchItem_Request() {}
+
+func (*BatchItem_Read) isBatchItem_Request() {}
 
 // How many items of a batch ended each way, and how many have not ended.
 type BatchCounts struct {
@@ -685,6 +702,7 @@ type BatchResult struct {
 	//	*BatchResult_Moderate
 	//	*BatchResult_Reason
 	//	*BatchResult_Error
+	//	*BatchResult_Read
 	Result isBatchResult_Result `protobuf_oneof:"result"`
 	// What the item cost, also when it failed after a billed call (an unusable
 	// output is billed); empty when nothing was billed.
@@ -807,6 +825,15 @@ func (x *BatchResult) GetError() *status.Status {
 	return nil
 }
 
+func (x *BatchResult) GetRead() *ReadResponse {
+	if x != nil {
+		if x, ok := x.Result.(*BatchResult_Read); ok {
+			return x.Read
+		}
+	}
+	return nil
+}
+
 func (x *BatchResult) GetUsage() *Usage {
 	if x != nil {
 		return x.Usage
@@ -854,6 +881,11 @@ type BatchResult_Error struct {
 	Error *status.Status `protobuf:"bytes,9,opt,name=error,proto3,oneof"`
 }
 
+type BatchResult_Read struct {
+	// The `Read` response.
+	Read *ReadResponse `protobuf:"bytes,11,opt,name=read,proto3,oneof"`
+}
+
 func (*BatchResult_Classify) isBatchResult_Result() {}
 
 func (*BatchResult_Summarize) isBatchResult_Result() {}
@@ -867,6 +899,8 @@ func (*BatchResult_Moderate) isBatchResult_Result() {}
 func (*BatchResult_Reason) isBatchResult_Result() {}
 
 func (*BatchResult_Error) isBatchResult_Result() {}
+
+func (*BatchResult_Read) isBatchResult_Result() {}
 
 // The response of `ListBatchResults`.
 type ListBatchResultsResponse struct {
@@ -927,7 +961,7 @@ var File_tiergate_v1_batch_service_proto protoreflect.FileDescriptor
 
 const file_tiergate_v1_batch_service_proto_rawDesc = "" +
 	"\n" +
-	"\x1ftiergate/v1/batch_service.proto\x12\vtiergate.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x1etiergate/v1/task_service.proto\x1a\x17tiergate/v1/usage.proto\"\x8f\x03\n" +
+	"\x1ftiergate/v1/batch_service.proto\x12\vtiergate.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x1etiergate/v1/task_service.proto\x1a\x17tiergate/v1/usage.proto\"\xbf\x03\n" +
 	"\tBatchItem\x12\x1b\n" +
 	"\tcustom_id\x18\x01 \x01(\tR\bcustomId\x12:\n" +
 	"\bclassify\x18\x02 \x01(\v2\x1c.tiergate.v1.ClassifyRequestH\x00R\bclassify\x12=\n" +
@@ -935,7 +969,8 @@ const file_tiergate_v1_batch_service_proto_rawDesc = "" +
 	"\aextract\x18\x04 \x01(\v2\x1b.tiergate.v1.ExtractRequestH\x00R\aextract\x124\n" +
 	"\x06answer\x18\x05 \x01(\v2\x1a.tiergate.v1.AnswerRequestH\x00R\x06answer\x12:\n" +
 	"\bmoderate\x18\x06 \x01(\v2\x1c.tiergate.v1.ModerateRequestH\x00R\bmoderate\x124\n" +
-	"\x06reason\x18\a \x01(\v2\x1a.tiergate.v1.ReasonRequestH\x00R\x06reasonB\t\n" +
+	"\x06reason\x18\a \x01(\v2\x1a.tiergate.v1.ReasonRequestH\x00R\x06reason\x12.\n" +
+	"\x04read\x18\b \x01(\v2\x18.tiergate.v1.ReadRequestH\x00R\x04readB\t\n" +
 	"\arequest\"\x95\x01\n" +
 	"\vBatchCounts\x12\x18\n" +
 	"\apending\x18\x01 \x01(\x03R\apending\x12\x1c\n" +
@@ -976,7 +1011,7 @@ const file_tiergate_v1_batch_service_proto_rawDesc = "" +
 	"\x06parent\x18\x01 \x01(\tR\x06parent\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tR\tpageToken\"\x82\x04\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"\xb3\x04\n" +
 	"\vBatchResult\x12\x1b\n" +
 	"\tcustom_id\x18\x01 \x01(\tR\bcustomId\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\x03R\x05index\x12;\n" +
@@ -986,7 +1021,8 @@ const file_tiergate_v1_batch_service_proto_rawDesc = "" +
 	"\x06answer\x18\x06 \x01(\v2\x1b.tiergate.v1.AnswerResponseH\x00R\x06answer\x12;\n" +
 	"\bmoderate\x18\a \x01(\v2\x1d.tiergate.v1.ModerateResponseH\x00R\bmoderate\x125\n" +
 	"\x06reason\x18\b \x01(\v2\x1b.tiergate.v1.ReasonResponseH\x00R\x06reason\x12*\n" +
-	"\x05error\x18\t \x01(\v2\x12.google.rpc.StatusH\x00R\x05error\x12(\n" +
+	"\x05error\x18\t \x01(\v2\x12.google.rpc.StatusH\x00R\x05error\x12/\n" +
+	"\x04read\x18\v \x01(\v2\x19.tiergate.v1.ReadResponseH\x00R\x04read\x12(\n" +
 	"\x05usage\x18\n" +
 	" \x01(\v2\x12.tiergate.v1.UsageR\x05usageB\b\n" +
 	"\x06result\"v\n" +
@@ -1031,15 +1067,17 @@ var file_tiergate_v1_batch_service_proto_goTypes = []any{
 	(*AnswerRequest)(nil),            // 13: tiergate.v1.AnswerRequest
 	(*ModerateRequest)(nil),          // 14: tiergate.v1.ModerateRequest
 	(*ReasonRequest)(nil),            // 15: tiergate.v1.ReasonRequest
-	(*Usage)(nil),                    // 16: tiergate.v1.Usage
-	(*timestamppb.Timestamp)(nil),    // 17: google.protobuf.Timestamp
-	(*status.Status)(nil),            // 18: google.rpc.Status
-	(*ClassifyResponse)(nil),         // 19: tiergate.v1.ClassifyResponse
-	(*SummarizeResponse)(nil),        // 20: tiergate.v1.SummarizeResponse
-	(*ExtractResponse)(nil),          // 21: tiergate.v1.ExtractResponse
-	(*AnswerResponse)(nil),           // 22: tiergate.v1.AnswerResponse
-	(*ModerateResponse)(nil),         // 23: tiergate.v1.ModerateResponse
-	(*ReasonResponse)(nil),           // 24: tiergate.v1.ReasonResponse
+	(*ReadRequest)(nil),              // 16: tiergate.v1.ReadRequest
+	(*Usage)(nil),                    // 17: tiergate.v1.Usage
+	(*timestamppb.Timestamp)(nil),    // 18: google.protobuf.Timestamp
+	(*status.Status)(nil),            // 19: google.rpc.Status
+	(*ClassifyResponse)(nil),         // 20: tiergate.v1.ClassifyResponse
+	(*SummarizeResponse)(nil),        // 21: tiergate.v1.SummarizeResponse
+	(*ExtractResponse)(nil),          // 22: tiergate.v1.ExtractResponse
+	(*AnswerResponse)(nil),           // 23: tiergate.v1.AnswerResponse
+	(*ModerateResponse)(nil),         // 24: tiergate.v1.ModerateResponse
+	(*ReasonResponse)(nil),           // 25: tiergate.v1.ReasonResponse
+	(*ReadResponse)(nil),             // 26: tiergate.v1.ReadResponse
 }
 var file_tiergate_v1_batch_service_proto_depIdxs = []int32{
 	10, // 0: tiergate.v1.BatchItem.classify:type_name -> tiergate.v1.ClassifyRequest
@@ -1048,37 +1086,39 @@ var file_tiergate_v1_batch_service_proto_depIdxs = []int32{
 	13, // 3: tiergate.v1.BatchItem.answer:type_name -> tiergate.v1.AnswerRequest
 	14, // 4: tiergate.v1.BatchItem.moderate:type_name -> tiergate.v1.ModerateRequest
 	15, // 5: tiergate.v1.BatchItem.reason:type_name -> tiergate.v1.ReasonRequest
-	0,  // 6: tiergate.v1.Batch.state:type_name -> tiergate.v1.Batch.State
-	2,  // 7: tiergate.v1.Batch.counts:type_name -> tiergate.v1.BatchCounts
-	16, // 8: tiergate.v1.Batch.usage:type_name -> tiergate.v1.Usage
-	17, // 9: tiergate.v1.Batch.create_time:type_name -> google.protobuf.Timestamp
-	17, // 10: tiergate.v1.Batch.update_time:type_name -> google.protobuf.Timestamp
-	17, // 11: tiergate.v1.Batch.end_time:type_name -> google.protobuf.Timestamp
-	17, // 12: tiergate.v1.Batch.expire_time:type_name -> google.protobuf.Timestamp
-	18, // 13: tiergate.v1.Batch.error:type_name -> google.rpc.Status
-	1,  // 14: tiergate.v1.CreateBatchRequest.items:type_name -> tiergate.v1.BatchItem
-	19, // 15: tiergate.v1.BatchResult.classify:type_name -> tiergate.v1.ClassifyResponse
-	20, // 16: tiergate.v1.BatchResult.summarize:type_name -> tiergate.v1.SummarizeResponse
-	21, // 17: tiergate.v1.BatchResult.extract:type_name -> tiergate.v1.ExtractResponse
-	22, // 18: tiergate.v1.BatchResult.answer:type_name -> tiergate.v1.AnswerResponse
-	23, // 19: tiergate.v1.BatchResult.moderate:type_name -> tiergate.v1.ModerateResponse
-	24, // 20: tiergate.v1.BatchResult.reason:type_name -> tiergate.v1.ReasonResponse
-	18, // 21: tiergate.v1.BatchResult.error:type_name -> google.rpc.Status
-	16, // 22: tiergate.v1.BatchResult.usage:type_name -> tiergate.v1.Usage
-	8,  // 23: tiergate.v1.ListBatchResultsResponse.results:type_name -> tiergate.v1.BatchResult
-	4,  // 24: tiergate.v1.BatchService.CreateBatch:input_type -> tiergate.v1.CreateBatchRequest
-	5,  // 25: tiergate.v1.BatchService.GetBatch:input_type -> tiergate.v1.GetBatchRequest
-	7,  // 26: tiergate.v1.BatchService.ListBatchResults:input_type -> tiergate.v1.ListBatchResultsRequest
-	6,  // 27: tiergate.v1.BatchService.CancelBatch:input_type -> tiergate.v1.CancelBatchRequest
-	3,  // 28: tiergate.v1.BatchService.CreateBatch:output_type -> tiergate.v1.Batch
-	3,  // 29: tiergate.v1.BatchService.GetBatch:output_type -> tiergate.v1.Batch
-	9,  // 30: tiergate.v1.BatchService.ListBatchResults:output_type -> tiergate.v1.ListBatchResultsResponse
-	3,  // 31: tiergate.v1.BatchService.CancelBatch:output_type -> tiergate.v1.Batch
-	28, // [28:32] is the sub-list for method output_type
-	24, // [24:28] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	16, // 6: tiergate.v1.BatchItem.read:type_name -> tiergate.v1.ReadRequest
+	0,  // 7: tiergate.v1.Batch.state:type_name -> tiergate.v1.Batch.State
+	2,  // 8: tiergate.v1.Batch.counts:type_name -> tiergate.v1.BatchCounts
+	17, // 9: tiergate.v1.Batch.usage:type_name -> tiergate.v1.Usage
+	18, // 10: tiergate.v1.Batch.create_time:type_name -> google.protobuf.Timestamp
+	18, // 11: tiergate.v1.Batch.update_time:type_name -> google.protobuf.Timestamp
+	18, // 12: tiergate.v1.Batch.end_time:type_name -> google.protobuf.Timestamp
+	18, // 13: tiergate.v1.Batch.expire_time:type_name -> google.protobuf.Timestamp
+	19, // 14: tiergate.v1.Batch.error:type_name -> google.rpc.Status
+	1,  // 15: tiergate.v1.CreateBatchRequest.items:type_name -> tiergate.v1.BatchItem
+	20, // 16: tiergate.v1.BatchResult.classify:type_name -> tiergate.v1.ClassifyResponse
+	21, // 17: tiergate.v1.BatchResult.summarize:type_name -> tiergate.v1.SummarizeResponse
+	22, // 18: tiergate.v1.BatchResult.extract:type_name -> tiergate.v1.ExtractResponse
+	23, // 19: tiergate.v1.BatchResult.answer:type_name -> tiergate.v1.AnswerResponse
+	24, // 20: tiergate.v1.BatchResult.moderate:type_name -> tiergate.v1.ModerateResponse
+	25, // 21: tiergate.v1.BatchResult.reason:type_name -> tiergate.v1.ReasonResponse
+	19, // 22: tiergate.v1.BatchResult.error:type_name -> google.rpc.Status
+	26, // 23: tiergate.v1.BatchResult.read:type_name -> tiergate.v1.ReadResponse
+	17, // 24: tiergate.v1.BatchResult.usage:type_name -> tiergate.v1.Usage
+	8,  // 25: tiergate.v1.ListBatchResultsResponse.results:type_name -> tiergate.v1.BatchResult
+	4,  // 26: tiergate.v1.BatchService.CreateBatch:input_type -> tiergate.v1.CreateBatchRequest
+	5,  // 27: tiergate.v1.BatchService.GetBatch:input_type -> tiergate.v1.GetBatchRequest
+	7,  // 28: tiergate.v1.BatchService.ListBatchResults:input_type -> tiergate.v1.ListBatchResultsRequest
+	6,  // 29: tiergate.v1.BatchService.CancelBatch:input_type -> tiergate.v1.CancelBatchRequest
+	3,  // 30: tiergate.v1.BatchService.CreateBatch:output_type -> tiergate.v1.Batch
+	3,  // 31: tiergate.v1.BatchService.GetBatch:output_type -> tiergate.v1.Batch
+	9,  // 32: tiergate.v1.BatchService.ListBatchResults:output_type -> tiergate.v1.ListBatchResultsResponse
+	3,  // 33: tiergate.v1.BatchService.CancelBatch:output_type -> tiergate.v1.Batch
+	30, // [30:34] is the sub-list for method output_type
+	26, // [26:30] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_tiergate_v1_batch_service_proto_init() }
@@ -1095,6 +1135,7 @@ func file_tiergate_v1_batch_service_proto_init() {
 		(*BatchItem_Answer)(nil),
 		(*BatchItem_Moderate)(nil),
 		(*BatchItem_Reason)(nil),
+		(*BatchItem_Read)(nil),
 	}
 	file_tiergate_v1_batch_service_proto_msgTypes[7].OneofWrappers = []any{
 		(*BatchResult_Classify)(nil),
@@ -1104,6 +1145,7 @@ func file_tiergate_v1_batch_service_proto_init() {
 		(*BatchResult_Moderate)(nil),
 		(*BatchResult_Reason)(nil),
 		(*BatchResult_Error)(nil),
+		(*BatchResult_Read)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -791,6 +791,195 @@ func (x *ExtractResponse) GetUsage() *Usage {
 	return nil
 }
 
+// A file Read reads: a PDF or an image.
+type ReadDocument struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The file's bytes, as they are on disk. Required; they must match
+	// `media_type` (checked by decoding, never trusted from the name).
+	Data []byte `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	// One of `application/pdf`, `image/png`, `image/jpeg`, `image/gif`,
+	// `image/webp`. Images at most 8000x8000 pixels (2000x2000 when a request
+	// holds more than 20 images); PDFs readable, unencrypted, within the
+	// model's page limit.
+	MediaType string `protobuf:"bytes,2,opt,name=media_type,json=mediaType,proto3" json:"media_type,omitempty"`
+	// The caller's name for the file (e.g. `invoice.pdf`), shown to the model
+	// as the document's title. Optional, at most 256 characters.
+	Name          string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadDocument) Reset() {
+	*x = ReadDocument{}
+	mi := &file_tiergate_v1_task_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadDocument) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadDocument) ProtoMessage() {}
+
+func (x *ReadDocument) ProtoReflect() protoreflect.Message {
+	mi := &file_tiergate_v1_task_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadDocument.ProtoReflect.Descriptor instead.
+func (*ReadDocument) Descriptor() ([]byte, []int) {
+	return file_tiergate_v1_task_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ReadDocument) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *ReadDocument) GetMediaType() string {
+	if x != nil {
+		return x.MediaType
+	}
+	return ""
+}
+
+func (x *ReadDocument) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// Request for `TaskService.Read`.
+type ReadRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The files to read, in order: at least 1 (at most 100).
+	Documents []*ReadDocument `protobuf:"bytes,1,rep,name=documents,proto3" json:"documents,omitempty"`
+	// A JSON Schema document (draft 2020-12), as a string, describing an object.
+	// The result is validated against it, as in `Extract`.
+	JsonSchema string `protobuf:"bytes,2,opt,name=json_schema,json=jsonSchema,proto3" json:"json_schema,omitempty"`
+	// Extra instructions, e.g. date formats or which page to trust.
+	Instructions  string `protobuf:"bytes,3,opt,name=instructions,proto3" json:"instructions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadRequest) Reset() {
+	*x = ReadRequest{}
+	mi := &file_tiergate_v1_task_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadRequest) ProtoMessage() {}
+
+func (x *ReadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tiergate_v1_task_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadRequest.ProtoReflect.Descriptor instead.
+func (*ReadRequest) Descriptor() ([]byte, []int) {
+	return file_tiergate_v1_task_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ReadRequest) GetDocuments() []*ReadDocument {
+	if x != nil {
+		return x.Documents
+	}
+	return nil
+}
+
+func (x *ReadRequest) GetJsonSchema() string {
+	if x != nil {
+		return x.JsonSchema
+	}
+	return ""
+}
+
+func (x *ReadRequest) GetInstructions() string {
+	if x != nil {
+		return x.Instructions
+	}
+	return ""
+}
+
+// Response of `TaskService.Read`.
+type ReadResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The data read, an object valid against the request's `json_schema`.
+	Data *structpb.Struct `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	// Tokens and cost of producing this result, image and page tokens included.
+	Usage         *Usage `protobuf:"bytes,2,opt,name=usage,proto3" json:"usage,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadResponse) Reset() {
+	*x = ReadResponse{}
+	mi := &file_tiergate_v1_task_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadResponse) ProtoMessage() {}
+
+func (x *ReadResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tiergate_v1_task_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadResponse.ProtoReflect.Descriptor instead.
+func (*ReadResponse) Descriptor() ([]byte, []int) {
+	return file_tiergate_v1_task_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ReadResponse) GetData() *structpb.Struct {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *ReadResponse) GetUsage() *Usage {
+	if x != nil {
+		return x.Usage
+	}
+	return nil
+}
+
 // A document an Answer may draw on.
 type Document struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -807,7 +996,7 @@ type Document struct {
 
 func (x *Document) Reset() {
 	*x = Document{}
-	mi := &file_tiergate_v1_task_service_proto_msgTypes[8]
+	mi := &file_tiergate_v1_task_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -819,7 +1008,7 @@ func (x *Document) String() string {
 func (*Document) ProtoMessage() {}
 
 func (x *Document) ProtoReflect() protoreflect.Message {
-	mi := &file_tiergate_v1_task_service_proto_msgTypes[8]
+	mi := &file_tiergate_v1_task_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -832,7 +1021,7 @@ func (x *Document) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Document.ProtoReflect.Descriptor instead.
 func (*Document) Descriptor() ([]byte, []int) {
-	return file_tiergate_v1_task_service_proto_rawDescGZIP(), []int{8}
+	return file_tiergate_v1_task_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Document) GetId() string {
@@ -869,7 +1058,7 @@ type Citation struct {
 
 func (x *Citation) Reset() {
 	*x = Citation{}
-	mi := &file_tiergate_v1_task_service_proto_msgTypes[9]
+	mi := &file_tiergate_v1_task_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -881,7 +1070,7 @@ func (x *Citation) String() string {
 func (*Citation) ProtoMessage() {}
 
 func (x *Citation) ProtoReflect() protoreflect.Message {
-	mi := &file_tiergate_v1_task_service_proto_msgTypes[9]
+	mi := &file_tiergate_v1_task_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -894,7 +1083,7 @@ func (x *Citation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Citation.ProtoReflect.Descriptor instead.
 func (*Citation) Descriptor() ([]byte, []int) {
-	return file_tiergate_v1_task_service_proto_rawDescGZIP(), []int{9}
+	return file_tiergate_v1_task_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Citation) GetDocumentId() string {
@@ -925,7 +1114,7 @@ type AnswerRequest struct {
 
 func (x *AnswerRequest) Reset() {
 	*x = AnswerRequest{}
-	mi := &file_tiergate_v1_task_service_proto_msgTypes[10]
+	mi := &file_tiergate_v1_task_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -937,7 +1126,7 @@ func (x *AnswerRequest) String() string {
 func (*AnswerRequest) ProtoMessage() {}
 
 func (x *AnswerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tiergate_v1_task_service_proto_msgTypes[10]
+	mi := &file_tiergate_v1_task_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -950,7 +1139,7 @@ func (x *AnswerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnswerRequest.ProtoReflect.Descriptor instead.
 func (*AnswerRequest) Descriptor() ([]byte, []int) {
-	return file_tiergate_v1_task_service_proto_rawDescGZIP(), []int{10}
+	return file_tiergate_v1_task_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *AnswerRequest) GetQuestion() string {
@@ -985,7 +1174,7 @@ type AnswerResponse struct {
 
 func (x *AnswerResponse) Reset() {
 	*x = AnswerResponse{}
-	mi := &file_tiergate_v1_task_service_proto_msgTypes[11]
+	mi := &file_tiergate_v1_task_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -997,7 +1186,7 @@ func (x *AnswerResponse) String() string {
 func (*AnswerResponse) ProtoMessage() {}
 
 func (x *AnswerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tiergate_v1_task_service_proto_msgTypes[11]
+	mi := &file_tiergate_v1_task_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1010,7 +1199,7 @@ func (x *AnswerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnswerResponse.ProtoReflect.Descriptor instead.
 func (*AnswerResponse) Descriptor() ([]byte, []int) {
-	return file_tiergate_v1_task_service_proto_rawDescGZIP(), []int{11}
+	return file_tiergate_v1_task_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *AnswerResponse) GetAnswer() string {
@@ -1054,7 +1243,7 @@ type ModerationCategory struct {
 
 func (x *ModerationCategory) Reset() {
 	*x = ModerationCategory{}
-	mi := &file_tiergate_v1_task_service_proto_msgTypes[12]
+	mi := &file_tiergate_v1_task_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1066,7 +1255,7 @@ func (x *ModerationCategory) String() string {
 func (*ModerationCategory) ProtoMessage() {}
 
 func (x *ModerationCategory) ProtoReflect() protoreflect.Message {
-	mi := &file_tiergate_v1_task_service_proto_msgTypes[12]
+	mi := &file_tiergate_v1_task_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1079,7 +1268,7 @@ func (x *ModerationCategory) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModerationCategory.ProtoReflect.Descriptor instead.
 func (*ModerationCategory) Descriptor() ([]byte, []int) {
-	return file_tiergate_v1_task_service_proto_rawDescGZIP(), []int{12}
+	return file_tiergate_v1_task_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ModerationCategory) GetName() string {
@@ -1103,7 +1292,7 @@ type CategoryVerdict struct {
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// Whether the text falls under the category.
 	Flagged bool `protobuf:"varint,2,opt,name=flagged,proto3" json:"flagged,omitempty"`
-	// Why, in one sentence.
+	// Why, in one sentence, with `include_rationale`; otherwise empty.
 	Rationale     string `protobuf:"bytes,3,opt,name=rationale,proto3" json:"rationale,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1111,7 +1300,7 @@ type CategoryVerdict struct {
 
 func (x *CategoryVerdict) Reset() {
 	*x = CategoryVerdict{}
-	mi := &file_tiergate_v1_task_service_proto_msgTypes[13]
+	mi := &file_tiergate_v1_task_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1123,7 +1312,7 @@ func (x *CategoryVerdict) String() string {
 func (*CategoryVerdict) ProtoMessage() {}
 
 func (x *CategoryVerdict) ProtoReflect() protoreflect.Message {
-	mi := &file_tiergate_v1_task_service_proto_msgTypes[13]
+	mi := &file_tiergate_v1_task_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1136,7 +1325,7 @@ func (x *CategoryVerdict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CategoryVerdict.ProtoReflect.Descriptor instead.
 func (*CategoryVerdict) Descriptor() ([]byte, []int) {
-	return file_tiergate_v1_task_service_proto_rawDescGZIP(), []int{13}
+	return file_tiergate_v1_task_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CategoryVerdict) GetName() string {
@@ -1167,14 +1356,19 @@ type ModerateRequest struct {
 	Text string `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
 	// The policy's categories (at most 64). Empty means the built-in policy.
 	// Cached: keep it stable across calls.
-	Categories    []*ModerationCategory `protobuf:"bytes,2,rep,name=categories,proto3" json:"categories,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Categories []*ModerationCategory `protobuf:"bytes,2,rep,name=categories,proto3" json:"categories,omitempty"`
+	// When true, every verdict carries a one-sentence `rationale`. Off by
+	// default: the model then names only the flagged categories, as a plain
+	// moderation prompt does, and rationales would cost output tokens (five
+	// times the input price) on every call.
+	IncludeRationale bool `protobuf:"varint,3,opt,name=include_rationale,json=includeRationale,proto3" json:"include_rationale,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *ModerateRequest) Reset() {
 	*x = ModerateRequest{}
-	mi := &file_tiergate_v1_task_service_proto_msgTypes[14]
+	mi := &file_tiergate_v1_task_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1186,7 +1380,7 @@ func (x *ModerateRequest) String() string {
 func (*ModerateRequest) ProtoMessage() {}
 
 func (x *ModerateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tiergate_v1_task_service_proto_msgTypes[14]
+	mi := &file_tiergate_v1_task_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1199,7 +1393,7 @@ func (x *ModerateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModerateRequest.ProtoReflect.Descriptor instead.
 func (*ModerateRequest) Descriptor() ([]byte, []int) {
-	return file_tiergate_v1_task_service_proto_rawDescGZIP(), []int{14}
+	return file_tiergate_v1_task_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ModerateRequest) GetText() string {
@@ -1214,6 +1408,13 @@ func (x *ModerateRequest) GetCategories() []*ModerationCategory {
 		return x.Categories
 	}
 	return nil
+}
+
+func (x *ModerateRequest) GetIncludeRationale() bool {
+	if x != nil {
+		return x.IncludeRationale
+	}
+	return false
 }
 
 // Response of `TaskService.Moderate`.
@@ -1231,7 +1432,7 @@ type ModerateResponse struct {
 
 func (x *ModerateResponse) Reset() {
 	*x = ModerateResponse{}
-	mi := &file_tiergate_v1_task_service_proto_msgTypes[15]
+	mi := &file_tiergate_v1_task_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1243,7 +1444,7 @@ func (x *ModerateResponse) String() string {
 func (*ModerateResponse) ProtoMessage() {}
 
 func (x *ModerateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tiergate_v1_task_service_proto_msgTypes[15]
+	mi := &file_tiergate_v1_task_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1256,7 +1457,7 @@ func (x *ModerateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModerateResponse.ProtoReflect.Descriptor instead.
 func (*ModerateResponse) Descriptor() ([]byte, []int) {
-	return file_tiergate_v1_task_service_proto_rawDescGZIP(), []int{15}
+	return file_tiergate_v1_task_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ModerateResponse) GetFlagged() bool {
@@ -1297,7 +1498,7 @@ type ReasonRequest struct {
 
 func (x *ReasonRequest) Reset() {
 	*x = ReasonRequest{}
-	mi := &file_tiergate_v1_task_service_proto_msgTypes[16]
+	mi := &file_tiergate_v1_task_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1309,7 +1510,7 @@ func (x *ReasonRequest) String() string {
 func (*ReasonRequest) ProtoMessage() {}
 
 func (x *ReasonRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tiergate_v1_task_service_proto_msgTypes[16]
+	mi := &file_tiergate_v1_task_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1322,7 +1523,7 @@ func (x *ReasonRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReasonRequest.ProtoReflect.Descriptor instead.
 func (*ReasonRequest) Descriptor() ([]byte, []int) {
-	return file_tiergate_v1_task_service_proto_rawDescGZIP(), []int{16}
+	return file_tiergate_v1_task_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ReasonRequest) GetQuestion() string {
@@ -1364,7 +1565,7 @@ type ReasonResponse struct {
 
 func (x *ReasonResponse) Reset() {
 	*x = ReasonResponse{}
-	mi := &file_tiergate_v1_task_service_proto_msgTypes[17]
+	mi := &file_tiergate_v1_task_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1376,7 +1577,7 @@ func (x *ReasonResponse) String() string {
 func (*ReasonResponse) ProtoMessage() {}
 
 func (x *ReasonResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tiergate_v1_task_service_proto_msgTypes[17]
+	mi := &file_tiergate_v1_task_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1389,7 +1590,7 @@ func (x *ReasonResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReasonResponse.ProtoReflect.Descriptor instead.
 func (*ReasonResponse) Descriptor() ([]byte, []int) {
-	return file_tiergate_v1_task_service_proto_rawDescGZIP(), []int{17}
+	return file_tiergate_v1_task_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ReasonResponse) GetAnswer() string {
@@ -1466,6 +1667,19 @@ const file_tiergate_v1_task_service_proto_rawDesc = "" +
 	"\finstructions\x18\x03 \x01(\tR\finstructions\"h\n" +
 	"\x0fExtractResponse\x12+\n" +
 	"\x04data\x18\x01 \x01(\v2\x17.google.protobuf.StructR\x04data\x12(\n" +
+	"\x05usage\x18\x02 \x01(\v2\x12.tiergate.v1.UsageR\x05usage\"U\n" +
+	"\fReadDocument\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\x12\x1d\n" +
+	"\n" +
+	"media_type\x18\x02 \x01(\tR\tmediaType\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\"\x8b\x01\n" +
+	"\vReadRequest\x127\n" +
+	"\tdocuments\x18\x01 \x03(\v2\x19.tiergate.v1.ReadDocumentR\tdocuments\x12\x1f\n" +
+	"\vjson_schema\x18\x02 \x01(\tR\n" +
+	"jsonSchema\x12\"\n" +
+	"\finstructions\x18\x03 \x01(\tR\finstructions\"e\n" +
+	"\fReadResponse\x12+\n" +
+	"\x04data\x18\x01 \x01(\v2\x17.google.protobuf.StructR\x04data\x12(\n" +
 	"\x05usage\x18\x02 \x01(\v2\x12.tiergate.v1.UsageR\x05usage\"D\n" +
 	"\bDocument\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
@@ -1491,12 +1705,13 @@ const file_tiergate_v1_task_service_proto_rawDesc = "" +
 	"\x0fCategoryVerdict\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aflagged\x18\x02 \x01(\bR\aflagged\x12\x1c\n" +
-	"\trationale\x18\x03 \x01(\tR\trationale\"f\n" +
+	"\trationale\x18\x03 \x01(\tR\trationale\"\x93\x01\n" +
 	"\x0fModerateRequest\x12\x12\n" +
 	"\x04text\x18\x01 \x01(\tR\x04text\x12?\n" +
 	"\n" +
 	"categories\x18\x02 \x03(\v2\x1f.tiergate.v1.ModerationCategoryR\n" +
-	"categories\"\x94\x01\n" +
+	"categories\x12+\n" +
+	"\x11include_rationale\x18\x03 \x01(\bR\x10includeRationale\"\x94\x01\n" +
 	"\x10ModerateResponse\x12\x18\n" +
 	"\aflagged\x18\x01 \x01(\bR\aflagged\x12<\n" +
 	"\n" +
@@ -1538,14 +1753,15 @@ const file_tiergate_v1_task_service_proto_rawDesc = "" +
 	"\x1cERROR_REASON_BUDGET_EXCEEDED\x10\x0f\x12)\n" +
 	"%ERROR_REASON_SHARED_STATE_UNAVAILABLE\x10\x10\x12*\n" +
 	"&ERROR_REASON_UPSTREAM_INVALID_RESPONSE\x10\x11\x12!\n" +
-	"\x1dERROR_REASON_SERVICE_DISABLED\x10\x122\xb7\x03\n" +
+	"\x1dERROR_REASON_SERVICE_DISABLED\x10\x122\xf4\x03\n" +
 	"\vTaskService\x12G\n" +
 	"\bClassify\x12\x1c.tiergate.v1.ClassifyRequest\x1a\x1d.tiergate.v1.ClassifyResponse\x12J\n" +
 	"\tSummarize\x12\x1d.tiergate.v1.SummarizeRequest\x1a\x1e.tiergate.v1.SummarizeResponse\x12D\n" +
 	"\aExtract\x12\x1b.tiergate.v1.ExtractRequest\x1a\x1c.tiergate.v1.ExtractResponse\x12A\n" +
 	"\x06Answer\x12\x1a.tiergate.v1.AnswerRequest\x1a\x1b.tiergate.v1.AnswerResponse\x12G\n" +
 	"\bModerate\x12\x1c.tiergate.v1.ModerateRequest\x1a\x1d.tiergate.v1.ModerateResponse\x12A\n" +
-	"\x06Reason\x12\x1a.tiergate.v1.ReasonRequest\x1a\x1b.tiergate.v1.ReasonResponseB\xa0\x01\n" +
+	"\x06Reason\x12\x1a.tiergate.v1.ReasonRequest\x1a\x1b.tiergate.v1.ReasonResponse\x12;\n" +
+	"\x04Read\x12\x18.tiergate.v1.ReadRequest\x1a\x19.tiergate.v1.ReadResponseB\xa0\x01\n" +
 	"\x0fcom.tiergate.v1B\x10TaskServiceProtoP\x01Z.tiergate/clients/go/gen/tiergate/v1;tiergatev1\xa2\x02\x03TXX\xaa\x02\vTiergate.V1\xca\x02\vTiergate\\V1\xe2\x02\x17Tiergate\\V1\\GPBMetadata\xea\x02\fTiergate::V1b\x06proto3"
 
 var (
@@ -1561,7 +1777,7 @@ func file_tiergate_v1_task_service_proto_rawDescGZIP() []byte {
 }
 
 var file_tiergate_v1_task_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_tiergate_v1_task_service_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_tiergate_v1_task_service_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_tiergate_v1_task_service_proto_goTypes = []any{
 	(SummaryFormat)(0),         // 0: tiergate.v1.SummaryFormat
 	(ErrorReason)(0),           // 1: tiergate.v1.ErrorReason
@@ -1573,51 +1789,59 @@ var file_tiergate_v1_task_service_proto_goTypes = []any{
 	(*SummarizeResponse)(nil),  // 7: tiergate.v1.SummarizeResponse
 	(*ExtractRequest)(nil),     // 8: tiergate.v1.ExtractRequest
 	(*ExtractResponse)(nil),    // 9: tiergate.v1.ExtractResponse
-	(*Document)(nil),           // 10: tiergate.v1.Document
-	(*Citation)(nil),           // 11: tiergate.v1.Citation
-	(*AnswerRequest)(nil),      // 12: tiergate.v1.AnswerRequest
-	(*AnswerResponse)(nil),     // 13: tiergate.v1.AnswerResponse
-	(*ModerationCategory)(nil), // 14: tiergate.v1.ModerationCategory
-	(*CategoryVerdict)(nil),    // 15: tiergate.v1.CategoryVerdict
-	(*ModerateRequest)(nil),    // 16: tiergate.v1.ModerateRequest
-	(*ModerateResponse)(nil),   // 17: tiergate.v1.ModerateResponse
-	(*ReasonRequest)(nil),      // 18: tiergate.v1.ReasonRequest
-	(*ReasonResponse)(nil),     // 19: tiergate.v1.ReasonResponse
-	(*Usage)(nil),              // 20: tiergate.v1.Usage
-	(*structpb.Struct)(nil),    // 21: google.protobuf.Struct
+	(*ReadDocument)(nil),       // 10: tiergate.v1.ReadDocument
+	(*ReadRequest)(nil),        // 11: tiergate.v1.ReadRequest
+	(*ReadResponse)(nil),       // 12: tiergate.v1.ReadResponse
+	(*Document)(nil),           // 13: tiergate.v1.Document
+	(*Citation)(nil),           // 14: tiergate.v1.Citation
+	(*AnswerRequest)(nil),      // 15: tiergate.v1.AnswerRequest
+	(*AnswerResponse)(nil),     // 16: tiergate.v1.AnswerResponse
+	(*ModerationCategory)(nil), // 17: tiergate.v1.ModerationCategory
+	(*CategoryVerdict)(nil),    // 18: tiergate.v1.CategoryVerdict
+	(*ModerateRequest)(nil),    // 19: tiergate.v1.ModerateRequest
+	(*ModerateResponse)(nil),   // 20: tiergate.v1.ModerateResponse
+	(*ReasonRequest)(nil),      // 21: tiergate.v1.ReasonRequest
+	(*ReasonResponse)(nil),     // 22: tiergate.v1.ReasonResponse
+	(*Usage)(nil),              // 23: tiergate.v1.Usage
+	(*structpb.Struct)(nil),    // 24: google.protobuf.Struct
 }
 var file_tiergate_v1_task_service_proto_depIdxs = []int32{
 	2,  // 0: tiergate.v1.ClassifyRequest.labels:type_name -> tiergate.v1.Label
 	3,  // 1: tiergate.v1.ClassifyRequest.examples:type_name -> tiergate.v1.ClassifyExample
-	20, // 2: tiergate.v1.ClassifyResponse.usage:type_name -> tiergate.v1.Usage
+	23, // 2: tiergate.v1.ClassifyResponse.usage:type_name -> tiergate.v1.Usage
 	0,  // 3: tiergate.v1.SummarizeRequest.format:type_name -> tiergate.v1.SummaryFormat
-	20, // 4: tiergate.v1.SummarizeResponse.usage:type_name -> tiergate.v1.Usage
-	21, // 5: tiergate.v1.ExtractResponse.data:type_name -> google.protobuf.Struct
-	20, // 6: tiergate.v1.ExtractResponse.usage:type_name -> tiergate.v1.Usage
-	10, // 7: tiergate.v1.AnswerRequest.documents:type_name -> tiergate.v1.Document
-	11, // 8: tiergate.v1.AnswerResponse.citations:type_name -> tiergate.v1.Citation
-	20, // 9: tiergate.v1.AnswerResponse.usage:type_name -> tiergate.v1.Usage
-	14, // 10: tiergate.v1.ModerateRequest.categories:type_name -> tiergate.v1.ModerationCategory
-	15, // 11: tiergate.v1.ModerateResponse.categories:type_name -> tiergate.v1.CategoryVerdict
-	20, // 12: tiergate.v1.ModerateResponse.usage:type_name -> tiergate.v1.Usage
-	20, // 13: tiergate.v1.ReasonResponse.usage:type_name -> tiergate.v1.Usage
-	4,  // 14: tiergate.v1.TaskService.Classify:input_type -> tiergate.v1.ClassifyRequest
-	6,  // 15: tiergate.v1.TaskService.Summarize:input_type -> tiergate.v1.SummarizeRequest
-	8,  // 16: tiergate.v1.TaskService.Extract:input_type -> tiergate.v1.ExtractRequest
-	12, // 17: tiergate.v1.TaskService.Answer:input_type -> tiergate.v1.AnswerRequest
-	16, // 18: tiergate.v1.TaskService.Moderate:input_type -> tiergate.v1.ModerateRequest
-	18, // 19: tiergate.v1.TaskService.Reason:input_type -> tiergate.v1.ReasonRequest
-	5,  // 20: tiergate.v1.TaskService.Classify:output_type -> tiergate.v1.ClassifyResponse
-	7,  // 21: tiergate.v1.TaskService.Summarize:output_type -> tiergate.v1.SummarizeResponse
-	9,  // 22: tiergate.v1.TaskService.Extract:output_type -> tiergate.v1.ExtractResponse
-	13, // 23: tiergate.v1.TaskService.Answer:output_type -> tiergate.v1.AnswerResponse
-	17, // 24: tiergate.v1.TaskService.Moderate:output_type -> tiergate.v1.ModerateResponse
-	19, // 25: tiergate.v1.TaskService.Reason:output_type -> tiergate.v1.ReasonResponse
-	20, // [20:26] is the sub-list for method output_type
-	14, // [14:20] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	23, // 4: tiergate.v1.SummarizeResponse.usage:type_name -> tiergate.v1.Usage
+	24, // 5: tiergate.v1.ExtractResponse.data:type_name -> google.protobuf.Struct
+	23, // 6: tiergate.v1.ExtractResponse.usage:type_name -> tiergate.v1.Usage
+	10, // 7: tiergate.v1.ReadRequest.documents:type_name -> tiergate.v1.ReadDocument
+	24, // 8: tiergate.v1.ReadResponse.data:type_name -> google.protobuf.Struct
+	23, // 9: tiergate.v1.ReadResponse.usage:type_name -> tiergate.v1.Usage
+	13, // 10: tiergate.v1.AnswerRequest.documents:type_name -> tiergate.v1.Document
+	14, // 11: tiergate.v1.AnswerResponse.citations:type_name -> tiergate.v1.Citation
+	23, // 12: tiergate.v1.AnswerResponse.usage:type_name -> tiergate.v1.Usage
+	17, // 13: tiergate.v1.ModerateRequest.categories:type_name -> tiergate.v1.ModerationCategory
+	18, // 14: tiergate.v1.ModerateResponse.categories:type_name -> tiergate.v1.CategoryVerdict
+	23, // 15: tiergate.v1.ModerateResponse.usage:type_name -> tiergate.v1.Usage
+	23, // 16: tiergate.v1.ReasonResponse.usage:type_name -> tiergate.v1.Usage
+	4,  // 17: tiergate.v1.TaskService.Classify:input_type -> tiergate.v1.ClassifyRequest
+	6,  // 18: tiergate.v1.TaskService.Summarize:input_type -> tiergate.v1.SummarizeRequest
+	8,  // 19: tiergate.v1.TaskService.Extract:input_type -> tiergate.v1.ExtractRequest
+	15, // 20: tiergate.v1.TaskService.Answer:input_type -> tiergate.v1.AnswerRequest
+	19, // 21: tiergate.v1.TaskService.Moderate:input_type -> tiergate.v1.ModerateRequest
+	21, // 22: tiergate.v1.TaskService.Reason:input_type -> tiergate.v1.ReasonRequest
+	11, // 23: tiergate.v1.TaskService.Read:input_type -> tiergate.v1.ReadRequest
+	5,  // 24: tiergate.v1.TaskService.Classify:output_type -> tiergate.v1.ClassifyResponse
+	7,  // 25: tiergate.v1.TaskService.Summarize:output_type -> tiergate.v1.SummarizeResponse
+	9,  // 26: tiergate.v1.TaskService.Extract:output_type -> tiergate.v1.ExtractResponse
+	16, // 27: tiergate.v1.TaskService.Answer:output_type -> tiergate.v1.AnswerResponse
+	20, // 28: tiergate.v1.TaskService.Moderate:output_type -> tiergate.v1.ModerateResponse
+	22, // 29: tiergate.v1.TaskService.Reason:output_type -> tiergate.v1.ReasonResponse
+	12, // 30: tiergate.v1.TaskService.Read:output_type -> tiergate.v1.ReadResponse
+	24, // [24:31] is the sub-list for method output_type
+	17, // [17:24] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_tiergate_v1_task_service_proto_init() }
@@ -1632,7 +1856,7 @@ func file_tiergate_v1_task_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tiergate_v1_task_service_proto_rawDesc), len(file_tiergate_v1_task_service_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   18,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,6 +25,7 @@ const (
 	TaskService_Answer_FullMethodName    = "/tiergate.v1.TaskService/Answer"
 	TaskService_Moderate_FullMethodName  = "/tiergate.v1.TaskService/Moderate"
 	TaskService_Reason_FullMethodName    = "/tiergate.v1.TaskService/Reason"
+	TaskService_Read_FullMethodName      = "/tiergate.v1.TaskService/Read"
 )
 
 // TaskServiceClient is the client API for TaskService service.
@@ -57,6 +58,10 @@ type TaskServiceClient interface {
 	Moderate(ctx context.Context, in *ModerateRequest, opts ...grpc.CallOption) (*ModerateResponse, error)
 	// Reasons step by step to an answer. Runs on the balanced tier.
 	Reason(ctx context.Context, in *ReasonRequest, opts ...grpc.CallOption) (*ReasonResponse, error)
+	// Reads documents and images (PDF, PNG, JPEG, GIF, WebP) into data matching
+	// the caller's JSON Schema. Runs on the frontier tier. Takes messages up to
+	// the provider's request-size limit (32 MB on the Claude API).
+	Read(ctx context.Context, in *ReadRequest, opts ...grpc.CallOption) (*ReadResponse, error)
 }
 
 type taskServiceClient struct {
@@ -127,6 +132,16 @@ func (c *taskServiceClient) Reason(ctx context.Context, in *ReasonRequest, opts 
 	return out, nil
 }
 
+func (c *taskServiceClient) Read(ctx context.Context, in *ReadRequest, opts ...grpc.CallOption) (*ReadResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReadResponse)
+	err := c.cc.Invoke(ctx, TaskService_Read_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TaskServiceServer is the server API for TaskService service.
 // All implementations must embed UnimplementedTaskServiceServer
 // for forward compatibility.
@@ -157,6 +172,10 @@ type TaskServiceServer interface {
 	Moderate(context.Context, *ModerateRequest) (*ModerateResponse, error)
 	// Reasons step by step to an answer. Runs on the balanced tier.
 	Reason(context.Context, *ReasonRequest) (*ReasonResponse, error)
+	// Reads documents and images (PDF, PNG, JPEG, GIF, WebP) into data matching
+	// the caller's JSON Schema. Runs on the frontier tier. Takes messages up to
+	// the provider's request-size limit (32 MB on the Claude API).
+	Read(context.Context, *ReadRequest) (*ReadResponse, error)
 	mustEmbedUnimplementedTaskServiceServer()
 }
 
@@ -184,6 +203,9 @@ func (UnimplementedTaskServiceServer) Moderate(context.Context, *ModerateRequest
 }
 func (UnimplementedTaskServiceServer) Reason(context.Context, *ReasonRequest) (*ReasonResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Reason not implemented")
+}
+func (UnimplementedTaskServiceServer) Read(context.Context, *ReadRequest) (*ReadResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Read not implemented")
 }
 func (UnimplementedTaskServiceServer) mustEmbedUnimplementedTaskServiceServer() {}
 func (UnimplementedTaskServiceServer) testEmbeddedByValue()                     {}
@@ -314,6 +336,24 @@ func _TaskService_Reason_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TaskService_Read_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReadRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TaskServiceServer).Read(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TaskService_Read_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TaskServiceServer).Read(ctx, req.(*ReadRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // TaskService_ServiceDesc is the grpc.ServiceDesc for TaskService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -344,6 +384,10 @@ var TaskService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Reason",
 			Handler:    _TaskService_Reason_Handler,
+		},
+		{
+			MethodName: "Read",
+			Handler:    _TaskService_Read_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

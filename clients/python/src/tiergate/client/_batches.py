@@ -13,7 +13,7 @@ ENDED_STATES = frozenset(
 
 
 def batch_item(custom_id: str, request: Message) -> bpb.BatchItem:
-    """The item for ``request`` (any of the six task requests), e.g.
+    """The item for ``request`` (any task request), e.g.
     ``batch_item("t-1", pb.ClassifyRequest(...))``."""
     oneof = bpb.BatchItem.DESCRIPTOR.oneofs_by_name["request"]
     # The field holding this request type (``count_words`` for ``CountWordsRequest``).

@@ -19,6 +19,7 @@ METHOD_NAMES: dict[str, str] = {
     "Answer": "answer",
     "Moderate": "moderate",
     "Reason": "reason",
+    "Read": "read",
 }
 """The client method of each RPC, by the RPC's name."""
 
@@ -80,6 +81,13 @@ class TaskMethods:
         reply: pb.ReasonResponse = self._call(self._stub.Reason, request, timeout_s)
         return reply
 
+    def read(self, request: pb.ReadRequest, *, timeout_s: float | None = None) -> pb.ReadResponse:
+        """Reads documents and images (PDF, PNG, JPEG, GIF, WebP) into data matching the caller's
+        JSON Schema. Runs on the frontier tier. Takes messages up to the provider's request-size
+        limit (32 MB on the Claude API)."""
+        reply: pb.ReadResponse = self._call(self._stub.Read, request, timeout_s)
+        return reply
+
 
 class AsyncTaskMethods:
     """The asyncio client's method for every TaskService RPC."""
@@ -134,4 +142,13 @@ class AsyncTaskMethods:
     ) -> pb.ReasonResponse:
         """Reasons step by step to an answer. Runs on the balanced tier."""
         reply: pb.ReasonResponse = await self._call(self._stub.Reason, request, timeout_s)
+        return reply
+
+    async def read(
+        self, request: pb.ReadRequest, *, timeout_s: float | None = None
+    ) -> pb.ReadResponse:
+        """Reads documents and images (PDF, PNG, JPEG, GIF, WebP) into data matching the caller's
+        JSON Schema. Runs on the frontier tier. Takes messages up to the provider's request-size
+        limit (32 MB on the Claude API)."""
+        reply: pb.ReadResponse = await self._call(self._stub.Read, request, timeout_s)
         return reply

@@ -28,7 +28,7 @@ from tiergate.v1 import task_service_pb2 as tiergate_dot_v1_dot_task__service__p
 from tiergate.v1 import usage_pb2 as tiergate_dot_v1_dot_usage__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ftiergate/v1/batch_service.proto\x12\x0btiergate.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x1etiergate/v1/task_service.proto\x1a\x17tiergate/v1/usage.proto\"\xcd\x02\n\tBatchItem\x12\x11\n\tcustom_id\x18\x01 \x01(\t\x12\x30\n\x08\x63lassify\x18\x02 \x01(\x0b\x32\x1c.tiergate.v1.ClassifyRequestH\x00\x12\x32\n\tsummarize\x18\x03 \x01(\x0b\x32\x1d.tiergate.v1.SummarizeRequestH\x00\x12.\n\x07\x65xtract\x18\x04 \x01(\x0b\x32\x1b.tiergate.v1.ExtractRequestH\x00\x12,\n\x06\x61nswer\x18\x05 \x01(\x0b\x32\x1a.tiergate.v1.AnswerRequestH\x00\x12\x30\n\x08moderate\x18\x06 \x01(\x0b\x32\x1c.tiergate.v1.ModerateRequestH\x00\x12,\n\x06reason\x18\x07 \x01(\x0b\x32\x1a.tiergate.v1.ReasonRequestH\x00\x42\t\n\x07request\"e\n\x0b\x42\x61tchCounts\x12\x0f\n\x07pending\x18\x01 \x01(\x03\x12\x11\n\tsucceeded\x18\x02 \x01(\x03\x12\x0e\n\x06\x66\x61iled\x18\x03 \x01(\x03\x12\x11\n\tcancelled\x18\x04 \x01(\x03\x12\x0f\n\x07\x65xpired\x18\x05 \x01(\x03\"\x89\x04\n\x05\x42\x61tch\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\'\n\x05state\x18\x02 \x01(\x0e\x32\x18.tiergate.v1.Batch.State\x12\x12\n\nitem_count\x18\x03 \x01(\x03\x12(\n\x06\x63ounts\x18\x04 \x01(\x0b\x32\x18.tiergate.v1.BatchCounts\x12!\n\x05usage\x18\x05 \x01(\x0b\x32\x12.tiergate.v1.Usage\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12!\n\x05\x65rror\x18\n \x01(\x0b\x32\x12.google.rpc.Status\"\x83\x01\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x11\n\rSTATE_RUNNING\x10\x01\x12\x13\n\x0fSTATE_SUCCEEDED\x10\x02\x12\x10\n\x0cSTATE_FAILED\x10\x03\x12\x14\n\x10STATE_CANCELLING\x10\x04\x12\x13\n\x0fSTATE_CANCELLED\x10\x05\";\n\x12\x43reateBatchRequest\x12%\n\x05items\x18\x01 \x03(\x0b\x32\x16.tiergate.v1.BatchItem\"\x1f\n\x0fGetBatchRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\"\n\x12\x43\x61ncelBatchRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"P\n\x17ListBatchResultsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"\xab\x03\n\x0b\x42\x61tchResult\x12\x11\n\tcustom_id\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\x03\x12\x31\n\x08\x63lassify\x18\x03 \x01(\x0b\x32\x1d.tiergate.v1.ClassifyResponseH\x00\x12\x33\n\tsummarize\x18\x04 \x01(\x0b\x32\x1e.tiergate.v1.SummarizeResponseH\x00\x12/\n\x07\x65xtract\x18\x05 \x01(\x0b\x32\x1c.tiergate.v1.ExtractResponseH\x00\x12-\n\x06\x61nswer\x18\x06 \x01(\x0b\x32\x1b.tiergate.v1.AnswerResponseH\x00\x12\x31\n\x08moderate\x18\x07 \x01(\x0b\x32\x1d.tiergate.v1.ModerateResponseH\x00\x12-\n\x06reason\x18\x08 \x01(\x0b\x32\x1b.tiergate.v1.ReasonResponseH\x00\x12#\n\x05\x65rror\x18\t \x01(\x0b\x32\x12.google.rpc.StatusH\x00\x12!\n\x05usage\x18\n \x01(\x0b\x32\x12.tiergate.v1.UsageB\x08\n\x06result\"^\n\x18ListBatchResultsResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.tiergate.v1.BatchResult\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xb5\x02\n\x0c\x42\x61tchService\x12\x42\n\x0b\x43reateBatch\x12\x1f.tiergate.v1.CreateBatchRequest\x1a\x12.tiergate.v1.Batch\x12<\n\x08GetBatch\x12\x1c.tiergate.v1.GetBatchRequest\x1a\x12.tiergate.v1.Batch\x12_\n\x10ListBatchResults\x12$.tiergate.v1.ListBatchResultsRequest\x1a%.tiergate.v1.ListBatchResultsResponse\x12\x42\n\x0b\x43\x61ncelBatch\x12\x1f.tiergate.v1.CancelBatchRequest\x1a\x12.tiergate.v1.Batchb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ftiergate/v1/batch_service.proto\x12\x0btiergate.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x1etiergate/v1/task_service.proto\x1a\x17tiergate/v1/usage.proto\"\xf7\x02\n\tBatchItem\x12\x11\n\tcustom_id\x18\x01 \x01(\t\x12\x30\n\x08\x63lassify\x18\x02 \x01(\x0b\x32\x1c.tiergate.v1.ClassifyRequestH\x00\x12\x32\n\tsummarize\x18\x03 \x01(\x0b\x32\x1d.tiergate.v1.SummarizeRequestH\x00\x12.\n\x07\x65xtract\x18\x04 \x01(\x0b\x32\x1b.tiergate.v1.ExtractRequestH\x00\x12,\n\x06\x61nswer\x18\x05 \x01(\x0b\x32\x1a.tiergate.v1.AnswerRequestH\x00\x12\x30\n\x08moderate\x18\x06 \x01(\x0b\x32\x1c.tiergate.v1.ModerateRequestH\x00\x12,\n\x06reason\x18\x07 \x01(\x0b\x32\x1a.tiergate.v1.ReasonRequestH\x00\x12(\n\x04read\x18\x08 \x01(\x0b\x32\x18.tiergate.v1.ReadRequestH\x00\x42\t\n\x07request\"e\n\x0b\x42\x61tchCounts\x12\x0f\n\x07pending\x18\x01 \x01(\x03\x12\x11\n\tsucceeded\x18\x02 \x01(\x03\x12\x0e\n\x06\x66\x61iled\x18\x03 \x01(\x03\x12\x11\n\tcancelled\x18\x04 \x01(\x03\x12\x0f\n\x07\x65xpired\x18\x05 \x01(\x03\"\x89\x04\n\x05\x42\x61tch\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\'\n\x05state\x18\x02 \x01(\x0e\x32\x18.tiergate.v1.Batch.State\x12\x12\n\nitem_count\x18\x03 \x01(\x03\x12(\n\x06\x63ounts\x18\x04 \x01(\x0b\x32\x18.tiergate.v1.BatchCounts\x12!\n\x05usage\x18\x05 \x01(\x0b\x32\x12.tiergate.v1.Usage\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12!\n\x05\x65rror\x18\n \x01(\x0b\x32\x12.google.rpc.Status\"\x83\x01\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x11\n\rSTATE_RUNNING\x10\x01\x12\x13\n\x0fSTATE_SUCCEEDED\x10\x02\x12\x10\n\x0cSTATE_FAILED\x10\x03\x12\x14\n\x10STATE_CANCELLING\x10\x04\x12\x13\n\x0fSTATE_CANCELLED\x10\x05\";\n\x12\x43reateBatchRequest\x12%\n\x05items\x18\x01 \x03(\x0b\x32\x16.tiergate.v1.BatchItem\"\x1f\n\x0fGetBatchRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\"\n\x12\x43\x61ncelBatchRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"P\n\x17ListBatchResultsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"\xd6\x03\n\x0b\x42\x61tchResult\x12\x11\n\tcustom_id\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\x03\x12\x31\n\x08\x63lassify\x18\x03 \x01(\x0b\x32\x1d.tiergate.v1.ClassifyResponseH\x00\x12\x33\n\tsummarize\x18\x04 \x01(\x0b\x32\x1e.tiergate.v1.SummarizeResponseH\x00\x12/\n\x07\x65xtract\x18\x05 \x01(\x0b\x32\x1c.tiergate.v1.ExtractResponseH\x00\x12-\n\x06\x61nswer\x18\x06 \x01(\x0b\x32\x1b.tiergate.v1.AnswerResponseH\x00\x12\x31\n\x08moderate\x18\x07 \x01(\x0b\x32\x1d.tiergate.v1.ModerateResponseH\x00\x12-\n\x06reason\x18\x08 \x01(\x0b\x32\x1b.tiergate.v1.ReasonResponseH\x00\x12#\n\x05\x65rror\x18\t \x01(\x0b\x32\x12.google.rpc.StatusH\x00\x12)\n\x04read\x18\x0b \x01(\x0b\x32\x19.tiergate.v1.ReadResponseH\x00\x12!\n\x05usage\x18\n \x01(\x0b\x32\x12.tiergate.v1.UsageB\x08\n\x06result\"^\n\x18ListBatchResultsResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.tiergate.v1.BatchResult\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xb5\x02\n\x0c\x42\x61tchService\x12\x42\n\x0b\x43reateBatch\x12\x1f.tiergate.v1.CreateBatchRequest\x1a\x12.tiergate.v1.Batch\x12<\n\x08GetBatch\x12\x1c.tiergate.v1.GetBatchRequest\x1a\x12.tiergate.v1.Batch\x12_\n\x10ListBatchResults\x12$.tiergate.v1.ListBatchResultsRequest\x1a%.tiergate.v1.ListBatchResultsResponse\x12\x42\n\x0b\x43\x61ncelBatch\x12\x1f.tiergate.v1.CancelBatchRequest\x1a\x12.tiergate.v1.Batchb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,25 +36,25 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tiergate.v1.batch_service_p
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_BATCHITEM']._serialized_start=164
-  _globals['_BATCHITEM']._serialized_end=497
-  _globals['_BATCHCOUNTS']._serialized_start=499
-  _globals['_BATCHCOUNTS']._serialized_end=600
-  _globals['_BATCH']._serialized_start=603
-  _globals['_BATCH']._serialized_end=1124
-  _globals['_BATCH_STATE']._serialized_start=993
-  _globals['_BATCH_STATE']._serialized_end=1124
-  _globals['_CREATEBATCHREQUEST']._serialized_start=1126
-  _globals['_CREATEBATCHREQUEST']._serialized_end=1185
-  _globals['_GETBATCHREQUEST']._serialized_start=1187
-  _globals['_GETBATCHREQUEST']._serialized_end=1218
-  _globals['_CANCELBATCHREQUEST']._serialized_start=1220
-  _globals['_CANCELBATCHREQUEST']._serialized_end=1254
-  _globals['_LISTBATCHRESULTSREQUEST']._serialized_start=1256
-  _globals['_LISTBATCHRESULTSREQUEST']._serialized_end=1336
-  _globals['_BATCHRESULT']._serialized_start=1339
-  _globals['_BATCHRESULT']._serialized_end=1766
-  _globals['_LISTBATCHRESULTSRESPONSE']._serialized_start=1768
-  _globals['_LISTBATCHRESULTSRESPONSE']._serialized_end=1862
-  _globals['_BATCHSERVICE']._serialized_start=1865
-  _globals['_BATCHSERVICE']._serialized_end=2174
+  _globals['_BATCHITEM']._serialized_end=539
+  _globals['_BATCHCOUNTS']._serialized_start=541
+  _globals['_BATCHCOUNTS']._serialized_end=642
+  _globals['_BATCH']._serialized_start=645
+  _globals['_BATCH']._serialized_end=1166
+  _globals['_BATCH_STATE']._serialized_start=1035
+  _globals['_BATCH_STATE']._serialized_end=1166
+  _globals['_CREATEBATCHREQUEST']._serialized_start=1168
+  _globals['_CREATEBATCHREQUEST']._serialized_end=1227
+  _globals['_GETBATCHREQUEST']._serialized_start=1229
+  _globals['_GETBATCHREQUEST']._serialized_end=1260
+  _globals['_CANCELBATCHREQUEST']._serialized_start=1262
+  _globals['_CANCELBATCHREQUEST']._serialized_end=1296
+  _globals['_LISTBATCHRESULTSREQUEST']._serialized_start=1298
+  _globals['_LISTBATCHRESULTSREQUEST']._serialized_end=1378
+  _globals['_BATCHRESULT']._serialized_start=1381
+  _globals['_BATCHRESULT']._serialized_end=1851
+  _globals['_LISTBATCHRESULTSRESPONSE']._serialized_start=1853
+  _globals['_LISTBATCHRESULTSRESPONSE']._serialized_end=1947
+  _globals['_BATCHSERVICE']._serialized_start=1950
+  _globals['_BATCHSERVICE']._serialized_end=2259
 # @@protoc_insertion_point(module_scope)

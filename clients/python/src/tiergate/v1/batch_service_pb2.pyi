@@ -36,6 +36,7 @@ class BatchItem(_message.Message):
     ANSWER_FIELD_NUMBER: _builtins.int
     MODERATE_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    READ_FIELD_NUMBER: _builtins.int
     custom_id: _builtins.str
     """The caller's id for the item, unique within the batch (1 to 64 characters:
     letters, digits, `_` and `-`); results carry it back.
@@ -64,6 +65,10 @@ class BatchItem(_message.Message):
     def reason(self) -> _task_service_pb2.ReasonRequest:
         """A `Reason` request."""
 
+    @_builtins.property
+    def read(self) -> _task_service_pb2.ReadRequest:
+        """A `Read` request."""
+
     def __init__(
         self,
         *,
@@ -74,12 +79,13 @@ class BatchItem(_message.Message):
         answer: _task_service_pb2.AnswerRequest | None = ...,
         moderate: _task_service_pb2.ModerateRequest | None = ...,
         reason: _task_service_pb2.ReasonRequest | None = ...,
+        read: _task_service_pb2.ReadRequest | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["answer", b"answer", "classify", b"classify", "extract", b"extract", "moderate", b"moderate", "reason", b"reason", "request", b"request", "summarize", b"summarize"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["answer", b"answer", "classify", b"classify", "extract", b"extract", "moderate", b"moderate", "read", b"read", "reason", b"reason", "request", b"request", "summarize", b"summarize"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["answer", b"answer", "classify", b"classify", "custom_id", b"custom_id", "extract", b"extract", "moderate", b"moderate", "reason", b"reason", "request", b"request", "summarize", b"summarize"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["answer", b"answer", "classify", b"classify", "custom_id", b"custom_id", "extract", b"extract", "moderate", b"moderate", "read", b"read", "reason", b"reason", "request", b"request", "summarize", b"summarize"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_request: _TypeAlias = _typing.Literal["classify", "summarize", "extract", "answer", "moderate", "reason"]  # noqa: Y015
+    _WhichOneofReturnType_request: _TypeAlias = _typing.Literal["classify", "summarize", "extract", "answer", "moderate", "reason", "read"]  # noqa: Y015
     _WhichOneofArgType_request: _TypeAlias = _typing.Literal["request", b"request"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_request) -> _WhichOneofReturnType_request | None: ...
 
@@ -348,6 +354,7 @@ class BatchResult(_message.Message):
     MODERATE_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
+    READ_FIELD_NUMBER: _builtins.int
     USAGE_FIELD_NUMBER: _builtins.int
     custom_id: _builtins.str
     """The item's `custom_id`."""
@@ -384,6 +391,10 @@ class BatchResult(_message.Message):
         """
 
     @_builtins.property
+    def read(self) -> _task_service_pb2.ReadResponse:
+        """The `Read` response."""
+
+    @_builtins.property
     def usage(self) -> _usage_pb2.Usage:
         """What the item cost, also when it failed after a billed call (an unusable
         output is billed); empty when nothing was billed.
@@ -401,13 +412,14 @@ class BatchResult(_message.Message):
         moderate: _task_service_pb2.ModerateResponse | None = ...,
         reason: _task_service_pb2.ReasonResponse | None = ...,
         error: _status_pb2.Status | None = ...,
+        read: _task_service_pb2.ReadResponse | None = ...,
         usage: _usage_pb2.Usage | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["answer", b"answer", "classify", b"classify", "error", b"error", "extract", b"extract", "moderate", b"moderate", "reason", b"reason", "result", b"result", "summarize", b"summarize", "usage", b"usage"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["answer", b"answer", "classify", b"classify", "error", b"error", "extract", b"extract", "moderate", b"moderate", "read", b"read", "reason", b"reason", "result", b"result", "summarize", b"summarize", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["answer", b"answer", "classify", b"classify", "custom_id", b"custom_id", "error", b"error", "extract", b"extract", "index", b"index", "moderate", b"moderate", "reason", b"reason", "result", b"result", "summarize", b"summarize", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["answer", b"answer", "classify", b"classify", "custom_id", b"custom_id", "error", b"error", "extract", b"extract", "index", b"index", "moderate", b"moderate", "read", b"read", "reason", b"reason", "result", b"result", "summarize", b"summarize", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["classify", "summarize", "extract", "answer", "moderate", "reason", "error"]  # noqa: Y015
+    _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["classify", "summarize", "extract", "answer", "moderate", "reason", "error", "read"]  # noqa: Y015
     _WhichOneofArgType_result: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_result) -> _WhichOneofReturnType_result | None: ...
 

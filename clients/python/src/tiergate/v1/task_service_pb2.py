@@ -26,17 +26,17 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from tiergate.v1 import usage_pb2 as tiergate_dot_v1_dot_usage__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1etiergate/v1/task_service.proto\x12\x0btiergate.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x17tiergate/v1/usage.proto\"*\n\x05Label\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\".\n\x0f\x43lassifyExample\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\"\xba\x01\n\x0f\x43lassifyRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\"\n\x06labels\x18\x02 \x03(\x0b\x32\x12.tiergate.v1.Label\x12\x14\n\x0cinstructions\x18\x03 \x01(\t\x12.\n\x08\x65xamples\x18\x04 \x03(\x0b\x32\x1c.tiergate.v1.ClassifyExample\x12\x13\n\x0bmulti_label\x18\x05 \x01(\x08\x12\x1a\n\x12include_confidence\x18\x06 \x01(\x08\"h\n\x10\x43lassifyResponse\x12\r\n\x05label\x18\x01 \x01(\t\x12\x0e\n\x06labels\x18\x02 \x03(\t\x12\x12\n\nconfidence\x18\x03 \x01(\x01\x12!\n\x05usage\x18\x04 \x01(\x0b\x32\x12.tiergate.v1.Usage\"\xa8\x01\n\x10SummarizeRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x11\n\tmax_words\x18\x02 \x01(\x05\x12*\n\x06\x66ormat\x18\x03 \x01(\x0e\x32\x1a.tiergate.v1.SummaryFormat\x12\r\n\x05\x66ocus\x18\x04 \x01(\t\x12\x1a\n\x12include_key_points\x18\x05 \x01(\x08\x12\x1c\n\x14include_action_items\x18\x06 \x01(\x08\"q\n\x11SummarizeResponse\x12\x0f\n\x07summary\x18\x01 \x01(\t\x12\x12\n\nkey_points\x18\x02 \x03(\t\x12\x14\n\x0c\x61\x63tion_items\x18\x03 \x03(\t\x12!\n\x05usage\x18\x04 \x01(\x0b\x32\x12.tiergate.v1.Usage\"I\n\x0e\x45xtractRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x13\n\x0bjson_schema\x18\x02 \x01(\t\x12\x14\n\x0cinstructions\x18\x03 \x01(\t\"[\n\x0f\x45xtractResponse\x12%\n\x04\x64\x61ta\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12!\n\x05usage\x18\x02 \x01(\x0b\x32\x12.tiergate.v1.Usage\"3\n\x08\x44ocument\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\".\n\x08\x43itation\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\r\n\x05quote\x18\x02 \x01(\t\"K\n\rAnswerRequest\x12\x10\n\x08question\x18\x01 \x01(\t\x12(\n\tdocuments\x18\x02 \x03(\x0b\x32\x15.tiergate.v1.Document\"\x81\x01\n\x0e\x41nswerResponse\x12\x0e\n\x06\x61nswer\x18\x01 \x01(\t\x12\x12\n\nanswerable\x18\x02 \x01(\x08\x12(\n\tcitations\x18\x03 \x03(\x0b\x32\x15.tiergate.v1.Citation\x12!\n\x05usage\x18\x04 \x01(\x0b\x32\x12.tiergate.v1.Usage\"7\n\x12ModerationCategory\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\"C\n\x0f\x43\x61tegoryVerdict\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x66lagged\x18\x02 \x01(\x08\x12\x11\n\trationale\x18\x03 \x01(\t\"T\n\x0fModerateRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x33\n\ncategories\x18\x02 \x03(\x0b\x32\x1f.tiergate.v1.ModerationCategory\"x\n\x10ModerateResponse\x12\x0f\n\x07\x66lagged\x18\x01 \x01(\x08\x12\x30\n\ncategories\x18\x02 \x03(\x0b\x32\x1c.tiergate.v1.CategoryVerdict\x12!\n\x05usage\x18\x03 \x01(\x0b\x32\x12.tiergate.v1.Usage\"N\n\rReasonRequest\x12\x10\n\x08question\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontext\x18\x02 \x01(\t\x12\x1a\n\x12include_confidence\x18\x03 \x01(\x08\"f\n\x0eReasonResponse\x12\x0e\n\x06\x61nswer\x18\x01 \x01(\t\x12\r\n\x05steps\x18\x02 \x03(\t\x12\x12\n\nconfidence\x18\x03 \x01(\x01\x12!\n\x05usage\x18\x04 \x01(\x0b\x32\x12.tiergate.v1.Usage*i\n\rSummaryFormat\x12\x1e\n\x1aSUMMARY_FORMAT_UNSPECIFIED\x10\x00\x12\x1c\n\x18SUMMARY_FORMAT_PARAGRAPH\x10\x01\x12\x1a\n\x16SUMMARY_FORMAT_BULLETS\x10\x02*\xb6\x05\n\x0b\x45rrorReason\x12\x1c\n\x18\x45RROR_REASON_UNSPECIFIED\x10\x00\x12 \n\x1c\x45RROR_REASON_INVALID_REQUEST\x10\x01\x12&\n\"ERROR_REASON_UPSTREAM_RATE_LIMITED\x10\x02\x12%\n!ERROR_REASON_UPSTREAM_UNAVAILABLE\x10\x03\x12\"\n\x1e\x45RROR_REASON_DEADLINE_EXCEEDED\x10\x04\x12%\n!ERROR_REASON_UPSTREAM_AUTH_FAILED\x10\x05\x12\x1e\n\x1a\x45RROR_REASON_MODEL_REFUSED\x10\x06\x12\x1f\n\x1b\x45RROR_REASON_OUTPUT_INVALID\x10\x07\x12\x1b\n\x17\x45RROR_REASON_OVERLOADED\x10\x08\x12 \n\x1c\x45RROR_REASON_UNAUTHENTICATED\x10\t\x12\"\n\x1e\x45RROR_REASON_UPSTREAM_REJECTED\x10\n\x12\x19\n\x15\x45RROR_REASON_DRAINING\x10\x0b\x12\"\n\x1e\x45RROR_REASON_REQUEST_TOO_LARGE\x10\x0c\x12\'\n#ERROR_REASON_UPSTREAM_NOT_RETRYABLE\x10\r\x12%\n!ERROR_REASON_UPSTREAM_SPEND_LIMIT\x10\x0e\x12 \n\x1c\x45RROR_REASON_BUDGET_EXCEEDED\x10\x0f\x12)\n%ERROR_REASON_SHARED_STATE_UNAVAILABLE\x10\x10\x12*\n&ERROR_REASON_UPSTREAM_INVALID_RESPONSE\x10\x11\x12!\n\x1d\x45RROR_REASON_SERVICE_DISABLED\x10\x12\x32\xb7\x03\n\x0bTaskService\x12G\n\x08\x43lassify\x12\x1c.tiergate.v1.ClassifyRequest\x1a\x1d.tiergate.v1.ClassifyResponse\x12J\n\tSummarize\x12\x1d.tiergate.v1.SummarizeRequest\x1a\x1e.tiergate.v1.SummarizeResponse\x12\x44\n\x07\x45xtract\x12\x1b.tiergate.v1.ExtractRequest\x1a\x1c.tiergate.v1.ExtractResponse\x12\x41\n\x06\x41nswer\x12\x1a.tiergate.v1.AnswerRequest\x1a\x1b.tiergate.v1.AnswerResponse\x12G\n\x08Moderate\x12\x1c.tiergate.v1.ModerateRequest\x1a\x1d.tiergate.v1.ModerateResponse\x12\x41\n\x06Reason\x12\x1a.tiergate.v1.ReasonRequest\x1a\x1b.tiergate.v1.ReasonResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1etiergate/v1/task_service.proto\x12\x0btiergate.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x17tiergate/v1/usage.proto\"*\n\x05Label\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\".\n\x0f\x43lassifyExample\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\"\xba\x01\n\x0f\x43lassifyRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\"\n\x06labels\x18\x02 \x03(\x0b\x32\x12.tiergate.v1.Label\x12\x14\n\x0cinstructions\x18\x03 \x01(\t\x12.\n\x08\x65xamples\x18\x04 \x03(\x0b\x32\x1c.tiergate.v1.ClassifyExample\x12\x13\n\x0bmulti_label\x18\x05 \x01(\x08\x12\x1a\n\x12include_confidence\x18\x06 \x01(\x08\"h\n\x10\x43lassifyResponse\x12\r\n\x05label\x18\x01 \x01(\t\x12\x0e\n\x06labels\x18\x02 \x03(\t\x12\x12\n\nconfidence\x18\x03 \x01(\x01\x12!\n\x05usage\x18\x04 \x01(\x0b\x32\x12.tiergate.v1.Usage\"\xa8\x01\n\x10SummarizeRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x11\n\tmax_words\x18\x02 \x01(\x05\x12*\n\x06\x66ormat\x18\x03 \x01(\x0e\x32\x1a.tiergate.v1.SummaryFormat\x12\r\n\x05\x66ocus\x18\x04 \x01(\t\x12\x1a\n\x12include_key_points\x18\x05 \x01(\x08\x12\x1c\n\x14include_action_items\x18\x06 \x01(\x08\"q\n\x11SummarizeResponse\x12\x0f\n\x07summary\x18\x01 \x01(\t\x12\x12\n\nkey_points\x18\x02 \x03(\t\x12\x14\n\x0c\x61\x63tion_items\x18\x03 \x03(\t\x12!\n\x05usage\x18\x04 \x01(\x0b\x32\x12.tiergate.v1.Usage\"I\n\x0e\x45xtractRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x13\n\x0bjson_schema\x18\x02 \x01(\t\x12\x14\n\x0cinstructions\x18\x03 \x01(\t\"[\n\x0f\x45xtractResponse\x12%\n\x04\x64\x61ta\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12!\n\x05usage\x18\x02 \x01(\x0b\x32\x12.tiergate.v1.Usage\">\n\x0cReadDocument\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x12\n\nmedia_type\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\"f\n\x0bReadRequest\x12,\n\tdocuments\x18\x01 \x03(\x0b\x32\x19.tiergate.v1.ReadDocument\x12\x13\n\x0bjson_schema\x18\x02 \x01(\t\x12\x14\n\x0cinstructions\x18\x03 \x01(\t\"X\n\x0cReadResponse\x12%\n\x04\x64\x61ta\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12!\n\x05usage\x18\x02 \x01(\x0b\x32\x12.tiergate.v1.Usage\"3\n\x08\x44ocument\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\".\n\x08\x43itation\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\r\n\x05quote\x18\x02 \x01(\t\"K\n\rAnswerRequest\x12\x10\n\x08question\x18\x01 \x01(\t\x12(\n\tdocuments\x18\x02 \x03(\x0b\x32\x15.tiergate.v1.Document\"\x81\x01\n\x0e\x41nswerResponse\x12\x0e\n\x06\x61nswer\x18\x01 \x01(\t\x12\x12\n\nanswerable\x18\x02 \x01(\x08\x12(\n\tcitations\x18\x03 \x03(\x0b\x32\x15.tiergate.v1.Citation\x12!\n\x05usage\x18\x04 \x01(\x0b\x32\x12.tiergate.v1.Usage\"7\n\x12ModerationCategory\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\"C\n\x0f\x43\x61tegoryVerdict\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x66lagged\x18\x02 \x01(\x08\x12\x11\n\trationale\x18\x03 \x01(\t\"o\n\x0fModerateRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x33\n\ncategories\x18\x02 \x03(\x0b\x32\x1f.tiergate.v1.ModerationCategory\x12\x19\n\x11include_rationale\x18\x03 \x01(\x08\"x\n\x10ModerateResponse\x12\x0f\n\x07\x66lagged\x18\x01 \x01(\x08\x12\x30\n\ncategories\x18\x02 \x03(\x0b\x32\x1c.tiergate.v1.CategoryVerdict\x12!\n\x05usage\x18\x03 \x01(\x0b\x32\x12.tiergate.v1.Usage\"N\n\rReasonRequest\x12\x10\n\x08question\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontext\x18\x02 \x01(\t\x12\x1a\n\x12include_confidence\x18\x03 \x01(\x08\"f\n\x0eReasonResponse\x12\x0e\n\x06\x61nswer\x18\x01 \x01(\t\x12\r\n\x05steps\x18\x02 \x03(\t\x12\x12\n\nconfidence\x18\x03 \x01(\x01\x12!\n\x05usage\x18\x04 \x01(\x0b\x32\x12.tiergate.v1.Usage*i\n\rSummaryFormat\x12\x1e\n\x1aSUMMARY_FORMAT_UNSPECIFIED\x10\x00\x12\x1c\n\x18SUMMARY_FORMAT_PARAGRAPH\x10\x01\x12\x1a\n\x16SUMMARY_FORMAT_BULLETS\x10\x02*\xb6\x05\n\x0b\x45rrorReason\x12\x1c\n\x18\x45RROR_REASON_UNSPECIFIED\x10\x00\x12 \n\x1c\x45RROR_REASON_INVALID_REQUEST\x10\x01\x12&\n\"ERROR_REASON_UPSTREAM_RATE_LIMITED\x10\x02\x12%\n!ERROR_REASON_UPSTREAM_UNAVAILABLE\x10\x03\x12\"\n\x1e\x45RROR_REASON_DEADLINE_EXCEEDED\x10\x04\x12%\n!ERROR_REASON_UPSTREAM_AUTH_FAILED\x10\x05\x12\x1e\n\x1a\x45RROR_REASON_MODEL_REFUSED\x10\x06\x12\x1f\n\x1b\x45RROR_REASON_OUTPUT_INVALID\x10\x07\x12\x1b\n\x17\x45RROR_REASON_OVERLOADED\x10\x08\x12 \n\x1c\x45RROR_REASON_UNAUTHENTICATED\x10\t\x12\"\n\x1e\x45RROR_REASON_UPSTREAM_REJECTED\x10\n\x12\x19\n\x15\x45RROR_REASON_DRAINING\x10\x0b\x12\"\n\x1e\x45RROR_REASON_REQUEST_TOO_LARGE\x10\x0c\x12\'\n#ERROR_REASON_UPSTREAM_NOT_RETRYABLE\x10\r\x12%\n!ERROR_REASON_UPSTREAM_SPEND_LIMIT\x10\x0e\x12 \n\x1c\x45RROR_REASON_BUDGET_EXCEEDED\x10\x0f\x12)\n%ERROR_REASON_SHARED_STATE_UNAVAILABLE\x10\x10\x12*\n&ERROR_REASON_UPSTREAM_INVALID_RESPONSE\x10\x11\x12!\n\x1d\x45RROR_REASON_SERVICE_DISABLED\x10\x12\x32\xf4\x03\n\x0bTaskService\x12G\n\x08\x43lassify\x12\x1c.tiergate.v1.ClassifyRequest\x1a\x1d.tiergate.v1.ClassifyResponse\x12J\n\tSummarize\x12\x1d.tiergate.v1.SummarizeRequest\x1a\x1e.tiergate.v1.SummarizeResponse\x12\x44\n\x07\x45xtract\x12\x1b.tiergate.v1.ExtractRequest\x1a\x1c.tiergate.v1.ExtractResponse\x12\x41\n\x06\x41nswer\x12\x1a.tiergate.v1.AnswerRequest\x1a\x1b.tiergate.v1.AnswerResponse\x12G\n\x08Moderate\x12\x1c.tiergate.v1.ModerateRequest\x1a\x1d.tiergate.v1.ModerateResponse\x12\x41\n\x06Reason\x12\x1a.tiergate.v1.ReasonRequest\x1a\x1b.tiergate.v1.ReasonResponse\x12;\n\x04Read\x12\x18.tiergate.v1.ReadRequest\x1a\x19.tiergate.v1.ReadResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tiergate.v1.task_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SUMMARYFORMAT']._serialized_start=1771
-  _globals['_SUMMARYFORMAT']._serialized_end=1876
-  _globals['_ERRORREASON']._serialized_start=1879
-  _globals['_ERRORREASON']._serialized_end=2573
+  _globals['_SUMMARYFORMAT']._serialized_start=2056
+  _globals['_SUMMARYFORMAT']._serialized_end=2161
+  _globals['_ERRORREASON']._serialized_start=2164
+  _globals['_ERRORREASON']._serialized_end=2858
   _globals['_LABEL']._serialized_start=102
   _globals['_LABEL']._serialized_end=144
   _globals['_CLASSIFYEXAMPLE']._serialized_start=146
@@ -53,26 +53,32 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EXTRACTREQUEST']._serialized_end=848
   _globals['_EXTRACTRESPONSE']._serialized_start=850
   _globals['_EXTRACTRESPONSE']._serialized_end=941
-  _globals['_DOCUMENT']._serialized_start=943
-  _globals['_DOCUMENT']._serialized_end=994
-  _globals['_CITATION']._serialized_start=996
-  _globals['_CITATION']._serialized_end=1042
-  _globals['_ANSWERREQUEST']._serialized_start=1044
-  _globals['_ANSWERREQUEST']._serialized_end=1119
-  _globals['_ANSWERRESPONSE']._serialized_start=1122
-  _globals['_ANSWERRESPONSE']._serialized_end=1251
-  _globals['_MODERATIONCATEGORY']._serialized_start=1253
-  _globals['_MODERATIONCATEGORY']._serialized_end=1308
-  _globals['_CATEGORYVERDICT']._serialized_start=1310
-  _globals['_CATEGORYVERDICT']._serialized_end=1377
-  _globals['_MODERATEREQUEST']._serialized_start=1379
-  _globals['_MODERATEREQUEST']._serialized_end=1463
-  _globals['_MODERATERESPONSE']._serialized_start=1465
-  _globals['_MODERATERESPONSE']._serialized_end=1585
-  _globals['_REASONREQUEST']._serialized_start=1587
-  _globals['_REASONREQUEST']._serialized_end=1665
-  _globals['_REASONRESPONSE']._serialized_start=1667
-  _globals['_REASONRESPONSE']._serialized_end=1769
-  _globals['_TASKSERVICE']._serialized_start=2576
-  _globals['_TASKSERVICE']._serialized_end=3015
+  _globals['_READDOCUMENT']._serialized_start=943
+  _globals['_READDOCUMENT']._serialized_end=1005
+  _globals['_READREQUEST']._serialized_start=1007
+  _globals['_READREQUEST']._serialized_end=1109
+  _globals['_READRESPONSE']._serialized_start=1111
+  _globals['_READRESPONSE']._serialized_end=1199
+  _globals['_DOCUMENT']._serialized_start=1201
+  _globals['_DOCUMENT']._serialized_end=1252
+  _globals['_CITATION']._serialized_start=1254
+  _globals['_CITATION']._serialized_end=1300
+  _globals['_ANSWERREQUEST']._serialized_start=1302
+  _globals['_ANSWERREQUEST']._serialized_end=1377
+  _globals['_ANSWERRESPONSE']._serialized_start=1380
+  _globals['_ANSWERRESPONSE']._serialized_end=1509
+  _globals['_MODERATIONCATEGORY']._serialized_start=1511
+  _globals['_MODERATIONCATEGORY']._serialized_end=1566
+  _globals['_CATEGORYVERDICT']._serialized_start=1568
+  _globals['_CATEGORYVERDICT']._serialized_end=1635
+  _globals['_MODERATEREQUEST']._serialized_start=1637
+  _globals['_MODERATEREQUEST']._serialized_end=1748
+  _globals['_MODERATERESPONSE']._serialized_start=1750
+  _globals['_MODERATERESPONSE']._serialized_end=1870
+  _globals['_REASONREQUEST']._serialized_start=1872
+  _globals['_REASONREQUEST']._serialized_end=1950
+  _globals['_REASONRESPONSE']._serialized_start=1952
+  _globals['_REASONRESPONSE']._serialized_end=2054
+  _globals['_TASKSERVICE']._serialized_start=2861
+  _globals['_TASKSERVICE']._serialized_end=3361
 # @@protoc_insertion_point(module_scope)

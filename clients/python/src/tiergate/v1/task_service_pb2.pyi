@@ -528,6 +528,108 @@ class ExtractResponse(_message.Message):
 Global___ExtractResponse: _TypeAlias = ExtractResponse  # noqa: Y015
 
 @_typing.final
+class ReadDocument(_message.Message):
+    """A file Read reads: a PDF or an image."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DATA_FIELD_NUMBER: _builtins.int
+    MEDIA_TYPE_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    data: _builtins.bytes
+    """The file's bytes, as they are on disk. Required; they must match
+    `media_type` (checked by decoding, never trusted from the name).
+    """
+    media_type: _builtins.str
+    """One of `application/pdf`, `image/png`, `image/jpeg`, `image/gif`,
+    `image/webp`. Images at most 8000x8000 pixels (2000x2000 when a request
+    holds more than 20 images); PDFs readable, unencrypted, within the
+    model's page limit.
+    """
+    name: _builtins.str
+    """The caller's name for the file (e.g. `invoice.pdf`), shown to the model
+    as the document's title. Optional, at most 256 characters.
+    """
+    def __init__(
+        self,
+        *,
+        data: _builtins.bytes = ...,
+        media_type: _builtins.str = ...,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "media_type", b"media_type", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReadDocument: _TypeAlias = ReadDocument  # noqa: Y015
+
+@_typing.final
+class ReadRequest(_message.Message):
+    """Request for `TaskService.Read`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOCUMENTS_FIELD_NUMBER: _builtins.int
+    JSON_SCHEMA_FIELD_NUMBER: _builtins.int
+    INSTRUCTIONS_FIELD_NUMBER: _builtins.int
+    json_schema: _builtins.str
+    """A JSON Schema document (draft 2020-12), as a string, describing an object.
+    The result is validated against it, as in `Extract`.
+    """
+    instructions: _builtins.str
+    """Extra instructions, e.g. date formats or which page to trust."""
+    @_builtins.property
+    def documents(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReadDocument]:
+        """The files to read, in order: at least 1 (at most 100)."""
+
+    def __init__(
+        self,
+        *,
+        documents: _abc.Iterable[Global___ReadDocument] | None = ...,
+        json_schema: _builtins.str = ...,
+        instructions: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["documents", b"documents", "instructions", b"instructions", "json_schema", b"json_schema"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReadRequest: _TypeAlias = ReadRequest  # noqa: Y015
+
+@_typing.final
+class ReadResponse(_message.Message):
+    """Response of `TaskService.Read`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DATA_FIELD_NUMBER: _builtins.int
+    USAGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def data(self) -> _struct_pb2.Struct:
+        """The data read, an object valid against the request's `json_schema`."""
+
+    @_builtins.property
+    def usage(self) -> _usage_pb2.Usage:
+        """Tokens and cost of producing this result, image and page tokens included."""
+
+    def __init__(
+        self,
+        *,
+        data: _struct_pb2.Struct | None = ...,
+        usage: _usage_pb2.Usage | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "usage", b"usage"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "usage", b"usage"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReadResponse: _TypeAlias = ReadResponse  # noqa: Y015
+
+@_typing.final
 class Document(_message.Message):
     """A document an Answer may draw on."""
 
@@ -695,7 +797,7 @@ class CategoryVerdict(_message.Message):
     flagged: _builtins.bool
     """Whether the text falls under the category."""
     rationale: _builtins.str
-    """Why, in one sentence."""
+    """Why, in one sentence, with `include_rationale`; otherwise empty."""
     def __init__(
         self,
         *,
@@ -719,8 +821,15 @@ class ModerateRequest(_message.Message):
 
     TEXT_FIELD_NUMBER: _builtins.int
     CATEGORIES_FIELD_NUMBER: _builtins.int
+    INCLUDE_RATIONALE_FIELD_NUMBER: _builtins.int
     text: _builtins.str
     """The text to check. Required, not blank."""
+    include_rationale: _builtins.bool
+    """When true, every verdict carries a one-sentence `rationale`. Off by
+    default: the model then names only the flagged categories, as a plain
+    moderation prompt does, and rationales would cost output tokens (five
+    times the input price) on every call.
+    """
     @_builtins.property
     def categories(self) -> _containers.RepeatedCompositeFieldContainer[Global___ModerationCategory]:
         """The policy's categories (at most 64). Empty means the built-in policy.
@@ -732,10 +841,11 @@ class ModerateRequest(_message.Message):
         *,
         text: _builtins.str = ...,
         categories: _abc.Iterable[Global___ModerationCategory] | None = ...,
+        include_rationale: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["categories", b"categories", "text", b"text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["categories", b"categories", "include_rationale", b"include_rationale", "text", b"text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -72,6 +72,11 @@ class TaskServiceStub:
                 request_serializer=tiergate_dot_v1_dot_task__service__pb2.ReasonRequest.SerializeToString,
                 response_deserializer=tiergate_dot_v1_dot_task__service__pb2.ReasonResponse.FromString,
                 _registered_method=True)
+        self.Read = channel.unary_unary(
+                '/tiergate.v1.TaskService/Read',
+                request_serializer=tiergate_dot_v1_dot_task__service__pb2.ReadRequest.SerializeToString,
+                response_deserializer=tiergate_dot_v1_dot_task__service__pb2.ReadResponse.FromString,
+                _registered_method=True)
 
 
 class TaskServiceServicer:
@@ -132,6 +137,15 @@ class TaskServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Read(self, request, context):
+        """Reads documents and images (PDF, PNG, JPEG, GIF, WebP) into data matching
+        the caller's JSON Schema. Runs on the frontier tier. Takes messages up to
+        the provider's request-size limit (32 MB on the Claude API).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TaskServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -164,6 +178,11 @@ def add_TaskServiceServicer_to_server(servicer, server):
                     servicer.Reason,
                     request_deserializer=tiergate_dot_v1_dot_task__service__pb2.ReasonRequest.FromString,
                     response_serializer=tiergate_dot_v1_dot_task__service__pb2.ReasonResponse.SerializeToString,
+            ),
+            'Read': grpc.unary_unary_rpc_method_handler(
+                    servicer.Read,
+                    request_deserializer=tiergate_dot_v1_dot_task__service__pb2.ReadRequest.FromString,
+                    response_serializer=tiergate_dot_v1_dot_task__service__pb2.ReadResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -336,6 +355,33 @@ class TaskService:
             '/tiergate.v1.TaskService/Reason',
             tiergate_dot_v1_dot_task__service__pb2.ReasonRequest.SerializeToString,
             tiergate_dot_v1_dot_task__service__pb2.ReasonResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Read(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tiergate.v1.TaskService/Read',
+            tiergate_dot_v1_dot_task__service__pb2.ReadRequest.SerializeToString,
+            tiergate_dot_v1_dot_task__service__pb2.ReadResponse.FromString,
             options,
             channel_credentials,
             insecure,

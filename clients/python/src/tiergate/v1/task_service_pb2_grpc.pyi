@@ -63,6 +63,11 @@ class TaskServiceStub:
     """
     Reason: _grpc.UnaryUnaryMultiCallable[_task_service_pb2.ReasonRequest, _task_service_pb2.ReasonResponse]
     """Reasons step by step to an answer. Runs on the balanced tier."""
+    Read: _grpc.UnaryUnaryMultiCallable[_task_service_pb2.ReadRequest, _task_service_pb2.ReadResponse]
+    """Reads documents and images (PDF, PNG, JPEG, GIF, WebP) into data matching
+    the caller's JSON Schema. Runs on the frontier tier. Takes messages up to
+    the provider's request-size limit (32 MB on the Claude API).
+    """
 
 @_typing.type_check_only
 class TaskServiceAsyncStub(TaskServiceStub):
@@ -99,6 +104,11 @@ class TaskServiceAsyncStub(TaskServiceStub):
     """
     Reason: _aio.UnaryUnaryMultiCallable[_task_service_pb2.ReasonRequest, _task_service_pb2.ReasonResponse]  # type: ignore[assignment]
     """Reasons step by step to an answer. Runs on the balanced tier."""
+    Read: _aio.UnaryUnaryMultiCallable[_task_service_pb2.ReadRequest, _task_service_pb2.ReadResponse]  # type: ignore[assignment]
+    """Reads documents and images (PDF, PNG, JPEG, GIF, WebP) into data matching
+    the caller's JSON Schema. Runs on the frontier tier. Takes messages up to
+    the provider's request-size limit (32 MB on the Claude API).
+    """
 
 class TaskServiceServicer(metaclass=_abc_1.ABCMeta):
     """Typed LLM tasks. Each RPC is bound to a fixed model tier, lays its prompt out
@@ -168,5 +178,16 @@ class TaskServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_task_service_pb2.ReasonResponse, _abc.Awaitable[_task_service_pb2.ReasonResponse]]:
         """Reasons step by step to an answer. Runs on the balanced tier."""
+
+    @_abc_1.abstractmethod
+    def Read(
+        self,
+        request: _task_service_pb2.ReadRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_task_service_pb2.ReadResponse, _abc.Awaitable[_task_service_pb2.ReadResponse]]:
+        """Reads documents and images (PDF, PNG, JPEG, GIF, WebP) into data matching
+        the caller's JSON Schema. Runs on the frontier tier. Takes messages up to
+        the provider's request-size limit (32 MB on the Claude API).
+        """
 
 def add_TaskServiceServicer_to_server(servicer: TaskServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -13,7 +13,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file tiergate/v1/task_service.proto.
  */
 export const file_tiergate_v1_task_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch50aWVyZ2F0ZS92MS90YXNrX3NlcnZpY2UucHJvdG8SC3RpZXJnYXRlLnYxIioKBUxhYmVsEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkiLgoPQ2xhc3NpZnlFeGFtcGxlEgwKBHRleHQYASABKAkSDQoFbGFiZWwYAiABKAkiugEKD0NsYXNzaWZ5UmVxdWVzdBIMCgR0ZXh0GAEgASgJEiIKBmxhYmVscxgCIAMoCzISLnRpZXJnYXRlLnYxLkxhYmVsEhQKDGluc3RydWN0aW9ucxgDIAEoCRIuCghleGFtcGxlcxgEIAMoCzIcLnRpZXJnYXRlLnYxLkNsYXNzaWZ5RXhhbXBsZRITCgttdWx0aV9sYWJlbBgFIAEoCBIaChJpbmNsdWRlX2NvbmZpZGVuY2UYBiABKAgiaAoQQ2xhc3NpZnlSZXNwb25zZRINCgVsYWJlbBgBIAEoCRIOCgZsYWJlbHMYAiADKAkSEgoKY29uZmlkZW5jZRgDIAEoARIhCgV1c2FnZRgEIAEoCzISLnRpZXJnYXRlLnYxLlVzYWdlIqgBChBTdW1tYXJpemVSZXF1ZXN0EgwKBHRleHQYASABKAkSEQoJbWF4X3dvcmRzGAIgASgFEioKBmZvcm1hdBgDIAEoDjIaLnRpZXJnYXRlLnYxLlN1bW1hcnlGb3JtYXQSDQoFZm9jdXMYBCABKAkSGgoSaW5jbHVkZV9rZXlfcG9pbnRzGAUgASgIEhwKFGluY2x1ZGVfYWN0aW9uX2l0ZW1zGAYgASgIInEKEVN1bW1hcml6ZVJlc3BvbnNlEg8KB3N1bW1hcnkYASABKAkSEgoKa2V5X3BvaW50cxgCIAMoCRIUCgxhY3Rpb25faXRlbXMYAyADKAkSIQoFdXNhZ2UYBCABKAsyEi50aWVyZ2F0ZS52MS5Vc2FnZSJJCg5FeHRyYWN0UmVxdWVzdBIMCgR0ZXh0GAEgASgJEhMKC2pzb25fc2NoZW1hGAIgASgJEhQKDGluc3RydWN0aW9ucxgDIAEoCSJbCg9FeHRyYWN0UmVzcG9uc2USJQoEZGF0YRgBIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSIQoFdXNhZ2UYAiABKAsyEi50aWVyZ2F0ZS52MS5Vc2FnZSIzCghEb2N1bWVudBIKCgJpZBgBIAEoCRINCgV0aXRsZRgCIAEoCRIMCgR0ZXh0GAMgASgJIi4KCENpdGF0aW9uEhMKC2RvY3VtZW50X2lkGAEgASgJEg0KBXF1b3RlGAIgASgJIksKDUFuc3dlclJlcXVlc3QSEAoIcXVlc3Rpb24YASABKAkSKAoJZG9jdW1lbnRzGAIgAygLMhUudGllcmdhdGUudjEuRG9jdW1lbnQigQEKDkFuc3dlclJlc3BvbnNlEg4KBmFuc3dlchgBIAEoCRISCgphbnN3ZXJhYmxlGAIgASgIEigKCWNpdGF0aW9ucxgDIAMoCzIVLnRpZXJnYXRlLnYxLkNpdGF0aW9uEiEKBXVzYWdlGAQgASgLMhIudGllcmdhdGUudjEuVXNhZ2UiNwoSTW9kZXJhdGlvbkNhdGVnb3J5EgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkiQwoPQ2F0ZWdvcnlWZXJkaWN0EgwKBG5hbWUYASABKAkSDwoHZmxhZ2dlZBgCIAEoCBIRCglyYXRpb25hbGUYAyABKAkiVAoPTW9kZXJhdGVSZXF1ZXN0EgwKBHRleHQYASABKAkSMwoKY2F0ZWdvcmllcxgCIAMoCzIfLnRpZXJnYXRlLnYxLk1vZGVyYXRpb25DYXRlZ29yeSJ4ChBNb2RlcmF0ZVJlc3BvbnNlEg8KB2ZsYWdnZWQYASABKAgSMAoKY2F0ZWdvcmllcxgCIAMoCzIcLnRpZXJnYXRlLnYxLkNhdGVnb3J5VmVyZGljdBIhCgV1c2FnZRgDIAEoCzISLnRpZXJnYXRlLnYxLlVzYWdlIk4KDVJlYXNvblJlcXVlc3QSEAoIcXVlc3Rpb24YASABKAkSDwoHY29udGV4dBgCIAEoCRIaChJpbmNsdWRlX2NvbmZpZGVuY2UYAyABKAgiZgoOUmVhc29uUmVzcG9uc2USDgoGYW5zd2VyGAEgASgJEg0KBXN0ZXBzGAIgAygJEhIKCmNvbmZpZGVuY2UYAyABKAESIQoFdXNhZ2UYBCABKAsyEi50aWVyZ2F0ZS52MS5Vc2FnZSppCg1TdW1tYXJ5Rm9ybWF0Eh4KGlNVTU1BUllfRk9STUFUX1VOU1BFQ0lGSUVEEAASHAoYU1VNTUFSWV9GT1JNQVRfUEFSQUdSQVBIEAESGgoWU1VNTUFSWV9GT1JNQVRfQlVMTEVUUxACKrYFCgtFcnJvclJlYXNvbhIcChhFUlJPUl9SRUFTT05fVU5TUEVDSUZJRUQQABIgChxFUlJPUl9SRUFTT05fSU5WQUxJRF9SRVFVRVNUEAESJgoiRVJST1JfUkVBU09OX1VQU1RSRUFNX1JBVEVfTElNSVRFRBACEiUKIUVSUk9SX1JFQVNPTl9VUFNUUkVBTV9VTkFWQUlMQUJMRRADEiIKHkVSUk9SX1JFQVNPTl9ERUFETElORV9FWENFRURFRBAEEiUKIUVSUk9SX1JFQVNPTl9VUFNUUkVBTV9BVVRIX0ZBSUxFRBAFEh4KGkVSUk9SX1JFQVNPTl9NT0RFTF9SRUZVU0VEEAYSHwobRVJST1JfUkVBU09OX09VVFBVVF9JTlZBTElEEAcSGwoXRVJST1JfUkVBU09OX09WRVJMT0FERUQQCBIgChxFUlJPUl9SRUFTT05fVU5BVVRIRU5USUNBVEVEEAkSIgoeRVJST1JfUkVBU09OX1VQU1RSRUFNX1JFSkVDVEVEEAoSGQoVRVJST1JfUkVBU09OX0RSQUlOSU5HEAsSIgoeRVJST1JfUkVBU09OX1JFUVVFU1RfVE9PX0xBUkdFEAwSJwojRVJST1JfUkVBU09OX1VQU1RSRUFNX05PVF9SRVRSWUFCTEUQDRIlCiFFUlJPUl9SRUFTT05fVVBTVFJFQU1fU1BFTkRfTElNSVQQDhIgChxFUlJPUl9SRUFTT05fQlVER0VUX0VYQ0VFREVEEA8SKQolRVJST1JfUkVBU09OX1NIQVJFRF9TVEFURV9VTkFWQUlMQUJMRRAQEioKJkVSUk9SX1JFQVNPTl9VUFNUUkVBTV9JTlZBTElEX1JFU1BPTlNFEBESIQodRVJST1JfUkVBU09OX1NFUlZJQ0VfRElTQUJMRUQQEjK3AwoLVGFza1NlcnZpY2USRwoIQ2xhc3NpZnkSHC50aWVyZ2F0ZS52MS5DbGFzc2lmeVJlcXVlc3QaHS50aWVyZ2F0ZS52MS5DbGFzc2lmeVJlc3BvbnNlEkoKCVN1bW1hcml6ZRIdLnRpZXJnYXRlLnYxLlN1bW1hcml6ZVJlcXVlc3QaHi50aWVyZ2F0ZS52MS5TdW1tYXJpemVSZXNwb25zZRJECgdFeHRyYWN0EhsudGllcmdhdGUudjEuRXh0cmFjdFJlcXVlc3QaHC50aWVyZ2F0ZS52MS5FeHRyYWN0UmVzcG9uc2USQQoGQW5zd2VyEhoudGllcmdhdGUudjEuQW5zd2VyUmVxdWVzdBobLnRpZXJnYXRlLnYxLkFuc3dlclJlc3BvbnNlEkcKCE1vZGVyYXRlEhwudGllcmdhdGUudjEuTW9kZXJhdGVSZXF1ZXN0Gh0udGllcmdhdGUudjEuTW9kZXJhdGVSZXNwb25zZRJBCgZSZWFzb24SGi50aWVyZ2F0ZS52MS5SZWFzb25SZXF1ZXN0GhsudGllcmdhdGUudjEuUmVhc29uUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_struct, file_tiergate_v1_usage]);
+  fileDesc("Ch50aWVyZ2F0ZS92MS90YXNrX3NlcnZpY2UucHJvdG8SC3RpZXJnYXRlLnYxIioKBUxhYmVsEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkiLgoPQ2xhc3NpZnlFeGFtcGxlEgwKBHRleHQYASABKAkSDQoFbGFiZWwYAiABKAkiugEKD0NsYXNzaWZ5UmVxdWVzdBIMCgR0ZXh0GAEgASgJEiIKBmxhYmVscxgCIAMoCzISLnRpZXJnYXRlLnYxLkxhYmVsEhQKDGluc3RydWN0aW9ucxgDIAEoCRIuCghleGFtcGxlcxgEIAMoCzIcLnRpZXJnYXRlLnYxLkNsYXNzaWZ5RXhhbXBsZRITCgttdWx0aV9sYWJlbBgFIAEoCBIaChJpbmNsdWRlX2NvbmZpZGVuY2UYBiABKAgiaAoQQ2xhc3NpZnlSZXNwb25zZRINCgVsYWJlbBgBIAEoCRIOCgZsYWJlbHMYAiADKAkSEgoKY29uZmlkZW5jZRgDIAEoARIhCgV1c2FnZRgEIAEoCzISLnRpZXJnYXRlLnYxLlVzYWdlIqgBChBTdW1tYXJpemVSZXF1ZXN0EgwKBHRleHQYASABKAkSEQoJbWF4X3dvcmRzGAIgASgFEioKBmZvcm1hdBgDIAEoDjIaLnRpZXJnYXRlLnYxLlN1bW1hcnlGb3JtYXQSDQoFZm9jdXMYBCABKAkSGgoSaW5jbHVkZV9rZXlfcG9pbnRzGAUgASgIEhwKFGluY2x1ZGVfYWN0aW9uX2l0ZW1zGAYgASgIInEKEVN1bW1hcml6ZVJlc3BvbnNlEg8KB3N1bW1hcnkYASABKAkSEgoKa2V5X3BvaW50cxgCIAMoCRIUCgxhY3Rpb25faXRlbXMYAyADKAkSIQoFdXNhZ2UYBCABKAsyEi50aWVyZ2F0ZS52MS5Vc2FnZSJJCg5FeHRyYWN0UmVxdWVzdBIMCgR0ZXh0GAEgASgJEhMKC2pzb25fc2NoZW1hGAIgASgJEhQKDGluc3RydWN0aW9ucxgDIAEoCSJbCg9FeHRyYWN0UmVzcG9uc2USJQoEZGF0YRgBIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSIQoFdXNhZ2UYAiABKAsyEi50aWVyZ2F0ZS52MS5Vc2FnZSI+CgxSZWFkRG9jdW1lbnQSDAoEZGF0YRgBIAEoDBISCgptZWRpYV90eXBlGAIgASgJEgwKBG5hbWUYAyABKAkiZgoLUmVhZFJlcXVlc3QSLAoJZG9jdW1lbnRzGAEgAygLMhkudGllcmdhdGUudjEuUmVhZERvY3VtZW50EhMKC2pzb25fc2NoZW1hGAIgASgJEhQKDGluc3RydWN0aW9ucxgDIAEoCSJYCgxSZWFkUmVzcG9uc2USJQoEZGF0YRgBIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSIQoFdXNhZ2UYAiABKAsyEi50aWVyZ2F0ZS52MS5Vc2FnZSIzCghEb2N1bWVudBIKCgJpZBgBIAEoCRINCgV0aXRsZRgCIAEoCRIMCgR0ZXh0GAMgASgJIi4KCENpdGF0aW9uEhMKC2RvY3VtZW50X2lkGAEgASgJEg0KBXF1b3RlGAIgASgJIksKDUFuc3dlclJlcXVlc3QSEAoIcXVlc3Rpb24YASABKAkSKAoJZG9jdW1lbnRzGAIgAygLMhUudGllcmdhdGUudjEuRG9jdW1lbnQigQEKDkFuc3dlclJlc3BvbnNlEg4KBmFuc3dlchgBIAEoCRISCgphbnN3ZXJhYmxlGAIgASgIEigKCWNpdGF0aW9ucxgDIAMoCzIVLnRpZXJnYXRlLnYxLkNpdGF0aW9uEiEKBXVzYWdlGAQgASgLMhIudGllcmdhdGUudjEuVXNhZ2UiNwoSTW9kZXJhdGlvbkNhdGVnb3J5EgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkiQwoPQ2F0ZWdvcnlWZXJkaWN0EgwKBG5hbWUYASABKAkSDwoHZmxhZ2dlZBgCIAEoCBIRCglyYXRpb25hbGUYAyABKAkibwoPTW9kZXJhdGVSZXF1ZXN0EgwKBHRleHQYASABKAkSMwoKY2F0ZWdvcmllcxgCIAMoCzIfLnRpZXJnYXRlLnYxLk1vZGVyYXRpb25DYXRlZ29yeRIZChFpbmNsdWRlX3JhdGlvbmFsZRgDIAEoCCJ4ChBNb2RlcmF0ZVJlc3BvbnNlEg8KB2ZsYWdnZWQYASABKAgSMAoKY2F0ZWdvcmllcxgCIAMoCzIcLnRpZXJnYXRlLnYxLkNhdGVnb3J5VmVyZGljdBIhCgV1c2FnZRgDIAEoCzISLnRpZXJnYXRlLnYxLlVzYWdlIk4KDVJlYXNvblJlcXVlc3QSEAoIcXVlc3Rpb24YASABKAkSDwoHY29udGV4dBgCIAEoCRIaChJpbmNsdWRlX2NvbmZpZGVuY2UYAyABKAgiZgoOUmVhc29uUmVzcG9uc2USDgoGYW5zd2VyGAEgASgJEg0KBXN0ZXBzGAIgAygJEhIKCmNvbmZpZGVuY2UYAyABKAESIQoFdXNhZ2UYBCABKAsyEi50aWVyZ2F0ZS52MS5Vc2FnZSppCg1TdW1tYXJ5Rm9ybWF0Eh4KGlNVTU1BUllfRk9STUFUX1VOU1BFQ0lGSUVEEAASHAoYU1VNTUFSWV9GT1JNQVRfUEFSQUdSQVBIEAESGgoWU1VNTUFSWV9GT1JNQVRfQlVMTEVUUxACKrYFCgtFcnJvclJlYXNvbhIcChhFUlJPUl9SRUFTT05fVU5TUEVDSUZJRUQQABIgChxFUlJPUl9SRUFTT05fSU5WQUxJRF9SRVFVRVNUEAESJgoiRVJST1JfUkVBU09OX1VQU1RSRUFNX1JBVEVfTElNSVRFRBACEiUKIUVSUk9SX1JFQVNPTl9VUFNUUkVBTV9VTkFWQUlMQUJMRRADEiIKHkVSUk9SX1JFQVNPTl9ERUFETElORV9FWENFRURFRBAEEiUKIUVSUk9SX1JFQVNPTl9VUFNUUkVBTV9BVVRIX0ZBSUxFRBAFEh4KGkVSUk9SX1JFQVNPTl9NT0RFTF9SRUZVU0VEEAYSHwobRVJST1JfUkVBU09OX09VVFBVVF9JTlZBTElEEAcSGwoXRVJST1JfUkVBU09OX09WRVJMT0FERUQQCBIgChxFUlJPUl9SRUFTT05fVU5BVVRIRU5USUNBVEVEEAkSIgoeRVJST1JfUkVBU09OX1VQU1RSRUFNX1JFSkVDVEVEEAoSGQoVRVJST1JfUkVBU09OX0RSQUlOSU5HEAsSIgoeRVJST1JfUkVBU09OX1JFUVVFU1RfVE9PX0xBUkdFEAwSJwojRVJST1JfUkVBU09OX1VQU1RSRUFNX05PVF9SRVRSWUFCTEUQDRIlCiFFUlJPUl9SRUFTT05fVVBTVFJFQU1fU1BFTkRfTElNSVQQDhIgChxFUlJPUl9SRUFTT05fQlVER0VUX0VYQ0VFREVEEA8SKQolRVJST1JfUkVBU09OX1NIQVJFRF9TVEFURV9VTkFWQUlMQUJMRRAQEioKJkVSUk9SX1JFQVNPTl9VUFNUUkVBTV9JTlZBTElEX1JFU1BPTlNFEBESIQodRVJST1JfUkVBU09OX1NFUlZJQ0VfRElTQUJMRUQQEjL0AwoLVGFza1NlcnZpY2USRwoIQ2xhc3NpZnkSHC50aWVyZ2F0ZS52MS5DbGFzc2lmeVJlcXVlc3QaHS50aWVyZ2F0ZS52MS5DbGFzc2lmeVJlc3BvbnNlEkoKCVN1bW1hcml6ZRIdLnRpZXJnYXRlLnYxLlN1bW1hcml6ZVJlcXVlc3QaHi50aWVyZ2F0ZS52MS5TdW1tYXJpemVSZXNwb25zZRJECgdFeHRyYWN0EhsudGllcmdhdGUudjEuRXh0cmFjdFJlcXVlc3QaHC50aWVyZ2F0ZS52MS5FeHRyYWN0UmVzcG9uc2USQQoGQW5zd2VyEhoudGllcmdhdGUudjEuQW5zd2VyUmVxdWVzdBobLnRpZXJnYXRlLnYxLkFuc3dlclJlc3BvbnNlEkcKCE1vZGVyYXRlEhwudGllcmdhdGUudjEuTW9kZXJhdGVSZXF1ZXN0Gh0udGllcmdhdGUudjEuTW9kZXJhdGVSZXNwb25zZRJBCgZSZWFzb24SGi50aWVyZ2F0ZS52MS5SZWFzb25SZXF1ZXN0GhsudGllcmdhdGUudjEuUmVhc29uUmVzcG9uc2USOwoEUmVhZBIYLnRpZXJnYXRlLnYxLlJlYWRSZXF1ZXN0GhkudGllcmdhdGUudjEuUmVhZFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_struct, file_tiergate_v1_usage]);
 
 /**
  * A label the text may be assigned.
@@ -343,6 +343,110 @@ export const ExtractResponseSchema: GenMessage<ExtractResponse> = /*@__PURE__*/
   messageDesc(file_tiergate_v1_task_service, 7);
 
 /**
+ * A file Read reads: a PDF or an image.
+ *
+ * @generated from message tiergate.v1.ReadDocument
+ */
+export type ReadDocument = Message<"tiergate.v1.ReadDocument"> & {
+  /**
+   * The file's bytes, as they are on disk. Required; they must match
+   * `media_type` (checked by decoding, never trusted from the name).
+   *
+   * @generated from field: bytes data = 1;
+   */
+  data: Uint8Array;
+
+  /**
+   * One of `application/pdf`, `image/png`, `image/jpeg`, `image/gif`,
+   * `image/webp`. Images at most 8000x8000 pixels (2000x2000 when a request
+   * holds more than 20 images); PDFs readable, unencrypted, within the
+   * model's page limit.
+   *
+   * @generated from field: string media_type = 2;
+   */
+  mediaType: string;
+
+  /**
+   * The caller's name for the file (e.g. `invoice.pdf`), shown to the model
+   * as the document's title. Optional, at most 256 characters.
+   *
+   * @generated from field: string name = 3;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message tiergate.v1.ReadDocument.
+ * Use `create(ReadDocumentSchema)` to create a new message.
+ */
+export const ReadDocumentSchema: GenMessage<ReadDocument> = /*@__PURE__*/
+  messageDesc(file_tiergate_v1_task_service, 8);
+
+/**
+ * Request for `TaskService.Read`.
+ *
+ * @generated from message tiergate.v1.ReadRequest
+ */
+export type ReadRequest = Message<"tiergate.v1.ReadRequest"> & {
+  /**
+   * The files to read, in order: at least 1 (at most 100).
+   *
+   * @generated from field: repeated tiergate.v1.ReadDocument documents = 1;
+   */
+  documents: ReadDocument[];
+
+  /**
+   * A JSON Schema document (draft 2020-12), as a string, describing an object.
+   * The result is validated against it, as in `Extract`.
+   *
+   * @generated from field: string json_schema = 2;
+   */
+  jsonSchema: string;
+
+  /**
+   * Extra instructions, e.g. date formats or which page to trust.
+   *
+   * @generated from field: string instructions = 3;
+   */
+  instructions: string;
+};
+
+/**
+ * Describes the message tiergate.v1.ReadRequest.
+ * Use `create(ReadRequestSchema)` to create a new message.
+ */
+export const ReadRequestSchema: GenMessage<ReadRequest> = /*@__PURE__*/
+  messageDesc(file_tiergate_v1_task_service, 9);
+
+/**
+ * Response of `TaskService.Read`.
+ *
+ * @generated from message tiergate.v1.ReadResponse
+ */
+export type ReadResponse = Message<"tiergate.v1.ReadResponse"> & {
+  /**
+   * The data read, an object valid against the request's `json_schema`.
+   *
+   * @generated from field: google.protobuf.Struct data = 1;
+   */
+  data?: JsonObject | undefined;
+
+  /**
+   * Tokens and cost of producing this result, image and page tokens included.
+   *
+   * @generated from field: tiergate.v1.Usage usage = 2;
+   */
+  usage?: Usage | undefined;
+};
+
+/**
+ * Describes the message tiergate.v1.ReadResponse.
+ * Use `create(ReadResponseSchema)` to create a new message.
+ */
+export const ReadResponseSchema: GenMessage<ReadResponse> = /*@__PURE__*/
+  messageDesc(file_tiergate_v1_task_service, 10);
+
+/**
  * A document an Answer may draw on.
  *
  * @generated from message tiergate.v1.Document
@@ -376,7 +480,7 @@ export type Document = Message<"tiergate.v1.Document"> & {
  * Use `create(DocumentSchema)` to create a new message.
  */
 export const DocumentSchema: GenMessage<Document> = /*@__PURE__*/
-  messageDesc(file_tiergate_v1_task_service, 8);
+  messageDesc(file_tiergate_v1_task_service, 11);
 
 /**
  * A verbatim quote supporting an answer.
@@ -404,7 +508,7 @@ export type Citation = Message<"tiergate.v1.Citation"> & {
  * Use `create(CitationSchema)` to create a new message.
  */
 export const CitationSchema: GenMessage<Citation> = /*@__PURE__*/
-  messageDesc(file_tiergate_v1_task_service, 9);
+  messageDesc(file_tiergate_v1_task_service, 12);
 
 /**
  * Request for `TaskService.Answer`.
@@ -433,7 +537,7 @@ export type AnswerRequest = Message<"tiergate.v1.AnswerRequest"> & {
  * Use `create(AnswerRequestSchema)` to create a new message.
  */
 export const AnswerRequestSchema: GenMessage<AnswerRequest> = /*@__PURE__*/
-  messageDesc(file_tiergate_v1_task_service, 10);
+  messageDesc(file_tiergate_v1_task_service, 13);
 
 /**
  * Response of `TaskService.Answer`.
@@ -476,7 +580,7 @@ export type AnswerResponse = Message<"tiergate.v1.AnswerResponse"> & {
  * Use `create(AnswerResponseSchema)` to create a new message.
  */
 export const AnswerResponseSchema: GenMessage<AnswerResponse> = /*@__PURE__*/
-  messageDesc(file_tiergate_v1_task_service, 11);
+  messageDesc(file_tiergate_v1_task_service, 14);
 
 /**
  * A moderation category of the caller's policy.
@@ -504,7 +608,7 @@ export type ModerationCategory = Message<"tiergate.v1.ModerationCategory"> & {
  * Use `create(ModerationCategorySchema)` to create a new message.
  */
 export const ModerationCategorySchema: GenMessage<ModerationCategory> = /*@__PURE__*/
-  messageDesc(file_tiergate_v1_task_service, 12);
+  messageDesc(file_tiergate_v1_task_service, 15);
 
 /**
  * The verdict for one moderation category.
@@ -527,7 +631,7 @@ export type CategoryVerdict = Message<"tiergate.v1.CategoryVerdict"> & {
   flagged: boolean;
 
   /**
-   * Why, in one sentence.
+   * Why, in one sentence, with `include_rationale`; otherwise empty.
    *
    * @generated from field: string rationale = 3;
    */
@@ -539,7 +643,7 @@ export type CategoryVerdict = Message<"tiergate.v1.CategoryVerdict"> & {
  * Use `create(CategoryVerdictSchema)` to create a new message.
  */
 export const CategoryVerdictSchema: GenMessage<CategoryVerdict> = /*@__PURE__*/
-  messageDesc(file_tiergate_v1_task_service, 13);
+  messageDesc(file_tiergate_v1_task_service, 16);
 
 /**
  * Request for `TaskService.Moderate`.
@@ -561,6 +665,16 @@ export type ModerateRequest = Message<"tiergate.v1.ModerateRequest"> & {
    * @generated from field: repeated tiergate.v1.ModerationCategory categories = 2;
    */
   categories: ModerationCategory[];
+
+  /**
+   * When true, every verdict carries a one-sentence `rationale`. Off by
+   * default: the model then names only the flagged categories, as a plain
+   * moderation prompt does, and rationales would cost output tokens (five
+   * times the input price) on every call.
+   *
+   * @generated from field: bool include_rationale = 3;
+   */
+  includeRationale: boolean;
 };
 
 /**
@@ -568,7 +682,7 @@ export type ModerateRequest = Message<"tiergate.v1.ModerateRequest"> & {
  * Use `create(ModerateRequestSchema)` to create a new message.
  */
 export const ModerateRequestSchema: GenMessage<ModerateRequest> = /*@__PURE__*/
-  messageDesc(file_tiergate_v1_task_service, 14);
+  messageDesc(file_tiergate_v1_task_service, 17);
 
 /**
  * Response of `TaskService.Moderate`.
@@ -603,7 +717,7 @@ export type ModerateResponse = Message<"tiergate.v1.ModerateResponse"> & {
  * Use `create(ModerateResponseSchema)` to create a new message.
  */
 export const ModerateResponseSchema: GenMessage<ModerateResponse> = /*@__PURE__*/
-  messageDesc(file_tiergate_v1_task_service, 15);
+  messageDesc(file_tiergate_v1_task_service, 18);
 
 /**
  * Request for `TaskService.Reason`.
@@ -640,7 +754,7 @@ export type ReasonRequest = Message<"tiergate.v1.ReasonRequest"> & {
  * Use `create(ReasonRequestSchema)` to create a new message.
  */
 export const ReasonRequestSchema: GenMessage<ReasonRequest> = /*@__PURE__*/
-  messageDesc(file_tiergate_v1_task_service, 16);
+  messageDesc(file_tiergate_v1_task_service, 19);
 
 /**
  * Response of `TaskService.Reason`.
@@ -683,7 +797,7 @@ export type ReasonResponse = Message<"tiergate.v1.ReasonResponse"> & {
  * Use `create(ReasonResponseSchema)` to create a new message.
  */
 export const ReasonResponseSchema: GenMessage<ReasonResponse> = /*@__PURE__*/
-  messageDesc(file_tiergate_v1_task_service, 17);
+  messageDesc(file_tiergate_v1_task_service, 20);
 
 /**
  * The shape of a summary.
@@ -972,6 +1086,18 @@ export const TaskService: GenService<{
     methodKind: "unary";
     input: typeof ReasonRequestSchema;
     output: typeof ReasonResponseSchema;
+  },
+  /**
+   * Reads documents and images (PDF, PNG, JPEG, GIF, WebP) into data matching
+   * the caller's JSON Schema. Runs on the frontier tier. Takes messages up to
+   * the provider's request-size limit (32 MB on the Claude API).
+   *
+   * @generated from rpc tiergate.v1.TaskService.Read
+   */
+  read: {
+    methodKind: "unary";
+    input: typeof ReadRequestSchema;
+    output: typeof ReadResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_tiergate_v1_task_service, 0);

@@ -13,6 +13,8 @@ import tiergate.v1.TaskServiceOuterClass.ExtractRequest;
 import tiergate.v1.TaskServiceOuterClass.ExtractResponse;
 import tiergate.v1.TaskServiceOuterClass.ModerateRequest;
 import tiergate.v1.TaskServiceOuterClass.ModerateResponse;
+import tiergate.v1.TaskServiceOuterClass.ReadRequest;
+import tiergate.v1.TaskServiceOuterClass.ReadResponse;
 import tiergate.v1.TaskServiceOuterClass.ReasonRequest;
 import tiergate.v1.TaskServiceOuterClass.ReasonResponse;
 import tiergate.v1.TaskServiceOuterClass.SummarizeRequest;
@@ -168,5 +170,29 @@ public abstract class TaskMethods {
   /** {@link #reason(ReasonRequest)}, future-based, with a deadline {@code timeout} from now. */
   public CompletableFuture<ReasonResponse> reasonAsync(ReasonRequest request, Duration timeout) {
     return callAsync(TaskServiceGrpc.getReasonMethod(), request, timeout);
+  }
+
+  /**
+   * Reads documents and images (PDF, PNG, JPEG, GIF, WebP) into data matching the caller's JSON
+   * Schema. Runs on the frontier tier. Takes messages up to the provider's request-size limit (32
+   * MB on the Claude API).
+   */
+  public ReadResponse read(ReadRequest request) {
+    return call(TaskServiceGrpc.getReadMethod(), request, null);
+  }
+
+  /** {@link #read(ReadRequest)} with a deadline {@code timeout} from now. */
+  public ReadResponse read(ReadRequest request, Duration timeout) {
+    return call(TaskServiceGrpc.getReadMethod(), request, timeout);
+  }
+
+  /** {@link #read(ReadRequest)}, future-based. */
+  public CompletableFuture<ReadResponse> readAsync(ReadRequest request) {
+    return callAsync(TaskServiceGrpc.getReadMethod(), request, null);
+  }
+
+  /** {@link #read(ReadRequest)}, future-based, with a deadline {@code timeout} from now. */
+  public CompletableFuture<ReadResponse> readAsync(ReadRequest request, Duration timeout) {
+    return callAsync(TaskServiceGrpc.getReadMethod(), request, timeout);
   }
 }
