@@ -156,35 +156,30 @@ class TestSummarize:
 
 
 class TestAnswer:
-    def test_only_verified_citations_are_sent(
+    def test_citations_are_the_numbered_sentences_written_verbatim(
         self, streams: stream_service_pb2_grpc.StreamServiceStub, paced: Upstream
     ) -> None:
-        """A citation whose quote is not in its document is never sent, not even for a
-        moment; the verified one is, before the end."""
-        output = {
-            "answerable": True,
-            "answer": "Refunds are issued within five business days of approval.",
-            "citations": [
-                {"document_id": "kb-2", "quote": "Refunds take a day."},
-                {"document_id": "kb-1", "quote": "within 5 business days"},
-                {"document_id": "kb-2", "quote": "cancelled at any time"},
-            ],
-        }
+        """The model cites sentence numbers; each citation goes out, before the end, as the
+        numbered sentence itself, quoted verbatim from its document."""
+        output = {"answer": "Refunds are issued within five business days.", "cite": [1, 2]}
         paced.script(Script(text=json.dumps(output)))
         request = pb.AnswerRequest(question="How fast are refunds?", documents=DOCUMENTS)
         messages = list(streams.StreamAnswer(request, timeout=30))
         assert_never_retracted(messages)
-        quotes = {c.quote for m in messages for c in m.response.citations}
-        assert quotes == {"within 5 business days", "cancelled at any time"}
+        cited = {(c.document_id, c.quote) for m in messages for c in m.response.citations}
+        assert cited == {(d.id, d.text) for d in DOCUMENTS}
         assert any(m.response.citations and not m.complete for m in messages)
         assert messages[-1].response.answerable
         assert messages[-1].complete
+        sent = paced.emulator.requests[-1]
+        assert sent["stream"] is True
+        assert sent["output_config"]["format"]["type"] == "json_schema"
 
     def test_unanswerable_sends_nothing_before_the_end(
         self, streams: stream_service_pb2_grpc.StreamServiceStub, paced: Upstream
     ) -> None:
         """An unanswerable answer has nothing to show early: one final message."""
-        output = {"answerable": False, "answer": "", "citations": []}
+        output = {"answer": "", "cite": []}
         paced.script(Script(text=json.dumps(output)))
         request = pb.AnswerRequest(question="Who won in 1930?", documents=DOCUMENTS)
         messages = list(streams.StreamAnswer(request, timeout=30))
@@ -365,11 +360,7 @@ class TestSharedState:
         try:
             with grpc.insecure_channel(f"127.0.0.1:{app.port}") as channel:
                 streams = stream_service_pb2_grpc.StreamServiceStub(channel)
-                output = {
-                    "answerable": True,
-                    "answer": "Refunds are issued within five business days.",
-                    "citations": [{"document_id": "kb-1", "quote": "within 5 business days"}],
-                }
+                output = {"answer": "Refunds are issued within five business days.", "cite": [1]}
                 paced.script(Script(text=json.dumps(output)))
                 request = pb.AnswerRequest(question="How fast are refunds?", documents=DOCUMENTS)
                 first = list(streams.StreamAnswer(request, timeout=30, metadata=AUTH))

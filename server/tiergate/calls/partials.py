@@ -7,7 +7,7 @@ message without ``usage``, holding only what the final response will hold too:
 - a text field grows by whole words (the word being written may still change), trimmed and
   cut at the task's limits exactly as the final response is;
 - a list field grows by complete items: a summary's key points and action items, Reason's
-  steps, Answer's citations (each only once its quote is verified verbatim in its document);
+  steps, Answer's citations (each a numbered sentence of the documents, written verbatim);
 - Answer says ``answerable`` only once its answer has a word (a blank answer ends
   unanswerable); Reason's ``confidence`` and anything else that may be clamped or dropped at
   the end come with the final response only.
@@ -77,21 +77,12 @@ def answer_view(
     request: pb.AnswerRequest, growing: JsonObject, complete: JsonObject
 ) -> pb.AnswerResponse | None:
     text = settled_text(growing, complete, "answer")
-    if complete.get("answerable") is not True or not text:
-        return None
-    found = complete.get("citations")
-    citations = [
-        c
-        for c in (found if isinstance(found, list) else [])
-        if isinstance(c, dict)
-        and isinstance(c.get("document_id"), str)
-        and isinstance(c.get("quote"), str)
-    ]
-    return pb.AnswerResponse(
-        answer=text,
-        answerable=True,
-        citations=answer.verified_citations(request, citations),
-    )
+    if not text:
+        return None  # a blank answer ends unanswerable: nothing to show before it
+    found = complete.get("cite")
+    numbers = [n for n in (found if isinstance(found, list) else []) if type(n) is int]
+    # The quotes are the numbered sentences themselves: verbatim by construction.
+    return pb.AnswerResponse(answer=text, answerable=True, citations=answer.cited(request, numbers))
 
 
 def reason_view(

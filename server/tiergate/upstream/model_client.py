@@ -266,6 +266,10 @@ class ModelClient:
         UNAVAILABLE. A cancellation closes the upstream stream at once; ``completion`` (pass
         one to read it then) keeps what is known of the bill.
         """
+        if prompt.bare_key is not None and prompt.fallback is not None:
+            # Partials are read from the JSON as it is written: a stream always asks with
+            # structured outputs, never for a bare answer.
+            prompt = prompt.fallback
         params = self._render(prompt, facts)
         completion = completion or Completion(output={}, model=facts.model)
         for attempt in range(1, self._settings.max_attempts + 1):
