@@ -3,7 +3,6 @@ emulator's road for it; each with its wire shape, model id, credential and exact
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -209,7 +208,7 @@ class TestStartUp:
         ("road", "env", "missing"),
         [
             ("bedrock", {"AWS_BEARER_TOKEN_BEDROCK": "k"}, "AWS_REGION"),
-            ("bedrock-invoke", {"AWS_REGION": "us-east-1"}, "AWS_BEARER_TOKEN_BEDROCK"),
+            ("bedrock-invoke", {"AWS_BEARER_TOKEN_BEDROCK": "k"}, "AWS_REGION"),
             ("vertex", {"ANTHROPIC_VERTEX_PROJECT_ID": "p"}, "CLOUD_ML_REGION"),
             ("vertex", {"CLOUD_ML_REGION": "global"}, "ANTHROPIC_VERTEX_PROJECT_ID"),
             ("foundry", {"ANTHROPIC_FOUNDRY_RESOURCE": "r"}, "ANTHROPIC_FOUNDRY_API_KEY"),
@@ -234,8 +233,6 @@ class TestStartUp:
             monkeypatch.delenv(name, raising=False)
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        if missing == "AWS_BEARER_TOKEN_BEDROCK" and importlib.util.find_spec("botocore"):
-            pytest.skip("with botocore installed, SigV4 signing needs no bearer token")
         with pytest.raises(ValueError, match=missing) as refused:
             App(Settings(upstream=f"anthropic,{road}", anthropic_api_key="k"))
         assert "\n" not in str(refused.value)
