@@ -26,8 +26,7 @@ from tiergate.calls.prompt import Attachment, JsonObject, Prompt, section
 from tiergate.calls.validation import MAX_CONTEXT_CHARS, Violations
 from tiergate.errors import InvalidRequest
 from tiergate.schema import CompiledSchema, compile_schema
-from tiergate.tasks.extract import check_expected, score
-from tiergate.tasks.scoring import Scoring, field_set
+from tiergate.tasks.extract import TASK as EXTRACT
 from tiergate.tasks.task import Serving, Task
 from tiergate.tiers import Tier
 from tiergate.v1 import task_service_pb2 as pb
@@ -162,11 +161,5 @@ TASK = Task(
     check=check,
     respond=respond,
     # As Extract's: every expected leaf of ``data`` equal (numbers by value).
-    scoring=Scoring(
-        name="exact_fields",
-        unit="field",
-        fields=field_set("data"),
-        check=check_expected,
-        score=score,
-    ),
+    scoring=EXTRACT.scoring,
 )
