@@ -88,6 +88,19 @@ class TestReads:
             "base64",
         )
 
+    def test_a_page_stream_no_reader_decodes_is_read_as_its_picture(
+        self, stub: Stub, upstream: Upstream
+    ) -> None:
+        """A content stream under a filter pypdf does not know (it raises NotImplementedError,
+        as fuzzed bytes found) has no text layer: the page is read as its picture alone, on
+        both sides of the wire, and nothing ends in INTERNAL."""
+        pdf = (EXAMPLES / "invoice.pdf").read_bytes().replace(b"/FlateDecode", b"/FlateDecodX")
+        reply = stub.Read(read(doc(pdf, "application/pdf")), timeout=30)
+        assert reply.usage.billed_calls == 1
+        assert (
+            files.open_file(0, pdf, "application/pdf", "", files.Refusals("documents")) is not None
+        )
+
     @pytest.mark.parametrize("media_type", sorted(FORMATS))
     def test_each_image_type(self, stub: Stub, upstream: Upstream, media_type: str) -> None:
         data = image_bytes(240, 140, FORMATS[media_type], RECEIPT_LINES)

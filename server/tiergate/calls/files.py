@@ -32,7 +32,6 @@ from typing import Final
 
 from PIL import Image
 from pypdf import PdfReader
-from pypdf.errors import PyPdfError
 
 from tiergate.calls.estimate import Bounds, bounds
 from tiergate.errors import FieldViolation
@@ -163,7 +162,7 @@ def _open_image(
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         refusals.add(index, f"is larger than {MAX_IMAGE_EDGE}x{MAX_IMAGE_EDGE} pixels")
         return None
-    except (OSError, ValueError, SyntaxError):
+    except Exception:  # hostile bytes: whatever the decoder raises means unreadable
         refusals.add(index, f"is not a readable {media_type} image")
         return None
     if found != expected:
@@ -184,7 +183,7 @@ def _open_pdf(index: int, data: bytes, name: str, refusals: Refusals) -> File | 
             refusals.add(index, "is an encrypted or password-protected PDF")
             return None
         boxes = tuple((float(p.mediabox.width), float(p.mediabox.height)) for p in reader.pages)
-    except (PyPdfError, OSError, ValueError, KeyError, TypeError, RecursionError):
+    except Exception:  # hostile bytes: pypdf raises more than PyPdfError
         refusals.add(index, "is not a readable PDF")
         return None
     if not boxes:
@@ -198,7 +197,7 @@ def _text(reader: PdfReader) -> str:
     for page in reader.pages:
         try:
             pages.append(page.extract_text() or "")
-        except (PyPdfError, ValueError, KeyError, TypeError, RecursionError):
+        except Exception:  # an unsupported or broken stream (NotImplementedError, ...)
             pages.append("")  # a page without a usable text layer is seen as its picture only
     return "\n\n".join(pages)
 

@@ -32,9 +32,8 @@ from typing import Any
 
 from PIL import Image
 from pypdf import PdfReader
-from pypdf.errors import PyPdfError
 
-from .errors import invalid_request
+from .errors import ApiError, invalid_request
 from .tokens import count_tokens
 
 IMAGE_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF", "image/webp": "WEBP"}
@@ -126,7 +125,7 @@ def _image(media_type: str, data: bytes, where: str) -> FileBlock:
             f"{where}.source.base64.data: image dimensions exceed max allowed size:"
             f" {MAX_EDGE} pixels"
         ) from exc
-    except (OSError, ValueError, SyntaxError) as exc:
+    except Exception as exc:  # hostile bytes: whatever the decoder raises means unreadable
         raise invalid_request(f"{where}.source.base64.data: Could not process image") from exc
     if found != expected:
         actual = next((t for t, f in IMAGE_FORMATS.items() if f == found), str(found))
@@ -153,11 +152,13 @@ def _pdf(data: bytes, where: str) -> FileBlock:
             height = max(1, round(float(page.mediabox.height) * PAGE_DPI / 72))
             try:
                 text = page.extract_text() or ""
-            except (PyPdfError, ValueError, KeyError, TypeError):
+            except Exception:  # an unsupported or broken stream (NotImplementedError, ...)
                 text = ""
             texts.append(text)
             tokens += image_tokens(width, height) + count_tokens(text)
-    except (PyPdfError, OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+    except ApiError:
+        raise
+    except Exception as exc:  # hostile bytes: pypdf raises more than PyPdfError
         raise invalid_request(f"{where}.source: The PDF specified was not valid.") from exc
     return FileBlock(tokens, "\n\n".join(texts), pages=len(pages))
 
