@@ -31,6 +31,8 @@ from tiergate.client import health_check
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 START_TIMEOUT_S = 60.0
+SUITE_TIMEOUT_S = 600
+"""A suite that has not ended by then has hung: it fails instead of holding the run."""
 # Maven's downloads (plugins, protoc, protoc-gen-grpc-java, the libraries) stay in .tools, like
 # the Go module cache, so a second run is offline and fast.
 MAVEN_REPO = ROOT / ".tools" / "m2"
@@ -154,7 +156,13 @@ def main() -> int:
             args, cwd = SUITES[name]
             print(f"\n=== {name} client: tests and conformance", flush=True)
             started = time.monotonic()
-            code = subprocess.run(args, cwd=cwd, env=suite_env, check=False).returncode
+            try:
+                code = subprocess.run(
+                    args, cwd=cwd, env=suite_env, check=False, timeout=SUITE_TIMEOUT_S
+                ).returncode
+            except subprocess.TimeoutExpired:
+                print(f"{name}: no result after {SUITE_TIMEOUT_S} s", flush=True)
+                code = 1
             results[name] = (code, time.monotonic() - started)
         if any(code for code, _ in results.values()):
             sys.stdout.write(f"\n--- server log (tail)\n{server_log.read_text()[-4000:]}")

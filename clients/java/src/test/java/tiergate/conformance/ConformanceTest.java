@@ -20,6 +20,7 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.net.http.HttpTimeoutException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -53,7 +54,15 @@ import tiergate.v1.TaskServiceGrpc;
  */
 class ConformanceTest {
   private static final Path CASES = Path.of("..", "conformance", "cases.json");
-  private static final HttpClient HTTP = HttpClient.newHttpClient();
+  // HTTP/1.1, as the emulator speaks it (no h2c upgrade attempt), and a bound on every control
+  // call: a pooled connection was once seen to stall with its request unanswered, which
+  // without a timeout hangs the whole suite.
+  private static final HttpClient HTTP =
+      HttpClient.newBuilder()
+          .version(HttpClient.Version.HTTP_1_1)
+          .connectTimeout(Duration.ofSeconds(10))
+          .build();
+  private static final Duration CONTROL_TIMEOUT = Duration.ofSeconds(10);
   private static final String[] COST_PARTS = {
     "input_nanos", "cache_write_nanos", "cache_read_nanos", "output_nanos"
   };
@@ -439,17 +448,29 @@ class ConformanceTest {
   private static void post(String route, String body) throws IOException, InterruptedException {
     var request =
         HttpRequest.newBuilder(URI.create(emulator + route))
+            .timeout(CONTROL_TIMEOUT)
             .header("Content-Type", "application/json")
             .POST(HttpRequest.BodyPublishers.ofString(body))
             .build();
-    var reply = HTTP.send(request, HttpResponse.BodyHandlers.ofString());
+    var reply = send(request);
     assertEquals(200, reply.statusCode(), "POST " + route);
   }
 
   private static String get(String route) throws IOException, InterruptedException {
-    var request = HttpRequest.newBuilder(URI.create(emulator + route)).GET().build();
-    var reply = HTTP.send(request, HttpResponse.BodyHandlers.ofString());
+    var request =
+        HttpRequest.newBuilder(URI.create(emulator + route)).timeout(CONTROL_TIMEOUT).GET().build();
+    var reply = send(request);
     assertEquals(200, reply.statusCode(), "GET " + route);
     return reply.body();
+  }
+
+  private static HttpResponse<String> send(HttpRequest request)
+      throws IOException, InterruptedException {
+    try {
+      return HTTP.send(request, HttpResponse.BodyHandlers.ofString());
+    } catch (HttpTimeoutException stalled) {
+      // The stalled connection is dropped with the timeout: once more, on a fresh one.
+      return HTTP.send(request, HttpResponse.BodyHandlers.ofString());
+    }
   }
 }
