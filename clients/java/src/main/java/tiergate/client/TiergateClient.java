@@ -153,8 +153,11 @@ public final class TiergateClient extends StreamMethods implements AutoCloseable
         new CompletableFuture<>() {
           @Override
           public boolean cancel(boolean mayInterruptIfRunning) {
+            // The future first: cancelling the call first let its CANCELLED close complete the
+            // future exceptionally before it was marked cancelled.
+            boolean cancelled = super.cancel(mayInterruptIfRunning);
             call.cancel("cancelled by the caller", null);
-            return super.cancel(mayInterruptIfRunning);
+            return cancelled;
           }
         };
     ClientCalls.asyncUnaryCall(
