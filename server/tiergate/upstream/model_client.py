@@ -36,7 +36,6 @@ from typing import Any
 
 import anthropic
 import httpx2
-import jiter
 import jsonschema
 import structlog
 from anthropic.types import Message
@@ -53,6 +52,7 @@ from tiergate.tiers import Tier
 from tiergate.upstream import errors as upstream_errors
 from tiergate.upstream.answers import InvalidAnswer, checked_bill
 from tiergate.upstream.retry_budget import RetryBudget
+from tiergate.upstream.written import Written
 
 log = structlog.get_logger("tiergate.model")
 
@@ -323,7 +323,7 @@ class ModelClient:
         try:
             with self._telemetry.model_call(params, attempt=attempt) as call:
                 async with self._client.messages.stream(**params, timeout=limit_s) as stream:
-                    written = bytearray()
+                    written = Written()
                     try:
                         async for event in stream:
                             if event.type == "message_start":
@@ -341,8 +341,10 @@ class ModelClient:
                                     if event.delta.type == "text_delta"
                                     else event.delta.partial_json
                                 )
-                                written += piece.encode()
-                                await _forward(bytes(written), on_partial, forwarded)
+                                if written.feed(piece):
+                                    forwarded.count += await on_partial(
+                                        written.growing, written.complete
+                                    )
                     except asyncio.CancelledError:
                         if completion.pending is not None:
                             completion.usage = completion.usage + completion.pending
@@ -691,21 +693,6 @@ class _Forwarded:
     """How many partials of one streamed attempt reached the caller."""
 
     count: int = 0
-
-
-async def _forward(written: bytes, on_partial: PartialSink, forwarded: _Forwarded) -> None:
-    """Hand the output written so far to ``on_partial``.
-
-    jiter's partial mode reads an unfinished JSON document as far as it goes, in Rust, at a few
-    microseconds for an answer's few kilobytes.
-    """
-    try:
-        growing = jiter.from_json(written, partial_mode="trailing-strings")
-        complete = jiter.from_json(written, partial_mode="on")
-    except ValueError:
-        return  # nothing readable yet (an opening brace, whitespace)
-    if isinstance(growing, dict) and isinstance(complete, dict):
-        forwarded.count += await on_partial(growing, complete)
 
 
 def _as_status(exc: anthropic.APIStatusError) -> anthropic.APIStatusError:
