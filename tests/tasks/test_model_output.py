@@ -20,6 +20,7 @@ from tiergate.calls.prompt import JsonObject
 from tiergate.config import Settings
 from tiergate.ledger import PriceTable
 from tiergate.tiers import Tier
+from tiergate.upstream import model_client
 from tiergate.upstream.model_client import (
     _BadOutput,
     _deadline_error,
@@ -187,10 +188,14 @@ class TestBackoff:
     ERROR = anthropic.APIConnectionError(request=httpx2.Request("POST", "http://upstream/v1"))
 
     @pytest.mark.parametrize(("attempt", "cap"), [(1, 0.5), (2, 1.0), (3, 2.0), (8, 8.0)])
-    def test_jittered_backoff_spans_zero_to_its_cap(self, attempt: int, cap: float) -> None:
-        """Without a hint the wait is uniform in [0, min(0.5 * 2^(n-1), 8)] seconds."""
+    def test_jittered_backoff_spans_zero_to_its_cap(
+        self, attempt: int, cap: float, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Without a hint the wait is uniform in [0, min(0.5 * 2^(n-1), 8)] seconds, drawn
+        from the backoff's own generator (never the global one a caller may seed)."""
         rng = random.Random(7)
-        random.seed(7)
+        monkeypatch.setattr(model_client, "_JITTER", random.Random(7))
+        random.seed(1)
         waits = [_wait_before_retry(self.ERROR, attempt) for _ in range(400)]
         assert waits == [rng.uniform(0, cap) for _ in range(400)]
 

@@ -74,6 +74,8 @@ need not parse a request body (up to megabytes) again to learn it."""
 # Backoff without a retry-after hint: min(0.5 * 2^n, 8) s, with full jitter, as the SDK does.
 _BACKOFF_BASE_S = 0.5
 _BACKOFF_CAP_S = 8.0
+_JITTER = random.Random()
+"""The backoff's own generator: the global one is the caller's (tests seed and replay it)."""
 # The longest piece of a validator's message a re-ask quotes back to the model.
 _PROBLEM_CHARS = 300
 # Keys of the instance path in an error message: bounded, since open maps let the model pick them.
@@ -723,7 +725,7 @@ def _wait_before_retry(exc: anthropic.AnthropicError | InvalidAnswer, attempt: i
         hint = upstream_errors.retry_after_s(exc)
         if hint is not None:
             return hint
-    return random.uniform(0, min(_BACKOFF_BASE_S * 2 ** (attempt - 1), _BACKOFF_CAP_S))
+    return _JITTER.uniform(0, min(_BACKOFF_BASE_S * 2 ** (attempt - 1), _BACKOFF_CAP_S))
 
 
 def _expired(deadline: float | None) -> bool:
