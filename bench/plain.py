@@ -36,7 +36,7 @@ from tiergate.emulator.tokens import count_tokens
 from tiergate.ledger import PriceTable, TokenUsage
 from tiergate.tasks import TASKS
 from tiergate.tiers import DEFAULT_MODELS
-from tiergate.upstream.model_client import usable_output
+from tiergate.upstream.output import usable_output
 from tiergate.v1 import task_service_pb2 as pb
 
 ARTICLE = "seed article"

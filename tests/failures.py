@@ -18,7 +18,8 @@ from tiergate.calls import sizing
 from tiergate.config import Settings
 from tiergate.ledger import ModelFacts, PriceTable
 from tiergate.tasks import TASKS
-from tiergate.upstream.model_client import ModelClient, OutputCheck
+from tiergate.upstream.model_client import ModelClient
+from tiergate.upstream.output import OutputCheck
 from tiergate.v1 import task_service_pb2_grpc
 
 Stub = task_service_pb2_grpc.TaskServiceStub

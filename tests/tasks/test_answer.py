@@ -7,7 +7,7 @@ import pytest
 from task_io import USAGE, as_text, message, schema_errors, violations
 from tiergate.calls.prompt import JsonObject
 from tiergate.tasks import answer
-from tiergate.upstream.model_client import _BadOutput, _parse
+from tiergate.upstream.output import BadOutput, parse_output
 from tiergate.v1 import task_service_pb2 as pb
 
 DOCUMENTS = [
@@ -37,7 +37,7 @@ def pairs(reply: pb.AnswerResponse) -> list[tuple[str, str]]:
 def read(text: str) -> JsonObject:
     """A bare answer through the model client's parsing, as a call would read it."""
     prompt = answer.prompt(request())
-    return _parse(
+    return parse_output(
         message(text), prompt.output_schema, lambda _: [], prompt.bare_key, prompt.bare_reading
     )
 
@@ -147,7 +147,7 @@ class TestOutputSchema:
         output = {"answer": "14 days.", "cite": [1]}
         schema = answer.prompt(request()).output_schema
         assert answer.TASK.check(request(), output) == []
-        assert _parse(message(as_text(output)), schema, lambda _: []) == output
+        assert parse_output(message(as_text(output)), schema, lambda _: []) == output
 
 
 class TestBareAnswer:
@@ -177,7 +177,7 @@ class TestBareAnswer:
 
     def test_a_number_that_is_no_sentence_is_asked_again(self) -> None:
         """Citing sentence 9 of 3 breaks the schema: the call falls back to structured outputs."""
-        with pytest.raises(_BadOutput, match="schema"):
+        with pytest.raises(BadOutput, match="schema"):
             read("14 days. [9]")
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from task_io import USAGE, as_text, message, schema_errors, violations
 from tiergate.tasks import classify
-from tiergate.upstream.model_client import _parse
+from tiergate.upstream.output import parse_output
 from tiergate.v1 import task_service_pb2 as pb
 
 LABELS = [
@@ -224,7 +224,7 @@ class TestOutputSchema:
         output = {"label": "account", "labels": ["billing", "billing"], "confidence": 7}
         prompt = classify.prompt(req)
         assert classify.TASK.check(req, output) == []
-        assert _parse(message(as_text(output)), prompt.output_schema, lambda _: []) == output
+        assert parse_output(message(as_text(output)), prompt.output_schema, lambda _: []) == output
 
 
 class TestRespond:
@@ -282,7 +282,7 @@ class TestBareAnswer:
         """Surrounding whitespace, case and dress are dropped; the caller's spelling comes back."""
         prompt = classify.prompt(request())
         for text in (" technical\n", "Technical", "**technical.**", "Label: TECHNICAL"):
-            out = _parse(message(text), prompt.output_schema, lambda _: [], "label")
+            out = parse_output(message(text), prompt.output_schema, lambda _: [], "label")
             assert out == {"label": "technical"}, text
 
     @pytest.mark.parametrize(
@@ -293,10 +293,12 @@ class TestBareAnswer:
         again)."""
         prompt = classify.prompt(request())
         with pytest.raises(Exception, match="does not match the schema"):
-            _parse(message(answer), prompt.output_schema, lambda _: [], "label")
+            parse_output(message(answer), prompt.output_schema, lambda _: [], "label")
 
     def test_a_json_answer_is_judged_by_the_same_schema(self) -> None:
         """A model that answers the JSON object anyway is held to the same enum."""
         prompt = classify.prompt(request())
-        out = _parse(message('{"label": "account"}'), prompt.output_schema, lambda _: [], "label")
+        out = parse_output(
+            message('{"label": "account"}'), prompt.output_schema, lambda _: [], "label"
+        )
         assert out == {"label": "account"}

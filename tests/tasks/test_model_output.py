@@ -22,16 +22,13 @@ from tiergate.ledger import PriceTable
 from tiergate.tiers import Tier
 from tiergate.upstream import model_client
 from tiergate.upstream.model_client import (
-    _BadOutput,
     _deadline_error,
     _expired,
-    _output_invalid,
-    _parse,
-    _reask_params,
     _wait_before_retry,
     billed_usage,
     upstream_client,
 )
+from tiergate.upstream.output import BadOutput, output_invalid, parse_output, reask_params
 
 SCHEMA: JsonObject = {
     "type": "object",
@@ -45,33 +42,33 @@ def no_problems(_output: JsonObject) -> list[str]:
     return []
 
 
-def bad(msg: Message, check: object = no_problems) -> _BadOutput:
-    with pytest.raises(_BadOutput) as raised:
-        _parse(msg, SCHEMA, check)  # type: ignore[arg-type]  # a check of the test's own
+def bad(msg: Message, check: object = no_problems) -> BadOutput:
+    with pytest.raises(BadOutput) as raised:
+        parse_output(msg, SCHEMA, check)  # type: ignore[arg-type]  # a check of the test's own
     return raised.value
 
 
 class TestTheAnswerIsTheFirstTextBlock:
     def test_plain_answer(self) -> None:
         """A text block holding a schema-valid JSON object is the output."""
-        assert _parse(message('{"label": "a"}'), SCHEMA, no_problems) == {"label": "a"}
+        assert parse_output(message('{"label": "a"}'), SCHEMA, no_problems) == {"label": "a"}
 
     def test_thinking_first_is_skipped(self) -> None:
         """A leading thinking block is not the answer, even when it looks like JSON."""
         msg = message('{"label": "b"}', thinking='{"label": "a"}')
-        assert _parse(msg, SCHEMA, no_problems) == {"label": "b"}
+        assert parse_output(msg, SCHEMA, no_problems) == {"label": "b"}
 
     def test_only_the_first_text_block_counts(self) -> None:
         """A second text block is ignored."""
         msg = message('{"label": "a"}')
         msg.content.append(TextBlock(type="text", text='{"label": "b"}'))
-        assert _parse(msg, SCHEMA, no_problems) == {"label": "a"}
+        assert parse_output(msg, SCHEMA, no_problems) == {"label": "a"}
 
 
 class TestUnusableOutputs:
     def test_the_problem_is_the_exception_text(self) -> None:
         """A bad output reads as its problem wherever it is shown."""
-        assert str(_BadOutput("empty output")) == "empty output"
+        assert str(BadOutput("empty output")) == "empty output"
 
     def test_truncated_output_is_bad_and_marked_truncated(self) -> None:
         """stop_reason max_tokens is truncation, even when the text happens to parse."""
@@ -120,19 +117,19 @@ PARAMS: JsonObject = {
 class TestReask:
     def test_truncation_doubles_the_budget(self) -> None:
         """After a truncated output the same question is asked with twice the room."""
-        params = _reask_params(PARAMS, message("{"), _BadOutput("t", truncated=True), FACTS)
+        params = reask_params(PARAMS, message("{"), BadOutput("t", truncated=True), FACTS)
         assert params["max_tokens"] == 200
         assert params["messages"] == PARAMS["messages"]
 
     def test_truncation_never_asks_past_the_models_output_limit(self) -> None:
         """Doubling stops at the model's largest output, which the API would refuse beyond."""
         near = {**PARAMS, "max_tokens": FACTS.max_output_tokens - 1}
-        params = _reask_params(near, message("{"), _BadOutput("t", truncated=True), FACTS)
+        params = reask_params(near, message("{"), BadOutput("t", truncated=True), FACTS)
         assert params["max_tokens"] == FACTS.max_output_tokens
 
     def test_bad_output_gets_a_correction(self) -> None:
         """The bad answer is replayed, followed by the problem and a request to answer again."""
-        params = _reask_params(PARAMS, message('{"x": 1}'), _BadOutput("no label"), FACTS)
+        params = reask_params(PARAMS, message('{"x": 1}'), BadOutput("no label"), FACTS)
         first, replayed, correction = params["messages"]
         assert first == PARAMS["messages"][0]
         assert replayed == {"role": "assistant", "content": [{"type": "text", "text": '{"x": 1}'}]}
@@ -152,7 +149,7 @@ class TestReask:
     def test_a_blank_answer_is_not_replayed(self, answer: str | None) -> None:
         """The API rejects blank text blocks, so a blank answer is not echoed: the correction
         joins the request in the one user turn."""
-        params = _reask_params(PARAMS, message(answer), _BadOutput("empty output"), FACTS)
+        params = reask_params(PARAMS, message(answer), BadOutput("empty output"), FACTS)
         (turn,) = params["messages"]
         request, correction = turn["content"]
         assert request == PARAMS["messages"][0]["content"][0]
@@ -222,15 +219,15 @@ class TestWhenReasksRunOut:
 
     def test_a_chance_failure_may_be_retried(self) -> None:
         """Different problems each time: the message names the last, with the default wait."""
-        err = _output_invalid(
-            _BadOutput("empty output"), _BadOutput("output is not JSON (x)"), False, 2
+        err = output_invalid(
+            BadOutput("empty output"), BadOutput("output is not JSON (x)"), False, 2
         )
         assert err.message == "the model's output was unusable after 2 billed calls: empty output"
         assert err.retry_after_s == errors.DEFAULT_RETRY_AFTER_S
 
     def test_the_same_problem_twice_is_hopeless(self) -> None:
         """The same broken rule twice says so and carries no RetryInfo."""
-        err = _output_invalid(_BadOutput("empty output"), _BadOutput("empty output"), False, 3)
+        err = output_invalid(BadOutput("empty output"), BadOutput("empty output"), False, 3)
         assert err.message == (
             "the model's output was unusable after 3 billed calls: empty output"
             " (the same problem every time)"
@@ -239,8 +236,8 @@ class TestWhenReasksRunOut:
 
     def test_truncation_at_the_models_largest_output_is_hopeless(self) -> None:
         """Truncated at the model's largest output: said so, and no RetryInfo."""
-        bad_output = _BadOutput("output truncated at max_tokens", truncated=True)
-        err = _output_invalid(bad_output, None, True, 1)
+        bad_output = BadOutput("output truncated at max_tokens", truncated=True)
+        err = output_invalid(bad_output, None, True, 1)
         assert err.message == (
             "the model's output was unusable after 1 billed calls: output truncated at max_tokens"
             " (at the model's largest output)"
@@ -249,24 +246,24 @@ class TestWhenReasksRunOut:
 
     def test_the_caller_sees_the_public_text_not_the_problem(self) -> None:
         """A problem that quotes the output reaches the caller only as its public text."""
-        bad_output = _BadOutput("label 'secret' is not allowed", public="output failed 1 check")
-        err = _output_invalid(bad_output, None, False, 1)
+        bad_output = BadOutput("label 'secret' is not allowed", public="output failed 1 check")
+        err = output_invalid(bad_output, None, False, 1)
         assert err.message.endswith(": output failed 1 check")
         assert "secret" not in err.message
 
     def test_a_repeat_is_judged_by_the_rule(self) -> None:
         """Two failures with the same public text but different rules are not a repeat."""
-        first = _BadOutput("a missing", public="output failed 1 of the task's checks", rule="a")
-        second = _BadOutput("b missing", public="output failed 1 of the task's checks", rule="b")
-        assert _output_invalid(second, first, False, 2).retry_after_s is not None
-        same = _BadOutput("a missing again", public="other words", rule="a")
-        assert _output_invalid(same, first, False, 2).retry_after_s is None
+        first = BadOutput("a missing", public="output failed 1 of the task's checks", rule="a")
+        second = BadOutput("b missing", public="output failed 1 of the task's checks", rule="b")
+        assert output_invalid(second, first, False, 2).retry_after_s is not None
+        same = BadOutput("a missing again", public="other words", rule="a")
+        assert output_invalid(same, first, False, 2).retry_after_s is None
 
     def test_the_rule_defaults_to_the_public_text(self) -> None:
         """Without a rule, two failures with the same public text are a repeat."""
-        first = _BadOutput("quote 1", public="schema mismatch at $.label (enum)")
-        second = _BadOutput("quote 2", public="schema mismatch at $.label (enum)")
-        assert _output_invalid(second, first, False, 2).retry_after_s is None
+        first = BadOutput("quote 1", public="schema mismatch at $.label (enum)")
+        second = BadOutput("quote 2", public="schema mismatch at $.label (enum)")
+        assert output_invalid(second, first, False, 2).retry_after_s is None
 
 
 class TestConnectionPool:

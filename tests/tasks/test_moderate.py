@@ -7,7 +7,7 @@ import pytest
 from task_io import USAGE, as_text, message, schema_errors, violations
 from tiergate.calls.prompt import JsonObject
 from tiergate.tasks import moderate
-from tiergate.upstream.model_client import _BadOutput, _parse
+from tiergate.upstream.output import BadOutput, parse_output
 from tiergate.v1 import task_service_pb2 as pb
 
 POLICY = [
@@ -160,7 +160,7 @@ class TestOutputSchema:
             ' "spam": {"flagged": false, "rationale": "c"}}}'
         )
         schema = moderate.prompt(rationale()).output_schema
-        output = _parse(message(text), schema, lambda _: [])
+        output = parse_output(message(text), schema, lambda _: [])
         reply = moderate.respond(rationale(), output, USAGE)
         assert [c.name for c in reply.categories] == ["violence", "spam"]
 
@@ -175,7 +175,7 @@ class TestOutputSchema:
         output = {"categories": {"spam": verdict(True), "violence": verdict(False)}}
         schema = moderate.prompt(rationale()).output_schema
         assert moderate.TASK.check(rationale(), output) == []
-        assert _parse(message(as_text(output)), schema, lambda _: []) == output
+        assert parse_output(message(as_text(output)), schema, lambda _: []) == output
 
 
 class TestRespond:
@@ -218,7 +218,7 @@ class TestBareNames:
 
     def read(self, text: str) -> JsonObject:
         prompt = moderate.prompt(request())
-        return _parse(message(text), prompt.output_schema, lambda _: [], prompt.bare_key)
+        return parse_output(message(text), prompt.output_schema, lambda _: [], prompt.bare_key)
 
     def test_none_flags_nothing(self) -> None:
         """'none' in its usual dress is an empty list; the response has every verdict unflagged."""
@@ -247,5 +247,5 @@ class TestBareNames:
         """Something outside the policy, or a refusal, breaks the schema (a re-ask)."""
         for text in ("hate", "spam, fraud", "I cannot judge whether this is spam."):
             prompt = moderate.prompt(request())
-            with pytest.raises(_BadOutput, match="schema"):
-                _parse(message(text), prompt.output_schema, lambda _: [], prompt.bare_key)
+            with pytest.raises(BadOutput, match="schema"):
+                parse_output(message(text), prompt.output_schema, lambda _: [], prompt.bare_key)

@@ -9,7 +9,7 @@ import pytest
 from task_io import USAGE, as_text, message, schema_errors, violations
 from tiergate.calls.prompt import JsonObject
 from tiergate.tasks import reason
-from tiergate.upstream.model_client import _BadOutput, _parse
+from tiergate.upstream.output import BadOutput, parse_output
 from tiergate.v1 import task_service_pb2 as pb
 
 QUESTION = "What do 500 tickets cost at 0.5 cents each?"
@@ -93,7 +93,7 @@ class TestOutputSchema:
         """Reason has no check beyond its schema."""
         good = output(["Multiply 500 by 0.5 cents."], confidence=3)
         assert reason.TASK.check(ASKED, good) == []
-        assert _parse(message(as_text(good)), self.SCHEMA, lambda _: []) == good
+        assert parse_output(message(as_text(good)), self.SCHEMA, lambda _: []) == good
 
 
 class TestRespond:
@@ -124,7 +124,7 @@ class TestRespond:
 def read(text: str) -> JsonObject:
     """A bare answer through the model client's parsing, as a call would read it."""
     prompt = reason.prompt(pb.ReasonRequest(question=QUESTION))
-    return _parse(
+    return parse_output(
         message(text), prompt.output_schema, lambda _: [], prompt.bare_key, prompt.bare_reading
     )
 
@@ -160,5 +160,5 @@ class TestBareReasoning:
     )
     def test_without_steps_or_an_answer_line_it_is_asked_again(self, text: str) -> None:
         """No Answer line, no step before it, or a blank answer: the schema rejects it."""
-        with pytest.raises(_BadOutput, match="schema"):
+        with pytest.raises(BadOutput, match="schema"):
             read(text)

@@ -25,7 +25,8 @@ from tiergate.client import METHOD_NAMES
 from tiergate.serving import status
 from tiergate.tasks import TASKS
 from tiergate.upstream.answers import InvalidAnswer, checked_bill
-from tiergate.upstream.model_client import Completion, usable_output
+from tiergate.upstream.model_client import Completion
+from tiergate.upstream.output import usable_output
 from tiergate.v1 import batch_service_pb2
 
 from .store import ItemOutcome, ItemRecord

@@ -26,10 +26,9 @@ from tiergate.upstream.breakers import SharedBreakers
 from tiergate.upstream.model_client import (
     Completion,
     ModelClient,
-    OutputCheck,
     PartialSink,
-    SizeField,
 )
+from tiergate.upstream.output import OutputCheck, SizeField
 from tiergate.upstream.roads import Road
 
 log = structlog.get_logger("tiergate.roads")

@@ -36,31 +36,35 @@ from typing import Any
 
 import anthropic
 import httpx2
-import jsonschema
 import structlog
 from anthropic.types import Message
 
 from tiergate import errors
-from tiergate.calls.bare import read_bare
 from tiergate.calls.prompt import JsonObject, Prompt, canonical_json, render_params
 from tiergate.calls.reuse import ReuseTracker
 from tiergate.config import Settings
 from tiergate.ledger import ModelFacts, TokenUsage
-from tiergate.schema import wire_validator
 from tiergate.telemetry import Telemetry
 from tiergate.tiers import Tier
 from tiergate.upstream import errors as upstream_errors
 from tiergate.upstream.answers import InvalidAnswer, checked_bill
+from tiergate.upstream.output import (
+    BadOutput,
+    OutputCheck,
+    SizeField,
+    output_invalid,
+    parse_output,
+    reask_params,
+    stop_error,
+)
 from tiergate.upstream.retry_budget import RetryBudget
 from tiergate.upstream.written import Written
 
 log = structlog.get_logger("tiergate.model")
 
-OutputCheck = Callable[[JsonObject], list[str]]
 PartialSink = Callable[[JsonObject, JsonObject], Awaitable[bool]]
-"""Receives a streamed output as far as it is written, twice parsed: with its last string
-possibly cut short, and with complete strings only; says whether it sent the caller anything."""
-SizeField = Callable[[], str]
+"""Receives a streamed output as far as it is written (:class:`~tiergate.upstream.written.Written`:
+``growing``, then ``complete``); says whether it sent the caller anything."""
 ResponseHook = Callable[[httpx2.Response, str], Awaitable[None]]
 """Sees every upstream response, with the model its request named ("" when not known)."""
 
@@ -69,17 +73,12 @@ _REQUESTED_MODEL: contextvars.ContextVar[str] = contextvars.ContextVar(
 )
 """The model of the ``messages.create`` in progress: the response hook runs inside it, and
 need not parse a request body (up to megabytes) again to learn it."""
-"""The request field to name when the prompt is too large (computed only then)."""
 
 # Backoff without a retry-after hint: min(0.5 * 2^n, 8) s, with full jitter, as the SDK does.
 _BACKOFF_BASE_S = 0.5
 _BACKOFF_CAP_S = 8.0
 _JITTER = random.Random()
 """The backoff's own generator: the global one is the caller's (tests seed and replay it)."""
-# The longest piece of a validator's message a re-ask quotes back to the model.
-_PROBLEM_CHARS = 300
-# Keys of the instance path in an error message: bounded, since open maps let the model pick them.
-_PATH_CHARS = 120
 
 
 def _prefix_key(params: dict[str, Any]) -> bytes:
@@ -166,28 +165,6 @@ class Completion:
     ``max_tokens`` as output, the most the upstream may charge (budgets settle at that)."""
 
 
-class _BadOutput(Exception):
-    """The model answered, but not with something usable; a re-ask may fix it.
-
-    ``problem`` is told to the model in the re-ask; ``public`` goes to the caller and never
-    quotes the output; ``rule`` identifies the broken rule, to tell a repeat from chance.
-    """
-
-    def __init__(
-        self,
-        problem: str,
-        *,
-        public: str | None = None,
-        rule: str | None = None,
-        truncated: bool = False,
-    ) -> None:
-        super().__init__(problem)
-        self.problem = problem
-        self.public = problem if public is None else public
-        self.rule = self.public if rule is None else rule
-        self.truncated = truncated
-
-
 class ModelClient:
     """Calls one Messages API endpoint for every tier."""
 
@@ -226,26 +203,26 @@ class ModelClient:
         instant."""
         params = self._render(prompt, facts)
         completion = Completion(output={}, model=facts.model)
-        previous: _BadOutput | None = None
+        previous: BadOutput | None = None
         for reask in range(self._settings.max_reasks + 1):
             message = await self._call(params, facts, completion, deadline, size_field)
             bare = None if "output_config" in params else prompt.bare_key
             try:
-                completion.output = _parse(
+                completion.output = parse_output(
                     message, prompt.output_schema, check, bare, prompt.bare_reading
                 )
                 return completion
-            except _BadOutput as bad:
+            except BadOutput as bad:
                 at_limit = bad.truncated and params["max_tokens"] >= facts.max_output_tokens
                 if reask == self._settings.max_reasks or at_limit:
-                    failure = _output_invalid(bad, previous, at_limit, completion.billed_calls)
+                    failure = output_invalid(bad, previous, at_limit, completion.billed_calls)
                     raise _with_usage(failure, completion) from None
                 if bare and prompt.fallback is not None:
                     # A bad bare answer: ask again, this time with structured outputs.
                     prompt = prompt.fallback
                     params = self._render(prompt, facts)
                 else:
-                    params = _reask_params(params, message, bad, facts)
+                    params = reask_params(params, message, bad, facts)
                 previous = bad
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -301,11 +278,11 @@ class ModelClient:
                 await self._before_retry(failure, attempt, completion, deadline, size_field)
                 continue
             try:
-                completion.output = _parse(message, prompt.output_schema, check, None)
-            except _BadOutput as bad:
+                completion.output = parse_output(message, prompt.output_schema, check, None)
+            except BadOutput as bad:
                 at_limit = bad.truncated and params["max_tokens"] >= facts.max_output_tokens
                 raise _with_usage(
-                    _output_invalid(bad, None, at_limit, completion.billed_calls), completion
+                    output_invalid(bad, None, at_limit, completion.billed_calls), completion
                 ) from None
             return completion
         raise AssertionError("unreachable")  # pragma: no cover
@@ -372,7 +349,7 @@ class ModelClient:
         # The bound taken at message_start gives way to the exact bill of message_delta.
         completion.pending = None
         _bill(completion, message, tokens)
-        stopped = _stop_error(message, lambda: "")
+        stopped = stop_error(message, lambda: "")
         if stopped is not None:
             raise _with_usage(stopped, completion)
         return message
@@ -458,7 +435,7 @@ class ModelClient:
             else:
                 self.retry_budget.answered()
                 _bill(completion, message, tokens)
-                stopped = _stop_error(message, size_field)
+                stopped = stop_error(message, size_field)
                 if stopped is not None:
                     raise _with_usage(stopped, completion)
                 return message
@@ -515,43 +492,6 @@ class ModelClient:
         return min(limit, remaining)
 
 
-def _stop_error(message: Message, size_field: SizeField) -> errors.TiergateError | None:
-    """The error of a stop no re-ask can fix: a refusal, or a prompt that left no room."""
-    if message.stop_reason == "refusal":
-        details = message.stop_details
-        category = getattr(details, "category", None) or "unspecified"
-        return errors.ModelRefused(
-            f"the model refused the request (category: {category})",
-            metadata={"category": str(category)},
-        )
-    if message.stop_reason == "model_context_window_exceeded":
-        # The prompt fit but left too little room to answer: a longer re-ask cannot help.
-        return errors.RequestTooLarge(
-            [
-                errors.FieldViolation(
-                    size_field(),
-                    "the prompt leaves the model too little of its context window to answer",
-                )
-            ]
-        )
-    return None
-
-
-def usable_output(
-    message: Message, prompt: Prompt, check: OutputCheck, size_field: SizeField
-) -> JsonObject:
-    """The output of one answered call (a batch item's), as :meth:`ModelClient.complete` would
-    accept it, with no re-ask: raises ``ModelRefused``, ``RequestTooLarge`` or
-    ``OutputInvalid`` (without RetryInfo: the call is already paid)."""
-    stopped = _stop_error(message, size_field)
-    if stopped is not None:
-        raise stopped
-    try:
-        return _parse(message, prompt.output_schema, check, prompt.bare_key, prompt.bare_reading)
-    except _BadOutput as bad:
-        raise errors.OutputInvalid(f"the model's output was unusable: {bad.public}") from None
-
-
 def billed_usage(message: Message) -> TokenUsage:
     """What one answered call billed, by billing category, in the geo it was served from."""
     usage = message.usage
@@ -573,121 +513,6 @@ def _bill(completion: Completion, message: Message, tokens: TokenUsage) -> None:
     completion.billed_calls += 1
     completion.model = message.model
     completion.request_id = getattr(message, "_request_id", None) or message.id
-
-
-ANSWER_TOOL = "answer"
-"""The one tool whose input is the answer, where a road asks by forced tool use."""
-
-
-def _answer_text(message: Message) -> str | None:
-    # Newer models may open with a thinking block: the answer is the first text block, or
-    # the input of the answer tool where the road asked by forced tool use.
-    for block in message.content:
-        if block.type == "text":
-            return block.text
-        if block.type == "tool_use" and block.name == ANSWER_TOOL:
-            return json.dumps(block.input)
-    return None
-
-
-def _parse(
-    message: Message,
-    schema: JsonObject,
-    check: OutputCheck,
-    bare_key: str | None = None,
-    bare_reading: Callable[[str], JsonObject] | None = None,
-) -> JsonObject:
-    text = _answer_text(message)
-    if message.stop_reason == "max_tokens":
-        raise _BadOutput("output truncated at max_tokens", truncated=True)
-    if not text or not text.strip():
-        raise _BadOutput("empty output")
-    if bare_key is not None:
-        # A plain-text answer is the value itself, read as a person would read it (a model
-        # may still answer with a JSON object: its value for the key is taken); the schema
-        # below judges either.
-        found = _json_object(text)
-        output: Any
-        if found is not None and bare_key in found:
-            output = found if bare_reading is not None else {bare_key: found[bare_key]}
-        elif bare_reading is not None:
-            output = bare_reading(text)
-        else:
-            output = {bare_key: read_bare(text, schema.get("properties", {}).get(bare_key))}
-    else:
-        try:
-            output = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise _BadOutput(f"output is not JSON ({exc.msg})") from None
-    if not isinstance(output, dict):
-        raise _BadOutput("output is not a JSON object")
-    error = jsonschema.exceptions.best_match(wire_validator(schema).iter_errors(output))
-    if error is not None:
-        # The validator's message quotes the output; the caller gets the path and keyword only.
-        where = f"output does not match the schema at {error.json_path[:_PATH_CHARS]}"
-        raise _BadOutput(
-            f"{where}: {error.message[:_PROBLEM_CHARS]}", public=f"{where} ({error.validator})"
-        )
-    problems = check(output)
-    if problems:
-        # Task checks may name values from the output or the request: kept from the caller.
-        raise _BadOutput(
-            "; ".join(problems),
-            public=f"output failed {len(problems)} of the task's checks",
-            rule="; ".join(problems),
-        )
-    return output
-
-
-def _json_object(text: str) -> JsonObject | None:
-    if not text.lstrip().startswith("{"):
-        return None
-    try:
-        found = json.loads(text)
-    except json.JSONDecodeError:
-        return None
-    return found if isinstance(found, dict) else None
-
-
-def _output_invalid(
-    bad: _BadOutput, previous: _BadOutput | None, at_limit: bool, billed_calls: int
-) -> errors.OutputInvalid:
-    """OUTPUT_INVALID, with RetryInfo only when another try may help."""
-    repeated = previous is not None and previous.rule == bad.rule
-    hopeless = at_limit or repeated
-    return errors.OutputInvalid(
-        f"the model's output was unusable after {billed_calls} billed calls: {bad.public}"
-        + (" (the same problem every time)" if repeated else "")
-        + (" (at the model's largest output)" if at_limit else ""),
-        retry_after_s=None if hopeless else errors.DEFAULT_RETRY_AFTER_S,
-    )
-
-
-def _reask_params(
-    params: dict[str, Any], message: Message, bad: _BadOutput, facts: ModelFacts
-) -> dict[str, Any]:
-    """The next billed call: more room when truncated, else a correction after the bad answer."""
-    if bad.truncated:
-        return {**params, "max_tokens": min(params["max_tokens"] * 2, facts.max_output_tokens)}
-    first = params["messages"][0]
-    correction = {
-        "type": "text",
-        "text": f"That answer was not usable: {bad.problem}. Answer again with only a JSON"
-        " object that follows the schema and the instructions.",
-    }
-    answer = _answer_text(message) or ""
-    if not answer.strip():
-        # The API rejects blank text blocks: a blank answer is not echoed; the correction
-        # follows the request in the same user turn, after the last breakpoint.
-        return {**params, "messages": [{**first, "content": [*first["content"], correction]}]}
-    return {
-        **params,
-        "messages": [
-            first,
-            {"role": "assistant", "content": [{"type": "text", "text": answer}]},
-            {"role": "user", "content": [correction]},
-        ],
-    }
 
 
 @dataclass

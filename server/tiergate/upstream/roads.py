@@ -34,12 +34,8 @@ from tiergate.telemetry import Telemetry
 from tiergate.telemetry.spans import RoadLabel
 from tiergate.tiers import Tier
 from tiergate.upstream.breakers import Breaker, Observer
-from tiergate.upstream.model_client import (
-    ANSWER_TOOL,
-    ModelClient,
-    ResponseHook,
-    upstream_http_client,
-)
+from tiergate.upstream.model_client import ModelClient, ResponseHook, upstream_http_client
+from tiergate.upstream.output import ANSWER_TOOL
 from tiergate.upstream.providers import GLOBAL, Provider, ProviderTable, RoadName, check_served
 from tiergate.upstream.retry_budget import RetryBudget
 
