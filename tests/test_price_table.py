@@ -6,9 +6,11 @@ Each test loads the table itself, so what it pins is read inside the test.
 from __future__ import annotations
 
 import datetime
+import re
 from pathlib import Path
 
 import pytest
+from anthropic._data.deprecated_models import DEPRECATED_MODELS
 
 from tiergate.ledger import PriceTable, UnpricedModelError
 
@@ -54,6 +56,22 @@ class TestTheShippedTable:
         prices = PriceTable.load()
         assert prices.facts("claude-sonnet-4-5").retires == datetime.date(2026, 11, 30)
         assert prices.facts("claude-haiku-4-5").retires is None
+
+    def test_retirement_dates_agree_with_the_sdk(self) -> None:
+        """Every model the installed SDK calls deprecated retires in the table on the SDK's
+        date, and the table retires no model the SDK still serves: an SDK upgrade that
+        announces a retirement fails here until the table carries it."""
+        deprecated = {
+            model: datetime.datetime.strptime(
+                re.sub(r"(\d+)(st|nd|rd|th)", r"\1", when), "%B %d, %Y"
+            ).date()
+            for model, when in DEPRECATED_MODELS.items()
+        }
+        prices = PriceTable.load()
+        table = {name: facts.retires for name, facts in prices.models.items()}
+        assert {m: d for m, d in table.items() if d is not None} == {
+            m: deprecated[m] for m in table if m in deprecated
+        }
 
     def test_unpriced_model_lists_the_priced_ones(self) -> None:
         """The refusal names the model asked for and every model that has a price."""
