@@ -14,7 +14,7 @@ import pytest
 from test_shared_state import error_info
 from test_streaming import DOCUMENTS, SUMMARY, TEXT, assert_never_retracted
 
-from harness import BackgroundLoop, Upstream
+from harness import BackgroundLoop, Upstream, eventually
 from tiergate.config import Settings
 from tiergate.emulator import Emulator, EmulatorConfig, Fault, Script
 from tiergate.emulator.roads import PREFIXES
@@ -212,6 +212,20 @@ class TestEveryRoadStreams:
         assert seen
         assert not any(m.complete for m in seen)
         assert len(paced.emulator.road_requests) == 1
+
+    def test_cancel_closes_the_roads_upstream_stream(
+        self, streams: tuple[str, Stub], paced: Upstream
+    ) -> None:
+        """Cancelling after the first partial closes the road's stream at once (an event
+        stream as much as server-sent events): the emulator sees its client hang up."""
+        _, stub = streams
+        long_summary = " ".join([SUMMARY] * 6)
+        paced.script(Script(text=json.dumps({"summary": long_summary})))
+        call = stub.StreamSummarize(pb.SummarizeRequest(text=TEXT, max_words=500), timeout=30)
+        assert not next(call).complete
+        call.cancel()
+        eventually(lambda: paced.emulator.abandoned or None, "the road's stream to close")
+        assert paced.emulator.abandoned == 1
 
 
 class TestInvokeStreamExceptions:
