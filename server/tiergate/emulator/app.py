@@ -6,7 +6,9 @@ Routes:
   :mod:`tiergate.emulator.streaming`) and ``POST /v1/messages/count_tokens``, as the API.
 - The Message Batches API (:mod:`tiergate.emulator.batches`), answered asynchronously.
 - The cloud roads under their prefixes (:mod:`tiergate.emulator.roads`): Bedrock's Messages API
-  endpoint and InvokeModel, Vertex AI's ``:rawPredict``, Foundry; ``POST /_emulator/faults?road=``
+  endpoint and InvokeModel (streamed: ``invoke-with-response-stream``, in AWS event-stream
+  framing, :mod:`tiergate.emulator.eventstream`), Vertex AI's ``:rawPredict`` and
+  ``:streamRawPredict``, Foundry; ``POST /_emulator/faults?road=``
   queues faults for one road, ``POST /_emulator/down`` (``{"down": [road, ...]}``) makes roads
   drop their connections.
 - ``POST /_emulator/faults`` (a JSON list of faults), ``POST /_emulator/script`` (a JSON list of
@@ -42,6 +44,7 @@ from .cache import CachePlan, PrefixCache
 from .cloud_auth import IssuedKeys, sts_routes, token_route
 from .control import EMULATOR_HEADER, control_routes
 from .errors import ApiError, invalid_request, new_request_id
+from .eventstream import EVENT_STREAM
 from .evidence import Evidence
 from .faults import Fault, FaultQueue, apply_output_fault, reshaped_response
 from .files import MAX_REQUEST_BYTES
@@ -52,7 +55,7 @@ from .ratelimits import RateLimiter, RateLimits
 from .responder import Output, respond
 from .roads import PREFIXES, ROADS, Road, RoadKeys, authenticate, credential_kind, road_body
 from .scripts import Script
-from .streaming import STREAM_FAULTS, StreamFault, stream_message
+from .streaming import SSE, STREAM_FAULTS, StreamFault, stream_message
 from .tokens import truncate_to_tokens
 from .validation import INFERENCE_GEOS, MessageRequest, validate_request
 
@@ -179,8 +182,17 @@ class Emulator:
                     self._guarded(self._road("bedrock-invoke")),
                 ),
                 web.post(
+                    PREFIXES["bedrock-invoke"] + "/model/{model}/invoke-with-response-stream",
+                    self._guarded(self._road("bedrock-invoke", streamed=True)),
+                ),
+                web.post(
                     PREFIXES["vertex"] + "/projects/{project}/locations/{region}"
                     "/publishers/anthropic/models/{model}:rawPredict",
+                    self._guarded(self._road("vertex")),
+                ),
+                web.post(
+                    PREFIXES["vertex"] + "/projects/{project}/locations/{region}"
+                    "/publishers/anthropic/models/{model}:streamRawPredict",
                     self._guarded(self._road("vertex")),
                 ),
                 web.post(
@@ -274,8 +286,9 @@ class Emulator:
         body = await self._body(request)
         return await self._serve(request, request_id, body, "anthropic", None)
 
-    def _road(self, road: Road) -> ApiHandler:
-        """The handler of one cloud road: its own checks, then the shared core."""
+    def _road(self, road: Road, *, streamed: bool = False) -> ApiHandler:
+        """The handler of one cloud road: its own checks, then the shared core; ``streamed``:
+        the path asks for a stream (Bedrock's ``invoke-with-response-stream``)."""
 
         async def handle(request: web.Request, request_id: str) -> web.StreamResponse:
             if road in self.down:
@@ -292,7 +305,7 @@ class Emulator:
             )
             path_model = request.match_info.get("model")
             body, wire_model = road_body(
-                road, await self._body(request), request.headers, path_model, keys
+                road, await self._body(request), request.headers, path_model, keys, streamed
             )
             self.road_requests.append(
                 {
@@ -379,11 +392,16 @@ class Emulator:
             if message.stream:
                 broken = None
                 if fault is not None and fault.kind in STREAM_FAULTS:
-                    broken = StreamFault(fault.kind, fault.after_deltas)
+                    broken = StreamFault(fault.kind, fault.after_deltas, fault.stream_error_type)
                 # A stream's headers go first: its rate limits as reserved at the start.
                 headers = self._headers(request_id, model_id, reply)
                 return await stream_message(
-                    request, body, headers, generation_s=delays.generation_s, fault=broken
+                    request,
+                    body,
+                    headers,
+                    generation_s=delays.generation_s,
+                    fault=broken,
+                    framing=EVENT_STREAM if road == "bedrock-invoke" else SSE,
                 )
             if delays.generation_s > 0:
                 await asyncio.sleep(delays.generation_s)

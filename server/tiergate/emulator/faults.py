@@ -19,7 +19,8 @@ endpoint), none of which the real API sends on purpose:
   a JSON object that is not a message), in place of the answer; bills nothing.
 - ``cut_body``: a normal answer whose JSON stops half-way (a consistent ``content-length``).
 - ``stream_error`` / ``stream_cut`` (streamed requests only; a non-streamed one answers
-  normally): after ``after_deltas`` content deltas, an ``overloaded_error`` event, or the
+  normally): after ``after_deltas`` content deltas, an error event (``stream_error_type``,
+  ``overloaded_error`` by default; on Bedrock InvokeModel an event-stream exception), or the
   connection drops (:mod:`tiergate.emulator.streaming`).
 - ``rewritten``: a normal answer with ``usage`` fields and top-level ``message_fields``
   replaced by any JSON value (negative, huge or text token counts, ``"usage": null``, another
@@ -44,8 +45,10 @@ from typing import Any, Literal, cast, get_args
 from aiohttp import web
 
 from .errors import ApiError, invalid_request
+from .eventstream import EXCEPTIONS
 from .queues import CountedQueue
 from .responder import Output
+from .streaming import STREAM_ERROR_TYPES
 from .tokens import count_tokens, truncate_to_tokens
 
 FaultKind = Literal[
@@ -138,6 +141,9 @@ class Fault:
     """raw_body: the ``content-type``."""
     after_deltas: int = 0
     """stream_error, stream_cut: content deltas sent before the stream breaks."""
+    stream_error_type: str = "overloaded_error"
+    """stream_error: the error event's Messages API type, or a Bedrock ``ResponseStream``
+    exception name (InvokeModel sends it as is; the other roads as ``api_error``)."""
     usage: Mapping[str, Any] = field(default_factory=dict)
     """rewritten: ``usage`` fields to replace, with any JSON value."""
     message_fields: Mapping[str, Any] = field(default_factory=dict)
@@ -165,6 +171,8 @@ class Fault:
             raise ValueError("body and status apply to raw_body faults only")
         if not 200 <= self.status <= 599:
             raise ValueError("status must be an HTTP status from 200 to 599")
+        if self.stream_error_type not in STREAM_ERROR_TYPES | set(EXCEPTIONS):
+            raise ValueError(f"unknown stream_error_type {self.stream_error_type!r}")
         if (self.usage or self.message_fields) and self.kind != "rewritten":
             raise ValueError("usage and message_fields apply to rewritten faults only")
         object.__setattr__(self, "usage", dict(self.usage))

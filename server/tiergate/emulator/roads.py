@@ -178,12 +178,18 @@ def authenticate(
 
 
 def road_body(
-    road: Road, body: Any, headers: Mapping[str, str], path_model: str | None, keys: RoadKeys
+    road: Road,
+    body: Any,
+    headers: Mapping[str, str],
+    path_model: str | None,
+    keys: RoadKeys,
+    streamed: bool = False,
 ) -> tuple[dict[str, Any], str]:
     """The Messages API body the core validates, and the model id as the road's caller named it.
 
     Raises the road's 400 for a body ``model`` where the path names the model, a missing or
-    wrong version field, a model id of another form, or a feature the road lacks.
+    wrong version field, a model id of another form, or a feature the road lacks. On Bedrock
+    InvokeModel the path alone asks for a stream (``streamed``): the body names none.
     """
     if not isinstance(body, dict):
         raise invalid_request("The request body must be a JSON object.")
@@ -192,6 +198,12 @@ def road_body(
         assert path_model is not None
         if "model" in body:
             raise invalid_request("model: Extra inputs are not permitted (the URL names the model)")
+        if road == "bedrock-invoke":
+            if "stream" in body:
+                raise invalid_request(
+                    "stream: Extra inputs are not permitted (invoke-with-response-stream streams)"
+                )
+            body["stream"] = streamed
         version = body.pop("anthropic_version", None)
         wire_model = path_model
         model = translate_model(road, wire_model, keys)

@@ -12,6 +12,11 @@ Mid-stream faults (the stream has already answered 200, so an error cannot be a 
 - ``stream_error``: after ``after_deltas`` deltas, an ``error`` event (``overloaded_error`` by
   default, the one the API documents for streams) and the stream ends;
 - ``stream_cut``: after ``after_deltas`` deltas the connection drops without another byte.
+
+Every road that streams writes the same events, paced alike, with the same faults; only the
+framing differs (:class:`Framing`): server-sent events on the Claude API, Bedrock's Messages
+API endpoint, Vertex AI's ``:streamRawPredict`` and Foundry; AWS event-stream frames on Bedrock
+InvokeModel (:mod:`tiergate.emulator.eventstream`).
 """
 
 from __future__ import annotations
@@ -19,13 +24,17 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
 STREAM_FAULTS = frozenset({"stream_error", "stream_cut"})
+STREAM_ERROR_TYPES = frozenset(
+    {"overloaded_error", "api_error", "rate_limit_error", "invalid_request_error"}
+)
+"""Messages API error types a ``stream_error`` fault may send (each road in its own form)."""
 
 # A delta carries a few words at a time, as the API's do (a handful of tokens each).
 _PIECE_RE = re.compile(r"\S+\s*|\s+")
@@ -102,6 +111,33 @@ def _sse(name: str, data: dict[str, Any]) -> bytes:
     return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
 
 
+_MESSAGES = {
+    "overloaded_error": "Overloaded",
+    "api_error": "Internal server error",
+    "rate_limit_error": "Number of requests has exceeded your rate limit.",
+    "invalid_request_error": "The request is not valid.",
+}
+
+
+def _sse_error(fault: StreamFault) -> bytes:
+    # A Bedrock exception name is InvokeModel's own; the Messages API knows it as api_error.
+    kind = fault.error_type if fault.error_type in _MESSAGES else "api_error"
+    return _sse("error", {"type": "error", "error": {"type": kind, "message": _MESSAGES[kind]}})
+
+
+@dataclass(frozen=True)
+class Framing:
+    """How a road writes its stream: the content type, an event, and a fault's error."""
+
+    content_type: str
+    event: Callable[[str, dict[str, Any]], bytes]
+    error: Callable[[StreamFault], bytes]
+
+
+SSE = Framing("text/event-stream", _sse, _sse_error)
+"""Server-sent events, as the Messages API streams."""
+
+
 async def stream_message(
     request: web.Request,
     message: dict[str, Any],
@@ -109,12 +145,13 @@ async def stream_message(
     *,
     generation_s: float,
     fault: StreamFault | None = None,
+    framing: Framing = SSE,
 ) -> web.StreamResponse:
-    """Write ``message`` to ``request`` as server-sent events over ``generation_s`` seconds
+    """Write ``message`` to ``request`` as its road's events over ``generation_s`` seconds
     (the time to first token is the caller's to wait before)."""
     response = web.StreamResponse(
         status=200,
-        headers={**headers, "content-type": "text/event-stream", "cache-control": "no-cache"},
+        headers={**headers, "content-type": framing.content_type, "cache-control": "no-cache"},
     )
     await response.prepare(request)
     planned = events(message)
@@ -128,13 +165,12 @@ async def stream_message(
                     if request.transport is not None:
                         request.transport.abort()
                     return response
-                error = {"type": fault.error_type, "message": "Overloaded"}
-                await response.write(_sse("error", {"type": "error", "error": error}))
+                await response.write(framing.error(fault))
                 await response.write_eof()
                 return response
             if pause > 0:
                 await asyncio.sleep(pause)
             sent += 1
-        await response.write(_sse(name, data))
+        await response.write(framing.event(name, data))
     await response.write_eof()
     return response

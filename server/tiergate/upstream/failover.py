@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import structlog
 from opentelemetry.metrics import Meter
@@ -44,8 +44,9 @@ class RoadClient(ModelClient):
     not. A re-ask after a bad answer stays on the road that answered (the model client asks
     it). When every road failed, the next round starts after the backoff, up to
     ``max_attempts`` rounds; a round retries only the roads whose retry budget allows it.
-    It keeps :class:`ModelClient`'s interface (``complete``,
-    ``count_tokens``, ``close``) so the task runner, shadow calls and evaluation use it as is.
+    A stream takes the same rounds as long as no partial went to its caller either. It keeps
+    :class:`ModelClient`'s interface (``complete``, ``stream``, ``count_tokens``, ``close``) so
+    the task runner, shadow calls and evaluation use it as is.
     """
 
     def __init__(
@@ -88,6 +89,81 @@ class RoadClient(ModelClient):
         deadline: float | None = None,
     ) -> Completion:
         spent_attempts = 0
+
+        async def call(road: Road, priced: ModelFacts) -> Completion:
+            nonlocal spent_attempts
+            try:
+                completion = await road.client.complete(
+                    prompt, facts=priced, check=check, size_field=size_field, deadline=deadline
+                )
+            except errors.TiergateError as err:
+                spent = err.completion if isinstance(err.completion, Completion) else None
+                if spent is not None:
+                    _stamp(spent, road, priced)
+                    spent.attempts += spent_attempts
+                spent_attempts = spent.attempts if spent is not None else spent_attempts + 1
+                raise
+            completion.attempts += spent_attempts
+            return _stamp(completion, road, priced)
+
+        def settled(err: errors.TiergateError) -> bool:
+            spent = err.completion if isinstance(err.completion, Completion) else None
+            return not fixable_elsewhere(err) or (spent is not None and spent.billed_calls > 0)
+
+        return await self._over_roads(facts, call, settled, deadline)
+
+    async def stream(
+        self,
+        prompt: Prompt,
+        *,
+        facts: ModelFacts,
+        check: OutputCheck,
+        size_field: SizeField,
+        on_partial: PartialSink,
+        deadline: float | None = None,
+        completion: Completion | None = None,
+    ) -> Completion:
+        """As :meth:`complete`, streamed (:meth:`ModelClient.stream`): the same rounds over
+        the open roads, moving on only while nothing was billed or sent to the caller."""
+        streamed = completion or Completion(output={}, model=facts.model)
+        sent = False
+
+        async def sink(growing: JsonObject, complete: JsonObject) -> bool:
+            nonlocal sent
+            moved = await on_partial(growing, complete)
+            sent = sent or moved
+            return moved
+
+        async def call(road: Road, priced: ModelFacts) -> Completion:
+            _stamp(streamed, road, priced)
+            await road.client.stream(
+                prompt,
+                facts=priced,
+                check=check,
+                size_field=size_field,
+                on_partial=sink,
+                deadline=deadline,
+                completion=streamed,
+            )
+            return streamed
+
+        def settled(err: errors.TiergateError) -> bool:
+            return sent or streamed.billed_calls > 0 or not fixable_elsewhere(err)
+
+        return await self._over_roads(facts, call, settled, deadline)
+
+    async def _over_roads(
+        self,
+        facts: ModelFacts,
+        call: Callable[[Road, ModelFacts], Awaitable[Completion]],
+        settled: Callable[[errors.TiergateError], bool],
+        deadline: float | None,
+    ) -> Completion:
+        """``call`` on the open roads in order, with ``facts`` as each bills them, until one
+        answers; a failure for which
+        ``settled`` holds ends the call there. When every road failed, the next round starts
+        after the backoff, up to ``max_attempts`` rounds, on the roads whose retry budget
+        allows a retry."""
         last: errors.TiergateError | None = None
         for round_ in range(self._rounds):
             if self._shared is not None:
@@ -99,22 +175,15 @@ class RoadClient(ModelClient):
                 priced = road.table.facts(road.name, road.scope, facts)
                 token = ROAD.set(road.label(priced))
                 try:
-                    completion = await road.client.complete(
-                        prompt, facts=priced, check=check, size_field=size_field, deadline=deadline
-                    )
+                    completion = await call(road, priced)
                 except errors.TiergateError as err:
-                    spent = err.completion if isinstance(err.completion, Completion) else None
-                    if spent is not None:
-                        _stamp(spent, road, priced)
-                        spent.attempts += spent_attempts
-                    if not fixable_elsewhere(err) or (spent is not None and spent.billed_calls):
+                    if settled(err):
                         road.verdict(err)
                         raise
                     was = road.breaker.state
                     road.breaker.failed()
                     if self._shared is not None and was != "open" == road.breaker.state:
                         await self._shared.opened(road.breaker)
-                    spent_attempts = spent.attempts if spent is not None else spent_attempts + 1
                     last = err
                     if self._failovers is not None:
                         self._failovers.add(1, {"road": road.name, "reason": type(err).__name__})
@@ -128,8 +197,7 @@ class RoadClient(ModelClient):
                 road.breaker.succeeded()
                 if self._shared is not None and was != "closed":
                     await self._shared.closed(road.breaker)
-                completion.attempts += spent_attempts
-                return _stamp(completion, road, priced)
+                return completion
             if last is None or not tried:
                 break  # no road was open to try, or none may be retried
             if round_ + 1 < self._rounds:
@@ -143,64 +211,6 @@ class RoadClient(ModelClient):
         raise errors.UpstreamUnavailable(
             "every road to the model is failing (each one's breaker is open)",
             retry_after_s=cooldown,
-        )
-
-    async def stream(
-        self,
-        prompt: Prompt,
-        *,
-        facts: ModelFacts,
-        check: OutputCheck,
-        size_field: SizeField,
-        on_partial: PartialSink,
-        deadline: float | None = None,
-        completion: Completion | None = None,
-    ) -> Completion:
-        """As :meth:`complete`, streamed (:meth:`ModelClient.stream`): one round over the open
-        roads, moving on only while nothing was billed or sent to the caller."""
-        completion = completion or Completion(output={}, model=facts.model)
-        sent = False
-
-        async def sink(growing: JsonObject, complete: JsonObject) -> bool:
-            nonlocal sent
-            moved = await on_partial(growing, complete)
-            sent = sent or moved
-            return moved
-
-        last: errors.TiergateError | None = None
-        for road in self._open_roads(retry=False):
-            priced = road.table.facts(road.name, road.scope, facts)
-            _stamp(completion, road, priced)
-            token = ROAD.set(road.label(priced))
-            try:
-                await road.client.stream(
-                    prompt,
-                    facts=priced,
-                    check=check,
-                    size_field=size_field,
-                    on_partial=sink,
-                    deadline=deadline,
-                    completion=completion,
-                )
-            except errors.TiergateError as err:
-                if sent or completion.billed_calls or not fixable_elsewhere(err):
-                    road.verdict(err)
-                    raise
-                road.breaker.failed()
-                last = err
-                log.info("road.failover", road=road.name, error=type(err).__name__)
-                if _expired(deadline):
-                    raise
-                continue
-            finally:
-                ROAD.reset(token)
-            road.breaker.succeeded()
-            return completion
-        if last is not None:
-            raise last
-        raise errors.UpstreamUnavailable(
-            "every road to the model is failing (each one's breaker is open)",
-            retry_after_s=min(road.breaker.cooldown_s for road in self.roads),
         )
 
     def _open_roads(self, *, retry: bool) -> Iterator[Road]:

@@ -58,6 +58,7 @@ from tiergate.upstream.output import (
     stop_error,
 )
 from tiergate.upstream.retry_budget import RetryBudget
+from tiergate.upstream.stream_errors import as_status
 from tiergate.upstream.written import Written
 
 log = structlog.get_logger("tiergate.model")
@@ -263,7 +264,7 @@ class ModelClient:
             except (anthropic.AnthropicError, InvalidAnswer) as exc:
                 if isinstance(exc, anthropic.APITimeoutError) and _expired(deadline):
                     raise _with_usage(_deadline_error(), completion) from exc
-                failure = _as_status(exc) if isinstance(exc, anthropic.APIStatusError) else exc
+                failure = as_status(exc) if isinstance(exc, anthropic.APIStatusError) else exc
                 if forwarded.count:
                     # The caller holds partials: another attempt would write a different answer.
                     completion.unreadable_bills += 1
@@ -520,18 +521,6 @@ class _Forwarded:
     """How many partials of one streamed attempt reached the caller."""
 
     count: int = 0
-
-
-def _as_status(exc: anthropic.APIStatusError) -> anthropic.APIStatusError:
-    """An ``overloaded_error`` event in a stream (after its 200) as the 529 it stands for, so
-    it is retried and reported as one."""
-    body = exc.body if isinstance(exc.body, dict) else {}
-    error = body.get("error")
-    kind = error.get("type") if isinstance(error, dict) else None
-    if exc.status_code != 200 or kind != "overloaded_error":
-        return exc
-    response = httpx2.Response(529, json=body, request=exc.response.request)
-    return anthropic.InternalServerError(exc.message, response=response, body=body)
 
 
 # What the SDK raises when a 200's body is not JSON at all (cut, or bytes that are no text).
