@@ -10,8 +10,9 @@ the event's JSON>"}``; an error after the 200 is an ``exception`` message whose
 A frame (AWS "Event stream encoding"): a prelude of the total and the headers' length (two
 big-endian uint32), the prelude's CRC32, the headers (name length as one byte, name, value type
 7 = string, value length as uint16, value), the payload, and the CRC32 of everything before it.
-botocore decodes event streams but encodes none and no maintained Python package encodes one
-without a connection around it, so the few lines below write it; tests decode it with botocore.
+botocore decodes event streams but encodes none; awscrt encodes only inside its own RPC
+connections, and smithy-aws-event-stream (the new AWS SDK's) needs Python 3.12. So the few lines
+below write the frames, and the tests decode them with botocore.
 
     >>> frame({":message-type": "event"}, b"{}")[:8].hex()
     '0000002800000016'
