@@ -21,11 +21,11 @@ from tiergate.config import Settings
 from tiergate.ledger import PriceTable
 from tiergate.tiers import Tier
 from tiergate.upstream import model_client
+from tiergate.upstream.answers import checked_bill
 from tiergate.upstream.model_client import (
     _deadline_error,
     _expired,
     _wait_before_retry,
-    billed_usage,
     upstream_client,
 )
 from tiergate.upstream.output import BadOutput, output_invalid, parse_output, reask_params
@@ -169,14 +169,14 @@ class TestBilledUsage:
                 ephemeral_1h_input_tokens=100, ephemeral_5m_input_tokens=200
             ),
         )
-        usage = billed_usage(msg)
+        _, usage = checked_bill(msg, FACTS)
         assert (usage.input_tokens, usage.output_tokens) == (10, 7)
         assert (usage.cache_write_5m_tokens, usage.cache_write_1h_tokens) == (200, 100)
         assert usage.cache_read_tokens == 40
 
     def test_missing_counters_are_zero(self) -> None:
         """A response without cache counters bills no cache tokens."""
-        usage = billed_usage(message("{}"))
+        _, usage = checked_bill(message("{}"), FACTS)
         assert (usage.cache_write_5m_tokens, usage.cache_write_1h_tokens) == (0, 0)
         assert usage.cache_read_tokens == 0
 

@@ -26,10 +26,10 @@ from tiergate.upstream.breakers import SharedBreakers
 from tiergate.upstream.model_client import (
     Completion,
     ModelClient,
-    PartialSink,
 )
 from tiergate.upstream.output import OutputCheck, SizeField
 from tiergate.upstream.roads import Road
+from tiergate.upstream.streamed import PartialSink
 
 log = structlog.get_logger("tiergate.roads")
 

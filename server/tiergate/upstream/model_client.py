@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import dataclasses
 import hashlib
 import json
 import random
@@ -59,13 +58,10 @@ from tiergate.upstream.output import (
 )
 from tiergate.upstream.retry_budget import RetryBudget
 from tiergate.upstream.stream_errors import as_status
-from tiergate.upstream.written import Written
+from tiergate.upstream.streamed import Attempt, PartialSink, read
 
 log = structlog.get_logger("tiergate.model")
 
-PartialSink = Callable[[JsonObject, JsonObject], Awaitable[bool]]
-"""Receives a streamed output as far as it is written (:class:`~tiergate.upstream.written.Written`:
-``growing``, then ``complete``); says whether it sent the caller anything."""
 ResponseHook = Callable[[httpx2.Response, str], Awaitable[None]]
 """Sees every upstream response, with the model its request named ("" when not known)."""
 
@@ -159,8 +155,6 @@ class Completion:
     """That road's endpoint scope."""
     priced: ModelFacts | None = None
     """The facts the road bills at; None: the Claude API's list facts."""
-    pending: TokenUsage | None = None
-    """A stream's bill as known before it ends: its input, and its ``max_tokens`` as output."""
     bounded: bool = False
     """A stream cut short by its caller: ``usage`` holds its input as billed and its whole
     ``max_tokens`` as output, the most the upstream may charge (budgets settle at that)."""
@@ -255,19 +249,20 @@ class ModelClient:
         for attempt in range(1, self._settings.max_attempts + 1):
             timeout = self._remaining(deadline, completion)
             completion.attempts += 1
-            forwarded = _Forwarded()
+            streamed = Attempt()
             failure: anthropic.AnthropicError | InvalidAnswer
             try:
                 message = await self._stream_once(
-                    params, facts, attempt, timeout, completion, on_partial, forwarded
+                    params, facts, attempt, timeout, completion, on_partial, streamed
                 )
             except (anthropic.AnthropicError, InvalidAnswer) as exc:
                 if isinstance(exc, anthropic.APITimeoutError) and _expired(deadline):
                     raise _with_usage(_deadline_error(), completion) from exc
                 failure = as_status(exc) if isinstance(exc, anthropic.APIStatusError) else exc
-                if forwarded.count:
+                if streamed.forwarded:
                     # The caller holds partials: another attempt would write a different answer.
-                    completion.unreadable_bills += 1
+                    if not isinstance(exc, InvalidAnswer):  # an invalid one is counted already
+                        completion.unreadable_bills += 1  # billed, by an output never known
                     self.retry_budget.failed()
                     raise _with_usage(
                         errors.UpstreamUnavailable(
@@ -296,48 +291,30 @@ class ModelClient:
         limit_s: float,
         completion: Completion,
         on_partial: PartialSink,
-        forwarded: _Forwarded,
+        streamed: Attempt,
     ) -> Message:
-        """One streamed attempt; its parsed output goes to ``on_partial`` delta by delta."""
+        """One streamed attempt; its output goes to ``on_partial`` as it is written."""
         requested = _REQUESTED_MODEL.set(params["model"])
         try:
             with self._telemetry.model_call(params, attempt=attempt) as call:
                 async with self._client.messages.stream(**params, timeout=limit_s) as stream:
-                    written = Written()
                     try:
-                        async for event in stream:
-                            if event.type == "message_start":
-                                # The input is billed once the message starts; the output
-                                # is at most max_tokens.
-                                completion.pending = dataclasses.replace(
-                                    billed_usage(event.message), output_tokens=params["max_tokens"]
-                                )
-                            elif event.type == "content_block_delta" and event.delta.type in (
-                                "text_delta",
-                                "input_json_delta",
-                            ):
-                                piece = (
-                                    event.delta.text
-                                    if event.delta.type == "text_delta"
-                                    else event.delta.partial_json
-                                )
-                                if written.feed(piece):
-                                    forwarded.count += await on_partial(
-                                        written.growing, written.complete
-                                    )
+                        found = await read(
+                            stream,
+                            facts=facts,
+                            max_tokens=params["max_tokens"],
+                            on_partial=on_partial,
+                            attempt=streamed,
+                        )
                     except asyncio.CancelledError:
-                        if completion.pending is not None:
-                            completion.usage = completion.usage + completion.pending
+                        if streamed.bound is not None:  # settled at the most it may cost
+                            completion.usage = completion.usage + streamed.bound
                             completion.billed_calls += 1
                             completion.bounded = True
                         raise
-                    except httpx2.TransportError as exc:
-                        # Mid-stream the SDK lets its HTTP client's errors through unwrapped.
-                        raise anthropic.APIConnectionError(
-                            message=f"the stream broke off ({type(exc).__name__})",
-                            request=stream.response.request,
-                        ) from exc
-                    found = await stream.get_final_message()
+                    except InvalidAnswer:
+                        completion.unreadable_bills += 1
+                        raise
                 try:
                     message, tokens = checked_bill(found, facts)
                 except InvalidAnswer:
@@ -347,8 +324,6 @@ class ModelClient:
         finally:
             _REQUESTED_MODEL.reset(requested)
         self.retry_budget.answered()
-        # The bound taken at message_start gives way to the exact bill of message_delta.
-        completion.pending = None
         _bill(completion, message, tokens)
         stopped = stop_error(message, lambda: "")
         if stopped is not None:
@@ -493,34 +468,11 @@ class ModelClient:
         return min(limit, remaining)
 
 
-def billed_usage(message: Message) -> TokenUsage:
-    """What one answered call billed, by billing category, in the geo it was served from."""
-    usage = message.usage
-    created = usage.cache_creation_input_tokens or 0
-    split = usage.cache_creation
-    write_1h = split.ephemeral_1h_input_tokens if split is not None else 0
-    return TokenUsage(
-        input_tokens=usage.input_tokens,
-        cache_write_5m_tokens=created - write_1h,
-        cache_write_1h_tokens=write_1h,
-        cache_read_tokens=usage.cache_read_input_tokens or 0,
-        output_tokens=usage.output_tokens,
-        inference_geo=usage.inference_geo or "",
-    )
-
-
 def _bill(completion: Completion, message: Message, tokens: TokenUsage) -> None:
     completion.usage = completion.usage + tokens
     completion.billed_calls += 1
     completion.model = message.model
     completion.request_id = getattr(message, "_request_id", None) or message.id
-
-
-@dataclass
-class _Forwarded:
-    """How many partials of one streamed attempt reached the caller."""
-
-    count: int = 0
 
 
 # What the SDK raises when a 200's body is not JSON at all (cut, or bytes that are no text).
