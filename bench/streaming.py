@@ -1,12 +1,15 @@
 """Streaming against the whole answer: at the seed's latency (time to first token and output
 rate per model), the time to a stream's first partial message and to its complete one, per
-streaming task, beside the unary RPC's time to its answer.
+streaming task, beside the unary RPC's time to its answer; and the CPU it takes to read a
+streamed answer's JSON as it is written, per delta, for a short answer and a long one (read
+once, the cost per delta does not grow with the answer).
 
     .venv/bin/python -m bench.streaming          # this scenario alone (about half a minute)
 """
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from typing import Any
@@ -15,10 +18,13 @@ import grpc
 from google.protobuf.message import Message
 
 from bench.procs import EmulatorProcess, ServerProcess
+from tiergate.upstream.written import Written
 from tiergate.v1 import stream_service_pb2_grpc, task_service_pb2_grpc
 from tiergate.v1 import task_service_pb2 as pb
 
 ROUNDS = 5
+READING_SIZES = (4_000, 50_000)
+"""Answers of about 1,000 and 12,500 tokens, in characters."""
 README_START = "<!-- bench-streaming:start -->"
 README_END = "<!-- bench-streaming:end -->"
 _TEXT = (
@@ -46,6 +52,29 @@ TASKS: dict[str, Message] = {
 }
 
 
+_DELTA_CHARS = 4
+"""About one token of English text: the size of a typical text_delta."""
+
+
+def reading(size_chars: int, rounds: int = 5) -> float:
+    """Microseconds of CPU per delta to read an answer of about ``size_chars`` characters
+    (a summary and five key points) arriving in 4-character deltas, as a stream reads it:
+    each delta fed once, the answer as far as written taken after each (best of ``rounds``)."""
+    words = _TEXT.split()
+    summary = " ".join(words * (size_chars // len(_TEXT) + 1))[:size_chars]
+    text = json.dumps({"summary": summary, "key_points": [" ".join(words[:12])] * 5})
+    deltas = [text[i : i + _DELTA_CHARS] for i in range(0, len(text), _DELTA_CHARS)]
+    best = float("inf")
+    for _ in range(rounds):
+        began = time.process_time()
+        written = Written()
+        for delta in deltas:
+            if written.feed(delta):
+                _ = written.growing, written.complete
+        best = min(best, time.process_time() - began)
+    return round(best / len(deltas) * 1e6, 2)
+
+
 def run(rounds: int = ROUNDS, scale: float = 1.0) -> dict[str, Any]:
     """Per task, medians over ``rounds`` calls each: unary answer, first partial, complete."""
     with (
@@ -56,6 +85,7 @@ def run(rounds: int = ROUNDS, scale: float = 1.0) -> dict[str, Any]:
         unary = task_service_pb2_grpc.TaskServiceStub(channel)
         streams = stream_service_pb2_grpc.StreamServiceStub(channel)
         found: dict[str, Any] = {"latency": "seed", "latency_scale": scale, "rounds": rounds}
+        found["reading_us_per_delta"] = {str(size): reading(size) for size in READING_SIZES}
         for task, request in TASKS.items():
             whole, first, complete, partials = [], [], [], []
             for _ in range(rounds):
@@ -97,6 +127,14 @@ def markdown(found: dict[str, Any]) -> str:
             f" | {row['first_partial_s']:.3f} s | {row['stream_complete_s']:.3f} s"
             f" | {row['partials']} |"
         )
+    cost = found.get("reading_us_per_delta", {})
+    if cost:
+        per = ", ".join(f"{cost[str(n)]:.2f} µs at {n // 1000} KB" for n in READING_SIZES)
+        lines += [
+            "",
+            f"Reading the answer's JSON as it streams ({_DELTA_CHARS}-character deltas,"
+            f" `upstream/written.py`), CPU per delta: {per}.",
+        ]
     return "\n".join(lines)
 
 
@@ -114,6 +152,10 @@ def section(found: dict[str, Any]) -> str:
             f" {row['first_partial_s']:>13.3f}s {row['stream_complete_s']:>10.3f}s"
             f" {row['partials']:>9}"
         )
+    cost = found.get("reading_us_per_delta", {})
+    if cost:
+        per = ", ".join(f"{cost[str(n)]:.2f} us at {n // 1000} KB" for n in READING_SIZES)
+        lines.append(f"reading the streamed JSON, CPU per delta: {per}")
     return "\n".join(lines)
 
 
