@@ -160,10 +160,9 @@ class RoadClient(ModelClient):
         deadline: float | None,
     ) -> Completion:
         """``call`` on the open roads in order, with ``facts`` as each bills them, until one
-        answers; a failure for which
-        ``settled`` holds ends the call there. When every road failed, the next round starts
-        after the backoff, up to ``max_attempts`` rounds, on the roads whose retry budget
-        allows a retry."""
+        answers; a failure for which ``settled`` holds ends the call there. When every road
+        failed, the next round starts after the backoff, up to ``max_attempts`` rounds, on the
+        roads whose retry budget allows a retry."""
         last: errors.TiergateError | None = None
         for round_ in range(self._rounds):
             if self._shared is not None:
