@@ -38,8 +38,8 @@ from .batches import BatchQueue, batch_routes
 from .cache import PrefixCache
 from .cloud_auth import IssuedKeys, sts_routes, token_route
 from .config import EmulatorConfig
-from .control import EMULATOR_HEADER, control_routes
-from .edge import ApiHandler, drop_connection, guarded, read_body
+from .control import control_routes
+from .edge import EMULATOR_HEADER, ApiHandler, drop_connection, guarded, read_body
 from .errors import ApiError
 from .faults import Fault, FaultQueue
 from .latency import LatencyModel

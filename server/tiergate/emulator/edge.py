@@ -1,6 +1,6 @@
-"""What every emulator route does at the HTTP edge: the guard that turns ``ApiError`` into the
-API's error body, the JSON body within the size limit, and the dropped connection of a road
-that is down (or of a ``disconnect`` fault)."""
+"""What every emulator route does at the HTTP edge: the header that tags its responses, the
+guard that turns ``ApiError`` into the API's error body, the JSON body within the size limit,
+and the dropped connection of a road that is down (or of a ``disconnect`` fault)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,16 @@ from typing import Any
 
 from aiohttp import web
 
-from .control import EMULATOR_HEADER
 from .errors import ApiError, invalid_request, new_request_id
 from .files import MAX_REQUEST_BYTES
 
-_log = logging.getLogger(__name__)
+EMULATOR_HEADER = "x-tiergate-emulator"
+"""Tags every response as the emulator's (value ``1``)."""
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ApiHandler = Callable[[web.Request, str], Awaitable[web.StreamResponse]]
+"""A route's handler, given the request id it answers under."""
+Guard = Callable[[ApiHandler], Handler]
+_log = logging.getLogger(__name__)
 
 
 def guarded(handler: ApiHandler) -> Handler:

@@ -16,8 +16,7 @@ from aiohttp import web
 
 from .cache import CachePlan, PrefixCache
 from .config import EmulatorConfig
-from .control import EMULATOR_HEADER
-from .edge import drop_connection
+from .edge import EMULATOR_HEADER, drop_connection
 from .errors import ApiError
 from .eventstream import EVENT_STREAM
 from .faults import FaultQueue, reshaped_response
