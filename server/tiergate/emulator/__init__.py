@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from .app import Emulator, EmulatorConfig
 from .cache import DEFAULT_MIN_CACHEABLE_TOKENS, CachePlan, PrefixCache
-from .control import EMULATOR_HEADER
+from .edge import EMULATOR_HEADER
 from .errors import ApiError
 from .faults import Fault, FaultKind
 from .models import MODELS, ModelLimits

@@ -9,21 +9,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from aiohttp import web
 
 from .batches import BatchQueue
+from .edge import EMULATOR_HEADER, Guard
 from .errors import invalid_request
 from .faults import Fault, FaultQueue
 from .queues import CountedQueue
 from .roads import ROADS, Road
 from .scripts import Script
-
-EMULATOR_HEADER = "x-tiergate-emulator"
-ApiHandler = Callable[[web.Request, str], Awaitable[web.StreamResponse]]
-Guard = Callable[[ApiHandler], Callable[[web.Request], Awaitable[web.StreamResponse]]]
 
 
 class Controlled(Protocol):

@@ -18,7 +18,7 @@ from functools import cached_property
 
 from .arithmetic import Solution, solve
 from .fields import TextValues
-from .verdicts import CATEGORY_TERMS, Verdict, Verdicts, term_pattern
+from .verdicts import CATEGORY_TERMS, Verdict, Verdicts, category_key, term_pattern
 from .words import WORD_RE, content_words, prose_sentences, split_sentences, vocabulary
 
 SENTIMENT_TERMS: dict[str, tuple[str, ...]] = {
@@ -248,7 +248,7 @@ class Evidence:
     def enum_score(self, value: str) -> int:
         """How well an enum value fits the request: shared words, plus category evidence."""
         score = len(content_words(value.replace("_", " ")) & self.request_words)
-        key = value.lower().replace("-", "_").replace(" ", "_")
+        key = category_key(value)
         # A label's description in the context counts too ("billing: charges, refunds"), with
         # a crude stem so "charged" meets "charges".
         described = {w[:5] for w in content_words(self.category_description(value)) if len(w) > 3}

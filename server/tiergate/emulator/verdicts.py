@@ -143,3 +143,8 @@ class Verdicts:
                 )
         looked_for = "terms or threats" if covers_threats else "terms"
         return Verdict(False, f"Not flagged: no {label} {looked_for} in the text.")
+
+
+def category_key(name: str) -> str:
+    """A category's key as the term tables spell it: ``Hate-Speech`` -> ``hate_speech``."""
+    return name.lower().replace("-", "_").replace(" ", "_")
