@@ -7,6 +7,7 @@ details" does. Keywords are an allowlist: anything not documented as supported i
 what passes here is what the API documents it compiles.
 
     >>> check_schemas([("output_config.format.schema", {"type": "string", "format": "email"})])
+    Complexity(optional_properties=0, union_properties=0)
     >>> check_schemas([("output_config.format.schema", {"oneOf": []})])
     Traceback (most recent call last):
     ...
