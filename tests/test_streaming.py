@@ -218,6 +218,26 @@ class TestFailures:
         assert messages[-1].response.summary == SUMMARY
         assert len(paced.emulator.requests) == 2
 
+    def test_a_start_that_cannot_be_a_bill_is_retried(
+        self, streams: stream_service_pb2_grpc.StreamServiceStub, paced: Upstream
+    ) -> None:
+        """A message_start whose usage cannot be a bill (a negative input count) is the
+        upstream's fault, as a whole answer's would be: retried before any output, and the
+        caller's Usage is the real answer's alone."""
+        scripted = Script(text=json.dumps({"summary": SUMMARY}))
+        paced.script(scripted)
+        clean = list(streams.StreamSummarize(pb.SummarizeRequest(text=TEXT), timeout=30))[-1]
+        paced.emulator.reset()
+        paced.inject(Fault("rewritten", usage={"input_tokens": -5}))
+        paced.script(scripted, scripted)
+        messages = list(streams.StreamSummarize(pb.SummarizeRequest(text=TEXT), timeout=30))
+        assert messages[-1].complete
+        assert messages[-1].response.summary == SUMMARY
+        usage = messages[-1].response.usage
+        assert (usage.attempts, usage.billed_calls) == (2, 1)
+        assert usage.cost == clean.response.usage.cost
+        assert len(paced.emulator.requests) == 2
+
     def test_an_error_event_after_output_ends_the_stream_unavailable(
         self, streams: stream_service_pb2_grpc.StreamServiceStub, paced: Upstream
     ) -> None:

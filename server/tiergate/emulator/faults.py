@@ -24,7 +24,8 @@ endpoint), none of which the real API sends on purpose:
   connection drops (:mod:`tiergate.emulator.streaming`).
 - ``rewritten``: a normal answer with ``usage`` fields and top-level ``message_fields``
   replaced by any JSON value (negative, huge or text token counts, ``"usage": null``, another
-  ``type``).
+  ``type``); a stream carries the usage fields in ``message_start`` and ``message_delta`` (the
+  message fields apply to whole answers only).
 
     >>> queue = FaultQueue()
     >>> queue.push(Fault("rate_limit", retry_after_s=2.0))
@@ -237,13 +238,21 @@ def reshaped_response(
         return web.json_response(body, headers=headers)
     headers = {**headers, **fault.headers}
     if fault.kind == "rewritten":
-        body = {**body, **fault.message_fields}
-        if fault.usage and isinstance(body.get("usage"), dict):
-            body["usage"] = {**body["usage"], **fault.usage}
+        body = rewritten_usage(fault, {**body, **fault.message_fields})
     encoded = json.dumps(body).encode()
     if fault.kind == "cut_body":
         encoded = encoded[: len(encoded) // 2]
     return web.Response(body=encoded, headers={**headers, "content-type": "application/json"})
+
+
+def rewritten_usage(fault: Fault | None, body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` with a ``rewritten`` fault's usage fields (a stream's carry them in
+    ``message_start`` and ``message_delta``)."""
+    if fault is None or fault.kind != "rewritten" or not fault.usage:
+        return body
+    if not isinstance(body.get("usage"), dict):
+        return body
+    return {**body, "usage": {**body["usage"], **fault.usage}}
 
 
 class FaultQueue(CountedQueue[Fault]):

@@ -19,7 +19,7 @@ from .config import EmulatorConfig
 from .edge import EMULATOR_HEADER, drop_connection
 from .errors import ApiError
 from .eventstream import EVENT_STREAM
-from .faults import FaultQueue, reshaped_response
+from .faults import FaultQueue, reshaped_response, rewritten_usage
 from .latency import LatencyModel
 from .models import resolve_model
 from .queues import CountedQueue
@@ -125,7 +125,7 @@ async def serve_message(
             headers = _headers(emulator, request_id, model_id, reply)
             return await stream_message(
                 request,
-                body,
+                rewritten_usage(fault, body),
                 headers,
                 generation_s=delays.generation_s,
                 fault=broken,
