@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import urllib.error
+import urllib.request
 from typing import Any
 
 import anthropic
@@ -155,6 +157,32 @@ class TestValidation:
         assert "64000" in body["error"]["message"]
         assert body["type"] == "error"
         assert body["request_id"].startswith("req_")
+
+    @pytest.mark.parametrize(
+        ("method", "path", "body"),
+        [
+            ("GET", "/_emulator/health", None),
+            ("POST", "/_emulator/faults", []),
+            ("GET", "/v1/messages/batches", None),
+            ("POST", "/v1/messages", {"model": SONNET, "messages": QUESTION}),
+        ],
+    )
+    def test_every_route_tags_its_response(
+        self, served: ThreadedEmulator, method: str, path: str, body: Any
+    ) -> None:
+        """Control routes, the Batches API and errors alike carry the emulator tag and a
+        request-id (the module docstring's promise)."""
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(served.base_url + path, data=data, method=method)
+        request.add_header("content-type", "application/json")
+        request.add_header("x-api-key", "k")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                headers = response.headers
+        except urllib.error.HTTPError as error:
+            headers = error.headers
+        assert headers["x-tiergate-emulator"] == "1"
+        assert headers["request-id"].startswith("req_")
 
 
 class TestAuthentication:

@@ -8,13 +8,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, Protocol
 
 from aiohttp import web
 
 from .batches import BatchQueue
-from .edge import EMULATOR_HEADER, Guard
+from .edge import EMULATOR_HEADER, Guard, read_body
 from .errors import invalid_request
 from .faults import Fault, FaultQueue
 from .queues import CountedQueue
@@ -39,14 +38,8 @@ class Controlled(Protocol):
 def control_routes(emulator: Controlled, guarded: Guard) -> list[web.RouteDef]:
     """The control routes of ``emulator``; ``guarded`` turns ``ApiError`` into the API's body."""
 
-    async def body(request: web.Request) -> Any:
-        try:
-            return await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise invalid_request(f"The request body is not valid JSON: {exc}") from exc
-
     async def post_faults(request: web.Request, request_id: str) -> web.StreamResponse:
-        data = await body(request)
+        data = await read_body(request)
         if not isinstance(data, list):
             raise invalid_request("expected a JSON list of faults")
         road = request.query.get("road")
@@ -58,7 +51,7 @@ def control_routes(emulator: Controlled, guarded: Guard) -> list[web.RouteDef]:
         return _control({"queued": len(faults), "pending": queue.pending()})
 
     async def post_down(request: web.Request, request_id: str) -> web.StreamResponse:
-        data = await body(request)
+        data = await read_body(request)
         if not isinstance(data, dict) or not isinstance(data.get("down"), list):
             raise invalid_request('expected {"down": [road, ...]}')
         unknown = [road for road in data["down"] if road not in ROADS]
@@ -68,14 +61,14 @@ def control_routes(emulator: Controlled, guarded: Guard) -> list[web.RouteDef]:
         return _control({"down": sorted(emulator.down)})
 
     async def post_script(request: web.Request, request_id: str) -> web.StreamResponse:
-        data = await body(request)
+        data = await read_body(request)
         items = data if isinstance(data, list) else [data]
         scripts = [Script.from_json(item) for item in items]
         emulator.scripts.push(*scripts)
         return _control({"queued": len(scripts), "pending": emulator.scripts.pending()})
 
     async def post_batch_script(request: web.Request, request_id: str) -> web.StreamResponse:
-        data = await body(request)
+        data = await read_body(request)
         if not isinstance(data, list) or not all(isinstance(item, str) for item in data):
             raise invalid_request("expected a JSON list of batch item outcomes")
         try:
@@ -84,14 +77,14 @@ def control_routes(emulator: Controlled, guarded: Guard) -> list[web.RouteDef]:
             raise invalid_request(str(exc)) from exc
         return _control({"queued": len(data)})
 
-    async def get_requests(request: web.Request) -> web.StreamResponse:
+    async def get_requests(request: web.Request, request_id: str) -> web.StreamResponse:
         return _control({"requests": emulator.requests, "abandoned": emulator.abandoned})
 
-    async def post_reset(request: web.Request) -> web.StreamResponse:
+    async def post_reset(request: web.Request, request_id: str) -> web.StreamResponse:
         emulator.reset()
         return _control({"reset": True})
 
-    async def health(request: web.Request) -> web.StreamResponse:
+    async def health(request: web.Request, request_id: str) -> web.StreamResponse:
         return _control({"status": "ok", "emulator": True})
 
     return [
@@ -99,9 +92,9 @@ def control_routes(emulator: Controlled, guarded: Guard) -> list[web.RouteDef]:
         web.post("/_emulator/down", guarded(post_down)),
         web.post("/_emulator/script", guarded(post_script)),
         web.post("/_emulator/batch_script", guarded(post_batch_script)),
-        web.get("/_emulator/requests", get_requests),
-        web.post("/_emulator/reset", post_reset),
-        web.get("/_emulator/health", health),
+        web.get("/_emulator/requests", guarded(get_requests)),
+        web.post("/_emulator/reset", guarded(post_reset)),
+        web.get("/_emulator/health", guarded(health)),
     ]
 
 

@@ -29,13 +29,17 @@ def guarded(handler: ApiHandler) -> Handler:
     async def guard(request: web.Request) -> web.StreamResponse:
         request_id = new_request_id()
         try:
-            return await handler(request, request_id)
+            response = await handler(request, request_id)
         except ApiError as error:
             return error_response(error, request_id)
         except Exception:
             # A bug in a heuristic must still look like the API's 500, not an HTML page.
             _log.exception("emulator failed on %s %s", request.method, request.path)
             return error_response(ApiError(500, "api_error", "Internal server error"), request_id)
+        if not response.prepared:  # a stream set its headers before its first byte
+            response.headers.setdefault("request-id", request_id)
+            response.headers.setdefault(EMULATOR_HEADER, "1")
+        return response
 
     return guard
 
