@@ -22,6 +22,8 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from tiergate.client import health_check
 from tiergate.emulator import Emulator, Fault, Script
+from tiergate.telemetry.instruments import RPC_DURATION
+from tiergate.telemetry.spans import STATUS
 
 T = TypeVar("T")
 
@@ -67,6 +69,18 @@ def metric_points(reader: InMemoryMetricReader, name: str) -> list[Any]:
         if metric.name == name
         for point in metric.data.data_points
     ]
+
+
+def refusals(reader: InMemoryMetricReader, loop: BackgroundLoop) -> int:
+    """RPCs a server on ``loop`` whose metrics ``reader`` reads answered RESOURCE_EXHAUSTED,
+    so far. An RPC's metrics are written just after its answer leaves, by a callback queued
+    before it did: a turn of the server's loop first lets every such callback run."""
+    loop.run(asyncio.sleep(0))
+    return sum(
+        point.count
+        for point in metric_points(reader, RPC_DURATION)
+        if point.attributes.get(STATUS) == "RESOURCE_EXHAUSTED"
+    )
 
 
 class Upstream:

@@ -7,16 +7,18 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from conftest import OVER_BUDGET_TOKEN as TOKEN
 from conftest import start_app, start_over_budget
-from harness import BackgroundLoop, Upstream, free_port
+from harness import BackgroundLoop, Upstream, free_port, refusals
 from tiergate.serving.app import App
+from tiergate.telemetry import Telemetry
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ROOT / ".tools"
@@ -59,12 +61,26 @@ def cached(background: BackgroundLoop, upstream: Upstream) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
+def over_budget_metrics() -> InMemoryMetricReader:
+    """The metrics of the ``over_budget`` server: each refusal is one RPC in them."""
+    return InMemoryMetricReader()
+
+
+@pytest.fixture(scope="module")
 def over_budget(
-    background: BackgroundLoop, upstream: Upstream, tmp_path_factory: pytest.TempPathFactory
+    background: BackgroundLoop,
+    upstream: Upstream,
+    tmp_path_factory: pytest.TempPathFactory,
+    over_budget_metrics: InMemoryMetricReader,
 ) -> Iterator[str]:
     """A server with bearer tokens whose caller ``billing-service`` has a budget no call fits:
     BUDGET_EXCEEDED with a retry delay until the month ends, far past the 30 s deadline."""
-    app = start_over_budget(background, upstream, tmp_path_factory.mktemp("over-budget"))
+    app = start_over_budget(
+        background,
+        upstream,
+        tmp_path_factory.mktemp("over-budget"),
+        telemetry=Telemetry(meter_provider=MeterProvider(metric_readers=[over_budget_metrics])),
+    )
     yield f"127.0.0.1:{app.port}"
     background.run(app.stop(grace=1))
 
@@ -83,14 +99,21 @@ class TestGoExample:
         assert " output tokens, $0.0" in usage
         assert second.stdout.splitlines()[1] == f"claude-haiku-4-5: {CACHE_LINE}"
 
-    def test_over_budget_fails_at_once_with_its_reason(self, over_budget: str) -> None:
+    def test_over_budget_fails_at_once_with_its_reason(
+        self,
+        over_budget: str,
+        over_budget_metrics: InMemoryMetricReader,
+        background: BackgroundLoop,
+    ) -> None:
         """TIERGATE_TOKEN is sent; the refusal arrives with its reason and its wait, not as a
-        DEADLINE_EXCEEDED 30 s later."""
+        DEADLINE_EXCEEDED 30 s later, after the one call."""
+        before = refusals(over_budget_metrics, background)
         done = go_example(over_budget, TOKEN)
         assert done.returncode == 1
         assert "tiergate: ResourceExhausted (BUDGET_EXCEEDED): " in done.stderr
         assert "; retry after " in done.stderr
         assert "DeadlineExceeded" not in done.stderr
+        assert refusals(over_budget_metrics, background) - before == 1
 
     def test_a_failure_prints_only_what_the_service_sent(self) -> None:
         done = go_example(f"127.0.0.1:{free_port()}")
@@ -122,13 +145,20 @@ class TestTypeScriptExample:
         assert " output tokens, $0.0" in usage
         assert second.stdout.splitlines()[1] == f"claude-haiku-4-5: {CACHE_LINE}"
 
-    def test_over_budget_fails_at_once_with_its_reason(self, over_budget: str) -> None:
-        started = time.monotonic()
+    def test_over_budget_fails_at_once_with_its_reason(
+        self,
+        over_budget: str,
+        over_budget_metrics: InMemoryMetricReader,
+        background: BackgroundLoop,
+    ) -> None:
+        before = refusals(over_budget_metrics, background)
         done = ts_example(over_budget, TOKEN)
         assert done.returncode == 1
         assert done.stderr.startswith("tiergate: RESOURCE_EXHAUSTED (BUDGET_EXCEEDED): ")
         assert "; retry after " in done.stderr
-        assert time.monotonic() - started < 15
+        assert (
+            refusals(over_budget_metrics, background) - before == 1
+        )  # no retry within the deadline
 
     def test_a_failure_prints_only_what_the_service_sent(self) -> None:
         done = ts_example(f"127.0.0.1:{free_port()}")

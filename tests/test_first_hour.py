@@ -11,7 +11,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,10 +19,12 @@ import pytest
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from conftest import OVER_BUDGET_TOKEN as TOKEN
 from conftest import start_app, start_over_budget
-from harness import BackgroundLoop, Upstream, free_port, wait_serving
+from harness import BackgroundLoop, Upstream, free_port, refusals, wait_serving
 from samples import TICKET_LABELS
 from tiergate.batches.service import SERVICE as BATCH_SERVICE
 from tiergate.cli import batch as cli_batch
@@ -31,6 +32,7 @@ from tiergate.cli import main as cli
 from tiergate.cli import render
 from tiergate.client import AsyncTaskClient, TaskClient, TiergateError
 from tiergate.serving.app import App
+from tiergate.telemetry import Telemetry
 from tiergate.v1 import batch_service_pb2 as bpb
 from tiergate.v1 import task_service_pb2 as pb
 from tiergate.v1 import usage_pb2
@@ -53,8 +55,17 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 
 
 @pytest.fixture(scope="module")
+def guarded_metrics() -> InMemoryMetricReader:
+    """The metrics of the ``guarded`` server: each refusal it answered is one RPC in them."""
+    return InMemoryMetricReader()
+
+
+@pytest.fixture(scope="module")
 def guarded(
-    background: BackgroundLoop, upstream: Upstream, tmp_path_factory: pytest.TempPathFactory
+    background: BackgroundLoop,
+    upstream: Upstream,
+    tmp_path_factory: pytest.TempPathFactory,
+    guarded_metrics: InMemoryMetricReader,
 ) -> Iterator[App]:
     """A server with bearer tokens, batches and a budget no call fits (a nano-dollar a month):
     every budgeted call is refused, with a retry delay until the month ends."""
@@ -66,6 +77,7 @@ def guarded(
         batch_dir=str(folder / "batches"),
         batch_poll_s=0.05,
         response_cache_ttl_s=60.0,
+        telemetry=Telemetry(meter_provider=MeterProvider(metric_readers=[guarded_metrics])),
     )
     yield app
     background.run(app.stop(grace=1))
@@ -82,50 +94,59 @@ def classify(text: str = TICKET) -> pb.ClassifyRequest:
 class TestBudgetRefusals:
     """BUDGET_EXCEEDED arrives at once with its reason, whatever the retry policy."""
 
-    def test_the_sync_client_gets_the_reason_at_once(self, guarded: App) -> None:
+    def test_the_sync_client_gets_the_reason_at_once(
+        self, guarded: App, guarded_metrics: InMemoryMetricReader, background: BackgroundLoop
+    ) -> None:
         """The refusal's retry delay (until the month ends) outlasts the 20 s deadline: the
-        client's automatic retry must not wait for it and report DEADLINE_EXCEEDED."""
+        client's automatic retry must not wait for it and report DEADLINE_EXCEEDED, nor ask
+        again: the server saw the one call."""
         auth = [("authorization", f"Bearer {TOKEN}")]
-        with TaskClient(target(guarded), timeout_s=20, metadata=auth) as client:
-            started = time.monotonic()
-            with pytest.raises(TiergateError) as refused:
-                client.classify(classify())
-            elapsed = time.monotonic() - started
+        before = refusals(guarded_metrics, background)
+        with (
+            TaskClient(target(guarded), timeout_s=20, metadata=auth) as client,
+            pytest.raises(TiergateError) as refused,
+        ):
+            client.classify(classify())
         assert refused.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert refused.value.reason == "BUDGET_EXCEEDED"
         assert refused.value.retry_after_s is not None
         assert refused.value.retry_after_s > 20
-        assert elapsed < 5
+        assert refusals(guarded_metrics, background) - before == 1
 
-    def test_the_asyncio_client_gets_the_reason_at_once(self, guarded: App) -> None:
+    def test_the_asyncio_client_gets_the_reason_at_once(
+        self, guarded: App, guarded_metrics: InMemoryMetricReader, background: BackgroundLoop
+    ) -> None:
         """The same through the asyncio client and its channel's retry policy."""
 
-        async def call() -> tuple[TiergateError, float]:
+        async def call() -> TiergateError:
             auth = [("authorization", f"Bearer {TOKEN}")]
             async with AsyncTaskClient(target(guarded), timeout_s=20, metadata=auth) as client:
-                started = time.monotonic()
                 try:
                     await client.classify(classify())
                 except TiergateError as err:
-                    return err, time.monotonic() - started
+                    return err
             raise AssertionError("the call was served")
 
-        err, elapsed = asyncio.run(call())
+        before = refusals(guarded_metrics, background)
+        err = asyncio.run(call())
         assert (err.code, err.reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "BUDGET_EXCEEDED")
-        assert elapsed < 5
+        assert refusals(guarded_metrics, background) - before == 1
 
-    def test_the_cli_names_the_budget(self, guarded: App) -> None:
+    def test_the_cli_names_the_budget(
+        self, guarded: App, guarded_metrics: InMemoryMetricReader, background: BackgroundLoop
+    ) -> None:
         """`tiergate classify` with TIERGATE_TOKEN: the line names BUDGET_EXCEEDED and the
-        wait, well before --timeout."""
-        started = time.monotonic()
+        wait, after the one call (no retry within --timeout)."""
+        before = refusals(guarded_metrics, background)
         done = run(
             "classify", "--text", TICKET, *LABELS, "--target", target(guarded), "--timeout", "30",
             env={"TIERGATE_TOKEN": TOKEN},
         )  # fmt: skip
         assert done.returncode == 1
         assert done.stderr.startswith("tiergate: RESOURCE_EXHAUSTED (BUDGET_EXCEEDED): ")
-        assert re.search(r"; retry after (\d+ d )?(\d+ h )?\d+ min$", done.stderr.strip())
-        assert time.monotonic() - started < 20
+        # Units that are zero are left out: "25 d 16 h" at a whole hour before the month ends.
+        assert re.search(r"; retry after \d+ (d|h|min)( \d+ (h|min))*$", done.stderr.strip())
+        assert refusals(guarded_metrics, background) - before == 1
 
 
 class TestTokens:
