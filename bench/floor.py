@@ -22,7 +22,7 @@ from tiergate.calls.prompt import render_params
 from tiergate.config import Settings
 from tiergate.ledger import PriceTable
 from tiergate.tasks import TASKS
-from tiergate.upstream.model_client import upstream_client
+from tiergate.upstream.transport import upstream_client
 from tiergate.v1 import task_service_pb2 as pb
 
 MODEL = "claude-haiku-4-5"

@@ -20,7 +20,8 @@ from tiergate.config import Settings
 from tiergate.emulator import Emulator, Fault, Script
 from tiergate.emulator.testing import ThreadedEmulator
 from tiergate.ledger import PriceTable
-from tiergate.upstream.model_client import Completion, ModelClient, upstream_client
+from tiergate.upstream.model_client import Completion, ModelClient
+from tiergate.upstream.transport import upstream_client
 
 PROMPT = Prompt(
     instructions="Answer with a label.",

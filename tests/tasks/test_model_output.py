@@ -26,9 +26,9 @@ from tiergate.upstream.model_client import (
     _deadline_error,
     _expired,
     _wait_before_retry,
-    upstream_client,
 )
 from tiergate.upstream.output import BadOutput, output_invalid, parse_output, reask_params
+from tiergate.upstream.transport import upstream_client
 
 SCHEMA: JsonObject = {
     "type": "object",

@@ -32,9 +32,10 @@ from tiergate.ledger import PriceTable
 from tiergate.tasks import Task
 from tiergate.tiers import Tier
 from tiergate.upstream.failover import RoadClient
-from tiergate.upstream.model_client import Completion, ModelClient, upstream_client
+from tiergate.upstream.model_client import Completion, ModelClient
 from tiergate.upstream.providers import ProviderTable
 from tiergate.upstream.roads import build_roads, check_roads
+from tiergate.upstream.transport import upstream_client
 
 # Placeholder credential for the embedded emulator, which checks none.
 _EMULATOR_KEY = "emulator-no-key"

@@ -42,10 +42,11 @@ from tiergate.telemetry import Telemetry
 from tiergate.tiers import Tier
 from tiergate.upstream.breakers import SharedBreakers, breaker_gauge
 from tiergate.upstream.failover import RoadClient
-from tiergate.upstream.model_client import ModelClient, upstream_client
+from tiergate.upstream.model_client import ModelClient
 from tiergate.upstream.providers import ProviderTable
 from tiergate.upstream.retry_budget import RetryBudget, RetryBudgetMetrics
 from tiergate.upstream.roads import build_roads, check_roads
+from tiergate.upstream.transport import upstream_client
 
 if TYPE_CHECKING:
     # Imported only when chosen (upstream=emulator): production never loads the emulator.

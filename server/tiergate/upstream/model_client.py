@@ -24,17 +24,14 @@ the model's output: a schema violation is named by its path and failing keyword.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import hashlib
 import json
 import random
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import anthropic
-import httpx2
 import structlog
 from anthropic.types import Message
 
@@ -44,7 +41,6 @@ from tiergate.calls.reuse import ReuseTracker
 from tiergate.config import Settings
 from tiergate.ledger import ModelFacts, TokenUsage
 from tiergate.telemetry import Telemetry
-from tiergate.tiers import Tier
 from tiergate.upstream import errors as upstream_errors
 from tiergate.upstream.answers import InvalidAnswer, checked_bill
 from tiergate.upstream.output import (
@@ -59,17 +55,9 @@ from tiergate.upstream.output import (
 from tiergate.upstream.retry_budget import RetryBudget
 from tiergate.upstream.stream_errors import as_status
 from tiergate.upstream.streamed import Attempt, PartialSink, read
+from tiergate.upstream.transport import REQUESTED_MODEL
 
 log = structlog.get_logger("tiergate.model")
-
-ResponseHook = Callable[[httpx2.Response, str], Awaitable[None]]
-"""Sees every upstream response, with the model its request named ("" when not known)."""
-
-_REQUESTED_MODEL: contextvars.ContextVar[str] = contextvars.ContextVar(
-    "tiergate_requested_model", default=""
-)
-"""The model of the ``messages.create`` in progress: the response hook runs inside it, and
-need not parse a request body (up to megabytes) again to learn it."""
 
 # Backoff without a retry-after hint: min(0.5 * 2^n, 8) s, with full jitter, as the SDK does.
 _BACKOFF_BASE_S = 0.5
@@ -89,51 +77,6 @@ def _prefix_key(params: dict[str, Any]) -> bytes:
     for block in system[: last + 1]:
         digest.update(b"\0" + block["text"].encode())
     return digest.digest()
-
-
-def upstream_client(
-    *,
-    api_key: str,
-    base_url: str | None,
-    settings: Settings,
-    on_response: ResponseHook | None = None,
-) -> anthropic.AsyncAnthropic:
-    """The SDK client for the Messages API, on the SDK's aiohttp transport.
-
-    aiohttp's C parser and simpler pool cost about a third less CPU per call than the default
-    httpx transport (``make bench``'s profile). The pool holds every call the concurrency limit
-    admits, so the limit, not the pool, decides what waits.
-    """
-    return anthropic.AsyncAnthropic(
-        api_key=api_key,
-        base_url=base_url,
-        # Each attempt already has our CLIENT span (``chat {model}``); the SDK's own span would
-        # repeat it, and its trace context means nothing to the API. Off, they cost nothing.
-        open_telemetry={"traces": False, "propagation": False},
-        http_client=upstream_http_client(settings, on_response),
-    )
-
-
-def upstream_http_client(
-    settings: Settings, on_response: ResponseHook | None = None
-) -> anthropic.DefaultAioHttpClient:
-    """The HTTP client every road's SDK client uses (see :func:`upstream_client`)."""
-    limits = httpx2.Limits(
-        max_connections=settings.max_concurrency * len(Tier),
-        max_keepalive_connections=settings.max_concurrency * len(Tier),
-    )
-    return anthropic.DefaultAioHttpClient(
-        limits=limits,
-        # Every response's headers (429s too) reach the rate-limit pacing of shared state.
-        event_hooks={"response": [_with_model(on_response)]} if on_response else None,
-    )
-
-
-def _with_model(hook: ResponseHook) -> Callable[[httpx2.Response], Awaitable[None]]:
-    async def observe(response: httpx2.Response) -> None:
-        await hook(response, _REQUESTED_MODEL.get())
-
-    return observe
 
 
 @dataclass
@@ -294,7 +237,7 @@ class ModelClient:
         streamed: Attempt,
     ) -> Message:
         """One streamed attempt; its output goes to ``on_partial`` as it is written."""
-        requested = _REQUESTED_MODEL.set(params["model"])
+        requested = REQUESTED_MODEL.set(params["model"])
         try:
             with self._telemetry.model_call(params, attempt=attempt) as call:
                 async with self._client.messages.stream(**params, timeout=limit_s) as stream:
@@ -322,7 +265,7 @@ class ModelClient:
                     raise
                 call.answered(message, tokens)
         finally:
-            _REQUESTED_MODEL.reset(requested)
+            REQUESTED_MODEL.reset(requested)
         self.retry_budget.answered()
         _bill(completion, message, tokens)
         stopped = stop_error(message, lambda: "")
@@ -385,7 +328,7 @@ class ModelClient:
             completion.attempts += 1
             failure: anthropic.AnthropicError | InvalidAnswer
             try:
-                requested = _REQUESTED_MODEL.set(params["model"])
+                requested = REQUESTED_MODEL.set(params["model"])
                 try:
                     with self._telemetry.model_call(params, attempt=attempt) as call:
                         try:
@@ -399,7 +342,7 @@ class ModelClient:
                         message, tokens = checked_bill(found, facts)
                         call.answered(message, tokens)
                 finally:
-                    _REQUESTED_MODEL.reset(requested)
+                    REQUESTED_MODEL.reset(requested)
             except (InvalidAnswer, anthropic.APIResponseValidationError) as exc:
                 completion.unreadable_bills += 1
                 log.warning("upstream.invalid_answer", model=params["model"], problem=str(exc))

@@ -34,10 +34,11 @@ from tiergate.telemetry import Telemetry
 from tiergate.telemetry.spans import RoadLabel
 from tiergate.tiers import Tier
 from tiergate.upstream.breakers import Breaker, Observer
-from tiergate.upstream.model_client import ModelClient, ResponseHook, upstream_http_client
+from tiergate.upstream.model_client import ModelClient
 from tiergate.upstream.output import ANSWER_TOOL
 from tiergate.upstream.providers import GLOBAL, Provider, ProviderTable, RoadName, check_served
 from tiergate.upstream.retry_budget import RetryBudget
+from tiergate.upstream.transport import ResponseHook, upstream_http_client
 
 BEDROCK_INVOKE_VERSION = "bedrock-2023-05-31"
 """InvokeModel's documented body version; the SDK's own default (its API version) is refused by
