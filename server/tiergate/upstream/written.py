@@ -5,11 +5,13 @@ values it reports are whole (a string once its closing quote is written, a numbe
 something ends it), and ijson's own ``ObjectBuilder`` puts them together into ``complete``:
 the answer as far as it is written, its lists holding their complete items.
 
-A string still being written is the one thing a streamed answer shows that the parser holds
-back. ``growing`` adds it, for a top-level key, as far as its last space: no JSON escape holds
-a space, so the text up to one is a whole JSON string body, decoded by the standard library
-once. Where a string opens is told by its quotes, counted past backslash escapes; the parser
-says what the string is (the value of which key). Nothing is read twice::
+A string still being written is the one thing a streamed answer shows before it is whole.
+Where it opens is told by its quotes, counted past backslash escapes, and it goes to the parser
+only once its closing quote is written (yajl would scan a string it holds again with every
+delta); the parser's events up to it say what it is (the value of which key). ``growing`` adds
+it, for a top-level key, as far as its last space: no JSON escape holds a space, so the text up
+to one is a whole JSON string body, decoded by the standard library once. Nothing is read
+twice::
 
     >>> written = Written()
     >>> written.feed('{"summary": "The quick brown')
