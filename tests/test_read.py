@@ -252,6 +252,8 @@ class TestRefusals:
         ]
 
 
+# Opus 4.5 retires on 2027-01-22: the service warns once at start-up, the SDK on every call.
+@pytest.mark.filterwarnings("ignore:The model 'claude-opus-4-5' is deprecated")
 def test_pages_on_a_200k_window_model(background: BackgroundLoop, upstream: Upstream) -> None:
     """On a 200K-window model (Opus 4.5 on the frontier tier) the limit is 100 pages."""
     app = start_app(background, upstream, frontier_model="claude-opus-4-5")
