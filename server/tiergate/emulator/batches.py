@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from .edge import ApiHandler, Guard, Handler
 from .errors import ApiError, invalid_request, not_found
 
 MAX_REQUESTS = 100_000
@@ -188,21 +189,17 @@ class BatchQueue:
         return {"type": outcome}
 
 
-ApiHandler = Callable[[web.Request, str], Any]
-
-
 def batch_routes(
     queue: BatchQueue,
-    guarded: Callable[[ApiHandler], Any],
+    guarded: Guard,
     authenticate: Callable[[web.Request], None],
 ) -> list[web.RouteDef]:
     """The Batches API routes over ``queue``; ``guarded`` wraps each as the emulator does."""
 
-    def authed(handler: ApiHandler) -> Any:
+    def authed(handler: ApiHandler) -> Handler:
         async def checked(request: web.Request, request_id: str) -> web.StreamResponse:
             authenticate(request)
-            response: web.StreamResponse = await handler(request, request_id)
-            return response
+            return await handler(request, request_id)
 
         return guarded(checked)
 
