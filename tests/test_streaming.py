@@ -313,6 +313,23 @@ class TestFailures:
         time.sleep(0.1)
         assert paced.emulator.abandoned == 1
 
+    def test_a_passed_deadline_closes_the_upstream_stream(
+        self, streams: stream_service_pb2_grpc.StreamServiceStub, paced: Upstream
+    ) -> None:
+        """A deadline that passes mid-answer ends the stream DEADLINE_EXCEEDED and closes the
+        upstream stream: the emulator sees its client hang up instead of writing on."""
+        long_summary = " ".join([SUMMARY] * 30)  # longer than the deadline lets it write
+        paced.script(Script(text=json.dumps({"summary": long_summary})))
+        seen: list[stream_pb.StreamSummarizeResponse] = []
+        call = streams.StreamSummarize(pb.SummarizeRequest(text=TEXT, max_words=1000), timeout=1)
+        with pytest.raises(grpc.RpcError) as caught:
+            seen.extend(call)
+        assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert seen  # it was cut mid-answer, not before it began
+        assert not any(m.complete for m in seen)
+        eventually(lambda: paced.emulator.abandoned or None, "the upstream stream to close")
+        assert paced.emulator.abandoned == 1
+
 
 class TestCommandLine:
     def test_stream_prints_the_summary_then_the_whole_response(
