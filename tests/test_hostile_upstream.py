@@ -264,6 +264,9 @@ IMPOSSIBLE: dict[str, Fault] = {
     "not-a-message": Fault("raw_body", body='{"type": "message"}', content_type="application/json"),
     "no-usage": Fault("rewritten", message_fields={"usage": None}),
     "wrong-type": Fault("rewritten", message_fields={"type": "error"}),
+    # Half a surrogate pair, escaped in the JSON: a string no reply, log line or span can hold.
+    "id-no-text": Fault("rewritten", message_fields={"id": "msg_\ud800"}),
+    "model-no-text": Fault("rewritten", message_fields={"model": "claude-\udfff"}),
     "negative": Fault("rewritten", usage={"input_tokens": -5}),
     "fraction": Fault("rewritten", usage={"output_tokens": 1.5}),
     "text": Fault("rewritten", usage={"output_tokens": "many"}),

@@ -298,6 +298,28 @@ class TestFailures:
         assert streamed.value.code() == whole.value.code() == grpc.StatusCode.UNAVAILABLE
         assert error_info(streamed.value)[0] == error_info(whole.value)[0] == "OUTPUT_INVALID"
 
+    def test_a_lone_surrogate_is_an_unusable_output_never_internal(
+        self,
+        streams: stream_service_pb2_grpc.StreamServiceStub,
+        unary: task_service_pb2_grpc.TaskServiceStub,
+        paced: Upstream,
+    ) -> None:
+        """Half a surrogate pair, escaped in the model's JSON, is no text a reply can carry:
+        the unary call asks again and is served; the stream, which never re-asks, ends with
+        OUTPUT_INVALID having sent nothing but whole words before it."""
+        broken = Script(text='{"summary": "Refund the \\ud800 second charge now"}')
+        paced.script(broken, broken, Script(text=json.dumps({"summary": SUMMARY})))
+        request = pb.SummarizeRequest(text=TEXT)
+        seen: list[stream_pb.StreamSummarizeResponse] = []
+        with pytest.raises(grpc.RpcError) as streamed:
+            seen.extend(streams.StreamSummarize(request, timeout=30))
+        assert streamed.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert error_info(streamed.value)[0] == "OUTPUT_INVALID"
+        assert all("\ufffd" not in m.response.summary for m in seen)
+        reply = unary.Summarize(request, timeout=30)
+        assert reply.summary == SUMMARY
+        assert reply.usage.billed_calls == 2
+
     def test_cancel_closes_the_upstream_stream(
         self, streams: stream_service_pb2_grpc.StreamServiceStub, paced: Upstream
     ) -> None:

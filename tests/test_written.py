@@ -90,6 +90,20 @@ class TestNotJson:
         assert written.broken
 
 
+class TestLoneSurrogates:
+    """Half a surrogate pair is no text: no reply could carry it (protobuf strings are UTF-8)."""
+
+    def test_an_escaped_one_in_growing_text_stops_the_reading(self) -> None:
+        written = fed('{"summary": "ok ', "\\ud800 then more ")
+        assert written.broken
+        assert written.growing == {"summary": "ok "}
+
+    def test_a_raw_one_in_a_delta_stops_the_reading(self) -> None:
+        written = fed('{"summary": "ok", ', '"key_points": ["\ud800"]}')
+        assert written.broken
+        assert written.complete == {"summary": "ok"}
+
+
 class TestCitations:
     def test_a_citation_goes_out_only_once_its_number_is_whole(self) -> None:
         """Sentence 1 must not go out while the model is writing 12."""
@@ -133,3 +147,16 @@ def test_any_cutting_shows_only_prefixes_and_ends_with_the_answer(
             assert answer[key][: len(complete.get(key, []))] == complete.get(key, [])
     assert written.complete == answer
     assert not written.broken
+
+
+@settings(max_examples=300, deadline=None)
+@given(pieces=st.lists(st.text(st.characters(exclude_categories=[]), max_size=20), max_size=30))
+def test_any_text_at_all_is_read_without_raising(pieces: list[str]) -> None:
+    """Whatever an upstream streams (it is not always JSON, or even text: lone surrogates
+    included), reading it never raises and the views are always objects: a stream that stops
+    being JSON is the final check's to refuse."""
+    written = Written()
+    for piece in pieces:
+        written.feed(piece)
+        assert isinstance(written.growing, dict)
+        assert isinstance(written.complete, dict)

@@ -91,6 +91,25 @@ class TestUnusableOutputs:
         """Text that is not JSON says so, with the parser's reason."""
         assert bad(message("label: a")).problem == "output is not JSON (Expecting value)"
 
+    @pytest.mark.parametrize(
+        "text",
+        ['{"label": "a\\ud800"}', '{"label": "a\\udc00b"}', '{"\\ud83d": "a"}'],
+        ids=["high-half", "low-half", "in-a-key"],
+    )
+    def test_a_lone_surrogate_escape_is_no_text(self, text: str) -> None:
+        """Valid JSON may escape half a surrogate pair; no reply can carry it (protobuf strings
+        are UTF-8), so it is an unusable output, asked again, never an INTERNAL later."""
+        assert (
+            bad(message(text)).problem == "output holds a lone surrogate escape, which is no text"
+        )
+
+    def test_a_whole_pair_is_text(self) -> None:
+        """An escaped surrogate pair is one character, and fine."""
+        schema = {**SCHEMA, "properties": {"label": {"type": "string"}}}
+        assert parse_output(message('{"label": "\\ud83d\\ude00"}'), schema, no_problems) == {
+            "label": "\U0001f600"
+        }
+
     def test_not_an_object(self) -> None:
         """A JSON value that is not an object is refused."""
         assert bad(message('["a"]')).problem == "output is not a JSON object"

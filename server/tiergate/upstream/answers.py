@@ -6,8 +6,8 @@ connection could put a negative, fractional or absurd token count into a caller'
 budget, a span or a metric. Every answer passes :func:`checked_bill` first: it is a
 ``message`` with content, a model and a ``usage`` whose counts are non-negative integers that
 fit the model (no count, and not their sum, beyond its context window plus its largest
-output). Anything else is :class:`InvalidAnswer`: the upstream's fault, retried like a 5xx and
-never billed from.
+output), and whose id, model and geo are text (:func:`is_text`). Anything else is
+:class:`InvalidAnswer`: the upstream's fault, retried like a 5xx and never billed from.
 
     message, tokens = checked_bill(found, facts)
 """
@@ -24,6 +24,17 @@ from tiergate.ledger import ModelFacts, TokenUsage
 class InvalidAnswer(Exception):
     """The upstream answered 200 with something that cannot be a Messages API bill; the
     message names what was wrong, never the body's content."""
+
+
+def is_text(value: str) -> bool:
+    """Whether ``value`` is text UTF-8 can carry: JSON may escape half a surrogate pair
+    (``\\ud800``), which decodes to a string that no reply (protobuf strings are UTF-8), log
+    line or span attribute can hold."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _count(usage: Any, name: str, *, optional: bool = False) -> int:
@@ -50,9 +61,9 @@ def checked_bill(found: object, facts: ModelFacts) -> tuple[Message, TokenUsage]
         raise InvalidAnswer("the message has no content list")
     if not all(isinstance(getattr(block, "type", None), str) for block in content):
         raise InvalidAnswer("a content block has no type")
-    if not isinstance(getattr(found, "model", None), str):
+    if not isinstance(getattr(found, "model", None), str) or not is_text(found.model):
         raise InvalidAnswer("the message names no model")
-    if not isinstance(getattr(found, "id", None), str):
+    if not isinstance(getattr(found, "id", None), str) or not is_text(found.id):
         raise InvalidAnswer("the message has no id")
     usage = getattr(found, "usage", None)
     if usage is None or isinstance(usage, dict | list | str | int | float):
@@ -66,7 +77,7 @@ def checked_bill(found: object, facts: ModelFacts) -> tuple[Message, TokenUsage]
     if write_1h > created:
         raise InvalidAnswer("usage.cache_creation says more was written than in total")
     geo = getattr(usage, "inference_geo", None)
-    if geo is not None and not isinstance(geo, str):
+    if geo is not None and not (isinstance(geo, str) and is_text(geo)):
         raise InvalidAnswer("usage.inference_geo is not a string")
     most = facts.context_window_tokens + facts.max_output_tokens
     if input_tokens + created + read + output_tokens > most:

@@ -25,6 +25,7 @@ from tiergate.calls.bare import read_bare
 from tiergate.calls.prompt import JsonObject, Prompt
 from tiergate.ledger import ModelFacts
 from tiergate.schema import wire_validator
+from tiergate.upstream.answers import is_text
 
 OutputCheck = Callable[[JsonObject], list[str]]
 SizeField = Callable[[], str]
@@ -63,6 +64,8 @@ def stop_error(message: Message, size_field: SizeField) -> errors.TiergateError 
     if message.stop_reason == "refusal":
         details = message.stop_details
         category = getattr(details, "category", None) or "unspecified"
+        if not is_text(str(category)):
+            category = "unspecified"
         return errors.ModelRefused(
             f"the model refused the request (category: {category})",
             metadata={"category": str(category)},
@@ -143,6 +146,8 @@ def parse_output(
             raise BadOutput(f"output is not JSON ({exc.msg})") from None
     if not isinstance(output, dict):
         raise BadOutput("output is not a JSON object")
+    if not _unicode(output):  # no model writes half a surrogate pair
+        raise BadOutput("output holds a lone surrogate escape, which is no text")
     error = jsonschema.exceptions.best_match(wire_validator(schema).iter_errors(output))
     if error is not None:
         # The validator's message quotes the output; the caller gets the path and keyword only.
@@ -159,6 +164,11 @@ def parse_output(
             rule="; ".join(problems),
         )
     return output
+
+
+def _unicode(output: JsonObject) -> bool:
+    """Whether every string in ``output`` is text UTF-8 can carry."""
+    return is_text(json.dumps(output, ensure_ascii=False))
 
 
 def _json_object(text: str) -> JsonObject | None:

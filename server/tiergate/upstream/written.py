@@ -86,7 +86,7 @@ class Written:
             return grew and not self.broken  # the parser reads an empty send as the end
         try:
             self._parser.send(ready.encode())
-        except ijson.JSONError:
+        except (ijson.JSONError, UnicodeEncodeError):  # a lone surrogate is no text either
             self.broken = True
             return False
         for event, value in self._events:
@@ -141,9 +141,11 @@ class Written:
             return False
         # No JSON escape holds a space: up to one the raw text is a whole JSON string body.
         try:
-            self._text.append(json.loads(f'"{self._raw}{new[: space + 1]}"'))
-        except ValueError:
+            words = json.loads(f'"{self._raw}{new[: space + 1]}"')
+            words.encode()  # an escaped lone surrogate (\ud800) decodes, but is no text
+        except (ValueError, UnicodeEncodeError):
             self.broken = True
             return False
+        self._text.append(words)
         self._raw = new[space + 1 :]
         return True
