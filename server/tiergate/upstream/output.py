@@ -146,7 +146,9 @@ def parse_output(
             raise BadOutput(f"output is not JSON ({exc.msg})") from None
     if not isinstance(output, dict):
         raise BadOutput("output is not a JSON object")
-    if not _unicode(output):  # no model writes half a surrogate pair
+    # No model writes half a surrogate pair: only a \u escape, or one the SDK already decoded,
+    # can bring it, so the output is walked only then.
+    if ("\\u" in text or not is_text(text)) and not _unicode(output):
         raise BadOutput("output holds a lone surrogate escape, which is no text")
     error = jsonschema.exceptions.best_match(wire_validator(schema).iter_errors(output))
     if error is not None:
